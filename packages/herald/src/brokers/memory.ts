@@ -1,0 +1,145 @@
+/** The embedded broker: an in-process log per channel with bounded retention, and a local bus. */
+import { newEpoch } from "../protocol/cursor.js";
+import type { Broker, BrokerListener, BrokerSubscription, ReadResult, StoredEvent } from "./types.js";
+
+/** Options for {@link MemoryBroker}. */
+export interface MemoryBrokerOptions {
+  /** Events kept per channel (default 1,000). */
+  maxEventsPerChannel?: number;
+  /** Oldest event kept, in milliseconds (default 5 minutes). */
+  maxAgeMs?: number;
+  /** Channels with a retained log (default 100,000); the least recently published is dropped first. */
+  maxChannels?: number;
+  /** Clock, injectable for tests. */
+  now?: () => number;
+}
+
+interface ChannelLog {
+  events: StoredEvent[];
+  /** Index of the oldest retained event in `events` (trimming advances it; compaction resets it). */
+  start: number;
+  /** Highest `seq` ever trimmed from this channel (0 when nothing was). */
+  trimmedThrough: number;
+  listeners: Set<BrokerListener>;
+}
+
+const READY = Promise.resolve();
+
+/**
+ * In-memory broker. Bounded by count and age per channel and by the number of channels; its epoch
+ * is new on every construction, so a process restart is detected by resuming clients.
+ */
+export class MemoryBroker implements Broker {
+  private readonly logs = new Map<string, ChannelLog>();
+  private readonly maxEvents: number;
+  private readonly maxAgeMs: number;
+  private readonly maxChannels: number;
+  private readonly now: () => number;
+  private readonly currentEpoch: string;
+  private seq = 0;
+  /** Highest `seq` of any channel log dropped by the channel cap; reads before it report a gap. */
+  private forgottenThrough = 0;
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.maxEvents = options.maxEventsPerChannel ?? 1000;
+    this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
+    this.maxChannels = options.maxChannels ?? 100_000;
+    this.now = options.now ?? Date.now;
+    this.currentEpoch = newEpoch(this.now());
+  }
+
+  epoch(): Promise<string> {
+    return Promise.resolve(this.currentEpoch);
+  }
+
+  head(): Promise<number> {
+    return Promise.resolve(this.seq);
+  }
+
+  publish(channel: string, event: string, json: string): Promise<StoredEvent & { epoch: string }> {
+    const stored: StoredEvent = { seq: ++this.seq, channel, event, json, ts: this.now() };
+    const log = this.log(channel, true);
+    // Re-insert so Map order is least-recently-published first (for the channel cap).
+    this.logs.delete(channel);
+    this.logs.set(channel, log);
+    log.events.push(stored);
+    this.trim(log);
+    this.capChannels();
+    for (const listener of log.listeners) listener(stored, this.currentEpoch);
+    return Promise.resolve({ ...stored, epoch: this.currentEpoch });
+  }
+
+  subscribe(channel: string, listener: BrokerListener): BrokerSubscription {
+    const log = this.log(channel, true);
+    log.listeners.add(listener);
+    return {
+      ready: READY,
+      unsubscribe: () => {
+        log.listeners.delete(listener);
+        if (log.listeners.size === 0 && log.events.length === log.start) this.logs.delete(channel);
+      },
+    };
+  }
+
+  read(channel: string, after: number, limit: number): Promise<ReadResult> {
+    const log = this.logs.get(channel);
+    if (!log) return Promise.resolve({ events: [], trimmed: this.forgottenThrough > after });
+    this.trim(log);
+    const events: StoredEvent[] = [];
+    // Binary search for the first event with seq > after.
+    let lo = log.start;
+    let hi = log.events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (log.events[mid]!.seq > after) hi = mid;
+      else lo = mid + 1;
+    }
+    for (let i = lo; i < log.events.length && events.length < limit; i++) events.push(log.events[i]!);
+    return Promise.resolve({ events, trimmed: log.trimmedThrough > after });
+  }
+
+  close(): Promise<void> {
+    this.logs.clear();
+    return READY;
+  }
+
+  /** Number of channels with a log or a listener (for tests and stats). */
+  get channelCount(): number {
+    return this.logs.size;
+  }
+
+  private log(channel: string, create: boolean): ChannelLog {
+    let log = this.logs.get(channel);
+    if (!log && create) {
+      log = { events: [], start: 0, trimmedThrough: 0, listeners: new Set() };
+      this.logs.set(channel, log);
+    }
+    return log!;
+  }
+
+  private trim(log: ChannelLog): void {
+    const oldest = this.now() - this.maxAgeMs;
+    while (log.start < log.events.length) {
+      const first = log.events[log.start]!;
+      if (log.events.length - log.start <= this.maxEvents && first.ts >= oldest) break;
+      log.trimmedThrough = first.seq;
+      log.start++;
+    }
+    // Compact once the dead prefix is as large as the live part, keeping pushes amortised O(1).
+    if (log.start > 64 && log.start * 2 >= log.events.length) {
+      log.events = log.events.slice(log.start);
+      log.start = 0;
+    }
+  }
+
+  private capChannels(): void {
+    if (this.logs.size <= this.maxChannels) return;
+    for (const [name, log] of this.logs) {
+      if (this.logs.size <= this.maxChannels) break;
+      if (log.listeners.size > 0) continue;
+      const last = log.events[log.events.length - 1];
+      if (last) this.forgottenThrough = Math.max(this.forgottenThrough, last.seq);
+      this.logs.delete(name);
+    }
+  }
+}

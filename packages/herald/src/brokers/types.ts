@@ -1,0 +1,47 @@
+/**
+ * The broker is the log and the bus. Implementations: `MemoryBroker` (embedded default) and,
+ * later, `RedisBroker`. Every event gets a position in one broker-wide sequence (`seq`), so one
+ * `{epoch}-{seq}` cursor resumes any set of channels.
+ */
+
+/** An event as the broker stores and delivers it. `json` is the payload, serialized once. */
+export interface StoredEvent {
+  readonly seq: number;
+  readonly channel: string;
+  readonly event: string;
+  readonly json: string;
+  readonly ts: number;
+}
+
+/** What `read()` returns. */
+export interface ReadResult {
+  /** Events with `seq > after`, oldest first. */
+  readonly events: StoredEvent[];
+  /** True when events after `after` were trimmed by retention (the cursor fell out of the log). */
+  readonly trimmed: boolean;
+}
+
+/** Receives live events on one channel, in `seq` order. */
+export type BrokerListener = (event: StoredEvent, epoch: string) => void;
+
+/** A live subscription to one channel; `ready` resolves once events are flowing. */
+export interface BrokerSubscription {
+  readonly ready: Promise<void>;
+  unsubscribe(): void;
+}
+
+/** The interface every broker implements. */
+export interface Broker {
+  /** Names this incarnation of the log; changes when the log is lost (process or Redis restart). */
+  epoch(): Promise<string>;
+  /** Highest `seq` assigned so far (0 when none). */
+  head(): Promise<number>;
+  /** Appends an event to `channel`'s log and fans it out to subscribers; returns the stored event. */
+  publish(channel: string, event: string, json: string): Promise<StoredEvent & { epoch: string }>;
+  /** Listens to live events on one channel. Callers keep one subscription per channel per process. */
+  subscribe(channel: string, listener: BrokerListener): BrokerSubscription;
+  /** Reads `channel`'s retained events with `seq > after`, at most `limit`. */
+  read(channel: string, after: number, limit: number): Promise<ReadResult>;
+  /** Releases connections and timers. */
+  close(): Promise<void>;
+}

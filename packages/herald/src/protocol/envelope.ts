@@ -1,0 +1,56 @@
+/**
+ * What travels on the wire, whatever the transport. App events are sent as SSE `message` events
+ * whose data is an {@link EventEnvelope}; Herald's own control events have `herald:` names.
+ */
+
+/** One app event as a subscriber receives it. */
+export interface EventEnvelope<T = unknown> {
+  /** Channel the event was published on. */
+  channel: string;
+  /** Event name given to `publish()`. */
+  event: string;
+  /** The JSON payload given to `publish()`. */
+  data: T;
+  /** Cursor of this event (`{epoch}-{seq}`); also sent as the SSE `id:`. */
+  id: string;
+  /** Publish time, milliseconds since the epoch. */
+  ts: number;
+}
+
+/** Names of Herald's control events (SSE `event:` field). */
+export const CONTROL = {
+  /** First event on every stream: `{ connectionId, cursor, channels, retry }`. */
+  connected: "herald:connected",
+  /** The cursor could not be honoured for a channel: `{ channel, reason, cursor }`. */
+  gap: "herald:gap",
+  /** The server is about to close the stream: `{ code, message }`. */
+  error: "herald:error",
+  /** The server ends the stream on purpose (rotation); reconnect from the cursor: `{ reason }`. */
+  rotate: "herald:rotate",
+} as const;
+
+/** Payload of `herald:connected`. */
+export interface ConnectedPayload {
+  connectionId: string;
+  cursor: string;
+  channels: string[];
+  retry: number;
+}
+
+/** Why a cursor could not be honoured: the log restarted, or the position was trimmed. */
+export type GapReason = "epoch" | "retention";
+
+/** Payload of `herald:gap`. */
+export interface GapPayload {
+  channel: string;
+  reason: GapReason;
+  /** The cursor the client sent. */
+  cursor: string;
+}
+
+/** Payload of `herald:error` and of JSON error bodies' `error` member. */
+export interface ErrorPayload {
+  code: string;
+  message: string;
+  [detail: string]: unknown;
+}

@@ -1,0 +1,36 @@
+/** What the handlers share: options with defaults applied, the hub, the broker. */
+import { randomUUID } from "node:crypto";
+import type { Broker } from "../brokers/types.js";
+import type { Admitted } from "./admit.js";
+import type { Hub } from "./hub.js";
+import type { HeraldOptions } from "./options.js";
+import { toHeraldError } from "./responses.js";
+import { startSession } from "./session.js";
+import type { Sink } from "./sink.js";
+import { Subscriber } from "./subscriber.js";
+
+/** Internal state behind a `Herald` instance; transports are written against it. */
+export class HeraldCore {
+  constructor(
+    readonly options: HeraldOptions,
+    readonly broker: Broker,
+    readonly hub: Hub,
+    readonly retryMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** A subscriber for an admitted request, with its rotation deadline if configured. */
+  createSubscriber(admitted: Admitted, sink: Sink): Subscriber {
+    const sub = new Subscriber(randomUUID(), admitted.channels, sink, admitted.principal);
+    if (this.options.rotateAfterMs !== undefined) sub.deadline = this.now() + this.options.rotateAfterMs;
+    return sub;
+  }
+
+  /** Starts the session in the background; a failure closes the stream with a `herald:error`. */
+  start(sub: Subscriber, admitted: Admitted): void {
+    startSession(this.hub, this.broker, sub, admitted.cursor, admitted.cursorText, this.retryMs).catch((error) => {
+      const e = toHeraldError(error);
+      this.hub.close(sub, e.code, e.message);
+    });
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * The hub holds this process's subscribers per channel. Each event is serialized once; what
+ * arrives in one tick is coalesced into one write per subscriber; one shared timer drives
+ * heartbeats, rotation and the teardown of dropped clients; a subscriber whose unread bytes pass
+ * the cap is dropped (it reconnects and resumes from the log).
+ */
+import { Buffer } from "node:buffer";
+import type { Broker, BrokerSubscription, StoredEvent } from "../brokers/types.js";
+import { HeraldError, type HeraldErrorCode } from "../protocol/errors.js";
+import { encodeEventFrame, errorFrame, HEARTBEAT, rotateFrame, type Frame } from "./frames.js";
+import type { Sink } from "./sink.js";
+import type { Subscriber } from "./subscriber.js";
+
+/** Options for {@link Hub}. */
+export interface HubOptions {
+  /** Interval between heartbeat comments, in ms (default 15,000). */
+  heartbeatMs?: number;
+  /** Unread bytes allowed per subscriber before it is dropped (default 1 MiB). */
+  maxBufferedBytes?: number;
+  /** How long a dropped client may take to drain its last bytes before it is torn down (default 5,000 ms). */
+  closeGraceMs?: number;
+  /** `retry:` sent before a rotation, in ms (default 1,000). */
+  retryMs?: number;
+  /** Clock, injectable for tests. */
+  now?: () => number;
+}
+
+interface ChannelState {
+  readonly name: string;
+  readonly subs: Set<Subscriber>;
+  upstream: BrokerSubscription | undefined;
+  batch: Frame[];
+}
+
+/** Counts describing the hub, for dashboards and tests. */
+export interface HubStats {
+  subscribers: number;
+  channels: number;
+  /** True while the shared timer runs (only when there is something to time). */
+  timerActive: boolean;
+  /** Events written to subscribers since start (one per event per subscriber). */
+  delivered: number;
+  /** Subscribers dropped for being too slow since start. */
+  dropped: number;
+}
+
+const TICK_MS = 1000;
+
+/** See the module comment. */
+export class Hub {
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly closing = new Map<Sink, number>();
+  private dirty: ChannelState[] = [];
+  private multi: Subscriber[] = [];
+  private flushScheduled = false;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private lastHeartbeat = 0;
+  private delivered = 0;
+  private dropped = 0;
+  private readonly heartbeatMs: number;
+  private readonly maxBufferedBytes: number;
+  private readonly closeGraceMs: number;
+  private readonly retryMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly broker: Broker,
+    options: HubOptions = {},
+  ) {
+    this.heartbeatMs = options.heartbeatMs ?? 15_000;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
+    this.closeGraceMs = options.closeGraceMs ?? 5_000;
+    this.retryMs = options.retryMs ?? 1_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Registers `sub` on its channels (queuing live events while it replays) and resolves once the
+   * broker delivers live events for all of them.
+   */
+  async attach(sub: Subscriber): Promise<void> {
+    this.subscribers.add(sub);
+    const ready: Promise<void>[] = [];
+    for (const name of sub.channels) {
+      let state = this.channels.get(name);
+      if (!state) {
+        state = { name, subs: new Set(), upstream: undefined, batch: [] };
+        this.channels.set(name, state);
+        const s = state;
+        state.upstream = this.broker.subscribe(name, (event, epoch) => this.onEvent(s, event, epoch));
+      }
+      state.subs.add(sub);
+      ready.push(state.upstream!.ready);
+    }
+    this.ensureTimer();
+    try {
+      await Promise.all(ready);
+    } catch (cause) {
+      this.detach(sub, "broker_unavailable");
+      throw new HeraldError("broker_unavailable", "the broker could not subscribe", { cause });
+    }
+  }
+
+  /** Writes `preamble` (replay and `herald:connected`), then the live events queued meanwhile. */
+  goLive(sub: Subscriber, preamble: Uint8Array, floor: number): void {
+    if (sub.state !== "replaying") return;
+    sub.floor = floor;
+    sub.sink.write(preamble);
+    sub.state = "live";
+    sub.drainQueue();
+    this.checkBackpressure(sub);
+  }
+
+  /** Removes `sub` from every channel. Idempotent; the last subscriber of a channel unsubscribes upstream. */
+  detach(sub: Subscriber, reason: string): void {
+    if (sub.state === "closed") return;
+    sub.state = "closed";
+    sub.queue = [];
+    this.subscribers.delete(sub);
+    for (const name of sub.channels) {
+      const state = this.channels.get(name);
+      if (!state) continue;
+      state.subs.delete(sub);
+      if (state.subs.size === 0) {
+        state.upstream?.unsubscribe();
+        this.channels.delete(name);
+      }
+    }
+    this.stopTimerIfIdle();
+    sub.onClose?.(reason);
+  }
+
+  /** Ends `sub`'s stream with a `herald:error` event it can see, then detaches it. */
+  close(sub: Subscriber, code: HeraldErrorCode, message: string): void {
+    if (sub.state === "closed") return;
+    sub.sink.end(errorFrame({ code, message }));
+    this.closing.set(sub.sink, this.now() + this.closeGraceMs);
+    this.detach(sub, code);
+    this.ensureTimer();
+  }
+
+  /** Ends every stream (on shutdown) and stops the timer. */
+  closeAll(code: HeraldErrorCode = "server_closing", message = "the server is shutting down"): void {
+    for (const sub of [...this.subscribers]) this.close(sub, code, message);
+    for (const sink of this.closing.keys()) sink.destroy();
+    this.closing.clear();
+    this.stopTimerIfIdle();
+  }
+
+  /** Counts describing the hub. */
+  stats(): HubStats {
+    return {
+      subscribers: this.subscribers.size,
+      channels: this.channels.size,
+      timerActive: this.timer !== undefined,
+      delivered: this.delivered,
+      dropped: this.dropped,
+    };
+  }
+
+  /** Number of this process's subscribers on `channel`. */
+  subscriberCount(channel: string): number {
+    return this.channels.get(channel)?.subs.size ?? 0;
+  }
+
+  private onEvent(state: ChannelState, event: StoredEvent, epoch: string): void {
+    if (state.subs.size === 0) return;
+    if (state.batch.length === 0) this.dirty.push(state);
+    state.batch.push(encodeEventFrame(epoch, event));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const state of dirty) {
+      const frames = state.batch;
+      state.batch = [];
+      let bytes: Buffer | undefined;
+      for (const sub of state.subs) {
+        this.delivered += frames.length;
+        if (sub.state === "live" && sub.channels.length === 1) {
+          bytes ??= frames.length === 1 ? frames[0]!.bytes : Buffer.concat(frames.map((f) => f.bytes));
+          sub.sink.write(bytes);
+          this.checkBackpressure(sub);
+        } else {
+          // Replaying subscribers hold frames until their replay is written; multi-channel ones
+          // gather frames from every channel of this flush and get them in one seq-ordered write.
+          if (sub.state === "live" && sub.queue.length === 0) this.multi.push(sub);
+          for (const frame of frames) sub.queue.push(frame);
+        }
+      }
+    }
+    if (this.multi.length > 0) {
+      const multi = this.multi;
+      this.multi = [];
+      for (const sub of multi) {
+        if (sub.state !== "live") continue;
+        sub.drainQueue();
+        this.checkBackpressure(sub);
+      }
+    }
+  };
+
+  private checkBackpressure(sub: Subscriber): void {
+    if (sub.state === "live" && sub.sink.buffered() > this.maxBufferedBytes) {
+      this.dropped++;
+      this.close(sub, "slow_consumer", "the client did not read fast enough; reconnect to resume");
+    }
+  }
+
+  private readonly tick = (): void => {
+    const now = this.now();
+    if (now - this.lastHeartbeat >= this.heartbeatMs) {
+      this.lastHeartbeat = now;
+      for (const sub of this.subscribers) {
+        if (sub.state === "live") {
+          sub.sink.write(HEARTBEAT);
+          this.checkBackpressure(sub);
+        }
+      }
+    }
+    for (const sub of this.subscribers) {
+      if (sub.deadline !== undefined && now >= sub.deadline && sub.state === "live") {
+        sub.sink.end(rotateFrame(this.retryMs));
+        this.detach(sub, "rotate");
+      }
+    }
+    for (const [sink, until] of this.closing) {
+      if (now >= until) {
+        sink.destroy();
+        this.closing.delete(sink);
+      }
+    }
+    this.stopTimerIfIdle();
+  };
+
+  private ensureTimer(): void {
+    if (this.timer !== undefined) return;
+    this.lastHeartbeat = this.now();
+    this.timer = setInterval(this.tick, Math.min(TICK_MS, this.heartbeatMs));
+    this.timer.unref?.();
+  }
+
+  private stopTimerIfIdle(): void {
+    if (this.timer !== undefined && this.subscribers.size === 0 && this.closing.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}

@@ -1,0 +1,10 @@
+/** `herald`: the server API. */
+export { createHerald, type Herald } from "./herald.js";
+export type { HeraldOptions, RequestContext } from "./options.js";
+export type { Principal } from "./subscriber.js";
+export type { HubStats } from "./hub.js";
+export { MemoryBroker, type MemoryBrokerOptions } from "../brokers/memory.js";
+export type { Broker, BrokerListener, BrokerSubscription, ReadResult, StoredEvent } from "../brokers/types.js";
+export { HeraldError, isHeraldError, type HeraldErrorCode } from "../protocol/errors.js";
+export { errorResponse } from "./responses.js";
+export type { EventEnvelope, GapPayload, ConnectedPayload } from "../protocol/envelope.js";

@@ -1,0 +1,50 @@
+/** Options of `createHerald` and the context handed to app callbacks. */
+import type { Broker } from "../brokers/types.js";
+import type { Principal } from "./subscriber.js";
+
+/** What app callbacks see of an incoming subscription request. */
+export interface RequestContext {
+  /** The full request URL. */
+  readonly url: URL;
+  /** Reads a request header (case-insensitive), or null. */
+  header(name: string): string | null;
+  /** The client's address, when the transport knows it. */
+  readonly ip: string | undefined;
+  /** Channels requested (validated). */
+  readonly channels: readonly string[];
+  /** The `token` query parameter, if any. */
+  readonly token: string | null;
+}
+
+/** Options for {@link createHerald}. Every field has a safe default. */
+export interface HeraldOptions {
+  /** Where events are logged and fanned out. Default: a new `MemoryBroker`. */
+  broker?: Broker;
+  /** Largest serialized `data` accepted by `publish`, in bytes (default 64 KiB). */
+  maxPayloadBytes?: number;
+  /** Channels one connection may follow (default 32). */
+  maxChannelsPerConnection?: number;
+  /** Reconnection delay sent as `retry:` (default 1,000 ms). */
+  retryMs?: number;
+  /** Heartbeat comment interval (default 15,000 ms). */
+  heartbeatMs?: number;
+  /** Unread bytes allowed per subscriber before it is dropped (default 1 MiB). */
+  maxBufferedBytes?: number;
+  /**
+   * End each stream cleanly after this many ms (sending `retry:` first), so a serverless
+   * platform's `maxDuration` never cuts one mid-event. Clients resume from their cursor.
+   */
+  rotateAfterMs?: number;
+  /**
+   * Identifies who is subscribing. Return a principal, or null for an anonymous subscriber; throw a
+   * `HeraldError` (for example `token_expired`) to reject with that code. Default: anonymous.
+   */
+  authenticate?: (request: RequestContext) => Principal | null | Promise<Principal | null>;
+  /**
+   * Decides whether `principal` may follow `channel`; checked on every (re)connect for every
+   * channel. Default: allow.
+   */
+  authorize?: (principal: Principal | null, channel: string, request: RequestContext) => boolean | Promise<boolean>;
+  /** Clock, injectable for tests. */
+  now?: () => number;
+}

@@ -1,0 +1,73 @@
+/**
+ * A transport, seen from the hub: a sink of bytes with a backpressure reading. SSE over a Node
+ * `ServerResponse` and over a web `ReadableStream` both fit; so will poll and WebSocket sinks.
+ */
+import type { ServerResponse } from "node:http";
+
+/** Where a subscriber's bytes go. */
+export interface Sink {
+  /** Queues bytes for the client. */
+  write(chunk: Uint8Array): void;
+  /** Bytes queued but not yet taken by the client (or the kernel). */
+  buffered(): number;
+  /** Writes `last` (if any) and ends the stream gracefully. */
+  end(last?: Uint8Array): void;
+  /** Tears the connection down at once. */
+  destroy(): void;
+}
+
+/** A sink over a Node `ServerResponse` (the fast path: one `res.write` per flush). */
+export function nodeSink(res: ServerResponse): Sink {
+  return {
+    write: (chunk) => {
+      if (!res.writableEnded) res.write(chunk);
+    },
+    buffered: () => res.writableLength,
+    end: (last) => {
+      if (!res.writableEnded) res.end(last);
+    },
+    destroy: () => {
+      res.destroy();
+    },
+  };
+}
+
+/**
+ * A web `ReadableStream` of bytes and its sink. The stream's queue is measured in bytes, so
+ * `buffered()` is what the consumer has not yet pulled.
+ */
+export function streamSink(onCancel: () => void): { stream: ReadableStream<Uint8Array>; sink: Sink } {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let open = true;
+  const highWaterMark = 64 * 1024;
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+      cancel() {
+        open = false;
+        onCancel();
+      },
+    },
+    { highWaterMark, size: (chunk) => chunk.byteLength },
+  );
+  const sink: Sink = {
+    write: (chunk) => {
+      if (open) controller.enqueue(chunk);
+    },
+    buffered: () => (open ? highWaterMark - (controller.desiredSize ?? 0) : 0),
+    end: (last) => {
+      if (!open) return;
+      open = false;
+      if (last) controller.enqueue(last);
+      controller.close();
+    },
+    destroy: () => {
+      if (!open) return;
+      open = false;
+      controller.error(new Error("herald: stream destroyed"));
+    },
+  };
+  return { stream, sink };
+}
