@@ -1,0 +1,52 @@
+/** Tracks the resume cursor and drops events already seen (per channel), across reconnects. */
+import type { Cursor } from "../protocol/cursor.js";
+
+/** Parses `{epoch}-{seq}` leniently (server-sent ids are trusted to be well-formed). */
+export function parseId(id: string): Cursor | null {
+  const dash = id.lastIndexOf("-");
+  if (dash <= 0) return null;
+  const seq = Number(id.slice(dash + 1));
+  return Number.isSafeInteger(seq) ? { epoch: id.slice(0, dash), seq } : null;
+}
+
+/** See the module comment. */
+export class CursorTracker {
+  private current: Cursor | null = null;
+  private text: string | null = null;
+  private readonly lastSeq = new Map<string, number>();
+
+  /** The cursor to resume from, or null before the first connection. */
+  get cursor(): string | null {
+    return this.text;
+  }
+
+  /** Moves the cursor to `id` if it is ahead (same epoch) or from a new epoch. */
+  advance(id: string): void {
+    const parsed = parseId(id);
+    if (!parsed) return;
+    if (this.current && parsed.epoch === this.current.epoch && parsed.seq <= this.current.seq) return;
+    if (this.current && parsed.epoch !== this.current.epoch) this.lastSeq.clear();
+    this.current = parsed;
+    this.text = id;
+  }
+
+  /** True the first time an event (channel, id) is seen; false for a duplicate from an overlap or replay. */
+  accept(channel: string, id: string): boolean {
+    const parsed = parseId(id);
+    if (!parsed) return true;
+    if (this.current && parsed.epoch !== this.current.epoch) {
+      this.lastSeq.clear();
+    } else {
+      const last = this.lastSeq.get(channel);
+      if (last !== undefined && parsed.seq <= last) return false;
+    }
+    this.lastSeq.set(channel, parsed.seq);
+    this.advance(id);
+    return true;
+  }
+
+  /** Forgets a channel's dedupe position (after a gap, or when it is unsubscribed). */
+  forget(channel: string): void {
+    this.lastSeq.delete(channel);
+  }
+}

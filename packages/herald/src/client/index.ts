@@ -1,0 +1,13 @@
+/** `herald/client`: the browser client. Imports only `protocol`; never server code or Node built-ins. */
+export {
+  createHeraldClient,
+  type HeraldClient,
+  type HeraldClientOptions,
+  type EventHandler,
+  type ClientEvents,
+} from "./client.js";
+export { backoffDelay, type BackoffOptions } from "./backoff.js";
+export type { ConnectionState, Transition } from "./state.js";
+export type { EventSourceFactory, EventSourceLike, Timers, OnlineTarget } from "./types.js";
+export { HeraldError, isHeraldError } from "../protocol/errors.js";
+export type { EventEnvelope, GapPayload, ConnectedPayload, ErrorPayload } from "../protocol/envelope.js";

@@ -1,0 +1,90 @@
+/** Test helpers: real servers on port 0 and small waiting utilities. */
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { Herald } from "../src/server/index.js";
+
+export interface TestServer {
+  url: string;
+  server: http.Server;
+  sockets: Set<Socket>;
+  /** Destroys every open connection (a network cut, from the server side). */
+  cutAll(): void;
+  close(): Promise<void>;
+}
+
+/** Serves `herald` on the Node fast path, or on the Fetch handler (bridged onto node:http) when `fetch` is true. */
+export async function startServer(herald: Herald, opts: { fetch?: boolean } = {}): Promise<TestServer> {
+  const sockets = new Set<Socket>();
+  const server = http.createServer((req, res) => {
+    if (opts.fetch) void bridgeFetch(herald, req, res);
+    else void herald.handleNode(req, res);
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    server,
+    sockets,
+    cutAll: () => {
+      for (const s of sockets) s.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Runs the Fetch handler behind node:http, the way Next.js does: pipes the Response body to `res`. */
+async function bridgeFetch(herald: Herald, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const controller = new AbortController();
+  res.on("close", () => controller.abort());
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
+  const response = await herald.handleRequest(
+    new Request(`http://${req.headers.host}${req.url}`, { headers, signal: controller.signal }),
+  );
+  res.writeHead(response.status, Object.fromEntries(response.headers));
+  if (!response.body) return void res.end(await response.text());
+  const reader = response.body.getReader();
+  res.on("close", () => void reader.cancel().catch(() => {}));
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      res.write(value);
+    }
+  } catch {
+    /* stream errored: connection is gone */
+  }
+  res.end();
+}
+
+/** Polls `predicate` until it is true (or throws after `timeoutMs`). */
+export async function waitFor(predicate: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Reads an SSE response body as text until `until(text)` or timeout. */
+export async function readUntil(body: ReadableStream<Uint8Array>, until: (text: string) => boolean, timeoutMs = 5000) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  const end = Date.now() + timeoutMs;
+  while (!until(text)) {
+    if (Date.now() > end) throw new Error(`timed out; got: ${text.slice(0, 500)}`);
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  return { text, reader };
+}
