@@ -1,0 +1,12 @@
+/** Single-use subscription tokens. */
+export {
+  createTokens,
+  MAX_TOKEN_LENGTH,
+  type Tokens,
+  type TokensOptions,
+  type IssueOptions,
+  type VerifyOptions,
+  type TokenPrincipal,
+} from "./tokens.js";
+export { MemoryTokenStore, type TokenStore, type TokenRecord, type MemoryTokenStoreOptions } from "./store.js";
+export { tokenAuthenticator, type TokenAuthenticatorOptions } from "./authenticator.js";
