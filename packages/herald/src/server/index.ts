@@ -8,3 +8,6 @@ export type { Broker, BrokerListener, BrokerSubscription, ReadResult, StoredEven
 export { HeraldError, isHeraldError, type HeraldErrorCode } from "../protocol/errors.js";
 export { errorResponse } from "./responses.js";
 export type { EventEnvelope, GapPayload, ConnectedPayload } from "../protocol/envelope.js";
+export * from "./tokens/index.js";
+export * from "./tasks/index.js";
+export { defaultAuthorize, type DefaultAuthorizeOptions, type TaskOwnerLookup } from "./authorize.js";

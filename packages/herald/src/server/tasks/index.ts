@@ -1,0 +1,16 @@
+/** Long-running tasks. */
+export { createTasks, type Tasks, type TasksOptions, type StartOptions } from "./tasks.js";
+export { MemoryTaskStore, type TaskStore, type MemoryTaskStoreOptions } from "./store.js";
+export { applyTaskEvent } from "./reduce.js";
+export {
+  isFinished,
+  type TaskSnapshot,
+  type TaskStatus,
+  type StepStatus,
+  type TaskStep,
+  type TaskFailure,
+  type TaskEventMap,
+  type TaskEventName,
+  type TaskContext,
+  type TaskJob,
+} from "./types.js";

@@ -1,0 +1,282 @@
+/** Long-running tasks with progress, steps, streamed text and cancellation: `createTasks`. */
+import { randomBytes } from "node:crypto";
+import { encodeCursor } from "../../protocol/cursor.js";
+import { HeraldError } from "../../protocol/errors.js";
+import type { TaskOwnerLookup } from "../authorize.js";
+import type { Herald } from "../herald.js";
+import { MAX_TEXT_CHUNK, TaskPipeline } from "./run.js";
+import { MemoryTaskStore, type TaskStore } from "./store.js";
+import { isFinished, type StepStatus, type TaskContext, type TaskJob, type TaskSnapshot } from "./types.js";
+
+/** Options for {@link createTasks}. */
+export interface TasksOptions {
+  /** Where task state is kept. Default: a new {@link MemoryTaskStore} on the same clock. */
+  store?: TaskStore;
+  /** How long a finished task stays readable (default 10 minutes). */
+  finishedTtlMs?: number;
+  /** Least time between two `progress` events of one task (default 100 ms); the last value always goes out. */
+  progressIntervalMs?: number;
+  /**
+   * The message a client sees when a job throws. Default: the error's `message`. Replace it if your
+   * jobs' errors can carry details users should not see.
+   */
+  errorMessage?: (error: unknown) => string;
+  /** Called when publishing or storing a task's change fails. Default: `console.error` (no payloads). */
+  onError?: (error: unknown, taskId: string) => void;
+  /** Clock, injectable for tests. */
+  now?: () => number;
+}
+
+/** Options for {@link Tasks.start}. */
+export interface StartOptions {
+  /** Shown to the user. */
+  title?: string;
+  /** Steps known in advance, all `pending`; `ctx.step()` can add more. */
+  steps?: readonly string[];
+}
+
+/** The task runner. */
+export interface Tasks extends TaskOwnerLookup {
+  /**
+   * Creates a task owned by `ownerId` and runs `job` detached: resolves at once with the `queued`
+   * snapshot while the job keeps running after the request that started it has been answered.
+   * Every change is published on `task-{id}`.
+   *
+   * On a long-lived Node server (`next start`, a custom server) the process outlives the request,
+   * so calling `start()` from a Server Action or route handler is enough. Where the platform may
+   * freeze the function once the response is sent (serverless), keep it alive until the job ends
+   * with Next 15's `after()` from `next/server`:
+   *
+   * @example
+   * ```ts
+   * "use server";
+   * import { after } from "next/server";
+   * export async function summarize(url: string) {
+   *   const userId = await requireUser();
+   *   const task = await tasks.start(userId, async (ctx) => {
+   *     ctx.step("fetch", "active");
+   *     const page = await fetch(url, { signal: ctx.signal }).then((r) => r.text());
+   *     ctx.step("fetch", "done");
+   *     ctx.progress(50);
+   *     return { length: page.length };
+   *   }, { title: "Summarize", steps: ["fetch"] });
+   *   after(() => tasks.wait(task.id, userId)); // serverless only: hold the function until it ends
+   *   return task;                                // { id, cursor, ... } for the client to subscribe
+   * }
+   * ```
+   */
+  start<R>(ownerId: string, job: TaskJob<R>, options?: StartOptions): Promise<TaskSnapshot<R>>;
+  /** The task's snapshot. `task_not_found` (404) when it is unknown, expired, or not `userId`'s. */
+  get(id: string, userId: string): Promise<TaskSnapshot>;
+  /**
+   * Cancels the task: its job's `signal` aborts and its status becomes `canceled`. Resolves to the
+   * canceled snapshot. `task_not_found` (404) as for `get`; `task_finished` (409) when it already ended.
+   */
+  cancel(id: string, userId: string): Promise<TaskSnapshot>;
+  /** `userId`'s tasks, newest first. */
+  list(userId: string): Promise<TaskSnapshot[]>;
+  /** Resolves with the final snapshot once the task has finished (and its last event is stored). */
+  wait(id: string, userId: string): Promise<TaskSnapshot>;
+  /** The owner of a task, or null when unknown or expired (for channel authorization). */
+  ownerOf(id: string): Promise<string | null>;
+  /** Tasks whose job is running in this process. */
+  readonly running: number;
+}
+
+const TASK_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const MAX_TITLE_LENGTH = 500;
+const MAX_STEP_NAME_LENGTH = 200;
+const MAX_ERROR_LENGTH = 1000;
+const STEP_STATUSES: readonly StepStatus[] = ["pending", "active", "done", "failed"];
+
+interface Run {
+  pipeline: TaskPipeline;
+  controller: AbortController;
+  /** Set once the task's final event is queued: later calls from the job are ignored. */
+  closed: boolean;
+  done: Promise<void>;
+}
+
+/**
+ * Creates a task runner that publishes through `herald`. Authorize `task-{id}` channels with
+ * `defaultAuthorize({ tasks })` so only a task's owner can follow it.
+ */
+export function createTasks(herald: Herald, options: TasksOptions = {}): Tasks {
+  const now = options.now ?? Date.now;
+  const store = options.store ?? new MemoryTaskStore({ now });
+  const finishedTtlMs = options.finishedTtlMs ?? 10 * 60_000;
+  const intervalMs = options.progressIntervalMs ?? 100;
+  const errorMessage =
+    options.errorMessage ?? ((error: unknown) => (error instanceof Error ? error.message : String(error)));
+  const onError =
+    options.onError ??
+    ((error: unknown, taskId: string) => {
+      console.error(`herald: task ${taskId}: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  const deps = { herald, store, finishedTtlMs, now, onError };
+  const runs = new Map<string, Run>();
+
+  async function owned(id: string, userId: string): Promise<TaskSnapshot> {
+    const state = typeof id === "string" && TASK_ID.test(id) ? await store.get(id) : null;
+    if (!state || state.ownerId !== userId) throw new HeraldError("task_not_found", "no such task");
+    return state;
+  }
+
+  function runJob<R>(run: Run, job: TaskJob<R>): Promise<void> {
+    const { pipeline, controller } = run;
+    let pendingProgress: number | undefined;
+    let lastProgressAt = -Infinity;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+
+    const flushProgress = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      if (pendingProgress === undefined || run.closed) return;
+      lastProgressAt = now();
+      void pipeline.push("progress", { progress: pendingProgress });
+      pendingProgress = undefined;
+    };
+
+    const ctx: TaskContext = {
+      signal: controller.signal,
+      id: pipeline.state.id,
+      progress(percent) {
+        if (typeof percent !== "number" || !Number.isFinite(percent) || percent < 0 || percent > 100) {
+          throw new RangeError("progress must be a number from 0 to 100");
+        }
+        if (run.closed) return;
+        pendingProgress = percent;
+        const elapsed = now() - lastProgressAt;
+        if (percent === 100 || elapsed >= intervalMs) flushProgress();
+        else timer ??= setTimeout(flushProgress, intervalMs - elapsed);
+      },
+      step(name, status) {
+        if (typeof name !== "string" || name.length === 0 || name.length > MAX_STEP_NAME_LENGTH) {
+          throw new RangeError(`step names are 1-${MAX_STEP_NAME_LENGTH} characters`);
+        }
+        if (!STEP_STATUSES.includes(status)) throw new RangeError(`unknown step status "${String(status)}"`);
+        if (run.closed) return;
+        void pipeline.push("step", { name, status });
+      },
+      text(chunk) {
+        if (typeof chunk !== "string") throw new TypeError("text chunks are strings");
+        if (run.closed || chunk.length === 0) return;
+        for (let i = 0; i < chunk.length; i += MAX_TEXT_CHUNK) {
+          void pipeline.push("text", { chunk: chunk.slice(i, i + MAX_TEXT_CHUNK) });
+        }
+      },
+    };
+
+    void pipeline.push("status", { status: "running" });
+    return (async () => {
+      // Let start() answer first: the job runs on a later turn, detached from its caller.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      let outcome: { ok: true; value: unknown } | { ok: false; error: unknown } | undefined;
+      if (!run.closed) {
+        try {
+          const value = await job(ctx);
+          // Store exactly what subscribers receive (JSON), so snapshot and replay agree.
+          outcome = { ok: true, value: value === undefined ? null : JSON.parse(JSON.stringify(value)) };
+        } catch (error) {
+          outcome = { ok: false, error };
+        }
+      }
+      if (outcome && !run.closed) {
+        flushProgress();
+        run.closed = true;
+        if (outcome.ok) void pipeline.push("result", { status: "succeeded", result: outcome.value });
+        else {
+          const message = errorMessage(outcome.error).slice(0, MAX_ERROR_LENGTH);
+          void pipeline.push("error", { status: "failed", error: { message } });
+        }
+      }
+      if (timer !== undefined) clearTimeout(timer);
+      await pipeline.drained();
+    })();
+  }
+
+  return {
+    async start(ownerId, job, startOptions = {}) {
+      if (typeof ownerId !== "string" || ownerId.length === 0) {
+        throw new HeraldError("invalid_request", "ownerId must be a non-empty string");
+      }
+      if (typeof job !== "function") throw new TypeError("job must be a function");
+      const title = startOptions.title ?? null;
+      if (title !== null && (typeof title !== "string" || title.length > MAX_TITLE_LENGTH)) {
+        throw new HeraldError("invalid_request", `title must be a string of at most ${MAX_TITLE_LENGTH} characters`);
+      }
+      const steps: { name: string; status: StepStatus }[] = [];
+      for (const name of startOptions.steps ?? []) {
+        if (typeof name !== "string" || name.length === 0 || name.length > MAX_STEP_NAME_LENGTH) {
+          throw new HeraldError("invalid_request", `step names are 1-${MAX_STEP_NAME_LENGTH} characters`);
+        }
+        if (!steps.some((s) => s.name === name)) steps.push({ name, status: "pending" });
+      }
+      const id = randomBytes(16).toString("base64url");
+      // No event of this new channel exists yet, so the broker's head is a position the snapshot is current at.
+      const [epoch, head] = await Promise.all([herald.broker.epoch(), herald.broker.head()]);
+      const createdAt = now();
+      const state: TaskSnapshot = {
+        id,
+        ownerId,
+        title,
+        status: "queued",
+        progress: 0,
+        steps,
+        text: "",
+        result: null,
+        error: null,
+        createdAt,
+        updatedAt: createdAt,
+        seq: head,
+        cursor: encodeCursor(epoch, head),
+      };
+      await store.put(state);
+      const run: Run = {
+        pipeline: new TaskPipeline(state, deps),
+        controller: new AbortController(),
+        closed: false,
+        done: Promise.resolve(),
+      };
+      runs.set(id, run);
+      run.done = runJob(run, job as TaskJob<unknown>).finally(() => runs.delete(id));
+      return structuredClone(state) as TaskSnapshot<never>;
+    },
+
+    get: owned,
+
+    async cancel(id, userId) {
+      const state = await owned(id, userId);
+      const run = runs.get(id);
+      if (isFinished(state.status) || run?.closed) throw new HeraldError("task_finished", "task has already finished");
+      if (run) {
+        run.closed = true;
+        const committed = run.pipeline.push("status", { status: "canceled" });
+        run.controller.abort(new HeraldError("task_finished", "task was canceled"));
+        await committed;
+        return structuredClone(run.pipeline.state);
+      }
+      // The job is not running here (another process, or this one restarted): record the end.
+      const pipeline = new TaskPipeline(state, deps);
+      await pipeline.push("status", { status: "canceled" });
+      return pipeline.state;
+    },
+
+    list: (userId) => store.list(userId),
+
+    async wait(id, userId) {
+      await owned(id, userId);
+      await runs.get(id)?.done;
+      return owned(id, userId);
+    },
+
+    async ownerOf(id) {
+      if (typeof id !== "string" || !TASK_ID.test(id)) return null;
+      return (await store.get(id))?.ownerId ?? null;
+    },
+
+    get running() {
+      return runs.size;
+    },
+  };
+}
