@@ -109,7 +109,6 @@ export class Hub {
     sub.sink.write(preamble);
     sub.state = "live";
     sub.drainQueue();
-    this.checkBackpressure(sub);
   }
 
   /** Removes `sub` from every channel. Idempotent; the last subscriber of a channel unsubscribes upstream. */
@@ -185,9 +184,9 @@ export class Hub {
       for (const sub of state.subs) {
         this.delivered += frames.length;
         if (sub.state === "live" && sub.channels.length === 1) {
+          if (this.isSlow(sub)) continue;
           bytes ??= frames.length === 1 ? frames[0]!.bytes : Buffer.concat(frames.map((f) => f.bytes));
           sub.sink.write(bytes);
-          this.checkBackpressure(sub);
         } else {
           // Replaying subscribers hold frames until their replay is written; multi-channel ones
           // gather frames from every channel of this flush and get them in one seq-ordered write.
@@ -200,18 +199,22 @@ export class Hub {
       const multi = this.multi;
       this.multi = [];
       for (const sub of multi) {
-        if (sub.state !== "live") continue;
+        if (sub.state !== "live" || this.isSlow(sub)) continue;
         sub.drainQueue();
-        this.checkBackpressure(sub);
       }
     }
   };
 
-  private checkBackpressure(sub: Subscriber): void {
-    if (sub.state === "live" && sub.sink.buffered() > this.maxBufferedBytes) {
-      this.dropped++;
-      this.close(sub, "slow_consumer", "the client did not read fast enough; reconnect to resume");
-    }
+  /**
+   * A subscriber is slow when the bytes it has not taken yet exceed the cap at the moment more
+   * arrive; it is then dropped instead of written to. One burst may exceed the cap, so memory per
+   * subscriber is bounded by the cap plus one flush.
+   */
+  private isSlow(sub: Subscriber): boolean {
+    if (sub.sink.buffered() <= this.maxBufferedBytes) return false;
+    this.dropped++;
+    this.close(sub, "slow_consumer", "the client did not read fast enough; reconnect to resume");
+    return true;
   }
 
   private readonly tick = (): void => {
@@ -219,10 +222,7 @@ export class Hub {
     if (now - this.lastHeartbeat >= this.heartbeatMs) {
       this.lastHeartbeat = now;
       for (const sub of this.subscribers) {
-        if (sub.state === "live") {
-          sub.sink.write(HEARTBEAT);
-          this.checkBackpressure(sub);
-        }
+        if (sub.state === "live" && !this.isSlow(sub)) sub.sink.write(HEARTBEAT);
       }
     }
     for (const sub of this.subscribers) {
