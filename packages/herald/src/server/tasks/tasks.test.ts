@@ -226,6 +226,18 @@ describe("tasks", () => {
     expect(tasks.running).toBe(0);
   });
 
+  it("canceling a queued task means its job never runs", async () => {
+    const { tasks } = setup();
+    let ran = false;
+    const task = await tasks.start("bob", async () => {
+      ran = true;
+    });
+    const canceled = await tasks.cancel(task.id, "bob");
+    expect(canceled.status).toBe("canceled");
+    expect((await tasks.wait(task.id, "bob")).status).toBe("canceled");
+    expect(ran).toBe(false);
+  });
+
   it("a job that throws fails the task with its message; a finished task cannot be canceled", async () => {
     const { tasks } = setup({ errorMessage: (e) => `boom: ${(e as Error).message}` });
     const task = await tasks.start("carol", async (ctx) => {
@@ -253,6 +265,11 @@ describe("tasks", () => {
     const quick = await tasks.start("dan", async () => 1);
     const slow = await tasks.start("dan", () => release.promise.then(() => 2));
     await tasks.wait(quick.id, "dan");
+    await waitFor(
+      () => tasks.get(slow.id, "dan"),
+      (s) => s.status === "running",
+      "slow task running",
+    );
     t += 499;
     expect((await tasks.get(quick.id, "dan")).result).toBe(1);
     t += 1;

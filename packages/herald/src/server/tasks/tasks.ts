@@ -167,12 +167,12 @@ export function createTasks(herald: Herald, options: TasksOptions = {}): Tasks {
       },
     };
 
-    void pipeline.push("status", { status: "running" });
     return (async () => {
       // Let start() answer first: the job runs on a later turn, detached from its caller.
       await new Promise<void>((resolve) => setImmediate(resolve));
       let outcome: { ok: true; value: unknown } | { ok: false; error: unknown } | undefined;
       if (!run.closed) {
+        void pipeline.push("status", { status: "running" });
         try {
           const value = await job(ctx);
           // Store exactly what subscribers receive (JSON), so snapshot and replay agree.

@@ -1,0 +1,147 @@
+/** The routes `herald/next` serves, and the JSON ones shared by the Fetch and Node handlers. */
+import { HeraldError } from "../protocol/errors.js";
+import { assertChannelName } from "../protocol/names.js";
+import { errorParts } from "../server/responses.js";
+import type { Tasks } from "../server/tasks/tasks.js";
+import type { Tokens } from "../server/tokens/tokens.js";
+
+/** A matched route. */
+export type Route =
+  | { kind: "sse" }
+  | { kind: "token" }
+  | { kind: "tasks" }
+  | { kind: "task"; id: string }
+  | { kind: "cancel"; id: string }
+  | { kind: "none" };
+
+/**
+ * Matches `segments` (the path after the mount point, or the whole path when the mount point is
+ * unknown, in which case the last segments decide):
+ * `GET sse`, `POST token`, `GET tasks`, `GET tasks/{id}`, `POST tasks/{id}/cancel`.
+ */
+export function matchRoute(method: string, segments: readonly string[], exact: boolean): Route {
+  const n = segments.length;
+  const at = (i: number): string | undefined => segments[n - i];
+  const fits = (length: number): boolean => (exact ? n === length : n >= length);
+  if (fits(3) && at(3) === "tasks" && at(1) === "cancel") {
+    return method === "POST" ? { kind: "cancel", id: at(2)! } : { kind: "none" };
+  }
+  if (fits(2) && at(2) === "tasks") return method === "GET" ? { kind: "task", id: at(1)! } : { kind: "none" };
+  if (fits(1) && at(1) === "tasks") return method === "GET" ? { kind: "tasks" } : { kind: "none" };
+  if (fits(1) && at(1) === "sse") return method === "GET" ? { kind: "sse" } : { kind: "none" };
+  if (fits(1) && at(1) === "token") return method === "POST" ? { kind: "token" } : { kind: "none" };
+  return { kind: "none" };
+}
+
+/** Splits a URL path into decoded, non-empty segments. An undecodable segment becomes NUL (matches nothing). */
+export function pathSegments(pathname: string): string[] {
+  return pathname
+    .split("/")
+    .filter(Boolean)
+    .map((segment) => {
+      try {
+        return decodeURIComponent(segment);
+      } catch {
+        return "\u0000";
+      }
+    });
+}
+
+/** A JSON reply, transport-neutral. */
+export interface JsonReply {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** What the JSON routes need. */
+export interface JsonRouteDeps {
+  tokens?: Tokens | undefined;
+  tasks?: Tasks | undefined;
+}
+
+/** What the JSON routes read from a request. */
+export interface JsonRequest {
+  url: URL;
+  header(name: string): string | null;
+  /** Resolves the session's user id, or null when signed out. */
+  userId(): Promise<string | null>;
+}
+
+const JSON_HEADERS = { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" };
+
+function json(status: number, value: unknown): JsonReply {
+  return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify(value) };
+}
+
+/** The reply for an error: `{ error: { code, message } }` with the code's status. */
+export function errorReply(error: unknown): JsonReply {
+  return errorParts(error);
+}
+
+/** The 404 reply for paths the handlers do not serve. */
+export function notFound(): JsonReply {
+  return errorParts(new HeraldError("not_found", "no such route"));
+}
+
+/**
+ * Refuses a cross-site POST: when the browser sent `Origin`, its host must be the request's host
+ * (`X-Forwarded-Host` when behind a proxy, else `Host`).
+ */
+function assertSameOrigin(request: JsonRequest): void {
+  const origin = request.header("origin");
+  if (origin === null) return;
+  const host = request.header("x-forwarded-host")?.split(",")[0]?.trim() || request.header("host") || request.url.host;
+  let originHost: string | null;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    originHost = null;
+  }
+  if (originHost !== host) throw new HeraldError("origin_not_allowed", "cross-origin request refused");
+}
+
+async function requireUser(request: JsonRequest): Promise<string> {
+  const userId = await request.userId();
+  if (userId === null || userId === undefined || userId === "") {
+    throw new HeraldError("unauthorized", "sign in first");
+  }
+  return userId;
+}
+
+/** Serves a JSON route; every failure becomes an error reply. */
+export async function serveJson(route: Route, request: JsonRequest, deps: JsonRouteDeps): Promise<JsonReply> {
+  try {
+    switch (route.kind) {
+      case "token": {
+        if (!deps.tokens) return notFound();
+        assertSameOrigin(request);
+        const userId = await requireUser(request);
+        const channels = request.url.searchParams.getAll("channel");
+        for (const channel of channels) assertChannelName(channel);
+        const token = await deps.tokens.issue(userId, channels.length > 0 ? { channels } : {});
+        return json(200, { token });
+      }
+      case "tasks": {
+        if (!deps.tasks) return notFound();
+        const userId = await requireUser(request);
+        return json(200, { tasks: await deps.tasks.list(userId) });
+      }
+      case "task": {
+        if (!deps.tasks) return notFound();
+        const userId = await requireUser(request);
+        return json(200, await deps.tasks.get(route.id, userId));
+      }
+      case "cancel": {
+        if (!deps.tasks) return notFound();
+        assertSameOrigin(request);
+        const userId = await requireUser(request);
+        return json(200, await deps.tasks.cancel(route.id, userId));
+      }
+      default:
+        return notFound();
+    }
+  } catch (error) {
+    return errorReply(error);
+  }
+}
