@@ -75,7 +75,10 @@ export interface Tasks extends TaskOwnerLookup {
   cancel(id: string, userId: string): Promise<TaskSnapshot>;
   /** `userId`'s tasks, newest first. */
   list(userId: string): Promise<TaskSnapshot[]>;
-  /** Resolves with the final snapshot once the task has finished (and its last event is stored). */
+  /**
+   * Resolves with the snapshot once the task's job, when it runs in this process, has finished and
+   * its last event is stored; for a job running elsewhere, with the current snapshot.
+   */
   wait(id: string, userId: string): Promise<TaskSnapshot>;
   /** The owner of a task, or null when unknown or expired (for channel authorization). */
   ownerOf(id: string): Promise<string | null>;
