@@ -1,0 +1,39 @@
+/**
+ * `herald/react`: a provider and hooks over `herald/client`, headless (no markup, no styles).
+ * Imports only `client`, `protocol` and React: never server code or Node built-ins.
+ */
+export {
+  HeraldProvider,
+  HeraldContext,
+  useHerald,
+  useHeraldClient,
+  type HeraldProviderProps,
+  type HeraldProviderOptions,
+  type HeraldContextValue,
+} from "./provider.js";
+export { useEvent, type EventCallback } from "./use-event.js";
+export {
+  useChannel,
+  channelStatus,
+  type ChannelState,
+  type ChannelStatus,
+  type UseChannelOptions,
+} from "./use-channel.js";
+export { useConnectionStatus, type ConnectionStatus } from "./use-connection-status.js";
+export { useTask, TaskRequestError, type TaskState, type UseTaskOptions, type UseTaskStatus } from "./use-task.js";
+export {
+  createConnectionStore,
+  IDLE_SNAPSHOT,
+  type ConnectionSnapshot,
+  type ConnectionStore,
+} from "./connection-store.js";
+export {
+  applyTaskEvent,
+  isFinalStatus,
+  seqOfId,
+  type TaskSnapshot,
+  type TaskStatus,
+  type TaskStep,
+  type StepStatus,
+} from "./task-state.js";
+export type { ConnectionState, EventEnvelope, HeraldClient, HeraldClientOptions } from "../client/index.js";
