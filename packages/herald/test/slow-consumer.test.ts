@@ -38,7 +38,8 @@ describe("slow consumer", () => {
       await herald.publish("firehose", "blob", { i, payload });
       if (i % 10 === 0) {
         await new Promise((r) => setImmediate(r));
-        for (const socket of server.sockets) maxSubscriberBuffered = Math.max(maxSubscriberBuffered, socket.writableLength);
+        for (const socket of server.sockets)
+          maxSubscriberBuffered = Math.max(maxSubscriberBuffered, socket.writableLength);
       }
     }
     await waitFor(() => herald.stats().dropped === 1, 10_000, "the stalled subscriber to be dropped");

@@ -75,7 +75,11 @@ describe.each([
     const res = await fetch(`${server.url}?channel=a&lastEventId=ignored-0`, { headers: { "Last-Event-ID": first } });
     const { text, reader } = await readUntil(res.body!, (t) => t.includes("herald:connected"));
     await reader.cancel();
-    expect(parseAll(text).filter((e) => !e.event).map((e) => JSON.parse(e.data).data)).toEqual([2]);
+    expect(
+      parseAll(text)
+        .filter((e) => !e.event)
+        .map((e) => JSON.parse(e.data).data),
+    ).toEqual([2]);
   });
 
   it("is resumed by the eventsource package's own reconnect (Last-Event-ID header)", async () => {
@@ -98,7 +102,10 @@ describe.each([
   it("leaves no subscriber, channel or timer behind after clients disconnect", async () => {
     herald = createHerald();
     server = await startServer(herald, { fetch: useFetch });
-    const sources = Array.from({ length: 20 }, (_, i) => new EventSource(`${server!.url}?channel=c${i % 4}&channel=all`));
+    const sources = Array.from(
+      { length: 20 },
+      (_, i) => new EventSource(`${server!.url}?channel=c${i % 4}&channel=all`),
+    );
     await waitFor(() => herald.stats().subscribers === 20);
     expect(herald.stats().timerActive).toBe(true);
     expect(herald.stats().channels).toBe(5);

@@ -1,6 +1,6 @@
 /** The embedded broker: an in-process log per channel with bounded retention, and a local bus. */
 import { newEpoch } from "../protocol/cursor.js";
-import type { Broker, BrokerListener, BrokerSubscription, ReadResult, StoredEvent } from "./types.js";
+import type { Broker, BrokerListener, BrokerSubscription, ReadResult, Snapshot, StoredEvent } from "./types.js";
 
 /** Options for {@link MemoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -81,9 +81,25 @@ export class MemoryBroker implements Broker {
     };
   }
 
+  snapshot(channels: readonly string[], after: number, limitPerChannel: number): Promise<Snapshot> {
+    const events: StoredEvent[] = [];
+    const trimmed: string[] = [];
+    for (const channel of channels) {
+      const result = this.readNow(channel, after, limitPerChannel);
+      if (result.trimmed || result.events.length === limitPerChannel) trimmed.push(channel);
+      for (const event of result.events) events.push(event);
+    }
+    events.sort((a, b) => a.seq - b.seq);
+    return Promise.resolve({ epoch: this.currentEpoch, head: this.seq, events, trimmed });
+  }
+
   read(channel: string, after: number, limit: number): Promise<ReadResult> {
+    return Promise.resolve(this.readNow(channel, after, limit));
+  }
+
+  private readNow(channel: string, after: number, limit: number): ReadResult {
     const log = this.logs.get(channel);
-    if (!log) return Promise.resolve({ events: [], trimmed: this.forgottenThrough > after });
+    if (!log) return { events: [], trimmed: this.forgottenThrough > after };
     this.trim(log);
     const events: StoredEvent[] = [];
     // Binary search for the first event with seq > after.
@@ -95,7 +111,7 @@ export class MemoryBroker implements Broker {
       else lo = mid + 1;
     }
     for (let i = lo; i < log.events.length && events.length < limit; i++) events.push(log.events[i]!);
-    return Promise.resolve({ events, trimmed: log.trimmedThrough > after });
+    return { events, trimmed: log.trimmedThrough > after };
   }
 
   close(): Promise<void> {

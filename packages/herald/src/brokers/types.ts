@@ -21,6 +21,18 @@ export interface ReadResult {
   readonly trimmed: boolean;
 }
 
+/** What `snapshot()` returns: one consistent cut of the log. */
+export interface Snapshot {
+  /** The log's epoch at the cut. */
+  readonly epoch: string;
+  /** Highest `seq` assigned at the cut: every event up to it is in `events` (or was trimmed). */
+  readonly head: number;
+  /** Events of the requested channels with `after < seq <= head`, in `seq` order. */
+  readonly events: StoredEvent[];
+  /** Channels whose events after `after` were partly trimmed by retention (or exceeded the limit). */
+  readonly trimmed: string[];
+}
+
 /** Receives live events on one channel, in `seq` order. */
 export type BrokerListener = (event: StoredEvent, epoch: string) => void;
 
@@ -40,6 +52,12 @@ export interface Broker {
   publish(channel: string, event: string, json: string): Promise<StoredEvent & { epoch: string }>;
   /** Listens to live events on one channel. Callers keep one subscription per channel per process. */
   subscribe(channel: string, listener: BrokerListener): BrokerSubscription;
+  /**
+   * Reads, atomically, the head and the retained events of `channels` with `seq > after` (at most
+   * `limitPerChannel` each). Atomic matters: an event published while a multi-channel read is under
+   * way must land either in the snapshot or after its head, never in neither.
+   */
+  snapshot(channels: readonly string[], after: number, limitPerChannel: number): Promise<Snapshot>;
   /** Reads `channel`'s retained events with `seq > after`, at most `limit`. */
   read(channel: string, after: number, limit: number): Promise<ReadResult>;
   /** Releases connections and timers. */

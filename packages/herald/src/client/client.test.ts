@@ -30,8 +30,12 @@ class ScriptedEventSource {
     return [...this.listeners.values()].reduce((n, s) => n + s.size, 0);
   }
   emit(type: string, data?: unknown, extra: Record<string, unknown> = {}) {
-    const event = Object.assign(new Event(type), { data: data === undefined ? undefined : JSON.stringify(data) }, extra);
-    for (const fn of this.listeners.get(type) ?? []) fn(event as MessageEvent);
+    const event = Object.assign(
+      new Event(type),
+      { data: data === undefined ? undefined : JSON.stringify(data) },
+      extra,
+    );
+    for (const fn of this.listeners.get(type) ?? []) fn(event as unknown as MessageEvent);
   }
   connect(cursor = "e1-0", retry = 1000) {
     this.emit("herald:connected", { connectionId: "c", cursor, channels: [], retry });

@@ -13,6 +13,7 @@ import {
 import { assertChannelName } from "../protocol/names.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { CursorTracker } from "./cursor-tracker.js";
+import { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
 import type { EventSourceFactory, EventSourceLike, OnlineTarget, Timers } from "./types.js";
 
@@ -32,7 +33,10 @@ export interface HeraldClientOptions {
   debounceMs?: number;
   /** Send cookies cross-origin. */
   withCredentials?: boolean;
-  /** EventSource implementation (default: the global one). */
+  /**
+   * EventSource implementation. Default: Herald's fetch-based one, which can tell a refused
+   * connection's status (401/403 end in `failed`, 429 waits `Retry-After`); else the global one.
+   */
   EventSource?: EventSourceFactory;
   /** Timers (default: the global ones). */
   timers?: Timers;
@@ -110,7 +114,11 @@ class Client implements HeraldClient {
   private generation = 0;
 
   constructor(private readonly options: HeraldClientOptions) {
-    const ES = options.EventSource ?? (globalThis as { EventSource?: EventSourceFactory }).EventSource;
+    const ES =
+      options.EventSource ??
+      (typeof fetch === "function" && typeof TextDecoderStream === "function"
+        ? FetchEventSource
+        : (globalThis as { EventSource?: EventSourceFactory }).EventSource);
     if (!ES) throw new TypeError("herald/client: no EventSource available; pass options.EventSource");
     this.ES = ES;
     this.timers = options.timers ?? {
@@ -322,12 +330,23 @@ class Client implements HeraldClient {
     if (attempt !== this.active) return;
     this.dispose(attempt);
     this.active = null;
-    const status = (event as { code?: unknown }).code;
+    const { code: status, retryAfter, errorCode, message } = event as Event & FetchErrorDetail;
     if (status === 401 || status === 403) {
-      this.fail(status === 401 ? "unauthorized" : "forbidden");
+      // Terminal: a fresh token was just used, so retrying would fail the same way.
+      const reason = errorCode ?? (status === 401 ? "unauthorized" : "forbidden");
+      this.emit("error", { code: reason, message: message ?? `connection refused (${status})`, status });
+      this.fail(reason);
       return;
     }
-    this.scheduleRetry(attempt.connected ? "error" : "connect_failed");
+    if (typeof retryAfter === "number" && retryAfter > 0) this.retryAfterMs = retryAfter * 1000;
+    if (typeof status === "number") {
+      this.emit("error", {
+        code: errorCode ?? `http_${status}`,
+        message: message ?? `connection refused (${status})`,
+        status,
+      });
+    }
+    this.scheduleRetry(attempt.connected ? "error" : (errorCode ?? "connect_failed"));
   }
 
   private scheduleRetry(reason: string): void {
@@ -343,7 +362,10 @@ class Client implements HeraldClient {
     const backoff = { ...this.options.backoff };
     if (this.serverRetryMs !== undefined && this.options.backoff?.baseMs === undefined)
       backoff.baseMs = this.serverRetryMs;
-    const delay = Math.max(this.retryAfterMs, backoffDelay(this.attempt, backoff, this.random));
+    // Retry-After (429) is a floor; jitter on top of it keeps a crowd from returning at once.
+    const jitter = backoffDelay(this.attempt, backoff, this.random);
+    const delay = this.retryAfterMs > 0 ? this.retryAfterMs + Math.round(jitter / 4) : jitter;
+    this.retryAfterMs = 0;
     this.attempt++;
     this.nextRetryAt = this.now() + delay;
     this.transition("reconnecting", reason, delay);

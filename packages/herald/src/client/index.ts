@@ -6,6 +6,7 @@ export {
   type EventHandler,
   type ClientEvents,
 } from "./client.js";
+export { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export type { ConnectionState, Transition } from "./state.js";
 export type { EventSourceFactory, EventSourceLike, Timers, OnlineTarget } from "./types.js";

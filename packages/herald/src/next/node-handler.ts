@@ -1,5 +1,6 @@
 /** The Node fast path for self-hosted Next.js: `createNodeHandler` and `createHeraldServer`. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { hardenServer, HARDENED_SERVER_OPTIONS, type HardenOptions } from "../server/harden.js";
 import type { Herald } from "../server/herald.js";
 import { errorParts } from "../server/responses.js";
 import type { Tasks } from "../server/tasks/tasks.js";
@@ -66,6 +67,8 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
 export interface HeraldServerOptions extends NodeHandlerOptions {
   /** Handles every request Herald does not own: `app.getRequestHandler()`. */
   next: NextRequestHandler;
+  /** Request timeouts and limits against slowloris and oversized requests (defaults: see `hardenServer`). */
+  harden?: HardenOptions;
 }
 
 /**
@@ -87,7 +90,7 @@ export interface HeraldServerOptions extends NodeHandlerOptions {
  */
 export function createHeraldServer(options: HeraldServerOptions): Server {
   const handler = createNodeHandler(options);
-  return createServer((req, res) => {
+  const server = createServer(HARDENED_SERVER_OPTIONS, (req, res) => {
     if (handler(req, res)) return;
     Promise.resolve()
       .then(() => options.next(req, res))
@@ -96,6 +99,7 @@ export function createHeraldServer(options: HeraldServerOptions): Server {
         send(res, errorParts(error));
       });
   });
+  return hardenServer(server, options.harden);
 }
 
 function send(res: ServerResponse, reply: JsonReply): void {

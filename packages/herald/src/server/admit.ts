@@ -1,5 +1,11 @@
-/** The checks every subscription request passes before a stream opens: parse, authenticate, authorize. */
+/**
+ * The checks every subscription request passes before a stream opens, cheapest first: origin, URL
+ * length, per-IP attempt rate, parsing, authentication, per-user attempt rate, channel
+ * authorization (every channel, every (re)connect), concurrent connections per user.
+ */
 import { HeraldError } from "../protocol/errors.js";
+import { corsHeaders } from "./cors.js";
+import type { Limits } from "./limits/limits.js";
 import type { HeraldOptions, RequestContext } from "./options.js";
 import { parseSubscription, type SubscriptionRequest } from "./request.js";
 import type { Principal } from "./subscriber.js";
@@ -7,21 +13,46 @@ import type { Principal } from "./subscriber.js";
 /** A request that passed every check. */
 export interface Admitted extends SubscriptionRequest {
   principal: Principal | null;
+  /** Releases the connection slot reserved for the principal (idempotent). */
+  release: () => void;
+}
+
+/** The request as the handlers see it. */
+export interface IncomingRequest {
+  url: URL;
+  /** The raw URL as received (its length is limited). */
+  rawUrl: string;
+  header(name: string): string | null;
+  ip: string | undefined;
+}
+
+/** Origin check alone (handlers need its headers for error responses too). Throws 403. */
+export function originHeaders(options: HeraldOptions, request: IncomingRequest): Record<string, string> {
+  return corsHeaders(options.cors, request.header("origin"), request.header("host"), request.url);
 }
 
 /**
- * Runs the checks. Throws `HeraldError`: 400 for malformed input, the authenticator's code (401)
- * when it rejects, 403 naming the first channel the principal may not follow.
+ * Runs the checks. Throws `HeraldError`: 400/414 for malformed input, 429 with `retryAfter` past a
+ * limit, the authenticator's code (401) when it rejects, 403 naming the first channel the
+ * principal may not follow.
  */
-export async function admit(
-  options: HeraldOptions,
-  url: URL,
-  header: (name: string) => string | null,
-  ip: string | undefined,
-): Promise<Admitted> {
-  const parsed = parseSubscription(url, header("last-event-id"), options.maxChannelsPerConnection ?? 32);
-  const context: RequestContext = { url, header, ip, channels: parsed.channels, token: parsed.token };
+export async function admit(options: HeraldOptions, limits: Limits, request: IncomingRequest): Promise<Admitted> {
+  limits.checkUrl(request.rawUrl);
+  limits.attemptFromIp(request.ip);
+  const parsed = parseSubscription(
+    request.url,
+    request.header("last-event-id"),
+    options.maxChannelsPerConnection ?? 32,
+  );
+  const context: RequestContext = {
+    url: request.url,
+    header: request.header,
+    ip: request.ip,
+    channels: parsed.channels,
+    token: parsed.token,
+  };
   const principal = options.authenticate ? await options.authenticate(context) : null;
+  if (principal) limits.attemptByUser(principal.userId);
   if (options.authorize) {
     for (const channel of parsed.channels) {
       if (!(await options.authorize(principal, channel, context))) {
@@ -29,5 +60,6 @@ export async function admit(
       }
     }
   }
-  return { ...parsed, principal };
+  const release = principal ? limits.acquire(principal.userId) : () => {};
+  return { ...parsed, principal, release };
 }

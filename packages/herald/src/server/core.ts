@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Broker } from "../brokers/types.js";
 import type { Admitted } from "./admit.js";
 import type { Hub } from "./hub.js";
+import { Limits } from "./limits/limits.js";
 import type { HeraldOptions } from "./options.js";
 import { toHeraldError } from "./responses.js";
 import { startSession } from "./session.js";
@@ -11,17 +12,23 @@ import { Subscriber } from "./subscriber.js";
 
 /** Internal state behind a `Herald` instance; transports are written against it. */
 export class HeraldCore {
+  /** Abuse limits shared by every transport. */
+  readonly limits: Limits;
+
   constructor(
     readonly options: HeraldOptions,
     readonly broker: Broker,
     readonly hub: Hub,
     readonly retryMs: number,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.limits = new Limits(options.limits, now);
+  }
 
   /** A subscriber for an admitted request, with its rotation deadline if configured. */
   createSubscriber(admitted: Admitted, sink: Sink): Subscriber {
     const sub = new Subscriber(randomUUID(), admitted.channels, sink, admitted.principal);
+    sub.closeHandlers.push(admitted.release);
     if (this.options.rotateAfterMs !== undefined) sub.deadline = this.now() + this.options.rotateAfterMs;
     return sub;
   }

@@ -4,6 +4,7 @@ import { MemoryBroker } from "../brokers/memory.js";
 import type { Broker } from "../brokers/types.js";
 import { encodeCursor } from "../protocol/cursor.js";
 import { HeraldCore } from "./core.js";
+import { assertCorsOptions } from "./cors.js";
 import { Hub, type HubStats } from "./hub.js";
 import type { HeraldOptions } from "./options.js";
 import { DEFAULT_MAX_PAYLOAD_BYTES, preparePublish } from "./publish.js";
@@ -36,6 +37,7 @@ export interface Herald {
 
 /** Creates a Herald server. With no options it runs on an in-memory broker in this process. */
 export function createHerald(options: HeraldOptions = {}): Herald {
+  assertCorsOptions(options.cors);
   const broker = options.broker ?? new MemoryBroker();
   const now = options.now ?? Date.now;
   const retryMs = options.retryMs ?? 1000;

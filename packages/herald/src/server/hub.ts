@@ -127,7 +127,7 @@ export class Hub {
       }
     }
     this.stopTimerIfIdle();
-    sub.onClose?.(reason);
+    for (const handler of sub.closeHandlers) handler(reason);
   }
 
   /** Ends `sub`'s stream with a `herald:error` event it can see, then detaches it. */
@@ -183,13 +183,17 @@ export class Hub {
       let bytes: Buffer | undefined;
       for (const sub of state.subs) {
         this.delivered += frames.length;
-        if (sub.state === "live" && sub.channels.length === 1) {
+        if (sub.state === "live" && sub.channels.length === 1 && frames[0]!.seq > sub.floor) {
+          // The common case: the shared bytes, as they are. (A subscriber that just went live may
+          // already have the first frames from its replay; it takes the queue path below.)
           if (this.isSlow(sub)) continue;
           bytes ??= frames.length === 1 ? frames[0]!.bytes : Buffer.concat(frames.map((f) => f.bytes));
           sub.sink.write(bytes);
+          sub.floor = frames[frames.length - 1]!.seq;
         } else {
           // Replaying subscribers hold frames until their replay is written; multi-channel ones
-          // gather frames from every channel of this flush and get them in one seq-ordered write.
+          // gather frames from every channel of this flush and get them in one seq-ordered write
+          // of the frames past their floor.
           if (sub.state === "live" && sub.queue.length === 0) this.multi.push(sub);
           for (const frame of frames) sub.queue.push(frame);
         }

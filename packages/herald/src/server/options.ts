@@ -1,5 +1,7 @@
 /** Options of `createHerald` and the context handed to app callbacks. */
 import type { Broker } from "../brokers/types.js";
+import type { CorsOptions } from "./cors.js";
+import type { LimitOptions } from "./limits/limits.js";
 import type { Principal } from "./subscriber.js";
 
 /** What app callbacks see of an incoming subscription request. */
@@ -45,6 +47,17 @@ export interface HeraldOptions {
    * channel. Default: allow.
    */
   authorize?: (principal: Principal | null, channel: string, request: RequestContext) => boolean | Promise<boolean>;
+  /** Abuse limits (connection attempts per IP and user, concurrent connections per user, URL length). */
+  limits?: LimitOptions;
+  /** Cross-origin policy. Default: same-origin browser requests only. */
+  cors?: CorsOptions;
+  /**
+   * The client's IP for a Fetch request (used by the per-IP limit). Fetch requests carry no socket
+   * address: behind a proxy you trust, read it from its header, e.g.
+   * `(r) => r.headers.get("x-forwarded-for")?.split(",")[0]?.trim()`. Default: none (the per-IP
+   * limit then applies only on the Node path, which reads the socket address).
+   */
+  clientIp?: (request: Request) => string | undefined;
   /** Clock, injectable for tests. */
   now?: () => number;
 }

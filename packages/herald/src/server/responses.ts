@@ -16,9 +16,13 @@ export function toHeraldError(error: unknown): HeraldError {
 }
 
 /** Status, headers and JSON body for an error. */
-export function errorParts(error: unknown): { status: number; headers: Record<string, string>; body: string } {
+export function errorParts(
+  error: unknown,
+  extraHeaders: Record<string, string> = {},
+): { status: number; headers: Record<string, string>; body: string } {
   const e = toHeraldError(error);
   const headers: Record<string, string> = {
+    ...extraHeaders,
     "Content-Type": "application/json; charset=utf-8",
     "Cache-Control": "no-store",
   };
@@ -27,7 +31,7 @@ export function errorParts(error: unknown): { status: number; headers: Record<st
 }
 
 /** A Fetch `Response` for an error: `{ error: { code, message } }` with the code's status. */
-export function errorResponse(error: unknown): Response {
-  const { status, headers, body } = errorParts(error);
+export function errorResponse(error: unknown, extraHeaders?: Record<string, string>): Response {
+  const { status, headers, body } = errorParts(error, extraHeaders);
   return new Response(body, { status, headers });
 }

@@ -1,9 +1,12 @@
 /**
- * Opening a stream for a subscriber: attach to the hub, replay from the cursor (or report a gap),
- * then announce `herald:connected` with the cursor to resume from, and go live.
+ * Opening a stream for a subscriber: attach to the hub (live events queue up), take one atomic
+ * snapshot of the log (its head, and the events after the cursor), write the replay (or gap
+ * events), announce `herald:connected` with the head as the cursor, then release the queued live
+ * events that are past the head. Every event on the subscriber's channels is either at or before
+ * the head (so in the snapshot) or after it (so delivered live): none falls between.
  */
 import { Buffer } from "node:buffer";
-import type { Broker, StoredEvent } from "../brokers/types.js";
+import type { Broker } from "../brokers/types.js";
 import { encodeCursor, type Cursor } from "../protocol/cursor.js";
 import { connectedFrame, encodeEventFrame, gapFrame } from "./frames.js";
 import type { Hub } from "./hub.js";
@@ -22,36 +25,23 @@ export async function startSession(
   retryMs: number,
 ): Promise<void> {
   await hub.attach(sub);
-  const epoch = await broker.epoch();
-  let floor = await broker.head();
   const parts: Buffer[] = [];
-  if (cursor && cursorText !== null) {
-    if (cursor.epoch !== epoch) {
-      for (const channel of sub.channels) parts.push(gapFrame({ channel, reason: "epoch", cursor: cursorText }));
-    } else {
-      const replay: StoredEvent[] = [];
-      for (const channel of sub.channels) {
-        const { events, trimmed } = await broker.read(channel, cursor.seq, REPLAY_LIMIT);
-        if (trimmed || events.length === REPLAY_LIMIT) {
-          parts.push(gapFrame({ channel, reason: "retention", cursor: cursorText }));
-        }
-        for (const event of events) replay.push(event);
-      }
-      replay.sort((a, b) => a.seq - b.seq);
-      for (const event of replay) {
-        parts.push(encodeEventFrame(epoch, event).bytes);
-        if (event.seq > floor) floor = event.seq;
-      }
-    }
+  const resume = cursor !== null && cursorText !== null;
+  const snapshot = await broker.snapshot(resume ? sub.channels : [], resume ? cursor.seq : 0, REPLAY_LIMIT);
+  if (resume && cursor.epoch !== snapshot.epoch) {
+    for (const channel of sub.channels) parts.push(gapFrame({ channel, reason: "epoch", cursor: cursorText }));
+  } else if (resume) {
+    for (const channel of snapshot.trimmed) parts.push(gapFrame({ channel, reason: "retention", cursor: cursorText }));
+    for (const event of snapshot.events) parts.push(encodeEventFrame(snapshot.epoch, event).bytes);
   }
   if (sub.state !== "replaying") return; // the client left while we were reading
   parts.push(
     connectedFrame({
       connectionId: sub.id,
-      cursor: encodeCursor(epoch, floor),
+      cursor: encodeCursor(snapshot.epoch, snapshot.head),
       channels: [...sub.channels],
       retry: retryMs,
     }),
   );
-  hub.goLive(sub, Buffer.concat(parts), floor);
+  hub.goLive(sub, Buffer.concat(parts), snapshot.head);
 }

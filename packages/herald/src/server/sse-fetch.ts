@@ -1,7 +1,8 @@
 /** The SSE handler on the Fetch API (`Request → Response`): usable as a Next.js route handler. */
 import { openingBytes } from "./frames.js";
-import { admit } from "./admit.js";
+import { admit, originHeaders, type IncomingRequest } from "./admit.js";
 import type { HeraldCore } from "./core.js";
+import { preflightHeaders } from "./cors.js";
 import { errorResponse, SSE_HEADERS } from "./responses.js";
 import { streamSink } from "./sink.js";
 
@@ -10,12 +11,25 @@ import { streamSink } from "./sink.js";
  * request gets a stream whose first bytes (`retry:` and a comment) are queued at once. Cleanup runs
  * on `request.signal` abort and on the stream's `cancel()`, whichever comes first.
  */
-export async function handleSseFetch(core: HeraldCore, request: Request, ip?: string): Promise<Response> {
+export async function handleSseFetch(core: HeraldCore, request: Request): Promise<Response> {
+  let cors: Record<string, string> = {};
   let admitted;
   try {
-    admitted = await admit(core.options, new URL(request.url), (name) => request.headers.get(name), ip);
+    const url = new URL(request.url);
+    const incoming: IncomingRequest = {
+      url,
+      rawUrl: request.url,
+      header: (name) => request.headers.get(name),
+      ip: core.options.clientIp?.(request),
+    };
+    if (request.method === "OPTIONS") {
+      const headers = preflightHeaders(core.options.cors, incoming.header("origin"), incoming.header("host"), url);
+      return new Response(null, { status: 204, headers });
+    }
+    cors = originHeaders(core.options, incoming);
+    admitted = await admit(core.options, core.limits, incoming);
   } catch (error) {
-    return errorResponse(error);
+    return errorResponse(error, cors);
   }
   let cleanup = (): void => {};
   const { stream, sink } = streamSink(() => cleanup());
@@ -23,7 +37,7 @@ export async function handleSseFetch(core: HeraldCore, request: Request, ip?: st
   const sub = core.createSubscriber(admitted, sink);
   cleanup = () => core.hub.detach(sub, "client_closed");
   request.signal.addEventListener("abort", cleanup, { once: true });
-  sub.onClose = () => request.signal.removeEventListener("abort", cleanup);
+  sub.closeHandlers.push(() => request.signal.removeEventListener("abort", cleanup));
   core.start(sub, admitted);
-  return new Response(stream, { status: 200, headers: SSE_HEADERS });
+  return new Response(stream, { status: 200, headers: { ...SSE_HEADERS, ...cors } });
 }

@@ -1,7 +1,8 @@
 /** The SSE handler on Node's `http` (`IncomingMessage, ServerResponse`): the fast path. */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { admit } from "./admit.js";
+import { admit, originHeaders, type IncomingRequest } from "./admit.js";
 import type { HeraldCore } from "./core.js";
+import { preflightHeaders } from "./cors.js";
 import { openingBytes } from "./frames.js";
 import { errorParts, SSE_HEADERS } from "./responses.js";
 import { nodeSink } from "./sink.js";
@@ -11,18 +12,38 @@ const BASE = "http://herald.invalid";
 
 /** Serves one SSE subscription on a Node response; see {@link handleSseFetch} for the contract. */
 export async function handleSseNode(core: HeraldCore, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let cors: Record<string, string> = {};
   let admitted;
   try {
-    const url = new URL(req.url ?? "/", BASE);
-    admitted = await admit(core.options, url, (name) => headerOf(req, name), req.socket.remoteAddress);
+    const incoming: IncomingRequest = {
+      url: new URL(req.url ?? "/", BASE),
+      rawUrl: req.url ?? "/",
+      header: (name) => headerOf(req, name),
+      ip: req.socket.remoteAddress,
+    };
+    if (req.method === "OPTIONS") {
+      const headers = preflightHeaders(
+        core.options.cors,
+        incoming.header("origin"),
+        incoming.header("host"),
+        incoming.url,
+      );
+      res.writeHead(204, headers).end();
+      return;
+    }
+    cors = originHeaders(core.options, incoming);
+    admitted = await admit(core.options, core.limits, incoming);
   } catch (error) {
-    const { status, headers, body } = errorParts(error);
+    const { status, headers, body } = errorParts(error, cors);
     if (!res.headersSent) res.writeHead(status, headers);
     res.end(body);
     return;
   }
-  if (res.destroyed || req.destroyed) return;
-  res.writeHead(200, SSE_HEADERS);
+  if (res.destroyed || req.destroyed) {
+    admitted.release();
+    return;
+  }
+  res.writeHead(200, { ...SSE_HEADERS, ...cors });
   req.socket.setNoDelay(true);
   req.socket.setKeepAlive(true);
   const sink = nodeSink(res);

@@ -23,8 +23,8 @@ export class Subscriber {
   queue: Frame[] = [];
   /** When set, the hub ends the stream at this time (rotation for serverless platforms). */
   deadline: number | undefined;
-  /** Called once, after the hub has let go of this subscriber. */
-  onClose: ((reason: string) => void) | undefined;
+  /** Called once each, after the hub has let go of this subscriber. */
+  readonly closeHandlers: ((reason: string) => void)[] = [];
 
   constructor(
     /** Unique id of this connection. */
