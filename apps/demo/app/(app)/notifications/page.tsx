@@ -1,0 +1,13 @@
+import type { Metadata } from "next";
+import { NotificationsView } from "@/components/notifications-view";
+import { requireSession } from "@/lib/auth";
+import { inboxOf } from "@/lib/inbox";
+import { listUsers } from "@/lib/users";
+
+export const metadata: Metadata = { title: "Notifications" };
+export const dynamic = "force-dynamic";
+
+export default async function NotificationsPage() {
+  const session = await requireSession();
+  return <NotificationsView me={session} users={listUsers()} inbox={inboxOf(session.id)} />;
+}

@@ -1,0 +1,75 @@
+"use client";
+/**
+ * ConnectionIndicator: a dot and a word for the shared Herald connection: green and pulsing when
+ * live, amber while connecting or waiting to reconnect (with a countdown), red once the client has
+ * given up. `data-state` is `connected | connecting | disconnected`.
+ */
+import { motion, useReducedMotion } from "motion/react";
+import { useConnectionStatus } from "herald/react";
+import { cn } from "@/lib/utils";
+import { secondsUntil, useNow } from "./use-now";
+
+export type Tone = "connected" | "connecting" | "disconnected";
+
+/** Maps the client's state onto three tones. */
+export function toneOf(state: string): Tone {
+  if (state === "connected") return "connected";
+  if (state === "failed" || state === "closed") return "disconnected";
+  return "connecting";
+}
+
+const DOT: Record<Tone, string> = {
+  connected: "bg-emerald-500",
+  connecting: "bg-amber-500",
+  disconnected: "bg-red-500",
+};
+const RING: Record<Tone, string> = {
+  connected: "bg-emerald-400",
+  connecting: "bg-amber-400",
+  disconnected: "bg-red-400",
+};
+
+export function ConnectionIndicator({ className }: { className?: string }) {
+  const { state, nextRetryAt } = useConnectionStatus();
+  const reduced = useReducedMotion();
+  const tone = toneOf(state);
+  const now = useNow(nextRetryAt !== null);
+  const wait = secondsUntil(nextRetryAt, now);
+  const label =
+    tone === "connected"
+      ? "Live"
+      : tone === "disconnected"
+        ? "Offline"
+        : state === "reconnecting"
+          ? wait > 0
+            ? `Reconnecting in ${wait}s`
+            : "Reconnecting…"
+          : "Connecting…";
+
+  return (
+    <div
+      role="status"
+      aria-live="polite"
+      data-testid="connection-indicator"
+      data-state={tone}
+      title={`Realtime connection: ${state}`}
+      className={cn(
+        "inline-flex h-8 items-center gap-2 rounded-full border border-border bg-card px-3 text-xs font-medium text-muted-foreground shadow-xs",
+        className,
+      )}
+    >
+      <span className="relative flex size-2">
+        {!reduced && tone !== "disconnected" ? (
+          <motion.span
+            key={tone}
+            className={cn("absolute inline-flex size-full rounded-full", RING[tone])}
+            animate={tone === "connected" ? { scale: [1, 2.4], opacity: [0.6, 0] } : { opacity: [1, 0.25, 1] }}
+            transition={{ repeat: Infinity, duration: tone === "connected" ? 2 : 1.1, ease: "easeOut" }}
+          />
+        ) : null}
+        <span className={cn("relative inline-flex size-2 rounded-full transition-colors", DOT[tone])} />
+      </span>
+      <span className="tabular-nums">{label}</span>
+    </div>
+  );
+}

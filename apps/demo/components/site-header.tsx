@@ -1,0 +1,73 @@
+"use client";
+import { motion } from "motion/react";
+import { BellRing, Gauge, ListChecks, LogOut, RadioTower } from "lucide-react";
+import Link from "next/link";
+import { usePathname } from "next/navigation";
+import { signOut } from "@/app/actions";
+import { ConnectionIndicator } from "@/components/realtime/connection-indicator";
+import { Avatar } from "@/components/ui/avatar";
+import { Button } from "@/components/ui/button";
+import { cn } from "@/lib/utils";
+
+const NAV = [
+  { href: "/tasks", label: "Tasks", icon: ListChecks },
+  { href: "/notifications", label: "Notifications", icon: BellRing },
+  { href: "/dashboard", label: "Dashboard", icon: Gauge },
+];
+
+export function SiteHeader({ user }: { user: { id: string; name: string } }) {
+  const pathname = usePathname();
+  return (
+    <header className="sticky top-0 z-40 border-b border-border bg-background/80 backdrop-blur-md supports-[backdrop-filter]:bg-background/70">
+      <div className="mx-auto flex h-14 max-w-6xl items-center gap-4 px-4 sm:px-6">
+        <Link href="/tasks" className="flex items-center gap-2 font-semibold tracking-tight">
+          <span className="flex size-7 items-center justify-center rounded-lg bg-foreground text-background">
+            <RadioTower className="size-4" />
+          </span>
+          <span className="hidden sm:inline">Herald</span>
+        </Link>
+        <nav className="flex items-center gap-1" aria-label="Main">
+          {NAV.map(({ href, label, icon: Icon }) => {
+            const active = pathname === href || pathname.startsWith(`${href}/`);
+            return (
+              <Link
+                key={href}
+                href={href}
+                aria-current={active ? "page" : undefined}
+                className={cn(
+                  "relative flex h-8 items-center gap-2 rounded-md px-3 text-sm font-medium transition-colors",
+                  active ? "text-foreground" : "text-muted-foreground hover:text-foreground",
+                )}
+              >
+                {active ? (
+                  <motion.span
+                    layoutId="nav-active"
+                    className="absolute inset-0 rounded-md bg-muted"
+                    transition={{ type: "spring", stiffness: 500, damping: 40 }}
+                  />
+                ) : null}
+                <Icon className="relative size-4" />
+                <span className="relative hidden md:inline">{label}</span>
+              </Link>
+            );
+          })}
+        </nav>
+        <div className="ml-auto flex items-center gap-3">
+          <ConnectionIndicator />
+          <div className="hidden h-6 w-px bg-border sm:block" />
+          <div className="flex items-center gap-2">
+            <Avatar name={user.name} className="size-7 text-[10px] ring-0" />
+            <span className="hidden max-w-32 truncate text-sm font-medium lg:inline" data-testid="user-name">
+              {user.name}
+            </span>
+          </div>
+          <form action={signOut}>
+            <Button type="submit" variant="ghost" size="sm" aria-label="Sign out" title="Sign out">
+              <LogOut />
+            </Button>
+          </form>
+        </div>
+      </div>
+    </header>
+  );
+}

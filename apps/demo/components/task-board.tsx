@@ -1,0 +1,117 @@
+"use client";
+import { AnimatePresence, motion, useReducedMotion } from "motion/react";
+import { FileChartColumn, FlaskConical, LoaderCircle, Play } from "lucide-react";
+import type { TaskSnapshot } from "herald/react";
+import { useState, useTransition } from "react";
+import { toast } from "sonner";
+import { startReport } from "@/app/actions";
+import { TaskCard } from "@/components/task-card";
+import { Button } from "@/components/ui/button";
+import { Card, EmptyState, PageHeader } from "@/components/ui/card";
+import type { ReportResult, ReportSize } from "@/lib/report-job";
+import { cn } from "@/lib/utils";
+
+const SIZES: Array<{ value: ReportSize; label: string; detail: string }> = [
+  { value: "small", label: "Small", detail: "60k rows · ~12 s" },
+  { value: "medium", label: "Medium", detail: "250k rows · ~25 s" },
+  { value: "large", label: "Large", detail: "1M rows · ~50 s" },
+];
+
+export function TaskBoard({ initial }: { initial: TaskSnapshot<ReportResult>[] }) {
+  const [tasks, setTasks] = useState(initial);
+  const [size, setSize] = useState<ReportSize>("small");
+  const [fail, setFail] = useState(false);
+  const [pending, startTransition] = useTransition();
+  const reduced = useReducedMotion();
+
+  const start = () =>
+    startTransition(async () => {
+      try {
+        const snapshot = await startReport(size, fail);
+        setTasks((list) => [snapshot, ...list]);
+      } catch {
+        toast.error("Could not start the report", { description: "Check the server log and try again." });
+      }
+    });
+
+  return (
+    <div>
+      <PageHeader
+        title="Tasks"
+        description="Long-running jobs on the server, streamed live: progress, steps and a summary as it is written. Start several, cancel any, or reload mid-run — each continues from its snapshot."
+      />
+      <Card className="mb-8 p-5">
+        <div className="flex flex-col gap-5 lg:flex-row lg:items-end">
+          <div className="flex-1">
+            <div className="mb-2 flex items-center gap-2 text-sm font-semibold tracking-tight">
+              <FileChartColumn className="size-4 text-muted-foreground" />
+              New sales report
+            </div>
+            <p className="mb-4 text-sm text-muted-foreground">
+              Generates orders, validates them, aggregates revenue, computes statistics and writes a summary.
+            </p>
+            <div role="radiogroup" aria-label="Dataset size" className="grid grid-cols-3 gap-2 sm:max-w-md">
+              {SIZES.map((s) => (
+                <button
+                  key={s.value}
+                  type="button"
+                  role="radio"
+                  aria-checked={size === s.value}
+                  onClick={() => setSize(s.value)}
+                  className={cn(
+                    "rounded-lg border px-3 py-2 text-left transition-colors",
+                    size === s.value
+                      ? "border-accent bg-accent/[0.06] ring-1 ring-accent"
+                      : "border-border hover:bg-muted/60",
+                  )}
+                >
+                  <span className="block text-sm font-medium">{s.label}</span>
+                  <span className="block text-xs text-muted-foreground">{s.detail}</span>
+                </button>
+              ))}
+            </div>
+          </div>
+          <div className="flex items-center gap-4">
+            <label className="flex cursor-pointer items-center gap-2 text-sm text-muted-foreground select-none">
+              <input
+                type="checkbox"
+                checked={fail}
+                onChange={(e) => setFail(e.target.checked)}
+                className="size-4 rounded border-border accent-[var(--color-accent)]"
+              />
+              <FlaskConical className="size-4" />
+              Inject a failure
+            </label>
+            <Button onClick={start} disabled={pending} data-testid="start-task">
+              {pending ? <LoaderCircle className="animate-spin" /> : <Play />}
+              Start report
+            </Button>
+          </div>
+        </div>
+      </Card>
+
+      {tasks.length === 0 ? (
+        <EmptyState icon={<FileChartColumn />} title="No reports yet">
+          Start one above. It runs on the server; this page only listens. Start a few at once to see them share one
+          connection.
+        </EmptyState>
+      ) : (
+        <ul className="space-y-4">
+          <AnimatePresence initial={false}>
+            {tasks.map((task) => (
+              <motion.li
+                key={task.id}
+                layout={!reduced}
+                initial={reduced ? false : { opacity: 0, y: -12, scale: 0.99 }}
+                animate={{ opacity: 1, y: 0, scale: 1 }}
+                transition={{ type: "spring", stiffness: 380, damping: 32 }}
+              >
+                <TaskCard initial={task} />
+              </motion.li>
+            ))}
+          </AnimatePresence>
+        </ul>
+      )}
+    </div>
+  );
+}

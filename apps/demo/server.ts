@@ -1,0 +1,98 @@
+/**
+ * The demo's custom server: Herald's routes (`/api/realtime/*`: SSE, token, task snapshot, cancel)
+ * on the Node fast path via `createHeraldServer`, every other request to Next.
+ *
+ *   npm run build -w demo && npm run start -w demo     # production, http://localhost:3000
+ *   npm run dev -w demo                                # development
+ *
+ * PORT sets the port (default 3000). With DEMO_E2E=1 (the browser tests) it also serves
+ * `POST /api/e2e/cut?ms=` (destroys every SSE socket and refuses new ones for `ms`) and
+ * `POST /api/e2e/publish?count=` (publishes numbered `probe` events on the activity channel).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import next from "next";
+import { createHeraldServer } from "herald/next";
+import { ACTIVITY_CHANNEL, getDemo } from "./lib/herald";
+import { sessionFromCookieHeader } from "./lib/session";
+
+const dev = process.argv.includes("--dev");
+const port = Number(process.env.PORT ?? 3000);
+const dir = path.dirname(fileURLToPath(import.meta.url));
+const e2e = process.env.DEMO_E2E === "1";
+
+const app = next({ dev, dir, port });
+await app.prepare();
+const handle = app.getRequestHandler();
+const { herald, tokens, tasks } = getDemo();
+
+const server = createHeraldServer({
+  herald,
+  tokens,
+  tasks,
+  basePath: "/api/realtime",
+  getUserId: (req) => sessionFromCookieHeader(req.headers.cookie)?.id ?? null,
+  next: (req, res) => (e2e && req.url?.startsWith("/api/e2e/") ? e2eRoute(req, res) : handle(req, res)),
+});
+
+// --- e2e only: cut the realtime connections --------------------------------------------------
+const sseSockets = new Set<Socket>();
+let refuseUntil = 0;
+if (e2e) {
+  // Runs before Herald's handler: remembers SSE sockets, and drops new ones during a cut.
+  server.prependListener("request", (req: IncomingMessage) => {
+    if (!req.url?.startsWith("/api/realtime/sse")) return;
+    if (Date.now() < refuseUntil) {
+      req.socket.destroy();
+      return;
+    }
+    sseSockets.add(req.socket);
+    req.socket.once("close", () => sseSockets.delete(req.socket));
+  });
+}
+
+async function e2eRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const reply = (status: number, body: unknown): void => {
+    res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+    res.end(JSON.stringify(body));
+  };
+  if (req.method !== "POST") return reply(405, { error: { code: "method_not_allowed", message: "POST only" } });
+  if (url.pathname === "/api/e2e/cut") {
+    refuseUntil = Date.now() + Math.min(30_000, Number(url.searchParams.get("ms") ?? 0) || 0);
+    const cut = sseSockets.size;
+    for (const socket of sseSockets) socket.destroy();
+    sseSockets.clear();
+    return reply(200, { cut, refuseUntil });
+  }
+  if (url.pathname === "/api/e2e/publish") {
+    const count = Math.min(100, Number(url.searchParams.get("count") ?? 1) || 1);
+    const from = Number(url.searchParams.get("from") ?? 1) || 1;
+    const ids: string[] = [];
+    for (let n = from; n < from + count; n++) {
+      ids.push(await herald.publish(ACTIVITY_CHANNEL, "probe", { n, at: Date.now() }));
+    }
+    return reply(200, { ids });
+  }
+  return reply(404, { error: { code: "not_found", message: "no such e2e route" } });
+}
+
+// --- start and stop --------------------------------------------------------------------------
+server.listen(port, () => {
+  console.log(`Herald demo ready on http://localhost:${port}${dev ? " (development)" : ""}`);
+});
+
+let stopping = false;
+const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
+  void herald.close().finally(() => {
+    server.closeAllConnections();
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+};
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);
