@@ -1,5 +1,8 @@
 /** The Node fast path for self-hosted Next.js: `createNodeHandler` and `createHeraldServer`. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Buffer } from "node:buffer";
+import { HeraldError } from "../protocol/errors.js";
+import type { ClientPublisher } from "../server/client-publish.js";
 import { hardenServer, HARDENED_SERVER_OPTIONS, type HardenOptions } from "../server/harden.js";
 import type { Herald } from "../server/herald.js";
 import { errorParts } from "../server/responses.js";
@@ -15,6 +18,8 @@ export interface NodeHandlerOptions {
   tokens?: Tokens;
   /** Enables the task routes. */
   tasks?: Tasks;
+  /** Enables `POST …/publish` for client-originated messages (`createClientPublisher`). */
+  publisher?: ClientPublisher;
   /** The signed-in user's id from the request (cookie session), or null when signed out (401). */
   getUserId(req: IncomingMessage): Promise<string | null> | string | null;
   /** Where the routes live (default `"/api/realtime"`); requests elsewhere are not taken. */
@@ -36,7 +41,7 @@ const BASE = "http://herald.invalid";
  */
 export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
   const base = pathSegments(options.basePath ?? "/api/realtime");
-  const deps = { tokens: options.tokens, tasks: options.tasks };
+  const deps = { tokens: options.tokens, tasks: options.tasks, publisher: options.publisher };
   return (req, res) => {
     let url: URL;
     try {
@@ -53,7 +58,12 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
     }
     serveJson(
       route,
-      { url, header: (name) => headerOf(req, name), userId: async () => options.getUserId(req) },
+      {
+        url,
+        header: (name) => headerOf(req, name),
+        userId: async () => options.getUserId(req),
+        body: (limit) => readNodeBody(req, limit),
+      },
       deps,
     ).then(
       (reply) => send(res, reply),
@@ -106,6 +116,26 @@ function send(res: ServerResponse, reply: JsonReply): void {
   if (res.writableEnded || res.destroyed) return;
   if (!res.headersSent) res.writeHead(reply.status, reply.headers);
   res.end(reply.body);
+}
+
+/** Reads a Node request body as text, refusing more than `limit` bytes (413). */
+function readNodeBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        req.resume();
+        reject(new HeraldError("payload_too_large", `request body is larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
 }
 
 function headerOf(req: IncomingMessage, name: string): string | null {

@@ -1,5 +1,8 @@
 /** `createRouteHandlers`: every Herald route behind one Next.js App Router catch-all route file. */
 import type { Herald } from "../server/herald.js";
+import { HeraldError } from "../protocol/errors.js";
+import { Buffer } from "node:buffer";
+import type { ClientPublisher } from "../server/client-publish.js";
 import { errorResponse } from "../server/responses.js";
 import type { Tasks } from "../server/tasks/tasks.js";
 import type { Tokens } from "../server/tokens/tokens.js";
@@ -13,6 +16,8 @@ export interface RouteHandlersOptions {
   tokens?: Tokens;
   /** Enables `GET …/tasks`, `GET …/tasks/{id}` and `POST …/tasks/{id}/cancel`. */
   tasks?: Tasks;
+  /** Enables `POST …/publish` for client-originated messages (`createClientPublisher`). */
+  publisher?: ClientPublisher;
   /** The signed-in user's id from the request (cookie session), or null when signed out (401). */
   getUserId(request: Request): Promise<string | null> | string | null;
   /**
@@ -20,6 +25,27 @@ export interface RouteHandlersOptions {
    * exactly below it; when not, the last path segments decide the route.
    */
   basePath?: string;
+}
+
+/** Reads a Fetch request body as text, refusing more than `limit` bytes (413) without buffering it all. */
+async function readRequestBody(request: Request, limit: number): Promise<string> {
+  const declared = Number(request.headers.get("content-length"));
+  if (declared > limit) throw new HeraldError("payload_too_large", `request body is larger than ${limit} bytes`);
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new HeraldError("payload_too_large", `request body is larger than ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
 }
 
 /** A Next.js route handler. */
@@ -51,7 +77,7 @@ export type RouteHandler = (request: Request) => Promise<Response>;
  */
 export function createRouteHandlers(options: RouteHandlersOptions): { GET: RouteHandler; POST: RouteHandler } {
   const base = options.basePath === undefined ? null : pathSegments(options.basePath);
-  const deps = { tokens: options.tokens, tasks: options.tasks };
+  const deps = { tokens: options.tokens, tasks: options.tasks, publisher: options.publisher };
 
   const handle = async (request: Request): Promise<Response> => {
     try {
@@ -69,6 +95,7 @@ export function createRouteHandlers(options: RouteHandlersOptions): { GET: Route
           url,
           header: (name) => request.headers.get(name),
           userId: async () => options.getUserId(request),
+          body: (limit) => readRequestBody(request, limit),
         },
         deps,
       );

@@ -4,6 +4,7 @@ import { assertChannelName } from "../protocol/names.js";
 import { errorParts } from "../server/responses.js";
 import type { Tasks } from "../server/tasks/tasks.js";
 import type { Tokens } from "../server/tokens/tokens.js";
+import type { ClientPublisher } from "../server/client-publish.js";
 
 /** A matched route. */
 export type Route =
@@ -12,6 +13,7 @@ export type Route =
   | { kind: "tasks" }
   | { kind: "task"; id: string }
   | { kind: "cancel"; id: string }
+  | { kind: "publish" }
   | { kind: "none" };
 
 /**
@@ -30,6 +32,7 @@ export function matchRoute(method: string, segments: readonly string[], exact: b
   if (fits(1) && at(1) === "tasks") return method === "GET" ? { kind: "tasks" } : { kind: "none" };
   if (fits(1) && at(1) === "sse") return method === "GET" ? { kind: "sse" } : { kind: "none" };
   if (fits(1) && at(1) === "token") return method === "POST" ? { kind: "token" } : { kind: "none" };
+  if (fits(1) && at(1) === "publish") return method === "POST" ? { kind: "publish" } : { kind: "none" };
   return { kind: "none" };
 }
 
@@ -58,6 +61,8 @@ export interface JsonReply {
 export interface JsonRouteDeps {
   tokens?: Tokens | undefined;
   tasks?: Tasks | undefined;
+  /** Accepts client-originated messages on `POST …/publish` (see `createClientPublisher`). */
+  publisher?: ClientPublisher | undefined;
 }
 
 /** What the JSON routes read from a request. */
@@ -66,6 +71,8 @@ export interface JsonRequest {
   header(name: string): string | null;
   /** Resolves the session's user id, or null when signed out. */
   userId(): Promise<string | null>;
+  /** Reads the body as text, refusing (413) more than `limit` bytes. */
+  body(limit: number): Promise<string>;
 }
 
 const JSON_HEADERS = { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" };
@@ -131,6 +138,12 @@ export async function serveJson(route: Route, request: JsonRequest, deps: JsonRo
         if (!deps.tasks) return notFound();
         const userId = await requireUser(request);
         return json(200, await deps.tasks.get(route.id, userId));
+      }
+      case "publish": {
+        if (!deps.publisher) return notFound();
+        assertSameOrigin(request);
+        const userId = await requireUser(request);
+        return json(200, await deps.publisher(userId, await request.body(64 * 1024)));
       }
       case "cancel": {
         if (!deps.tasks) return notFound();

@@ -7,6 +7,7 @@ export { MemoryBroker, type MemoryBrokerOptions } from "../brokers/memory.js";
 export type { Broker, BrokerListener, BrokerSubscription, ReadResult, StoredEvent } from "../brokers/types.js";
 export { HeraldError, isHeraldError, type HeraldErrorCode } from "../protocol/errors.js";
 export { errorResponse } from "./responses.js";
+export { createClientPublisher, type ClientPublisher, type ClientPublishOptions } from "./client-publish.js";
 export { hardenServer, HARDENED_SERVER_OPTIONS, type HardenOptions } from "./harden.js";
 export type { CorsOptions } from "./cors.js";
 export type { LimitOptions } from "./limits/limits.js";

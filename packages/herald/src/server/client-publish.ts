@@ -1,0 +1,79 @@
+/**
+ * Messages that browsers publish (chat, typing indicators, cursors): a JSON body
+ * `{ channel, event, data }` from a signed-in user. Checked strictly, because it is hostile input:
+ * body size, JSON depth, a `client-` event prefix (so a browser can never forge a server event),
+ * the app's `authorizePublish` (deny by default), and a per-user rate (429 with `Retry-After`).
+ */
+import { Buffer } from "node:buffer";
+import { HeraldError } from "../protocol/errors.js";
+import type { Herald } from "./herald.js";
+import { TokenBuckets, type BucketOptions } from "./limits/token-bucket.js";
+
+/** Options for {@link createClientPublisher}. */
+export interface ClientPublishOptions {
+  /** May `userId` publish `event` on `channel`? Default: no one may. */
+  authorizePublish?: (userId: string, channel: string, event: string) => boolean | Promise<boolean>;
+  /** Per-user publish rate (default: burst 20, 10/s). */
+  rate?: BucketOptions;
+  /** Largest request body, in bytes (default 16 KiB). */
+  maxBodyBytes?: number;
+  /** Deepest JSON nesting accepted in `data` (default 16). */
+  maxDepth?: number;
+  /** Clock, injectable for tests. */
+  now?: () => number;
+}
+
+/** Accepts one client message; see the module comment. */
+export type ClientPublisher = (userId: string, body: string) => Promise<{ id: string }>;
+
+/** Creates the publisher behind `POST …/publish`. */
+export function createClientPublisher(herald: Herald, options: ClientPublishOptions = {}): ClientPublisher {
+  const buckets = new TokenBuckets(options.rate ?? { capacity: 20, refillPerSecond: 10 }, options.now);
+  const maxBody = options.maxBodyBytes ?? 16 * 1024;
+  const maxDepth = options.maxDepth ?? 16;
+  return async (userId, body) => {
+    if (Buffer.byteLength(body) > maxBody) {
+      throw new HeraldError("payload_too_large", `request body is larger than ${maxBody} bytes`);
+    }
+    const wait = buckets.take(userId);
+    if (wait > 0) throw new HeraldError("rate_limited", "publishing too fast", { retryAfter: Math.ceil(wait) });
+    let message: unknown;
+    try {
+      message = JSON.parse(body);
+    } catch {
+      throw new HeraldError("invalid_data", "body must be JSON: { channel, event, data }");
+    }
+    if (typeof message !== "object" || message === null || Array.isArray(message)) {
+      throw new HeraldError("invalid_data", "body must be a JSON object: { channel, event, data }");
+    }
+    const { channel, event, data } = message as Record<string, unknown>;
+    if (typeof event !== "string" || !event.startsWith("client-")) {
+      throw new HeraldError("invalid_event", 'client events must be named "client-…"');
+    }
+    if (depth(data, maxDepth) > maxDepth) {
+      throw new HeraldError("invalid_data", `data is nested deeper than ${maxDepth} levels`);
+    }
+    // Names are validated by publish(); check authorization only for well-formed ones.
+    if (typeof channel !== "string") throw new HeraldError("invalid_channel", "channel must be a string");
+    if (!options.authorizePublish || !(await options.authorizePublish(userId, channel, event))) {
+      throw new HeraldError("forbidden", `not allowed to publish on "${channel.slice(0, 164)}"`, {
+        details: { channel: channel.slice(0, 164) },
+      });
+    }
+    return { id: await herald.publish(channel, event, data) };
+  };
+}
+
+/** Nesting depth of a parsed JSON value, counting no further than `limit + 1` (iterative: no stack overflow). */
+function depth(value: unknown, limit: number): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, level] = stack.pop()!;
+    if (typeof node !== "object" || node === null) continue;
+    if (level + 1 > max) max = level + 1;
+    if (max > limit) return max;
+    for (const child of Object.values(node)) stack.push([child, level + 1]);
+  }
+  return max;
+}
