@@ -1,0 +1,57 @@
+/**
+ * The control endpoint every benchmarked server exposes (under `/api/bench/<op>`), transport-neutral:
+ * `stats`, `gc` (full GC, then stats), `start` (a publish run, see publisher.mjs), `stop`.
+ * Node servers mount it with {@link nodeControl}; the Next app calls {@link createControl} from a
+ * route handler.
+ */
+import { collectGarbage, processStats } from "./process-stats.mjs";
+import { createPublisher } from "./publisher.mjs";
+
+export const CONTROL_PREFIX = "/api/bench/";
+
+/**
+ * @param {{ publish: (payload: {t: number, n: number}) => unknown, subscribers: () => number }} target
+ * @returns {(op: string, params: URLSearchParams) => Promise<{status: number, body: object}>}
+ */
+export function createControl({ publish, subscribers }) {
+  const publisher = createPublisher(publish);
+  const snapshot = () => ({ ...processStats(), subscribers: subscribers(), run: publisher.status() });
+  return async (op, params) => {
+    try {
+      switch (op) {
+        case "stats":
+          return { status: 200, body: snapshot() };
+        case "gc":
+          await collectGarbage();
+          return { status: 200, body: snapshot() };
+        case "start":
+          publisher.start({
+            mode: params.get("mode") ?? "paced",
+            rate: Number(params.get("rate") ?? 5),
+            durationMs: Number(params.get("durationMs") ?? 10_000),
+            group: Number(params.get("group") ?? 1),
+          });
+          return { status: 200, body: snapshot() };
+        case "stop":
+          publisher.stop();
+          return { status: 200, body: snapshot() };
+        default:
+          return { status: 404, body: { error: `unknown control op ${op}` } };
+      }
+    } catch (error) {
+      return { status: 500, body: { error: String(error?.stack ?? error) } };
+    }
+  };
+}
+
+/** Serves the control endpoint on a Node request if its path is under {@link CONTROL_PREFIX}; returns false otherwise. */
+export function nodeControl(control, req, res) {
+  if (!req.url.startsWith(CONTROL_PREFIX)) return false;
+  const url = new URL(req.url, "http://127.0.0.1");
+  const op = url.pathname.slice(CONTROL_PREFIX.length);
+  control(op, url.searchParams).then(({ status, body }) => {
+    res.writeHead(status, { "Content-Type": "application/json", "Cache-Control": "no-store" });
+    res.end(JSON.stringify(body));
+  });
+  return true;
+}

@@ -1,0 +1,150 @@
+/**
+ * `npm run bench`: measures Herald's SSE paths beside their peers, side by side, in one run.
+ * Writes results/latest.json and results/latest.md. See README.md for the options (env) and what
+ * each figure means. Every child process is stopped at the end, even on error, signal or deadline.
+ */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { killAllNow, sleep } from "./lib/children.mjs";
+import { NEXT_APP_DIR, NEXT_BIN, ROOT_DIR, readConfig } from "./lib/config.mjs";
+import { busyCores, machineTicks } from "./lib/machine-load.mjs";
+import { measure } from "./lib/scenario.mjs";
+import { renderMarkdown } from "./report.mjs";
+
+const started = Date.now();
+const config = readConfig();
+const log = (line) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+
+const data = { meta: machineInfo(), config: { ...config, servers: config.servers.map((s) => s.name) }, results: [] };
+
+function machineInfo() {
+  const version = (pkg) => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(ROOT_DIR, "node_modules", pkg, "package.json"), "utf8")).version;
+    } catch {
+      return null;
+    }
+  };
+  const git = (...args) => {
+    try {
+      return execFileSync("git", args, { cwd: ROOT_DIR, encoding: "utf8" }).trim();
+    } catch {
+      return null;
+    }
+  };
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    v8: process.versions.v8,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model?.trim() ?? "unknown",
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    openFileLimit: (() => {
+      try {
+        return execFileSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).trim();
+      } catch {
+        return null;
+      }
+    })(),
+    versions: { next: version("next"), "better-sse": version("better-sse"), herald: version("herald") },
+    git: {
+      commit: git("rev-parse", "--short", "HEAD"),
+      dirty: Boolean(git("status", "--porcelain", "--", "packages/herald/src")),
+    },
+  };
+}
+
+function write() {
+  fs.mkdirSync(config.outDir, { recursive: true });
+  data.meta.durationS = Math.round((Date.now() - started) / 1000);
+  fs.writeFileSync(path.join(config.outDir, "latest.json"), `${JSON.stringify(data, null, 2)}\n`);
+  fs.writeFileSync(path.join(config.outDir, "latest.md"), renderMarkdown(data));
+}
+
+let finished = false;
+function abort(reason) {
+  if (finished) return;
+  finished = true;
+  log(`stopping: ${reason}`);
+  data.meta.aborted = reason;
+  killAllNow();
+  try {
+    write();
+  } catch (error) {
+    console.error(error);
+  }
+  process.exit(1);
+}
+process.on("SIGINT", () => abort("SIGINT"));
+process.on("SIGTERM", () => abort("SIGTERM"));
+process.on("uncaughtException", (error) => abort(`uncaught ${error?.stack ?? error}`));
+process.on("unhandledRejection", (error) => abort(`unhandled rejection ${error?.stack ?? error}`));
+process.on("exit", () => killAllNow());
+const deadline = setTimeout(() => abort(`deadline of ${config.deadlineMs / 1000} s reached`), config.deadlineMs);
+deadline.unref();
+
+function buildNextApp() {
+  log("building the bench Next app (next build bench/next-app)");
+  execFileSync(process.execPath, [NEXT_BIN, "build", NEXT_APP_DIR], {
+    cwd: ROOT_DIR,
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: "production" },
+    stdio: ["ignore", "ignore", "inherit"],
+    timeout: 5 * 60_000,
+  });
+}
+
+async function main() {
+  log(
+    `servers ${config.servers.map((s) => s.name).join(", ")}; sizes ${config.sizes.join(", ")}; ` +
+      `burst at ${config.burstSizes.join(", ") || "none"}`,
+  );
+  const m0 = machineTicks();
+  await sleep(2000);
+  data.meta.hostBusyCoresBeforeRun = busyCores(m0, machineTicks());
+  log(`host busy before the run: ${data.meta.hostBusyCoresBeforeRun ?? "?"} cores (other work on the machine)`);
+  let nextError = null;
+  if (config.servers.some((s) => s.next)) {
+    if (config.nextBuild || !fs.existsSync(path.join(NEXT_APP_DIR, ".next", "BUILD_ID"))) {
+      try {
+        buildNextApp();
+      } catch (error) {
+        nextError = `next build failed: ${error.message}`;
+        log(nextError);
+      }
+    }
+  }
+  for (const server of config.servers) {
+    for (const size of config.sizes) {
+      const elapsed = Date.now() - started;
+      const estimate =
+        20_000 + size * 3 + (config.burstSizes.includes(size) ? 2 * config.burstMs + 5000 : 0) + config.steadyMs;
+      if (elapsed + estimate > config.deadlineMs) {
+        data.results.push({
+          server: server.name,
+          subscribers: size,
+          ok: false,
+          error: "skipped: not enough time left",
+        });
+        log(`${server.name} @ ${size}: skipped (time budget)`);
+        continue;
+      }
+      if (server.next && nextError) {
+        data.results.push({ server: server.name, subscribers: size, ok: false, error: nextError });
+        continue;
+      }
+      log(`${server.name} @ ${size} subscribers`);
+      data.results.push(await measure(server, size, config, log));
+      write();
+    }
+  }
+  finished = true;
+  write();
+  log(`done; wrote ${path.relative(ROOT_DIR, config.outDir)}/latest.{json,md}`);
+  console.log(`\n${renderMarkdown(data)}`);
+  killAllNow();
+}
+
+main().catch((error) => abort(error?.stack ?? String(error)));
