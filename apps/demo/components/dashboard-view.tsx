@@ -138,7 +138,9 @@ export function DashboardView({ history, activity }: { history: DashboardSample[
                       <ActivityIcon kind={item.kind} data={item.data} />
                       <div className="min-w-0 flex-1 text-sm">
                         <p className="truncate">{describe(item)}</p>
-                        <p className="text-xs text-muted-foreground">{timeAgo(item.data.at, now)}</p>
+                        <p className="text-xs text-muted-foreground" suppressHydrationWarning>
+                          {timeAgo(item.data.at, now)}
+                        </p>
                       </div>
                     </motion.li>
                   ))}

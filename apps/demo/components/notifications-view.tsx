@@ -98,7 +98,9 @@ export function NotificationsView({ me, users, inbox }: { me: Person; users: Dem
                       <Avatar name={u.name} className="ring-0" />
                       <span className="min-w-0">
                         <span className="block truncate text-sm font-medium">{u.name}</span>
-                        <span className="block text-xs text-muted-foreground">signed in {timeAgo(u.since, now)}</span>
+                        <span className="block text-xs text-muted-foreground" suppressHydrationWarning>
+                          signed in {timeAgo(u.since, now)}
+                        </span>
                       </span>
                     </button>
                   ))}
@@ -162,7 +164,9 @@ export function NotificationsView({ me, users, inbox }: { me: Person; users: Dem
                       <div className="min-w-0 flex-1">
                         <div className="flex items-baseline justify-between gap-2">
                           <span className="truncate text-sm font-medium">{n.from.name}</span>
-                          <span className="shrink-0 text-xs text-muted-foreground">{timeAgo(n.at, now)}</span>
+                          <span className="shrink-0 text-xs text-muted-foreground" suppressHydrationWarning>
+                            {timeAgo(n.at, now)}
+                          </span>
                         </div>
                         <p className="text-sm break-words text-foreground/85">{n.message}</p>
                       </div>

@@ -60,7 +60,7 @@ export function TaskCard({ initial }: { initial: TaskSnapshot<ReportResult> }) {
         <h3 className="min-w-0 flex-1 truncate text-sm font-semibold tracking-tight">{task.title ?? "Task"}</h3>
         <span className="flex items-center gap-1 text-xs text-muted-foreground tabular-nums">
           <Clock className="size-3.5" />
-          {duration(elapsed)}
+          <span suppressHydrationWarning>{duration(elapsed)}</span>
         </span>
         <span
           className={cn("inline-flex items-center gap-1 rounded-full px-2 py-0.5 text-xs font-medium", badge.className)}
@@ -88,7 +88,7 @@ export function TaskCard({ initial }: { initial: TaskSnapshot<ReportResult> }) {
       </div>
 
       <div className="mt-4 grid gap-5 border-t border-border bg-muted/30 px-5 py-4 md:grid-cols-[15rem_1fr]">
-        <StepList steps={steps} />
+        <StepList steps={steps} stopped={status === "canceled" || status === "failed"} />
         <div className="min-w-0 space-y-3">
           <div>
             <div className="mb-1.5 text-xs font-medium tracking-wide text-muted-foreground uppercase">Summary</div>

@@ -4,51 +4,57 @@
  * step, a check when done, a cross when failed. Honours `prefers-reduced-motion`.
  */
 import { AnimatePresence, motion, useReducedMotion } from "motion/react";
-import { Check, LoaderCircle, X } from "lucide-react";
+import { Check, LoaderCircle, Minus, X } from "lucide-react";
 import { cn } from "@/lib/utils";
 
 export type StepStatus = "pending" | "active" | "done" | "failed";
 
 export function StepList({
   steps,
+  stopped = false,
   className,
 }: {
   steps: ReadonlyArray<{ name: string; status: StepStatus }>;
+  /** The task has ended (canceled, failed): a step still `active` is shown as interrupted. */
+  stopped?: boolean;
   className?: string;
 }) {
   return (
     <ol className={cn("relative", className)}>
-      {steps.map((step, i) => (
-        <li key={step.name} data-step-status={step.status} className="relative flex gap-3 pb-3 last:pb-0">
-          {i < steps.length - 1 ? (
+      {steps.map((step, i) => {
+        const shown: StepStatus | "stopped" = stopped && step.status === "active" ? "stopped" : step.status;
+        return (
+          <li key={step.name} data-step-status={step.status} className="relative flex gap-3 pb-3 last:pb-0">
+            {i < steps.length - 1 ? (
+              <span
+                aria-hidden
+                className={cn(
+                  "absolute top-6 bottom-0 left-[9.5px] w-px transition-colors duration-500",
+                  step.status === "done" ? "bg-emerald-500/50" : "bg-border",
+                )}
+              />
+            ) : null}
+            <StepIcon status={shown} />
             <span
-              aria-hidden
               className={cn(
-                "absolute top-6 bottom-0 left-[9.5px] w-px transition-colors duration-500",
-                step.status === "done" ? "bg-emerald-500/50" : "bg-border",
+                "pt-px text-sm transition-colors",
+                (shown === "pending" || shown === "stopped") && "text-muted-foreground",
+                shown === "active" && "font-medium text-foreground",
+                shown === "done" && "text-muted-foreground",
+                shown === "failed" && "font-medium text-red-600 dark:text-red-400",
               )}
-            />
-          ) : null}
-          <StepIcon status={step.status} />
-          <span
-            className={cn(
-              "pt-px text-sm transition-colors",
-              step.status === "pending" && "text-muted-foreground",
-              step.status === "active" && "font-medium text-foreground",
-              step.status === "done" && "text-muted-foreground",
-              step.status === "failed" && "font-medium text-red-600 dark:text-red-400",
-            )}
-          >
-            {step.name}
-            <span className="sr-only"> ({step.status})</span>
-          </span>
-        </li>
-      ))}
+            >
+              {step.name}
+              <span className="sr-only"> ({shown === "stopped" ? "interrupted" : step.status})</span>
+            </span>
+          </li>
+        );
+      })}
     </ol>
   );
 }
 
-function StepIcon({ status }: { status: StepStatus }) {
+function StepIcon({ status }: { status: StepStatus | "stopped" }) {
   const reduced = useReducedMotion();
   const pop = reduced
     ? { initial: false as const }
@@ -72,6 +78,14 @@ function StepIcon({ status }: { status: StepStatus }) {
         ) : status === "active" ? (
           <motion.span key="active" {...pop} className="flex size-5 items-center justify-center text-accent">
             <LoaderCircle className="size-5 animate-spin motion-reduce:animate-none" strokeWidth={2.25} />
+          </motion.span>
+        ) : status === "stopped" ? (
+          <motion.span
+            key="stopped"
+            {...pop}
+            className="flex size-5 items-center justify-center rounded-full border-2 border-muted-foreground/50 text-muted-foreground"
+          >
+            <Minus className="size-3" strokeWidth={3} />
           </motion.span>
         ) : status === "failed" ? (
           <motion.span

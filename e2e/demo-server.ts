@@ -1,0 +1,147 @@
+/**
+ * Harness for the browser tests: builds what is stale (the library, then the demo), starts the
+ * demo's custom server on a free port as a child process, launches the system Chromium.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { createServer } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const DEMO = path.join(ROOT, "apps", "demo");
+export const SCREENSHOTS = path.join(ROOT, "test-output", "screenshots");
+
+/** Newest modification time of the files under `dir` (skipping build output and dependencies). */
+function newest(dir: string, skip: (name: string) => boolean = () => false): number {
+  if (!existsSync(dir)) return 0;
+  const stat = statSync(dir);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let max = 0;
+  for (const entry of readdirSync(dir)) {
+    if (entry === "node_modules" || entry === ".next" || entry === "dist" || skip(entry)) continue;
+    max = Math.max(max, newest(path.join(dir, entry), skip));
+  }
+  return max;
+}
+
+function run(command: string, args: string[], cwd: string): void {
+  const result = spawnSync(command, args, { cwd, stdio: "pipe", encoding: "utf8", env: process.env });
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
+  }
+}
+
+/** Builds the library and the demo unless their outputs are newer than their sources. */
+export function buildIfStale(): void {
+  const librarySources = newest(path.join(ROOT, "packages", "herald", "src"), (n) => /\.test\.tsx?$/.test(n));
+  const libraryOutput = path.join(ROOT, "packages", "herald", "dist", "react", "index.js");
+  if (!existsSync(libraryOutput) || statSync(libraryOutput).mtimeMs < librarySources) {
+    run("npm", ["run", "build"], ROOT);
+  }
+  const buildId = path.join(DEMO, ".next", "BUILD_ID");
+  const demoSources = Math.max(newest(DEMO), newest(path.join(ROOT, "packages", "herald", "dist")));
+  if (!existsSync(buildId) || statSync(buildId).mtimeMs < demoSources) {
+    run("npm", ["run", "build", "-w", "demo"], ROOT);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** The running demo. */
+export interface Demo {
+  origin: string;
+  /** Server output so far (for failure messages). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts the demo's custom server (production build, e2e routes on) and waits until it answers. */
+export async function startDemo(): Promise<Demo> {
+  const port = await freePort();
+  let output = "";
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "server.ts"], {
+    cwd: DEMO,
+    env: { ...process.env, NODE_ENV: "production", PORT: String(port), DEMO_E2E: "1", NEXT_TELEMETRY_DISABLED: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const origin = `http://localhost:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the demo server exited (${child.exitCode}):\n${output}`);
+    try {
+      const response = await fetch(`${origin}/api/demo/stats`);
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`the demo server did not start within 60 s:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return {
+    origin,
+    log: () => output,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** Launches the system Chromium; fails clearly when it is not installed. */
+export async function launchChromium(): Promise<Browser> {
+  const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+  if (!existsSync(executablePath)) {
+    throw new Error(
+      `Chromium not found at ${executablePath}. Install Debian's package (apt-get install chromium) ` +
+        `or set CHROMIUM_PATH to a Chromium binary. The browser tests never download one.`,
+    );
+  }
+  return chromium.launch({
+    executablePath,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** A new browser context signed in as `name`, on the tasks page. */
+export async function signedIn(
+  browser: Browser,
+  origin: string,
+  name: string,
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, baseURL: origin });
+  const page = await context.newPage();
+  await page.goto("/signin");
+  await page.fill("#name", name);
+  await Promise.all([page.waitForURL("**/tasks"), page.click("button[type=submit]")]);
+  await page.waitForSelector("[data-testid=connection-indicator][data-state=connected]");
+  return { context, page };
+}
