@@ -16,13 +16,27 @@ export interface Sink {
   destroy(): void;
 }
 
-/** A sink over a Node `ServerResponse` (the fast path: one `res.write` per flush). */
+/**
+ * A sink over a Node `ServerResponse`: the fast path. The response must be close-delimited (see
+ * {@link prepareRawResponse}); after the headers are out, bytes go straight to the socket, skipping
+ * chunked framing and the `ServerResponse` layer: one `socket.write` per flush.
+ */
 export function nodeSink(res: ServerResponse): Sink {
+  const socket = res.socket;
+  // The first write goes through `res` so the headers go out with it (`headersSent` turns true as
+  // soon as `writeHead` stores them, before they reach the socket, so it cannot tell).
+  let raw = false;
   return {
     write: (chunk) => {
-      if (!res.writableEnded) res.write(chunk);
+      if (res.writableEnded) return;
+      if (raw && socket && !socket.destroyed) {
+        socket.write(chunk);
+      } else {
+        res.write(chunk);
+        raw = !res.chunkedEncoding;
+      }
     },
-    buffered: () => res.writableLength,
+    buffered: () => (socket ? socket.writableLength : 0) + res.writableLength,
     end: (last) => {
       if (!res.writableEnded) res.end(last);
     },
@@ -30,6 +44,16 @@ export function nodeSink(res: ServerResponse): Sink {
       res.destroy();
     },
   };
+}
+
+/**
+ * Makes `res` a close-delimited HTTP/1.1 response (`Connection: close`, no chunked framing), which
+ * is valid for a stream that ends when the connection does, and lets {@link nodeSink} write raw
+ * bytes to the socket.
+ */
+export function prepareRawResponse(res: ServerResponse): void {
+  res.useChunkedEncodingByDefault = false;
+  res.shouldKeepAlive = false;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { HeraldCore } from "./core.js";
 import { preflightHeaders } from "./cors.js";
 import { openingBytes } from "./frames.js";
 import { errorParts, SSE_HEADERS } from "./responses.js";
-import { nodeSink } from "./sink.js";
+import { nodeSink, prepareRawResponse } from "./sink.js";
 
 /** Base URL used to parse `req.url` (only the path and query are read). */
 const BASE = "http://herald.invalid";
@@ -43,7 +43,9 @@ export async function handleSseNode(core: HeraldCore, req: IncomingMessage, res:
     admitted.release();
     return;
   }
-  res.writeHead(200, { ...SSE_HEADERS, ...cors });
+  prepareRawResponse(res);
+  const { Connection: _keepAlive, ...headers } = SSE_HEADERS;
+  res.writeHead(200, { ...headers, ...cors });
   req.socket.setNoDelay(true);
   req.socket.setKeepAlive(true);
   const sink = nodeSink(res);
