@@ -19,8 +19,6 @@ export function ReconnectionToast({ graceMs = 1000 }: { graceMs?: number }) {
   const down = state === "reconnecting" || state === "failed";
   const [since, setSince] = useState<number | null>(null);
   const shown = useRef(false);
-  const everConnected = useRef(false);
-  if (state === "connected") everConnected.current = true;
 
   // Start the grace period when the connection drops.
   useEffect(() => {
@@ -31,7 +29,7 @@ export function ReconnectionToast({ graceMs = 1000 }: { graceMs?: number }) {
     setSince((s) => s ?? Date.now());
   }, [down]);
   const now = useNow(since !== null && !shown.current, 200);
-  const visible = since !== null && (state === "failed" || now - since >= graceMs) && everConnected.current;
+  const visible = since !== null && (state === "failed" || now - since >= graceMs);
 
   useEffect(() => {
     if (visible && state === "failed") {

@@ -6,7 +6,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { EventSource } from "eventsource";
-import { act, StrictMode, type ReactNode } from "react";
+import { StrictMode, type ReactNode } from "react";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { createRoot, type Root } from "react-dom/client";
 import type { ClientEvents, EventEnvelope, EventSourceFactory, HeraldClient } from "../client/index.js";
@@ -93,16 +93,20 @@ interface Mounted {
 
 /** Renders `node` into a fresh container inside `act`. */
 async function mount(node: ReactNode): Promise<Mounted> {
-  (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
   const container = document.createElement("div");
   document.body.append(container);
   const root = createRoot(container);
-  await act(async () => root.render(node));
+  root.render(node);
+  await settle();
   return {
     root,
-    rerender: (next) => act(async () => root.render(next)),
+    async rerender(next) {
+      root.render(next);
+      await settle();
+    },
     async unmount() {
-      await act(async () => root.unmount());
+      root.unmount();
+      await settle();
       container.remove();
     },
   };
@@ -113,10 +117,13 @@ async function waitFor(check: () => boolean, what: string, timeoutMs = 5000): Pr
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await act(async () => {
-      await new Promise((resolve) => setTimeout(resolve, 15));
-    });
+    await new Promise((resolve) => setTimeout(resolve, 15));
   }
+}
+
+/** Lets React render what the last updates scheduled (no act(): updates also come from the network). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,7 +382,7 @@ describe("useTask", () => {
       </Providers>,
     );
     await waitFor(() => task.current?.status === "running" && task.current.progress === 10, "running at 10%");
-    await act(() => task.current!.cancel());
+    await task.current!.cancel();
     await waitFor(() => task.current?.status === "canceled", "canceled");
     expect(aborted).toBe(true);
     await expect(task.current!.cancel()).rejects.toMatchObject({ code: "task_finished", status: 409 });
@@ -441,12 +448,14 @@ describe("useTask with a scripted client", () => {
       reconnect() {},
       close() {},
     };
-    const emit = <K extends keyof ClientEvents>(type: K, payload: ClientEvents[K]) =>
-      act(async () => {
-        for (const l of [...(listeners.get(type) ?? [])]) l(payload);
-      });
-    const deliver = (channel: string, event: string, data: unknown, seq: number) =>
-      act(async () => handlers.get(channel)?.({ channel, event, data, id: `e-${seq}`, ts: Date.now() }));
+    const emit = async <K extends keyof ClientEvents>(type: K, payload: ClientEvents[K]) => {
+      for (const l of [...(listeners.get(type) ?? [])]) l(payload);
+      await settle();
+    };
+    const deliver = async (channel: string, event: string, data: unknown, seq: number) => {
+      handlers.get(channel)?.({ channel, event, data, id: `e-${seq}`, ts: Date.now() });
+      await settle();
+    };
     return { client, handlers, emit, deliver };
   }
 
