@@ -5,3 +5,4 @@ export * from "./sse-parse.js";
 export * from "./cursor.js";
 export * from "./names.js";
 export * from "./envelope.js";
+export * from "./tasks.js";

@@ -14,6 +14,7 @@ const base: TaskSnapshot = {
   createdAt: 1,
   updatedAt: 1,
   seq: 5,
+  cursor: null,
 };
 
 describe("applyTaskEvent", () => {

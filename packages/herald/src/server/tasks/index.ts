@@ -1,7 +1,7 @@
 /** Long-running tasks. */
 export { createTasks, type Tasks, type TasksOptions, type StartOptions } from "./tasks.js";
 export { MemoryTaskStore, type TaskStore, type MemoryTaskStoreOptions } from "./store.js";
-export { applyTaskEvent } from "./reduce.js";
+export { applyTaskEvent } from "../../protocol/tasks.js";
 export {
   isFinished,
   type TaskSnapshot,

@@ -6,7 +6,7 @@
 import { decodeCursor } from "../../protocol/cursor.js";
 import { isHeraldError } from "../../protocol/errors.js";
 import type { Herald } from "../herald.js";
-import { applyTaskEvent } from "./reduce.js";
+import { applyTaskEvent } from "../../protocol/tasks.js";
 import type { TaskStore } from "./store.js";
 import { isFinished, type TaskEventMap, type TaskEventName, type TaskSnapshot } from "./types.js";
 
@@ -103,7 +103,7 @@ export class TaskPipeline {
     }
     let next: TaskSnapshot;
     if (id !== null) {
-      next = applyTaskEvent(this.state, event, data, decodeCursor(id).seq, id, now());
+      next = applyTaskEvent(this.state, event, data, decodeCursor(id).seq, now(), id);
     } else if (
       event === "result" ||
       event === "error" ||
@@ -111,7 +111,7 @@ export class TaskPipeline {
     ) {
       // The broker is unavailable: still record the end, so pollers see it; the position stays put.
       next = {
-        ...applyTaskEvent(this.state, event, data, this.state.seq + 1, this.state.cursor, now()),
+        ...applyTaskEvent(this.state, event, data, this.state.seq + 1, now(), this.state.cursor),
         seq: this.state.seq,
       };
     } else {

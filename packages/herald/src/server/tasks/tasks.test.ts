@@ -8,7 +8,7 @@ import { defaultAuthorize } from "../authorize.js";
 import { createHerald, type Herald } from "../herald.js";
 import { tokenAuthenticator } from "../tokens/authenticator.js";
 import { createTokens, type Tokens } from "../tokens/tokens.js";
-import { applyTaskEvent } from "./reduce.js";
+import { applyTaskEvent } from "../../protocol/tasks.js";
 import { MemoryTaskStore } from "./store.js";
 import { createTasks, type Tasks, type TasksOptions } from "./tasks.js";
 import type { TaskSnapshot } from "./types.js";
@@ -76,7 +76,7 @@ function follow(url: string, initial: TaskSnapshot | null, log: { event: string;
     const envelope = JSON.parse(message.data) as { event: string; data: unknown; id: string };
     const seq = decodeCursor(envelope.id).seq;
     log.push({ event: envelope.event, seq });
-    if (view.state) view.state = applyTaskEvent(view.state, envelope.event, envelope.data, seq, envelope.id);
+    if (view.state) view.state = applyTaskEvent(view.state, envelope.event, envelope.data, seq, undefined, envelope.id);
     else view.pending.push({ event: envelope.event, data: envelope.data, seq, id: envelope.id });
   };
   const connected = new Promise<void>((resolve, reject) => {
@@ -140,7 +140,7 @@ describe("tasks", () => {
     await Promise.all([a.connected, b.connected]);
     const snapshotB = await tasks.get(task.id, "alice");
     b.view.state = b.view.pending.reduce(
-      (s, e) => applyTaskEvent(s, e.event, e.data, e.seq, e.id),
+      (s, e) => applyTaskEvent(s, e.event, e.data, e.seq, undefined, e.id),
       snapshotB as TaskSnapshot,
     );
     release.open();
