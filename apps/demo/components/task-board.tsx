@@ -1,8 +1,8 @@
 "use client";
 import { AnimatePresence, motion, useReducedMotion } from "motion/react";
 import { FileChartColumn, FlaskConical, LoaderCircle, Play } from "lucide-react";
-import type { TaskSnapshot } from "herald/react";
-import { useState, useTransition } from "react";
+import type { TaskSnapshot, UseTaskStatus } from "herald/react";
+import { useCallback, useState, useTransition } from "react";
 import { toast } from "sonner";
 import { startReport } from "@/app/actions";
 import { TaskCard } from "@/components/task-card";
@@ -23,6 +23,15 @@ export function TaskBoard({ initial }: { initial: TaskSnapshot<ReportResult>[] }
   const [fail, setFail] = useState(false);
   const [pending, startTransition] = useTransition();
   const reduced = useReducedMotion();
+  const [statuses, setStatuses] = useState<Record<string, UseTaskStatus>>({});
+  const onStatus = useCallback(
+    (id: string, status: UseTaskStatus) => setStatuses((map) => (map[id] === status ? map : { ...map, [id]: status })),
+    [],
+  );
+  const count = (...wanted: UseTaskStatus[]) => tasks.filter((t) => wanted.includes(statuses[t.id] ?? t.status)).length;
+  const running = count("running", "queued");
+  const completed = count("succeeded");
+  const ended = count("failed", "canceled");
 
   const start = () =>
     startTransition(async () => {
@@ -96,21 +105,39 @@ export function TaskBoard({ initial }: { initial: TaskSnapshot<ReportResult>[] }
           connection.
         </EmptyState>
       ) : (
-        <ul className="space-y-4">
-          <AnimatePresence initial={false}>
-            {tasks.map((task) => (
-              <motion.li
-                key={task.id}
-                layout={!reduced}
-                initial={reduced ? false : { opacity: 0, y: -12, scale: 0.99 }}
-                animate={{ opacity: 1, y: 0, scale: 1 }}
-                transition={{ type: "spring", stiffness: 380, damping: 32 }}
-              >
-                <TaskCard initial={task} />
-              </motion.li>
-            ))}
-          </AnimatePresence>
-        </ul>
+        <>
+          <div className="mb-3 flex items-center justify-between gap-4">
+            <h2 className="text-sm font-semibold tracking-tight">Your reports</h2>
+            <div className="flex items-center gap-3 text-xs text-muted-foreground tabular-nums">
+              <span className="flex items-center gap-1.5">
+                <span className="size-1.5 rounded-full bg-accent" /> {running} running
+              </span>
+              <span className="flex items-center gap-1.5">
+                <span className="size-1.5 rounded-full bg-emerald-500" /> {completed} completed
+              </span>
+              {ended > 0 ? (
+                <span className="flex items-center gap-1.5">
+                  <span className="size-1.5 rounded-full bg-muted-foreground/50" /> {ended} stopped
+                </span>
+              ) : null}
+            </div>
+          </div>
+          <ul className="space-y-4">
+            <AnimatePresence initial={false}>
+              {tasks.map((task) => (
+                <motion.li
+                  key={task.id}
+                  layout={!reduced}
+                  initial={reduced ? false : { opacity: 0, y: -12, scale: 0.99 }}
+                  animate={{ opacity: 1, y: 0, scale: 1 }}
+                  transition={{ type: "spring", stiffness: 380, damping: 32 }}
+                >
+                  <TaskCard initial={task} onStatus={onStatus} />
+                </motion.li>
+              ))}
+            </AnimatePresence>
+          </ul>
+        </>
       )}
     </div>
   );

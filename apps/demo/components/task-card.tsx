@@ -1,7 +1,7 @@
 "use client";
 import { Ban, CircleAlert, CircleCheck, CircleDashed, Clock, LoaderCircle, X } from "lucide-react";
 import { useTask, type TaskSnapshot, type UseTaskStatus } from "herald/react";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { toast } from "sonner";
 import { StepList } from "@/components/realtime/step-list";
 import { StreamingText } from "@/components/realtime/streaming-text";
@@ -31,9 +31,17 @@ function duration(ms: number): string {
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
 }
 
-export function TaskCard({ initial }: { initial: TaskSnapshot<ReportResult> }) {
+export function TaskCard({
+  initial,
+  onStatus,
+}: {
+  initial: TaskSnapshot<ReportResult>;
+  /** Told the task's status whenever it changes (for counts around the list). */
+  onStatus?: (id: string, status: UseTaskStatus) => void;
+}) {
   const task = useTask<ReportResult>(initial.id, { initial });
   const { status, progress, steps, text, result, error } = task;
+  useEffect(() => onStatus?.(initial.id, status), [onStatus, initial.id, status]);
   const [canceling, setCanceling] = useState(false);
   const active = status === "running" || status === "queued";
   const now = useNow(active, 1000);
