@@ -81,6 +81,7 @@ interface View<R> {
 }
 
 interface Buffered {
+  id: string;
   event: string;
   data: unknown;
   seq: number;
@@ -156,7 +157,7 @@ export function useTask<R = unknown>(taskId: string | null | undefined, options:
     /** Takes `snap` as the base and re-applies buffered live events above it. */
     const rebase = (snap: TaskSnapshot<R>): void => {
       let next = snap;
-      for (const e of buffer) next = applyTaskEvent(next, e.event, e.data, e.seq, e.ts);
+      for (const e of buffer) next = applyTaskEvent(next, e.event, e.data, e.seq, e.ts, e.id);
       buffer = buffer.filter((e) => e.seq > snap.seq);
       current = next;
     };
@@ -188,10 +189,10 @@ export function useTask<R = unknown>(taskId: string | null | undefined, options:
 
     const onEvent = (envelope: EventEnvelope): void => {
       const seq = seqOfId(envelope.id);
-      buffer.push({ event: envelope.event, data: envelope.data, seq, ts: envelope.ts });
+      buffer.push({ id: envelope.id, event: envelope.event, data: envelope.data, seq, ts: envelope.ts });
       if (buffer.length > BUFFER_LIMIT) buffer.splice(0, buffer.length - BUFFER_LIMIT);
       if (current && seq > current.seq) {
-        current = applyTaskEvent(current, envelope.event, envelope.data, seq, envelope.ts);
+        current = applyTaskEvent(current, envelope.event, envelope.data, seq, envelope.ts, envelope.id);
         settle();
       }
     };
