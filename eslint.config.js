@@ -2,6 +2,7 @@
 // no-restricted-imports per folder.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import globals from "globals";
 
 const NODE_BUILTINS = [
   "node:*", "fs", "fs/*", "path", "http", "https", "net", "tls", "crypto", "stream", "stream/*",
@@ -13,6 +14,7 @@ export default tseslint.config(
   { ignores: ["**/dist/**", "**/node_modules/**", "**/.next/**", "apps/**", "bench/results/**", "test-output/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  { files: ["examples/**/*.{js,mjs}", "e2e/**/*.ts"], languageOptions: { globals: { ...globals.node } } },
   {
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
