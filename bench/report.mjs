@@ -18,7 +18,7 @@ function notes(run) {
   if (run.publishErrors) out.push(`${run.publishErrors} publish errors`);
   if (run.cpuRange) out.push(`CPU ${fmt(run.cpuRange[0])}–${fmt(run.cpuRange[1])} over ${run.repeats} runs`);
   const other = Math.max(run.machine?.otherCores ?? 0, ...(run.runs ?? []).map((r) => r.otherCores ?? 0));
-  if (other > 0.2) out.push(`host busy with other work (${other.toFixed(1)} cores)`);
+  if (other > 0.3) out.push(`host busy with other work (${other.toFixed(1)} cores)`);
   return out.join("; ");
 }
 
@@ -45,6 +45,7 @@ export function renderMarkdown(data) {
   lines.push(
     `Load generator and servers on the same host over loopback; one server process and one load-generator process per row. ` +
       `Steady state: ${config.rate} events/s for ${config.steadyMs / 1000} s on one channel. ` +
+      (config.repeat > 1 ? `Each publish window ran ${config.repeat} times; figures are medians. ` : "") +
       `"× base" is the ratio to \`baseline\` (plain node:http, one shared Buffer per event) at the same size. See bench/README.md.`,
   );
   lines.push("");

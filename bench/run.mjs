@@ -120,7 +120,9 @@ async function main() {
     for (const size of config.sizes) {
       const elapsed = Date.now() - started;
       const estimate =
-        20_000 + size * 3 + (config.burstSizes.includes(size) ? 2 * config.burstMs + 5000 : 0) + config.steadyMs;
+        20_000 +
+        size * 3 +
+        config.repeat * ((config.burstSizes.includes(size) ? 2 * config.burstMs + 5000 : 0) + config.steadyMs + 2000);
       if (elapsed + estimate > config.deadlineMs) {
         data.results.push({
           server: server.name,

@@ -28,6 +28,9 @@ function serverCommand(server, port, config) {
 
 const cpuOf = (s) => s.cpuUser + s.cpuSystem;
 
+/** A saturated server (the naive Next pattern at 10k) may take this long to answer a control call. */
+const BUSY_TIMEOUT_MS = 60_000;
+
 /** Waits until the server counts `n` subscribers (or `timeoutMs`); returns its last stats. */
 async function waitForSubscribers(port, n, timeoutMs, exact = false) {
   const until = Date.now() + timeoutMs;
@@ -47,17 +50,17 @@ async function waitForSubscribers(port, n, timeoutMs, exact = false) {
  */
 async function publishRun(port, load, { label, mode, rate, durationMs, group = 1 }) {
   const { open: openAtStart } = await load.call("reset");
-  const s0 = await control(port, "stats");
+  const s0 = await control(port, "stats", {}, BUSY_TIMEOUT_MS);
   const m0 = machineTicks();
   const t0 = performance.now();
-  await control(port, "start", { mode, rate, durationMs, group });
+  await control(port, "start", { mode, rate, durationMs, group }, BUSY_TIMEOUT_MS);
   await sleep(durationMs);
   // Wait for the schedule to finish and for deliveries to stop (all in, or nothing new for 1.5 s).
   let last = -1;
   let lastChange = performance.now();
   const capUntil = performance.now() + Math.max(30_000, durationMs * 2);
   for (;;) {
-    const status = await control(port, "stats");
+    const status = await control(port, "stats", {}, BUSY_TIMEOUT_MS);
     const { received } = await load.call("count");
     const published = status.run?.published ?? 0;
     if (status.run?.done && received >= published * openAtStart) break;
@@ -68,7 +71,7 @@ async function publishRun(port, load, { label, mode, rate, durationMs, group = 1
     if (performance.now() > capUntil) break;
     await sleep(100);
   }
-  const s1 = await control(port, "stats");
+  const s1 = await control(port, "stats", {}, BUSY_TIMEOUT_MS);
   const m1 = machineTicks();
   const wallMs = performance.now() - t0;
   const client = await load.call("report");
@@ -159,7 +162,7 @@ async function repeated(n, once) {
 function otherLoad(machineCores, serverShare, clientShare, steal) {
   if (machineCores === null) return null;
   const others = Math.max(0, Math.round((machineCores - serverShare - clientShare) * 100) / 100);
-  return { busyCores: machineCores, otherCores: others, steal, busyHost: others > 0.2 };
+  return { busyCores: machineCores, otherCores: others, steal, busyHost: others > 0.3 };
 }
 
 /** Measures `server` at `size` subscribers; never throws (errors are recorded in the result). */
@@ -177,7 +180,14 @@ export async function measure(server, size, config, log) {
 
     // Warm up: a few subscribers and events, so lazily loaded code (Next routes, JIT) is not
     // counted as per-subscriber memory; then back to zero subscribers.
-    await load.call("connect", { port, path: server.ssePath, count: 20, batch: 20 });
+    const warm = await load.call("connect", {
+      port,
+      path: server.ssePath,
+      count: 20,
+      batch: 20,
+      batchTimeoutMs: 10_000,
+    });
+    if (warm.open === 0) throw new Error(`warm-up: no subscriber could connect: ${warm.errorSamples.join("; ")}`);
     await control(port, "start", { mode: "paced", rate: 50, durationMs: 200 });
     await sleep(600);
     await load.call("disconnect");
@@ -194,6 +204,7 @@ export async function measure(server, size, config, log) {
       open: connected.open,
       failed: connected.openErrors,
       timedOut: connected.timedOut,
+      stalled: connected.stalled,
       ms: connected.connectMs,
       errorSamples: connected.errorSamples,
     };

@@ -31,19 +31,20 @@ async function connect({ port, path, count, batch = 500, batchTimeoutMs = 20_000
   const started = performance.now();
   let done = 0;
   let timedOut = false;
+  let stalled = false;
   while (done < count) {
     if (performance.now() - started > timeoutMs) {
       timedOut = true;
       break;
     }
     const n = Math.min(batch, count - done);
-    await new Promise((resolve) => {
+    const settledInBatch = await new Promise((resolve) => {
       let settled = 0;
-      const timer = setTimeout(resolve, batchTimeoutMs);
+      const timer = setTimeout(() => resolve(settled), batchTimeoutMs);
       const settle = () => {
         if (++settled === n) {
           clearTimeout(timer);
-          resolve();
+          resolve(settled);
         }
       };
       for (let i = 0; i < n; i++) {
@@ -75,9 +76,15 @@ async function connect({ port, path, count, batch = 500, batchTimeoutMs = 20_000
       }
     });
     done += n;
+    if (settledInBatch === 0) {
+      // Not one response head (nor error) in a whole batch: the server accepts but does not answer.
+      stalled = true;
+      sample(new Error(`no response head from any of ${n} requests within ${batchTimeoutMs} ms`));
+      break;
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return { open, openErrors, errorSamples, timedOut, connectMs: Math.round(performance.now() - started) };
+  return { open, openErrors, errorSamples, timedOut, stalled, connectMs: Math.round(performance.now() - started) };
 }
 
 /** Closes every socket and resolves once they are all closed. */
