@@ -62,29 +62,25 @@ describe.each([
 
     const TOTAL = 3000;
     const counts = new Map(CHANNELS.map((c) => [c, 0]));
+    // Cut a random subscriber's connection at random points of the stream (about one publish in
+    // 50), driven by the seeded PRNG so a failing run can be replayed.
     let cuts = 0;
-    let publishing = true;
-    const chaos = (async () => {
-      while (publishing) {
-        await new Promise((r) => setTimeout(r, 10 + random() * 60));
-        const sockets = [...server!.sockets];
+    for (let i = 0; i < TOTAL; i++) {
+      const channel = CHANNELS[Math.floor(random() * CHANNELS.length)]!;
+      const n = counts.get(channel)!;
+      counts.set(channel, n + 1);
+      await herald.publish(channel, "tick", { n });
+      if (random() < 1 / 50) {
+        const sockets = [...server.sockets];
         const victim = sockets[Math.floor(random() * sockets.length)];
         if (victim) {
           victim.destroy();
           cuts++;
         }
       }
-    })();
-    for (let i = 0; i < TOTAL; i++) {
-      const channel = CHANNELS[Math.floor(random() * CHANNELS.length)]!;
-      const n = counts.get(channel)!;
-      counts.set(channel, n + 1);
-      await herald.publish(channel, "tick", { n });
       if (i % 10 === 0) await new Promise((r) => setTimeout(r, 1));
     }
-    publishing = false;
-    await chaos;
-    expect(cuts).toBeGreaterThan(10);
+    expect(cuts).toBeGreaterThanOrEqual(20);
 
     await waitFor(
       () =>

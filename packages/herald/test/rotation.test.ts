@@ -22,8 +22,10 @@ describe("rotation for serverless", () => {
     client.subscribe<number>("feed", (e) => got.push(e.data));
     await waitFor(() => client.state === "connected");
     let n = 0;
+    // Publish for a while, and at least until the server has rotated the stream once (bounded).
     const end = Date.now() + 2600;
-    while (Date.now() < end) {
+    const hardEnd = Date.now() + 15_000;
+    while ((Date.now() < end || !transitions.some((t) => t.reason === "rotate")) && Date.now() < hardEnd) {
       await herald.publish("feed", "n", n++);
       await new Promise((r) => setTimeout(r, 10));
     }
