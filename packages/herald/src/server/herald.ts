@@ -44,6 +44,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const hub = new Hub(broker, {
     heartbeatMs: options.heartbeatMs,
+    coalesceMs: options.coalesceMs,
     maxBufferedBytes: options.maxBufferedBytes,
     retryMs,
     now,

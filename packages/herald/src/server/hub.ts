@@ -19,6 +19,12 @@ export interface HubOptions {
   maxBufferedBytes?: number;
   /** How long a dropped client may take to drain its last bytes before it is torn down (default 5,000 ms). */
   closeGraceMs?: number;
+  /**
+   * Least time between two flushes, in ms (default 50). An event after a quiet spell is written at
+   * once (next tick); events that follow it within this window are coalesced into one write per
+   * subscriber. Bursts cost far less CPU for at most this much added latency; 0 flushes every tick.
+   */
+  coalesceMs?: number;
   /** `retry:` sent before a rotation, in ms (default 1,000). */
   retryMs?: number;
   /** Clock, injectable for tests. */
@@ -54,6 +60,8 @@ export class Hub {
   private dirty: ChannelState[] = [];
   private multi: Subscriber[] = [];
   private flushScheduled = false;
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastFlushAt = -Infinity;
   private timer: ReturnType<typeof setInterval> | undefined;
   private lastHeartbeat = 0;
   private delivered = 0;
@@ -62,6 +70,7 @@ export class Hub {
   private readonly maxBufferedBytes: number;
   private readonly closeGraceMs: number;
   private readonly retryMs: number;
+  private readonly coalesceMs: number;
   private readonly now: () => number;
 
   constructor(
@@ -72,6 +81,7 @@ export class Hub {
     this.maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
     this.closeGraceMs = options.closeGraceMs ?? 5_000;
     this.retryMs = options.retryMs ?? 1_000;
+    this.coalesceMs = options.coalesceMs ?? 50;
     this.now = options.now ?? Date.now;
   }
 
@@ -142,6 +152,12 @@ export class Hub {
   /** Ends every stream (on shutdown) and stops the timer. */
   closeAll(code: HeraldErrorCode = "server_closing", message = "the server is shutting down"): void {
     for (const sub of [...this.subscribers]) this.close(sub, code, message);
+    if (this.flushTimer !== undefined) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+      this.flushScheduled = false;
+      this.dirty = [];
+    }
     for (const sink of this.closing.keys()) sink.destroy();
     this.closing.clear();
     this.stopTimerIfIdle();
@@ -169,12 +185,17 @@ export class Hub {
     state.batch.push(encodeEventFrame(epoch, event));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flush);
+      // A monotonic clock: this is scheduling, not event time, so it ignores the injected `now`.
+      const wait = Math.min(this.coalesceMs, this.lastFlushAt + this.coalesceMs - performance.now());
+      if (wait > 0) this.flushTimer = setTimeout(this.flush, wait);
+      else setImmediate(this.flush);
     }
   }
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
+    this.flushTimer = undefined;
+    this.lastFlushAt = performance.now();
     const dirty = this.dirty;
     this.dirty = [];
     for (const state of dirty) {

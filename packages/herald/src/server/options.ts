@@ -28,6 +28,8 @@ export interface HeraldOptions {
   maxChannelsPerConnection?: number;
   /** Reconnection delay sent as `retry:` (default 1,000 ms). */
   retryMs?: number;
+  /** Coalescing window for bursts, in ms (default 50; 0 writes every tick). See `HubOptions.coalesceMs`. */
+  coalesceMs?: number;
   /** Heartbeat comment interval (default 15,000 ms). */
   heartbeatMs?: number;
   /** Unread bytes allowed per subscriber before it is dropped (default 1 MiB). */

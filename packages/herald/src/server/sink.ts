@@ -22,28 +22,42 @@ export interface Sink {
  * chunked framing and the `ServerResponse` layer: one `socket.write` per flush.
  */
 export function nodeSink(res: ServerResponse): Sink {
-  const socket = res.socket;
-  // The first write goes through `res` so the headers go out with it (`headersSent` turns true as
-  // soon as `writeHead` stores them, before they reach the socket, so it cannot tell).
-  let raw = false;
-  return {
-    write: (chunk) => {
-      if (res.writableEnded) return;
-      if (raw && socket && !socket.destroyed) {
-        socket.write(chunk);
-      } else {
-        res.write(chunk);
-        raw = !res.chunkedEncoding;
-      }
-    },
-    buffered: () => (socket ? socket.writableLength : 0) + res.writableLength,
-    end: (last) => {
-      if (!res.writableEnded) res.end(last);
-    },
-    destroy: () => {
-      res.destroy();
-    },
-  };
+  return new NodeSink(res);
+}
+
+/** A class rather than closures: one small object per subscriber (memory matters at 10k+). */
+class NodeSink implements Sink {
+  /**
+   * The first write goes through `res` so the headers go out with it (`headersSent` turns true as
+   * soon as `writeHead` stores them, before they reach the socket, so it cannot tell).
+   */
+  private raw = false;
+
+  constructor(private readonly res: ServerResponse) {}
+
+  write(chunk: Uint8Array): void {
+    const res = this.res;
+    if (res.writableEnded) return;
+    const socket = res.socket;
+    if (this.raw && socket && !socket.destroyed) {
+      socket.write(chunk);
+    } else {
+      res.write(chunk);
+      this.raw = !res.chunkedEncoding;
+    }
+  }
+
+  buffered(): number {
+    return (this.res.socket?.writableLength ?? 0) + this.res.writableLength;
+  }
+
+  end(last?: Uint8Array): void {
+    if (!this.res.writableEnded) this.res.end(last);
+  }
+
+  destroy(): void {
+    this.res.destroy();
+  }
 }
 
 /**
