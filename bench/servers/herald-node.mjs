@@ -5,7 +5,7 @@
 import { createHerald } from "herald";
 import { serve } from "./node-harness.mjs";
 
-const herald = createHerald({ limits: { connectPerIp: false } });
+const herald = createHerald({ limits: { connectPerIp: false, maxConnectionsPerIp: false } });
 
 serve({
   handleSse: (req, res) => herald.handleNode(req, res),

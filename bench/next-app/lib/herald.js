@@ -9,6 +9,6 @@ const KEY = Symbol.for("herald.bench.instance");
 
 /** @returns {import("herald").Herald} */
 export function getHerald() {
-  globalThis[KEY] ??= createHerald({ limits: { connectPerIp: false } });
+  globalThis[KEY] ??= createHerald({ limits: { connectPerIp: false, maxConnectionsPerIp: false } });
   return globalThis[KEY];
 }

@@ -1,7 +1,7 @@
 /**
  * The checks every subscription request passes before a stream opens, cheapest first: origin, URL
  * length, per-IP attempt rate, parsing, authentication, per-user attempt rate, channel
- * authorization (every channel, every (re)connect), concurrent connections per user.
+ * authorization (every channel, every (re)connect), concurrent connections per user and per IP.
  */
 import { HeraldError } from "../protocol/errors.js";
 import { corsHeaders } from "./cors.js";
@@ -60,6 +60,6 @@ export async function admit(options: HeraldOptions, limits: Limits, request: Inc
       }
     }
   }
-  const release = principal ? limits.acquire(principal.userId) : () => {};
+  const release = limits.acquire(principal?.userId ?? null, request.ip);
   return { ...parsed, principal, release };
 }

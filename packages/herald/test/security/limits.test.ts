@@ -81,6 +81,23 @@ describe("connection floods", () => {
     await waitFor(() => herald.core.limits.connections("u1") === 0);
   });
 
+  it("limits concurrent connections per IP, anonymous ones included", async () => {
+    herald = createHerald({ limits: { connectPerIp: false, maxConnectionsPerIp: 3 } });
+    server = await startServer(herald);
+    const open = () => fetch(`${server!.url}?channel=public`);
+    const streams = [await open(), await open(), await open()];
+    expect(streams.map((r) => r.status)).toEqual([200, 200, 200]);
+    const refused = await open();
+    expect(refused.status).toBe(429);
+    expect((await refused.json()).error).toMatchObject({ code: "too_many_connections", limit: 3 });
+    await streams[0]!.body!.cancel();
+    await waitFor(() => herald.core.limits.connectionsFrom("127.0.0.1") === 2);
+    const again = await open();
+    expect(again.status).toBe(200);
+    for (const r of [...streams.slice(1), again]) await r.body!.cancel();
+    await waitFor(() => herald.core.limits.connectionsFrom("127.0.0.1") === 0);
+  });
+
   it("the client waits at least Retry-After after a 429 before trying again", async () => {
     herald = createHerald({ limits: { connectPerIp: { capacity: 1, refillPerSecond: 0.25 } } });
     server = await startServer(herald);

@@ -13,6 +13,8 @@ export interface LimitOptions {
   connectPerUser?: BucketOptions | false;
   /** Open connections per authenticated user (default 20). */
   maxConnectionsPerUser?: number | false;
+  /** Open connections per client IP, anonymous ones included (default 200: room for a NAT'd office). */
+  maxConnectionsPerIp?: number | false;
   /** Longest request URL accepted, in characters (default 4,096); longer gets 414. */
   maxUrlLength?: number;
 }
@@ -21,9 +23,11 @@ export interface LimitOptions {
 export class Limits {
   private readonly perIp: TokenBuckets | null;
   private readonly perUser: TokenBuckets | null;
-  private readonly open = new Map<string, number>();
+  private readonly openByUser = new Map<string, number>();
+  private readonly openByIp = new Map<string, number>();
   readonly maxUrlLength: number;
   private readonly maxPerUser: number;
+  private readonly maxPerIp: number;
 
   constructor(options: LimitOptions = {}, now: () => number = Date.now) {
     const ip = options.connectPerIp === undefined ? { capacity: 30, refillPerSecond: 2 } : options.connectPerIp;
@@ -31,6 +35,7 @@ export class Limits {
     this.perIp = ip ? new TokenBuckets(ip, now) : null;
     this.perUser = user ? new TokenBuckets(user, now) : null;
     this.maxPerUser = options.maxConnectionsPerUser === false ? Infinity : (options.maxConnectionsPerUser ?? 20);
+    this.maxPerIp = options.maxConnectionsPerIp === false ? Infinity : (options.maxConnectionsPerIp ?? 200);
     this.maxUrlLength = options.maxUrlLength ?? 4096;
   }
 
@@ -58,32 +63,48 @@ export class Limits {
   }
 
   /**
-   * Reserves one of `userId`'s concurrent connections; throws 429 `too_many_connections` when all are
-   * in use. Returns the release function (idempotent).
+   * Reserves a connection slot for `userId` (when authenticated) and for `ip` (when known); throws 429
+   * `too_many_connections` when either is full. Returns the release function (idempotent).
    */
-  acquire(userId: string): () => void {
-    const count = this.open.get(userId) ?? 0;
-    if (count >= this.maxPerUser) {
-      throw new HeraldError("too_many_connections", `at most ${this.maxPerUser} open connections per user`, {
-        retryAfter: 5,
-        details: { limit: this.maxPerUser },
-      });
+  acquire(userId: string | null, ip: string | undefined): () => void {
+    const byUser = userId === null ? null : userId;
+    const byIp = ip ?? null;
+    if (byUser !== null && (this.openByUser.get(byUser) ?? 0) >= this.maxPerUser) {
+      throw tooMany(`at most ${this.maxPerUser} open connections per user`, this.maxPerUser);
     }
-    this.open.set(userId, count + 1);
+    if (byIp !== null && (this.openByIp.get(byIp) ?? 0) >= this.maxPerIp) {
+      throw tooMany(`at most ${this.maxPerIp} open connections per address`, this.maxPerIp);
+    }
+    if (byUser !== null) increment(this.openByUser, byUser, 1);
+    if (byIp !== null) increment(this.openByIp, byIp, 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const left = (this.open.get(userId) ?? 1) - 1;
-      if (left <= 0) this.open.delete(userId);
-      else this.open.set(userId, left);
+      if (byUser !== null) increment(this.openByUser, byUser, -1);
+      if (byIp !== null) increment(this.openByIp, byIp, -1);
     };
   }
 
   /** Open connections of `userId`. */
   connections(userId: string): number {
-    return this.open.get(userId) ?? 0;
+    return this.openByUser.get(userId) ?? 0;
   }
+
+  /** Open connections from `ip`. */
+  connectionsFrom(ip: string): number {
+    return this.openByIp.get(ip) ?? 0;
+  }
+}
+
+function increment(map: Map<string, number>, key: string, by: number): void {
+  const next = (map.get(key) ?? 0) + by;
+  if (next <= 0) map.delete(key);
+  else map.set(key, next);
+}
+
+function tooMany(message: string, limit: number): HeraldError {
+  return new HeraldError("too_many_connections", message, { retryAfter: 5, details: { limit } });
 }
 
 function rateLimited(message: string, waitSeconds: number): HeraldError {
