@@ -3,7 +3,7 @@
  * demo's custom server on a free port as a child process, launches the system Chromium.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,8 +33,34 @@ function run(command: string, args: string[], cwd: string): void {
   }
 }
 
-/** Builds the library and the demo unless their outputs are newer than their sources. */
-export function buildIfStale(): void {
+/**
+ * Builds the library and the demo unless their outputs are newer than their sources. Test files run
+ * in parallel, so the build holds a lock (an atomic mkdir): a second caller waits for it, then finds
+ * the output fresh.
+ */
+export async function buildIfStale(): Promise<void> {
+  const lock = path.join(ROOT, "test-output", ".build-lock");
+  mkdirSync(path.dirname(lock), { recursive: true });
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      // Held by another test file (or left by a killed run: taken over after 10 minutes).
+      const age = existsSync(lock) ? Date.now() - statSync(lock).mtimeMs : 0;
+      if (Date.now() > deadline || age > 10 * 60_000) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+  try {
+    buildNow();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function buildNow(): void {
   const librarySources = newest(path.join(ROOT, "packages", "herald", "src"), (n) => /\.test\.tsx?$/.test(n));
   const libraryOutput = path.join(ROOT, "packages", "herald", "dist", "react", "index.js");
   if (!existsSync(libraryOutput) || statSync(libraryOutput).mtimeMs < librarySources) {
@@ -66,11 +92,19 @@ export interface Demo {
   stop(): Promise<void>;
 }
 
-/** Starts the demo's custom server (production build, e2e routes on) and waits until it answers. */
-export async function startDemo(): Promise<Demo> {
+/**
+ * Starts the demo (production build) and waits until it answers: on its custom server (Herald's
+ * Node fast path, e2e routes on), or with `mode: "next"` on plain `next start`, where Herald is
+ * served by the catch-all route handlers (the serverless path).
+ */
+export async function startDemo(options: { mode?: "custom" | "next" } = {}): Promise<Demo> {
   const port = await freePort();
   let output = "";
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "server.ts"], {
+  const args =
+    options.mode === "next"
+      ? [path.join(ROOT, "node_modules", "next", "dist", "bin", "next"), "start", "-p", String(port)]
+      : ["--import", "tsx", "server.ts"];
+  const child: ChildProcess = spawn(process.execPath, args, {
     cwd: DEMO,
     env: { ...process.env, NODE_ENV: "production", PORT: String(port), DEMO_E2E: "1", NEXT_TELEMETRY_DISABLED: "1" },
     stdio: ["ignore", "pipe", "pipe"],

@@ -15,7 +15,7 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  buildIfStale();
+  await buildIfStale();
   demo = await startDemo();
   browser = await launchChromium();
   mkdirSync(SCREENSHOTS, { recursive: true });
