@@ -1,13 +1,5 @@
 /** Tracks the resume cursor and drops events already seen (per channel), across reconnects. */
-import type { Cursor } from "../protocol/cursor.js";
-
-/** Parses `{epoch}-{seq}` leniently (server-sent ids are trusted to be well-formed). */
-export function parseId(id: string): Cursor | null {
-  const dash = id.lastIndexOf("-");
-  if (dash <= 0) return null;
-  const seq = Number(id.slice(dash + 1));
-  return Number.isSafeInteger(seq) ? { epoch: id.slice(0, dash), seq } : null;
-}
+import { parseCursor, type Cursor } from "../protocol/cursor.js";
 
 /** See the module comment. */
 export class CursorTracker {
@@ -22,7 +14,7 @@ export class CursorTracker {
 
   /** Moves the cursor to `id` if it is ahead (same epoch) or from a new epoch. */
   advance(id: string): void {
-    const parsed = parseId(id);
+    const parsed = parseCursor(id);
     if (!parsed) return;
     if (this.current && parsed.epoch === this.current.epoch && parsed.seq <= this.current.seq) return;
     if (this.current && parsed.epoch !== this.current.epoch) this.lastSeq.clear();
@@ -32,7 +24,7 @@ export class CursorTracker {
 
   /** True the first time an event (channel, id) is seen; false for a duplicate from an overlap or replay. */
   accept(channel: string, id: string): boolean {
-    const parsed = parseId(id);
+    const parsed = parseCursor(id);
     if (!parsed) return true;
     if (this.current && parsed.epoch !== this.current.epoch) {
       this.lastSeq.clear();

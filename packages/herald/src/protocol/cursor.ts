@@ -37,6 +37,15 @@ export function decodeCursor(text: string): Cursor {
   return { epoch: match[1]!, seq };
 }
 
+/** Like {@link decodeCursor}, but returns null instead of throwing (for ids the server wrote). */
+export function parseCursor(text: string): Cursor | null {
+  try {
+    return decodeCursor(text);
+  } catch {
+    return null;
+  }
+}
+
 /** Makes a fresh epoch: time plus randomness, so two broker incarnations never share one. */
 export function newEpoch(now: number = Date.now(), random: () => number = Math.random): string {
   const rand = Math.floor(random() * 36 ** 6)

@@ -1,3 +1,5 @@
+import { parseCursor } from "./cursor.js";
+
 /**
  * Tasks on the wire: the snapshot shape, the `task-{id}` events and the reducer that applies them.
  * Shared by `server/tasks` and `react` (which may not import server code).
@@ -73,10 +75,9 @@ export function isFinalStatus(status: string): status is "succeeded" | "failed" 
   return status === "succeeded" || status === "failed" || status === "canceled";
 }
 
-/** The position of an event id (`{epoch}-{seq}`): the number after the last `-`, or -1. */
+/** The position of an event id (`{epoch}-{seq}`), or -1 when it is not one. */
 export function seqOfId(id: string): number {
-  const seq = Number(id.slice(id.lastIndexOf("-") + 1));
-  return Number.isSafeInteger(seq) ? seq : -1;
+  return parseCursor(id)?.seq ?? -1;
 }
 
 /**
