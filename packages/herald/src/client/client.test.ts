@@ -222,6 +222,39 @@ describe("client state machine", () => {
     client.close();
   });
 
+  it("a refused channel change ends in failed instead of retrying in a loop", async () => {
+    const { client, transitions } = make();
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    const first = ScriptedEventSource.last();
+    first.connect("e1-3");
+    client.subscribe("secret", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    ScriptedEventSource.last().emit("error", undefined, { code: 403, errorCode: "forbidden" });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(ScriptedEventSource.instances).toHaveLength(2);
+    expect(first.closed).toBe(true);
+    expect(transitions.at(-1)).toMatchObject({ next: "failed", reason: "forbidden" });
+    client.close();
+  });
+
+  it("a replacement that fails on the network backs off like any failure, resuming from the cursor", async () => {
+    const { client, transitions } = make();
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    ScriptedEventSource.last().connect("e1-3");
+    client.subscribe("b", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    ScriptedEventSource.last().emit("error");
+    expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", delayMs: 1000 });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(ScriptedEventSource.instances).toHaveLength(3);
+    const url = new URL(ScriptedEventSource.last().url);
+    expect(url.searchParams.getAll("channel")).toEqual(["a", "b"]);
+    expect(url.searchParams.get("lastEventId")).toBe("e1-3");
+    client.close();
+  });
+
   it("close() leaves no timers, listeners or connections behind", async () => {
     const { client, transitions, win } = make();
     const off = client.subscribe("a", () => {});

@@ -268,6 +268,7 @@ class Client implements HeraldClient {
     const payload = parse<ConnectedPayload>(event);
     if (!payload) return;
     attempt.connected = true;
+    this.clearRetry();
     if (this.pending === attempt) {
       if (this.active) this.dispose(this.active);
       this.active = attempt;
@@ -320,16 +321,11 @@ class Client implements HeraldClient {
   }
 
   private onError(attempt: Attempt, event: Event): void {
-    if (attempt === this.pending) {
-      // The replacement failed before going live; the current stream still serves. Retry soon.
-      this.dispose(attempt);
-      this.pending = null;
-      this.channelsChanged();
-      return;
-    }
-    if (attempt !== this.active) return;
-    this.dispose(attempt);
-    this.active = null;
+    if (attempt !== this.active && attempt !== this.pending) return;
+    // Whichever stream failed, start over from the cursor: when a replacement for a channel change
+    // fails, the old stream goes too, so a refused channel ends in `failed` (401/403) or backs off
+    // like any failure instead of retrying in a tight loop.
+    this.teardown();
     const { code: status, retryAfter, errorCode, message } = event as Event & FetchErrorDetail;
     if (status === 401 || status === 403) {
       // Terminal: a fresh token was just used, so retrying would fail the same way.
