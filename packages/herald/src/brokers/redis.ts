@@ -1,0 +1,268 @@
+/**
+ * The Redis broker: Redis Streams for the log, Redis pub/sub for the bus. Several Herald
+ * processes on one Redis share one broker-wide sequence, so a cursor from one resumes on another.
+ */
+import { Redis, type RedisOptions } from "ioredis";
+import { newEpoch } from "../protocol/cursor.js";
+import { PUBLISH_SCRIPT, SNAPSHOT_SCRIPT } from "./redis/scripts.js";
+import type { Broker, BrokerListener, BrokerSubscription, ReadResult, Snapshot, StoredEvent } from "./types.js";
+
+/** Options for {@link RedisBroker}. */
+export interface RedisBrokerOptions {
+  /** Redis URL, e.g. `redis://localhost:6379` (default: ioredis' default, localhost:6379). */
+  url?: string;
+  /** ioredis options, applied to both connections (with `url`, they refine it). */
+  redis?: RedisOptions;
+  /** Prefix of every key and pub/sub channel (default `herald`). */
+  prefix?: string;
+  /** Events kept per channel (default 1,000). */
+  maxEventsPerChannel?: number;
+  /** Oldest event kept, in milliseconds (default 5 minutes); idle channels' streams expire after it. */
+  maxAgeMs?: number;
+  /** Receives connection errors (ioredis reconnects on its own; commands reject meanwhile). */
+  onError?: (error: Error) => void;
+}
+
+type RawEntry = [id: string, fields: string[]];
+
+interface ScriptedRedis extends Redis {
+  heraldPublish(...args: (string | number)[]): Promise<[string, string, string]>;
+  heraldSnapshot(...args: (string | number)[]): Promise<unknown[]>;
+}
+
+/** One channel this process listens to: its listeners and where its live stream is. */
+interface ChannelState {
+  readonly listeners: Set<BrokerListener>;
+  ready: Promise<void>;
+  /** Epoch and highest seq delivered (or covered by the head at subscribe time). */
+  epoch: string | undefined;
+  lastSeq: number;
+  /** Messages held while a catch-up read after a reconnect is under way. */
+  held: [StoredEvent, string][] | null;
+}
+
+/** Extra time a stream lives past `maxAgeMs` after its last publish. */
+const EXPIRY_MARGIN_MS = 60_000;
+
+/**
+ * Broker on Redis (ioredis 5). One Lua script per publish assigns the broker-wide `seq`, appends
+ * to the channel's stream, trims it (by count and age, recording what was trimmed) and publishes
+ * the event; one Lua script per snapshot reads the epoch, the head and the channels' ranges
+ * atomically. Each process keeps one pub/sub subscription per channel, on a dedicated connection.
+ */
+export class RedisBroker implements Broker {
+  private readonly cmd: ScriptedRedis;
+  private readonly sub: Redis;
+  private readonly prefix: string;
+  private readonly maxEvents: number;
+  private readonly maxAgeMs: number;
+  private readonly channels = new Map<string, ChannelState>();
+  private connectedOnce = false;
+
+  constructor(options: RedisBrokerOptions = {}) {
+    this.prefix = options.prefix ?? "herald";
+    this.maxEvents = options.maxEventsPerChannel ?? 1000;
+    this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
+    const connect = () => (options.url ? new Redis(options.url, options.redis ?? {}) : new Redis(options.redis ?? {}));
+    this.cmd = connect() as ScriptedRedis;
+    this.sub = connect();
+    this.cmd.defineCommand("heraldPublish", { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
+    this.cmd.defineCommand("heraldSnapshot", { lua: SNAPSHOT_SCRIPT });
+    const onError = (error: Error) => options.onError?.(error);
+    this.cmd.on("error", onError);
+    this.sub.on("error", onError);
+    this.sub.on("message", (bus: string, message: string) => this.onMessage(bus, message));
+    this.sub.on("ready", () => {
+      if (this.connectedOnce) void this.catchUp().catch(onError);
+      this.connectedOnce = true;
+    });
+  }
+
+  async epoch(): Promise<string> {
+    return (await this.query([], 0, 0)).epoch;
+  }
+
+  async head(): Promise<number> {
+    return (await this.query([], 0, 0)).head;
+  }
+
+  async publish(channel: string, event: string, json: string): Promise<StoredEvent & { epoch: string }> {
+    const [epoch, seq, ts] = await this.cmd.heraldPublish(
+      ...this.fixedKeys(),
+      this.streamKey(channel),
+      newEpoch(),
+      channel,
+      event,
+      json,
+      this.maxEvents,
+      this.maxAgeMs,
+      this.maxAgeMs + EXPIRY_MARGIN_MS,
+      this.busKey(channel),
+    );
+    return { seq: Number(seq), channel, event, json, ts: Number(ts), epoch };
+  }
+
+  subscribe(channel: string, listener: BrokerListener): BrokerSubscription {
+    let state = this.channels.get(channel);
+    if (!state) {
+      const created: ChannelState = {
+        listeners: new Set(),
+        ready: Promise.resolve(),
+        epoch: undefined,
+        lastSeq: 0,
+        held: null,
+      };
+      created.ready = this.sub.subscribe(this.busKey(channel)).then(async () => {
+        // Events up to the head at this point are covered by the subscriber's snapshot.
+        const { epoch, head } = await this.query([], 0, 0);
+        if (created.epoch === undefined) created.epoch = epoch;
+        if (created.epoch === epoch) created.lastSeq = Math.max(created.lastSeq, head);
+      });
+      created.ready.catch(() => {}); // the caller sees the rejection through `ready`
+      this.channels.set(channel, created);
+      state = created;
+    }
+    const current = state;
+    current.listeners.add(listener);
+    return {
+      ready: current.ready,
+      unsubscribe: () => {
+        if (!current.listeners.delete(listener) || current.listeners.size > 0) return;
+        if (this.channels.get(channel) === current) this.channels.delete(channel);
+        this.sub.unsubscribe(this.busKey(channel)).catch(() => {});
+      },
+    };
+  }
+
+  async snapshot(channels: readonly string[], after: number, limitPerChannel: number): Promise<Snapshot> {
+    const { epoch, head, results } = await this.query(channels, after, limitPerChannel);
+    const events: StoredEvent[] = [];
+    const trimmed: string[] = [];
+    results.forEach((result, i) => {
+      if (result.trimmed || result.events.length === limitPerChannel) trimmed.push(channels[i]!);
+      for (const event of result.events) events.push(event);
+    });
+    events.sort((a, b) => a.seq - b.seq);
+    return { epoch, head, events, trimmed };
+  }
+
+  async read(channel: string, after: number, limit: number): Promise<ReadResult> {
+    return (await this.query([channel], after, limit)).results[0]!;
+  }
+
+  /** Runs the snapshot script: epoch, head, and per channel its retained events and trim flag. */
+  private async query(
+    channels: readonly string[],
+    after: number,
+    limit: number,
+  ): Promise<{ epoch: string; head: number; results: ReadResult[] }> {
+    const reply = await this.cmd.heraldSnapshot(
+      4 + channels.length,
+      ...this.fixedKeys(),
+      ...channels.map((c) => this.streamKey(c)),
+      newEpoch(),
+      after,
+      limit,
+      this.maxEvents,
+      this.maxAgeMs,
+      ...channels,
+    );
+    const results = channels.map((channel, i) => ({
+      trimmed: reply[2 + 2 * i] === 1,
+      events: (reply[3 + 2 * i] as RawEntry[]).map((entry) => toEvent(channel, entry)),
+    }));
+    return { epoch: reply[0] as string, head: Number(reply[1]), results };
+  }
+
+  async close(): Promise<void> {
+    this.channels.clear();
+    await Promise.all([end(this.cmd), end(this.sub)]);
+  }
+
+  private onMessage(bus: string, message: string): void {
+    const channel = bus.slice(this.prefix.length + 5); // `${prefix}:bus:`
+    const state = this.channels.get(channel);
+    if (!state) return;
+    const parts = splitN(message, 4);
+    if (!parts) return;
+    const [epoch, seq, ts, event, json] = parts;
+    const stored: StoredEvent = { seq: Number(seq), channel, event, json, ts: Number(ts) };
+    if (state.held) state.held.push([stored, epoch]);
+    else deliver(state, stored, epoch);
+  }
+
+  /**
+   * After the subscriber connection came back (ioredis re-subscribes on its own), delivers what
+   * was published while it was away: hold live messages, confirm the subscriptions, read each
+   * channel's log past what was delivered, then release the held messages.
+   */
+  private async catchUp(): Promise<void> {
+    const states = [...this.channels];
+    if (states.length === 0) return;
+    for (const [, state] of states) state.held ??= [];
+    try {
+      await this.sub.subscribe(...states.map(([channel]) => this.busKey(channel)));
+      for (const [channel, state] of states) {
+        if (state.epoch === undefined) continue; // still subscribing: its own head read sets the start
+        let snap = await this.snapshot([channel], state.lastSeq, this.maxEvents);
+        if (snap.epoch !== state.epoch) snap = await this.snapshot([channel], 0, this.maxEvents);
+        for (const event of snap.events) deliver(state, event, snap.epoch);
+      }
+    } finally {
+      for (const [, state] of states) {
+        const held = state.held ?? [];
+        state.held = null;
+        for (const [event, epoch] of held) deliver(state, event, epoch);
+      }
+    }
+  }
+
+  private fixedKeys(): string[] {
+    const p = this.prefix;
+    return [`${p}:epoch`, `${p}:seq`, `${p}:trimmed`, `${p}:last`];
+  }
+
+  private streamKey(channel: string): string {
+    return `${this.prefix}:log:${channel}`;
+  }
+
+  private busKey(channel: string): string {
+    return `${this.prefix}:bus:${channel}`;
+  }
+}
+
+/** Quits gracefully when connected; otherwise (Redis unreachable) drops the connection at once. */
+async function end(redis: Redis): Promise<void> {
+  if (redis.status === "ready") await redis.quit().catch(() => redis.disconnect());
+  else redis.disconnect();
+}
+
+/** Hands `event` to the channel's listeners unless it was already delivered (in this epoch). */
+function deliver(state: ChannelState, event: StoredEvent, epoch: string): void {
+  if (epoch !== state.epoch) {
+    state.epoch = epoch; // Redis lost its log: positions restart in the new epoch.
+    state.lastSeq = 0;
+  }
+  if (event.seq <= state.lastSeq) return;
+  state.lastSeq = event.seq;
+  for (const listener of [...state.listeners]) listener(event, epoch);
+}
+
+function toEvent(channel: string, [id, fields]: RawEntry): StoredEvent {
+  // Fields are written as event, json, ts.
+  return { seq: Number.parseInt(id, 10), channel, event: fields[1]!, json: fields[3]!, ts: Number(fields[5]) };
+}
+
+/** Splits `text` at its first `n` newlines (the JSON payload, last, may hold none: it is one line). */
+function splitN(text: string, n: number): [string, string, string, string, string] | null {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i < n; i++) {
+    const end = text.indexOf("\n", start);
+    if (end < 0) return null;
+    parts.push(text.slice(start, end));
+    start = end + 1;
+  }
+  parts.push(text.slice(start));
+  return parts as [string, string, string, string, string];
+}
