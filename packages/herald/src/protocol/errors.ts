@@ -25,6 +25,7 @@ export type HeraldErrorCode =
   | "slow_consumer"
   | "server_closing"
   | "broker_unavailable"
+  | "epoch_changed"
   | "task_not_found"
   | "task_finished"
   | "internal";
@@ -53,6 +54,7 @@ export const STATUS_BY_CODE: Record<HeraldErrorCode, number> = {
   slow_consumer: 503,
   server_closing: 503,
   broker_unavailable: 503,
+  epoch_changed: 503,
   task_not_found: 404,
   task_finished: 409,
   internal: 500,

@@ -8,6 +8,8 @@ import { encodeCursor } from "../protocol/cursor.js";
 /** One encoded event with its position, as queued for subscribers. */
 export interface Frame {
   readonly seq: number;
+  /** The log incarnation `seq` belongs to. */
+  readonly epoch: string;
   readonly bytes: Buffer;
 }
 
@@ -27,7 +29,7 @@ export function encodeEventFrame(epoch: string, event: StoredEvent): Frame {
   } else {
     text = `id: ${id}\ndata: ${envelope(id, event)}\n\n`;
   }
-  return { seq: event.seq, bytes: Buffer.from(text) };
+  return { seq: event.seq, epoch, bytes: Buffer.from(text) };
 }
 
 function envelope(id: string, event: StoredEvent): string {

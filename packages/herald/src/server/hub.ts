@@ -36,6 +36,8 @@ interface ChannelState {
   readonly subs: Set<Subscriber>;
   upstream: BrokerSubscription | undefined;
   batch: Frame[];
+  /** Epoch of the last event seen on this channel. */
+  epoch: string | undefined;
 }
 
 /** Counts describing the hub, for dashboards and tests. */
@@ -95,7 +97,7 @@ export class Hub {
     for (const name of sub.channels) {
       let state = this.channels.get(name);
       if (!state) {
-        state = { name, subs: new Set(), upstream: undefined, batch: [] };
+        state = { name, subs: new Set(), upstream: undefined, batch: [], epoch: undefined };
         this.channels.set(name, state);
         const s = state;
         state.upstream = this.broker.subscribe(name, (event, epoch) => this.onEvent(s, event, epoch));
@@ -113,11 +115,16 @@ export class Hub {
   }
 
   /** Writes `preamble` (replay and `herald:connected`), then the live events queued meanwhile. */
-  goLive(sub: Subscriber, preamble: Uint8Array, floor: number): void {
+  goLive(sub: Subscriber, preamble: Uint8Array, floor: number, epoch: string): void {
     if (sub.state !== "replaying") return;
     sub.floor = floor;
+    sub.epoch = epoch;
     sub.sink.write(preamble);
     sub.state = "live";
+    if (sub.queue.some((frame) => frame.epoch !== epoch)) {
+      this.epochChanged(sub);
+      return;
+    }
     sub.drainQueue();
   }
 
@@ -181,6 +188,14 @@ export class Hub {
 
   private onEvent(state: ChannelState, event: StoredEvent, epoch: string): void {
     if (state.subs.size === 0) return;
+    if (epoch !== state.epoch) {
+      // Rare: the first event on this channel, or the broker's log was lost and restarted. Positions
+      // from the old epoch mean nothing in the new one, so its subscribers reconnect with their
+      // cursor and get a `herald:gap` (reason "epoch") instead of silently skipping events.
+      state.epoch = epoch;
+      for (const sub of [...state.subs]) if (sub.state === "live" && sub.epoch !== epoch) this.epochChanged(sub);
+      if (state.subs.size === 0) return;
+    }
     if (state.batch.length === 0) this.dirty.push(state);
     state.batch.push(encodeEventFrame(epoch, event));
     if (!this.flushScheduled) {
@@ -235,6 +250,10 @@ export class Hub {
    * arrive; it is then dropped instead of written to. One burst may exceed the cap, so memory per
    * subscriber is bounded by the cap plus one flush.
    */
+  private epochChanged(sub: Subscriber): void {
+    this.close(sub, "epoch_changed", "the event log restarted; reconnect to learn what was lost");
+  }
+
   private isSlow(sub: Subscriber): boolean {
     if (sub.sink.buffered() <= this.maxBufferedBytes) return false;
     this.dropped++;

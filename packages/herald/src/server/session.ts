@@ -43,5 +43,5 @@ export async function startSession(
       retry: retryMs,
     }),
   );
-  hub.goLive(sub, Buffer.concat(parts), snapshot.head);
+  hub.goLive(sub, Buffer.concat(parts), snapshot.head, snapshot.epoch);
 }

@@ -19,6 +19,8 @@ export class Subscriber {
   state: SubscriberState = "replaying";
   /** Events with `seq <= floor` were already delivered (by replay) and are skipped. */
   floor = 0;
+  /** The log incarnation `floor` counts in; set when the subscriber goes live. */
+  epoch: string | undefined;
   /** Live frames held while replaying, or gathered across channels within one flush. */
   queue: Frame[] = [];
   /** When set, the hub ends the stream at this time (rotation for serverless platforms). */

@@ -158,14 +158,20 @@ describe("Herald on RedisBroker", () => {
     expect(late.received.get("room")).toEqual([5, 6, 7, 8, 9]);
     expect(late.gaps).toEqual([]);
 
-    // The first client, cut, resumes with its old cursor: an epoch gap, then live events again.
-    sa.cutAll();
-    await waitFor(() => gaps.length === 1, 10_000, "the epoch gap");
+    // The first client stayed connected through the restart: its positions count in the old epoch,
+    // so the first new-epoch event makes the server end its stream (epoch_changed); it reconnects
+    // with its old cursor and is told plainly, with an epoch gap, instead of silently missing events.
+    await waitFor(() => gaps.length === 1, 10_000, "the epoch gap for the client that stayed connected");
     expect(gaps[0]).toMatchObject({ channel: "room", reason: "epoch", cursor: oldCursor });
     await waitFor(() => c.state === "connected", 10_000, "reconnected");
+    // A later cut resumes in the new epoch: no second gap, live events again.
+    sa.cutAll();
+    await waitFor(() => c.state !== "connected", 10_000, "cut");
+    await waitFor(() => c.state === "connected", 10_000, "reconnected after the cut");
     for (let n = 10; n < 15; n++) await b.publish("room", "tick", { n });
     await waitFor(() => received.get("room")!.includes(14), 10_000, "events after the reconnect");
     expect(received.get("room")!.slice(0, 5)).toEqual([0, 1, 2, 3, 4]);
     expect(received.get("room")!.slice(-5)).toEqual([10, 11, 12, 13, 14]);
+    expect(gaps).toHaveLength(1);
   }, 60_000);
 });
