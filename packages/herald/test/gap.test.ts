@@ -1,19 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { createHerald, MemoryBroker, type Herald } from "../src/server/index.js";
-import { readUntil } from "./helpers.js";
+import { openUntilConnected } from "./helpers.js";
 
 let herald: Herald;
 afterEach(() => herald?.close());
 
-async function open(query: string): Promise<EventSourceMessage[]> {
-  const res = await herald.handleRequest(new Request(`http://x/?${query}`));
-  const { text, reader } = await readUntil(res.body!, (t) => t.includes("herald:connected"));
-  await reader.cancel();
-  const events: EventSourceMessage[] = [];
-  createParser({ onEvent: (e) => events.push(e) }).feed(text);
-  return events;
-}
+const open = (query: string) => openUntilConnected(herald, query);
 
 describe("gap detection", () => {
   it("reports a gap per channel for a cursor from a previous epoch (restart), then goes live", async () => {

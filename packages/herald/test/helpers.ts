@@ -1,6 +1,7 @@
 /** Test helpers: real servers on port 0 and small waiting utilities. */
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { Herald } from "../src/server/index.js";
 
 export interface TestServer {
@@ -87,4 +88,14 @@ export async function readUntil(body: ReadableStream<Uint8Array>, until: (text: 
     text += decoder.decode(value, { stream: true });
   }
   return { text, reader };
+}
+
+/** Opens one SSE request on `herald`'s Fetch handler and returns its events up to `herald:connected`. */
+export async function openUntilConnected(herald: Herald, query: string): Promise<EventSourceMessage[]> {
+  const res = await herald.handleRequest(new Request(`http://x/?${query}`));
+  const { text, reader } = await readUntil(res.body!, (t) => t.includes("herald:connected"));
+  await reader.cancel();
+  const events: EventSourceMessage[] = [];
+  createParser({ onEvent: (e) => events.push(e) }).feed(text);
+  return events;
 }

@@ -327,21 +327,16 @@ class Client implements HeraldClient {
     // like any failure instead of retrying in a tight loop.
     this.teardown();
     const { code: status, retryAfter, errorCode, message } = event as Event & FetchErrorDetail;
-    if (status === 401 || status === 403) {
-      // Terminal: a fresh token was just used, so retrying would fail the same way.
-      const reason = errorCode ?? (status === 401 ? "unauthorized" : "forbidden");
-      this.emit("error", { code: reason, message: message ?? `connection refused (${status})`, status });
-      this.fail(reason);
-      return;
+    if (typeof status === "number") {
+      const code = errorCode ?? (status === 401 ? "unauthorized" : status === 403 ? "forbidden" : `http_${status}`);
+      this.emit("error", { code, message: message ?? `connection refused (${status})`, status });
+      if (status === 401 || status === 403) {
+        // Terminal: a fresh token was just used, so retrying would fail the same way.
+        this.fail(code);
+        return;
+      }
     }
     if (typeof retryAfter === "number" && retryAfter > 0) this.retryAfterMs = retryAfter * 1000;
-    if (typeof status === "number") {
-      this.emit("error", {
-        code: errorCode ?? `http_${status}`,
-        message: message ?? `connection refused (${status})`,
-        status,
-      });
-    }
     this.scheduleRetry(attempt.connected ? "error" : (errorCode ?? "connect_failed"));
   }
 

@@ -15,11 +15,7 @@ export class CursorTracker {
   /** Moves the cursor to `id` if it is ahead (same epoch) or from a new epoch. */
   advance(id: string): void {
     const parsed = parseCursor(id);
-    if (!parsed) return;
-    if (this.current && parsed.epoch === this.current.epoch && parsed.seq <= this.current.seq) return;
-    if (this.current && parsed.epoch !== this.current.epoch) this.lastSeq.clear();
-    this.current = parsed;
-    this.text = id;
+    if (parsed) this.moveTo(parsed, id);
   }
 
   /** True the first time an event (channel, id) is seen; false for a duplicate from an overlap or replay. */
@@ -33,8 +29,15 @@ export class CursorTracker {
       if (last !== undefined && parsed.seq <= last) return false;
     }
     this.lastSeq.set(channel, parsed.seq);
-    this.advance(id);
+    this.moveTo(parsed, id);
     return true;
+  }
+
+  private moveTo(parsed: Cursor, id: string): void {
+    if (this.current && parsed.epoch === this.current.epoch && parsed.seq <= this.current.seq) return;
+    if (this.current && parsed.epoch !== this.current.epoch) this.lastSeq.clear();
+    this.current = parsed;
+    this.text = id;
   }
 
   /** Forgets a channel's dedupe position (after a gap, or when it is unsubscribed). */

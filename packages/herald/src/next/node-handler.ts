@@ -1,5 +1,6 @@
 /** The Node fast path for self-hosted Next.js: `createNodeHandler` and `createHeraldServer`. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { headerOf } from "../server/sse-node.js";
 import { Buffer } from "node:buffer";
 import { HeraldError } from "../protocol/errors.js";
 import type { ClientPublisher } from "../server/client-publish.js";
@@ -136,10 +137,4 @@ function readNodeBody(req: IncomingMessage, limit: number): Promise<string> {
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
   });
-}
-
-function headerOf(req: IncomingMessage, name: string): string | null {
-  const value = req.headers[name.toLowerCase()];
-  if (value === undefined) return null;
-  return Array.isArray(value) ? value.join(", ") : value;
 }

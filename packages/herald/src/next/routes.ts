@@ -1,5 +1,6 @@
 /** The routes `herald/next` serves, and the JSON ones shared by the Fetch and Node handlers. */
 import { HeraldError } from "../protocol/errors.js";
+import { isSameOrigin } from "../server/cors.js";
 import { assertChannelName } from "../protocol/names.js";
 import { errorParts } from "../server/responses.js";
 import type { Tasks } from "../server/tasks/tasks.js";
@@ -99,13 +100,7 @@ function assertSameOrigin(request: JsonRequest): void {
   const origin = request.header("origin");
   if (origin === null) return;
   const host = request.header("x-forwarded-host")?.split(",")[0]?.trim() || request.header("host") || request.url.host;
-  let originHost: string | null;
-  try {
-    originHost = new URL(origin).host;
-  } catch {
-    originHost = null;
-  }
-  if (originHost !== host) throw new HeraldError("origin_not_allowed", "cross-origin request refused");
+  if (!isSameOrigin(origin, host)) throw new HeraldError("origin_not_allowed", "cross-origin request refused");
 }
 
 async function requireUser(request: JsonRequest): Promise<string> {

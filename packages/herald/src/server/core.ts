@@ -2,6 +2,8 @@
 import { randomUUID } from "node:crypto";
 import type { Broker } from "../brokers/types.js";
 import type { Admitted } from "./admit.js";
+import type { Buffer } from "node:buffer";
+import { openingBytes } from "./frames.js";
 import type { Hub } from "./hub.js";
 import { Limits } from "./limits/limits.js";
 import type { HeraldOptions } from "./options.js";
@@ -14,6 +16,8 @@ import { Subscriber } from "./subscriber.js";
 export class HeraldCore {
   /** Abuse limits shared by every transport. */
   readonly limits: Limits;
+  /** The first bytes of every stream (`retry:` and a comment), encoded once. */
+  readonly openingBytes: Buffer;
 
   constructor(
     readonly options: HeraldOptions,
@@ -23,6 +27,7 @@ export class HeraldCore {
     private readonly now: () => number,
   ) {
     this.limits = new Limits(options.limits, now);
+    this.openingBytes = openingBytes(retryMs);
   }
 
   /** A subscriber for an admitted request, with its rotation deadline if configured. */

@@ -30,7 +30,7 @@ export function corsHeaders(
   requestUrl: URL,
 ): Record<string, string> {
   if (origin === null) return {}; // not a cross-origin browser request
-  if (isSameOrigin(origin, host, requestUrl)) return {};
+  if (isSameOrigin(origin, host ?? requestUrl.host)) return {};
   const allowed = cors && (cors.origins === "*" || cors.origins.includes(origin));
   if (!allowed) {
     throw new HeraldError("origin_not_allowed", "this origin may not subscribe", {
@@ -59,10 +59,10 @@ export function preflightHeaders(
   };
 }
 
-function isSameOrigin(origin: string, host: string | null, requestUrl: URL): boolean {
+/** True when the `Origin` header names `host` (an unparsable origin is never the same). */
+export function isSameOrigin(origin: string, host: string): boolean {
   try {
-    const o = new URL(origin);
-    return o.host === (host ?? requestUrl.host);
+    return new URL(origin).host === host;
   } catch {
     return false;
   }

@@ -61,6 +61,8 @@ export class Hub {
   private readonly closing = new Map<Sink, number>();
   private dirty: ChannelState[] = [];
   private multi: Subscriber[] = [];
+  /** Subscribers with a rotation deadline: the tick scans for due ones only when there are any. */
+  private rotating = 0;
   private flushScheduled = false;
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private lastFlushAt = -Infinity;
@@ -93,6 +95,7 @@ export class Hub {
    */
   async attach(sub: Subscriber): Promise<void> {
     this.subscribers.add(sub);
+    if (sub.deadline !== undefined) this.rotating++;
     const ready: Promise<void>[] = [];
     for (const name of sub.channels) {
       let state = this.channels.get(name);
@@ -134,6 +137,7 @@ export class Hub {
     sub.state = "closed";
     sub.queue = [];
     this.subscribers.delete(sub);
+    if (sub.deadline !== undefined) this.rotating--;
     for (const name of sub.channels) {
       const state = this.channels.get(name);
       if (!state) continue;
@@ -269,10 +273,13 @@ export class Hub {
         if (sub.state === "live" && !this.isSlow(sub)) sub.sink.write(HEARTBEAT);
       }
     }
-    for (const sub of this.subscribers) {
-      if (sub.deadline !== undefined && now >= sub.deadline && sub.state === "live") {
-        sub.sink.end(rotateFrame(this.retryMs));
-        this.detach(sub, "rotate");
+    if (this.rotating > 0) {
+      const rotate = rotateFrame(this.retryMs);
+      for (const sub of this.subscribers) {
+        if (sub.deadline !== undefined && now >= sub.deadline && sub.state === "live") {
+          sub.sink.end(rotate);
+          this.detach(sub, "rotate");
+        }
       }
     }
     for (const [sink, until] of this.closing) {

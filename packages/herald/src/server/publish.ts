@@ -18,7 +18,8 @@ export function preparePublish(channel: unknown, event: unknown, data: unknown, 
   }
   if (json === undefined)
     throw new HeraldError("invalid_data", "data must be JSON-serialisable (got undefined or a function)");
-  // Cheap upper bound first: a UTF-16 length over the cap / 3 cannot fit... so measure only when needed.
+  // A UTF-8 byte count is between 1× and 3× the UTF-16 length: count bytes only when that range
+  // straddles the cap.
   if (json.length > maxBytes || (json.length * 3 > maxBytes && Buffer.byteLength(json) > maxBytes)) {
     throw new HeraldError("payload_too_large", `data is larger than ${maxBytes} bytes once serialized`, {
       details: { limit: maxBytes },

@@ -1,5 +1,4 @@
 /** The SSE handler on the Fetch API (`Request → Response`): usable as a Next.js route handler. */
-import { openingBytes } from "./frames.js";
 import { admit, originHeaders, type IncomingRequest } from "./admit.js";
 import type { HeraldCore } from "./core.js";
 import { preflightHeaders } from "./cors.js";
@@ -33,7 +32,7 @@ export async function handleSseFetch(core: HeraldCore, request: Request): Promis
   }
   let cleanup = (): void => {};
   const { stream, sink } = streamSink(() => cleanup());
-  sink.write(openingBytes(core.retryMs));
+  sink.write(core.openingBytes);
   const sub = core.createSubscriber(admitted, sink);
   cleanup = () => core.hub.detach(sub, "client_closed");
   request.signal.addEventListener("abort", cleanup, { once: true });

@@ -3,7 +3,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { admit, originHeaders, type IncomingRequest } from "./admit.js";
 import type { HeraldCore } from "./core.js";
 import { preflightHeaders } from "./cors.js";
-import { openingBytes } from "./frames.js";
 import { errorParts, SSE_HEADERS } from "./responses.js";
 import { nodeSink, prepareRawResponse } from "./sink.js";
 
@@ -49,15 +48,16 @@ export async function handleSseNode(core: HeraldCore, req: IncomingMessage, res:
   req.socket.setNoDelay(true);
   req.socket.setKeepAlive(true);
   const sink = nodeSink(res);
-  sink.write(openingBytes(core.retryMs));
+  sink.write(core.openingBytes);
   const sub = core.createSubscriber(admitted, sink);
   const cleanup = (): void => core.hub.detach(sub, "client_closed");
   res.once("close", cleanup);
   core.start(sub, admitted);
 }
 
-function headerOf(req: IncomingMessage, name: string): string | null {
-  const value = req.headers[name];
+/** Reads a request header as one string (repeated headers joined with ", "), or null. */
+export function headerOf(req: IncomingMessage, name: string): string | null {
+  const value = req.headers[name.toLowerCase()];
   if (value === undefined) return null;
   return Array.isArray(value) ? value.join(", ") : value;
 }

@@ -1,11 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EventSource } from "eventsource";
-import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { RedisBroker, type RedisBrokerOptions } from "../../src/brokers/redis.js";
 import { createHerald, type Herald } from "../../src/server/index.js";
 import { createHeraldClient, type HeraldClient } from "../../src/client/index.js";
 import type { GapPayload } from "../../src/protocol/envelope.js";
-import { readUntil, startServer, waitFor, type TestServer } from "../helpers.js";
+import { openUntilConnected as open, startServer, waitFor, type TestServer } from "../helpers.js";
 import { startRedis, type TestRedis } from "./redis-server.js";
 
 let redis: TestRedis;
@@ -67,16 +66,6 @@ function client(target: { url: string }, channels: string[]) {
   c.on("gap", (g) => gaps.push(g));
   for (const channel of channels) c.subscribe<{ n: number }>(channel, (e) => received.get(channel)!.push(e.data.n));
   return { c, received, gaps };
-}
-
-/** Opens one SSE request on `herald` and returns its events up to `herald:connected`. */
-async function open(herald: Herald, query: string): Promise<EventSourceMessage[]> {
-  const res = await herald.handleRequest(new Request(`http://x/?${query}`));
-  const { text, reader } = await readUntil(res.body!, (t) => t.includes("herald:connected"));
-  await reader.cancel();
-  const events: EventSourceMessage[] = [];
-  createParser({ onEvent: (e) => events.push(e) }).feed(text);
-  return events;
 }
 
 describe("Herald on RedisBroker", () => {
