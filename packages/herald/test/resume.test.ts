@@ -1,18 +1,41 @@
-import { afterEach, describe, expect, it } from "vitest";
+/**
+ * The resume promise, on every broker setup: 20 subscribers on 3 channels each, connections cut at
+ * PRNG-chosen points of the stream; every event arrives exactly once and in order, and a subscriber
+ * that stays connected receives the tail live (no final reconnect brings it).
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EventSource } from "eventsource";
 import { createHerald, MemoryBroker, type Herald } from "../src/server/index.js";
+import { RedisBroker } from "../src/brokers/redis.js";
 import { createHeraldClient, type HeraldClient } from "../src/client/index.js";
+import type { GapPayload } from "../src/protocol/envelope.js";
 import { startServer, waitFor, type TestServer } from "./helpers.js";
+import { startRedis, type TestRedis } from "./redis/redis-server.js";
+import { startTcpProxy, type TcpProxy } from "./faults/tcp-proxy.js";
 
 const CHANNELS = ["orders", "chat", "metrics"];
-let herald: Herald | undefined;
+const SUBSCRIBERS = 20;
+let redis: TestRedis | undefined;
+/** Redis behind a slow handshake: the subscribers arrive while the broker's connections open. */
+let slowRedis: TcpProxy | undefined;
+let prefixCount = 0;
+const heralds: Herald[] = [];
 let server: TestServer | undefined;
 const clients: HeraldClient[] = [];
+const brokerErrors: Error[] = [];
 
+beforeAll(async () => {
+  redis = await startRedis();
+  slowRedis = await startTcpProxy(redis.port, { holdFirstMs: 300 });
+});
+afterAll(async () => {
+  await slowRedis?.close();
+  await redis?.stop();
+});
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   await server?.close();
-  await herald?.close();
+  await Promise.all(heralds.splice(0).map((h) => h.close()));
 });
 
 /** Deterministic PRNG so a failure can be replayed. */
@@ -27,20 +50,46 @@ function prng(seed: number): () => number {
   };
 }
 
-describe.each([
-  ["node handler", false],
-  ["fetch handler", true],
-])("resume without loss (%s)", (_name, useFetch) => {
+type Setup = "memory" | "redis" | "redis, two instances";
+
+/** The publishing and the subscribed Herald (the same one unless `two`). */
+function heraldsFor(setup: Setup): { publisher: Herald; subscribed: Herald } {
+  // Dozens of reconnects from one address in a second: lift the per-IP attempt limit for this test.
+  const make = (prefix: string) => {
+    const broker =
+      setup === "memory"
+        ? new MemoryBroker({ maxEventsPerChannel: 100_000 })
+        : new RedisBroker({
+            url: `redis://127.0.0.1:${slowRedis!.port}`,
+            prefix,
+            onError: (e) => brokerErrors.push(e),
+          });
+    const herald = createHerald({ broker, limits: { connectPerIp: false } });
+    heralds.push(herald);
+    return herald;
+  };
+  const prefix = `resume${++prefixCount}`;
+  const subscribed = make(prefix);
+  return { subscribed, publisher: setup === "redis, two instances" ? make(prefix) : subscribed };
+}
+
+describe.each<[Setup, boolean]>([
+  ["memory", false],
+  ["memory", true],
+  ["redis", false],
+  ["redis, two instances", false],
+])("resume without loss (%s broker, fetch handler: %s)", (setup, useFetch) => {
   it("delivers every event exactly once, in order per channel, while connections are cut at random", async () => {
-    const random = prng(useFetch ? 7 : 42);
-    // Dozens of reconnects from one address in a second: lift the per-IP attempt limit for this test.
-    herald = createHerald({
-      broker: new MemoryBroker({ maxEventsPerChannel: 100_000 }),
-      limits: { connectPerIp: false },
-    });
-    server = await startServer(herald, { fetch: useFetch });
+    brokerErrors.length = 0;
+    const random = prng(useFetch ? 7 : 42 + prefixCount);
+    const { publisher, subscribed } = heraldsFor(setup);
+    server = await startServer(subscribed, { fetch: useFetch });
+    let connections = 0;
+    server.server.on("connection", () => connections++);
+
     const received: Map<string, number[]>[] = [];
-    for (let i = 0; i < 6; i++) {
+    const gaps: GapPayload[] = [];
+    for (let i = 0; i < SUBSCRIBERS; i++) {
       const client = createHeraldClient({
         url: `${server.url}?`,
         EventSource: EventSource as never,
@@ -49,49 +98,63 @@ describe.each([
         onlineTarget: null,
       });
       clients.push(client);
+      client.on("gap", (g) => gaps.push(g));
       const perChannel = new Map<string, number[]>();
       received.push(perChannel);
-      // Each subscriber follows all three channels, or a random pair of them.
-      const channels = i % 2 === 0 ? CHANNELS : CHANNELS.filter((c) => c !== CHANNELS[i % 3]);
-      for (const channel of channels) {
+      for (const channel of CHANNELS) {
         perChannel.set(channel, []);
         client.subscribe<{ n: number }>(channel, (e) => perChannel.get(channel)!.push(e.data.n));
       }
     }
-    await waitFor(() => clients.every((c) => c.state === "connected"), 10_000, "all connected");
+    await waitFor(() => clients.every((c) => c.state === "connected"), 20_000, "all connected");
+    const initialConnections = connections;
 
-    const TOTAL = 3000;
     const counts = new Map(CHANNELS.map((c) => [c, 0]));
-    // Cut a random subscriber's connection at random points of the stream (about one publish in
-    // 50), driven by the seeded PRNG so a failing run can be replayed.
-    let cuts = 0;
-    for (let i = 0; i < TOTAL; i++) {
-      const channel = CHANNELS[Math.floor(random() * CHANNELS.length)]!;
+    const publish = async (channel: string) => {
       const n = counts.get(channel)!;
       counts.set(channel, n + 1);
-      await herald.publish(channel, "tick", { n });
-      if (random() < 1 / 50) {
-        const sockets = [...server.sockets];
+      await publisher.publish(channel, "tick", { n });
+    };
+    // Cut a random subscriber's connection at random points of the stream (about one publish in
+    // 40), driven by the seeded PRNG so a failing run can be replayed.
+    const TOTAL = 1500;
+    let cuts = 0;
+    for (let i = 0; i < TOTAL; i++) {
+      await publish(CHANNELS[Math.floor(random() * CHANNELS.length)]!);
+      if (random() < 1 / 40) {
+        const sockets = [...server.sockets].filter((socket) => !socket.destroyed);
         const victim = sockets[Math.floor(random() * sockets.length)];
         if (victim) {
           victim.destroy();
           cuts++;
         }
       }
-      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 1));
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 2));
     }
     expect(cuts).toBeGreaterThanOrEqual(20);
 
+    // No more cuts. Once everyone is back, the tail must arrive live: no connection opens for it.
+    // Each cut socket brings exactly one new connection.
     await waitFor(
-      () =>
-        received.every((perChannel) => [...perChannel].every(([channel, list]) => list.length >= counts.get(channel)!)),
+      () => connections >= initialConnections + cuts && clients.every((c) => c.state === "connected"),
       20_000,
-      "every subscriber to catch up",
+      "all reconnected",
     );
+    const delivered = subscribed.stats().delivered;
+    const connectionsBeforeTail = connections;
+    for (let i = 0; i < 30; i++) await publish(CHANNELS[i % CHANNELS.length]!);
+    const complete = () =>
+      received.every((perChannel) => [...perChannel].every(([channel, list]) => list.length >= counts.get(channel)!));
+    await waitFor(complete, 20_000, "every subscriber to hold every event");
+    expect(connections).toBe(connectionsBeforeTail);
+    expect(subscribed.stats().delivered - delivered).toBeGreaterThanOrEqual(30 * SUBSCRIBERS);
+
     for (const perChannel of received) {
       for (const [channel, list] of perChannel) {
         expect(list).toEqual(Array.from({ length: counts.get(channel)! }, (_, n) => n));
       }
     }
-  }, 60_000);
+    expect(gaps).toEqual([]);
+    expect(brokerErrors).toEqual([]);
+  }, 90_000);
 });

@@ -57,25 +57,32 @@ export class RedisBroker implements Broker {
   private readonly maxEvents: number;
   private readonly maxAgeMs: number;
   private readonly channels = new Map<string, ChannelState>();
-  private connectedOnce = false;
 
   constructor(options: RedisBrokerOptions = {}) {
     this.prefix = options.prefix ?? "herald";
     this.maxEvents = options.maxEventsPerChannel ?? 1000;
     this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
-    const connect = () => (options.url ? new Redis(options.url, options.redis ?? {}) : new Redis(options.redis ?? {}));
+    const connect = (extra: RedisOptions = {}) => {
+      const redisOptions = { ...options.redis, ...extra };
+      return options.url ? new Redis(options.url, redisOptions) : new Redis(redisOptions);
+    };
     this.cmd = connect() as ScriptedRedis;
-    this.sub = connect();
+    // The pub/sub connection runs no ready check. ioredis writes SUBSCRIBE at once while a
+    // connection is still handshaking (Redis allows it while loading), so a subscription made in
+    // that window put the connection in subscriber mode before the ready check's INFO, which
+    // ioredis then refused ("Connection in subscriber mode"); the failed check tore the connection
+    // down and reconnected it, and the live messages of that moment were lost. With no INFO on this
+    // connection, it only ever carries subscriber commands and `ready` follows the handshake.
+    this.sub = connect({ enableReadyCheck: false });
     this.cmd.defineCommand("heraldPublish", { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand("heraldSnapshot", { lua: SNAPSHOT_SCRIPT });
     const onError = (error: Error) => options.onError?.(error);
     this.cmd.on("error", onError);
     this.sub.on("error", onError);
     this.sub.on("message", (bus: string, message: string) => this.onMessage(bus, message));
-    this.sub.on("ready", () => {
-      if (this.connectedOnce) void this.catchUp().catch(onError);
-      this.connectedOnce = true;
-    });
+    // Every `ready`, the first included, re-confirms this process's subscriptions and reads what
+    // the log holds past what was delivered: nothing depends on ioredis restoring them by itself.
+    this.sub.on("ready", () => void this.catchUp().catch(onError));
   }
 
   async epoch(): Promise<string> {
