@@ -116,12 +116,12 @@ describe.each<[Setup, boolean]>([
       await publisher.publish(channel, "tick", { n });
     };
     // Cut a random subscriber's connection at random points of the stream (about one publish in
-    // 40), driven by the seeded PRNG so a failing run can be replayed.
-    const TOTAL = 1500;
+    // 100), driven by the seeded PRNG so a failing run can be replayed.
+    const TOTAL = 6000; // about 2,000 per channel
     let cuts = 0;
     for (let i = 0; i < TOTAL; i++) {
       await publish(CHANNELS[Math.floor(random() * CHANNELS.length)]!);
-      if (random() < 1 / 40) {
+      if (random() < 1 / 100) {
         const sockets = [...server.sockets].filter((socket) => !socket.destroyed);
         const victim = sockets[Math.floor(random() * sockets.length)];
         if (victim) {

@@ -199,28 +199,39 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * After the subscriber connection came back (ioredis re-subscribes on its own), delivers what
-   * was published while it was away: hold live messages, confirm the subscriptions, read each
-   * channel's log past what was delivered, then release the held messages.
+   * When the subscriber connection is (again) ready, delivers what was published while it was
+   * away: hold live messages, confirm the subscriptions, read every channel's log past what was
+   * delivered in one atomic snapshot, then deliver the snapshot and the held messages in one go.
+   * One snapshot and one synchronous delivery keep the broker-wide `seq` order across channels,
+   * which a subscriber of several channels relies on (it skips anything at or below its position).
    */
   private async catchUp(): Promise<void> {
     const states = [...this.channels];
     if (states.length === 0) return;
     for (const [, state] of states) state.held ??= [];
+    let snap: Snapshot | undefined;
     try {
       await this.sub.subscribe(...states.map(([channel]) => this.busKey(channel)));
-      for (const [channel, state] of states) {
-        if (state.epoch === undefined) continue; // still subscribing: its own head read sets the start
-        let snap = await this.snapshot([channel], state.lastSeq, this.maxEvents);
-        if (snap.epoch !== state.epoch) snap = await this.snapshot([channel], 0, this.maxEvents);
-        for (const event of snap.events) deliver(state, event, snap.epoch);
+      // Channels still subscribing take their start from their own head read.
+      const started = states.filter(([, state]) => state.epoch !== undefined);
+      if (started.length > 0) {
+        const names = started.map(([channel]) => channel);
+        const after = Math.min(...started.map(([, state]) => state.lastSeq));
+        snap = await this.snapshot(names, after, this.maxEvents);
+        if (started.some(([, state]) => state.epoch !== snap!.epoch))
+          snap = await this.snapshot(names, 0, this.maxEvents);
       }
     } finally {
-      for (const [, state] of states) {
-        const held = state.held ?? [];
+      const caughtUp = snap;
+      if (caughtUp)
+        for (const event of caughtUp.events) deliver(this.channels.get(event.channel), event, caughtUp.epoch);
+      const held = states.flatMap(([, state]) => {
+        const messages = state.held ?? [];
         state.held = null;
-        for (const [event, epoch] of held) deliver(state, event, epoch);
-      }
+        return messages;
+      });
+      held.sort((x, y) => x[0].seq - y[0].seq);
+      for (const [event, epoch] of held) deliver(this.channels.get(event.channel), event, epoch);
     }
   }
 
@@ -245,7 +256,8 @@ async function end(redis: Redis): Promise<void> {
 }
 
 /** Hands `event` to the channel's listeners unless it was already delivered (in this epoch). */
-function deliver(state: ChannelState, event: StoredEvent, epoch: string): void {
+function deliver(state: ChannelState | undefined, event: StoredEvent, epoch: string): void {
+  if (!state) return; // unsubscribed meanwhile
   if (epoch !== state.epoch) {
     state.epoch = epoch; // Redis lost its log: positions restart in the new epoch.
     state.lastSeq = 0;

@@ -4,6 +4,7 @@ import { RedisBroker, type RedisBrokerOptions } from "../../src/brokers/redis.js
 import type { StoredEvent } from "../../src/brokers/types.js";
 import { waitFor } from "../helpers.js";
 import { startRedis, type TestRedis } from "./redis-server.js";
+import { startTcpProxy } from "../faults/tcp-proxy.js";
 
 let redis: TestRedis;
 let prefixCount = 0;
@@ -150,22 +151,46 @@ describe("RedisBroker", () => {
     expect(await a.epoch()).toBe(after.epoch);
   });
 
-  it("catches up on what was published while its pub/sub connection was down", async () => {
+  it("catches up on what was published while its pub/sub connection was down, across channels in seq order", async () => {
     const prefix = `t${++prefixCount}`;
     const a = broker({ prefix });
     const b = broker({ prefix });
+    // One listener on three channels sees one sequence, as a subscriber of several channels does.
     const got: number[] = [];
-    await a.subscribe("room", (event) => got.push(event.seq)).ready;
+    const channels = ["room", "lobby", "hall"];
+    await Promise.all(channels.map((c) => a.subscribe(c, (event) => got.push(event.seq)).ready));
     await b.publish("room", "e", "1");
     await waitFor(() => got.length === 1, 5000, "first event");
     const admin = new Redis(redis.url);
     await admin.client("KILL", "TYPE", "pubsub"); // drops A's subscriber connection
     await admin.quit();
-    for (let i = 0; i < 20; i++) await b.publish("room", "e", String(i)); // published while A is away
-    await waitFor(() => got.length >= 21, 10_000, "the missed events");
-    for (let i = 0; i < 5; i++) await b.publish("room", "e", String(i)); // and live again
-    await waitFor(() => got.length >= 26, 10_000, "live events");
+    for (let i = 0; i < 30; i++) await b.publish(channels[i % 3]!, "e", String(i)); // published while A is away
+    await waitFor(() => got.length >= 31, 10_000, "the missed events");
+    for (let i = 0; i < 6; i++) await b.publish(channels[i % 3]!, "e", String(i)); // and live again
+    await waitFor(() => got.length >= 37, 10_000, "live events");
     await new Promise((r) => setTimeout(r, 50));
-    expect(got).toEqual(Array.from({ length: 26 }, (_, k) => k + 1));
+    expect(got).toEqual(Array.from({ length: 37 }, (_, k) => k + 1));
+  });
+
+  it("delivers live events to subscriptions made while its connections open, with no error", async () => {
+    const prefix = `t${++prefixCount}`;
+    const errors: Error[] = [];
+    const b = broker({ prefix });
+    await b.head();
+    // Subscribing at once, as a burst of requests at startup does, behind a link that makes the
+    // handshake slow: ioredis writes SUBSCRIBE during the handshake. (The ready check's INFO after
+    // it on the same connection used to fail, and the subscriptions were lost.)
+    const slow = await startTcpProxy(redis.port, { holdFirstMs: 300 });
+    const a = broker({ prefix, url: `redis://127.0.0.1:${slow.port}`, onError: (e) => errors.push(e) });
+    await new Promise((r) => setTimeout(r, 100)); // connected, still waiting for the handshake's replies
+    const got: number[] = [];
+    const subs = ["a", "b", "c"].map((c) => a.subscribe(c, (event) => got.push(event.seq)));
+    await Promise.all(subs.map((s) => s.ready));
+    for (let i = 0; i < 9; i++) await b.publish("abc"[i % 3]!, "e", String(i));
+    await waitFor(() => got.length >= 9, 10_000, "live events");
+    expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(errors).toEqual([]);
+    await a.close();
+    await slow.close();
   });
 });
