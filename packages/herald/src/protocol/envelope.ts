@@ -19,7 +19,7 @@ export interface EventEnvelope<T = unknown> {
 
 /** Names of Herald's control events (SSE `event:` field). */
 export const CONTROL = {
-  /** First event on every stream: `{ connectionId, cursor, channels, retry }`. */
+  /** First event on every stream: `{ connectionId, cursor, channels, retry, heartbeat }`. */
   connected: "herald:connected",
   /** The cursor could not be honoured for a channel: `{ channel, reason, cursor }`. */
   gap: "herald:gap",
@@ -35,6 +35,11 @@ export interface ConnectedPayload {
   cursor: string;
   channels: string[];
   retry: number;
+  /**
+   * Interval of the server's heartbeat comments, in ms: a connection on which nothing arrives for
+   * about two intervals is dead, whatever the socket says.
+   */
+  heartbeat: number;
 }
 
 /** Why a cursor could not be honoured: the log restarted, or the position was trimmed. */

@@ -487,7 +487,13 @@ describe("useTask with a scripted client", () => {
     await waitFor(() => task.current?.progress === 30 && script.handlers.has(channel), "snapshot and subscription");
     expect(server.snapshotReads - reads).toBe(1);
     // The stream serving the channel opens: the snapshot is read again, now authoritative.
-    await script.emit("connected", { connectionId: "c", cursor: "e-0", channels: [channel], retry: 1000 });
+    await script.emit("connected", {
+      connectionId: "c",
+      cursor: "e-0",
+      channels: [channel],
+      retry: 1000,
+      heartbeat: 15000,
+    });
     await waitFor(() => server.snapshotReads - reads === 2, "a second read");
     const seq = task.current!.task!.seq;
     // Events at or below the snapshot's position are already in it.
@@ -502,12 +508,24 @@ describe("useTask with a scripted client", () => {
     control.ctx!.step("a", "done");
     await new Promise((resolve) => setTimeout(resolve, 50));
     await script.emit("gap", { channel, reason: "retention", cursor: "e-1" });
-    await script.emit("connected", { connectionId: "d", cursor: "e-9", channels: [channel], retry: 1000 });
+    await script.emit("connected", {
+      connectionId: "d",
+      cursor: "e-9",
+      channels: [channel],
+      retry: 1000,
+      heartbeat: 15000,
+    });
     await waitFor(() => task.current?.progress === 75, "the refreshed snapshot");
     expect(server.snapshotReads - reads).toBe(3);
     expect(task.current!.steps).toEqual([{ name: "a", status: "done" }]);
     // A reconnection without a gap resumes losslessly: no new read.
-    await script.emit("connected", { connectionId: "e", cursor: "e-9", channels: [channel], retry: 1000 });
+    await script.emit("connected", {
+      connectionId: "e",
+      cursor: "e-9",
+      channels: [channel],
+      retry: 1000,
+      heartbeat: 15000,
+    });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(server.snapshotReads - reads).toBe(3);
     control.finish!();

@@ -40,7 +40,15 @@ export class HeraldCore {
 
   /** Starts the session in the background; a failure closes the stream with a `herald:error`. */
   start(sub: Subscriber, admitted: Admitted): void {
-    startSession(this.hub, this.broker, sub, admitted.cursor, admitted.cursorText, this.retryMs).catch((error) => {
+    startSession(
+      this.hub,
+      this.broker,
+      sub,
+      admitted.cursor,
+      admitted.cursorText,
+      this.retryMs,
+      this.hub.heartbeatMs,
+    ).catch((error) => {
       const e = toHeraldError(error);
       this.hub.close(sub, e.code, e.message);
     });

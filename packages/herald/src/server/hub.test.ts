@@ -24,7 +24,7 @@ class RecordingSink implements Sink {
 async function live(hub: Hub, broker: MemoryBroker, channels: string[]) {
   const sink = new RecordingSink();
   const sub = new Subscriber(String(Math.random()), channels, sink);
-  await startSession(hub, broker, sub, null, null, 1000);
+  await startSession(hub, broker, sub, null, null, 1000, 15_000);
   sink.writes = [];
   return sink;
 }

@@ -70,7 +70,8 @@ export class Hub {
   private lastHeartbeat = 0;
   private delivered = 0;
   private dropped = 0;
-  private readonly heartbeatMs: number;
+  /** Interval between heartbeat comments, in ms (told to every client in `herald:connected`). */
+  readonly heartbeatMs: number;
   private readonly maxBufferedBytes: number;
   private readonly closeGraceMs: number;
   private readonly retryMs: number;

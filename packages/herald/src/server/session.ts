@@ -23,6 +23,7 @@ export async function startSession(
   cursor: Cursor | null,
   cursorText: string | null,
   retryMs: number,
+  heartbeatMs: number,
 ): Promise<void> {
   await hub.attach(sub);
   const parts: Buffer[] = [];
@@ -41,6 +42,7 @@ export async function startSession(
       cursor: encodeCursor(snapshot.epoch, snapshot.head),
       channels: [...sub.channels],
       retry: retryMs,
+      heartbeat: heartbeatMs,
     }),
   );
   hub.goLive(sub, Buffer.concat(parts), snapshot.head, snapshot.epoch);
