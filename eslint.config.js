@@ -5,8 +5,36 @@ import tseslint from "typescript-eslint";
 import globals from "globals";
 
 const NODE_BUILTINS = [
-  "node:*", "fs", "fs/*", "path", "http", "https", "net", "tls", "crypto", "stream", "stream/*",
-  "buffer", "events", "os", "child_process", "worker_threads", "zlib", "url", "util", "dns",
+  "node:*",
+  "fs",
+  "fs/*",
+  "path",
+  "http",
+  "https",
+  "net",
+  "tls",
+  "crypto",
+  "stream",
+  "stream/*",
+  "buffer",
+  "events",
+  "os",
+  "child_process",
+  "worker_threads",
+  "zlib",
+  "url",
+  "util",
+  "dns",
+];
+const CLIENT_SIDE = ["**/client/**", "**/react/**", "react", "react-dom"];
+const LAYERS = ["core", "auth", "tasks", "http"];
+/** Import patterns a server layer may not use: the layers above it, the root and `next`. */
+const above = (layer) => [
+  ...LAYERS.slice(LAYERS.indexOf(layer) + 1).map((l) => `**/server/${l}/**`),
+  ...LAYERS.slice(LAYERS.indexOf(layer) + 1).map((l) => `../${l}/**`),
+  // core and auth know nothing of the root; tasks and http may use its types (see below).
+  ...(["core", "auth"].includes(layer) ? ["../herald.js", "../../herald.js", "../options.js", "../../options.js"] : []),
+  "**/next/**",
 ];
 const banServer = ["**/server/**", "**/brokers/**", "**/next/**", "**/pusher/**", "herald", "ioredis", "ws"];
 
@@ -45,4 +73,37 @@ export default tseslint.config(
       "no-restricted-imports": ["error", { patterns: ["**/client/**", "**/react/**", "react", "react-dom"] }],
     },
   },
+  // The server's layers, bottom up: core (events, hub, sessions) ← auth ← tasks ← http (the edge) ←
+  // herald.ts (composition root) ← next. Each layer imports only the ones below it; type-only
+  // imports of the root's `Herald` interface are allowed in tasks (it publishes through it).
+  {
+    files: ["packages/herald/src/brokers/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: ["**/server/**", "**/next/**", ...CLIENT_SIDE] }] },
+  },
+  {
+    files: ["packages/herald/src/server/core/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [...above("core"), ...CLIENT_SIDE] }] },
+  },
+  {
+    files: ["packages/herald/src/server/auth/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [...above("auth"), ...CLIENT_SIDE] }] },
+  },
+  ...["tasks", "http"].map((layer) => ({
+    files: [`packages/herald/src/server/${layer}/**/*.ts`],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [...above(layer), ...CLIENT_SIDE] }],
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["../herald.js", "../options.js"], allowTypeImports: true, message: "only the root's types" },
+          ],
+        },
+      ],
+    },
+  })),
 );

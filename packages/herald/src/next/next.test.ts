@@ -2,11 +2,11 @@ import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { EventSource, type FetchLike } from "eventsource";
-import { defaultAuthorize } from "../server/authorize.js";
+import { defaultAuthorize } from "../server/auth/authorize.js";
 import { createHerald, type Herald } from "../server/herald.js";
 import { createTasks, type Tasks } from "../server/tasks/tasks.js";
-import { tokenAuthenticator } from "../server/tokens/authenticator.js";
-import { createTokens, type Tokens } from "../server/tokens/tokens.js";
+import { tokenAuthenticator } from "../server/auth/tokens/authenticator.js";
+import { createTokens, type Tokens } from "../server/auth/tokens/tokens.js";
 import { createHeraldServer, createNodeHandler } from "./node-handler.js";
 import { createRouteHandlers } from "./route-handlers.js";
 

@@ -1,15 +1,15 @@
 /** The Node fast path for self-hosted Next.js: `createNodeHandler` and `createHeraldServer`. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { headerOf } from "../server/sse-node.js";
+import { headerOf } from "../server/http/sse-node.js";
 import { Buffer } from "node:buffer";
 import { HeraldError } from "../protocol/errors.js";
-import type { ClientPublisher } from "../server/client-publish.js";
-import { hardenServer, HARDENED_SERVER_OPTIONS, type HardenOptions } from "../server/harden.js";
+import type { ClientPublisher } from "../server/http/client-publish.js";
+import { hardenServer, HARDENED_SERVER_OPTIONS, type HardenOptions } from "../server/http/harden.js";
 import type { Herald } from "../server/herald.js";
-import { errorParts } from "../server/responses.js";
+import { errorParts } from "../server/http/responses.js";
 import type { Tasks } from "../server/tasks/tasks.js";
-import type { Tokens } from "../server/tokens/tokens.js";
-import { matchRoute, pathSegments, serveJson, type JsonReply } from "./routes.js";
+import type { Tokens } from "../server/auth/tokens/tokens.js";
+import { matchRoute, pathSegments, serveJson, type JsonReply } from "../server/http/routes.js";
 
 /** Options for {@link createNodeHandler}. */
 export interface NodeHandlerOptions {

@@ -2,11 +2,11 @@
 import type { Herald } from "../server/herald.js";
 import { HeraldError } from "../protocol/errors.js";
 import { Buffer } from "node:buffer";
-import type { ClientPublisher } from "../server/client-publish.js";
-import { errorResponse } from "../server/responses.js";
+import type { ClientPublisher } from "../server/http/client-publish.js";
+import { errorResponse } from "../server/http/responses.js";
 import type { Tasks } from "../server/tasks/tasks.js";
-import type { Tokens } from "../server/tokens/tokens.js";
-import { matchRoute, pathSegments, serveJson, type JsonReply } from "./routes.js";
+import type { Tokens } from "../server/auth/tokens/tokens.js";
+import { matchRoute, pathSegments, serveJson, type JsonReply } from "../server/http/routes.js";
 
 /** Options for {@link createRouteHandlers}. */
 export interface RouteHandlersOptions {

@@ -3,13 +3,13 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { MemoryBroker } from "../brokers/memory.js";
 import type { Broker } from "../brokers/types.js";
 import { encodeCursor } from "../protocol/cursor.js";
-import { HeraldCore } from "./core.js";
-import { assertCorsOptions } from "./cors.js";
-import { Hub, type HubStats } from "./hub.js";
+import { HeraldCore } from "./http/edge.js";
+import { assertCorsOptions } from "./http/cors.js";
+import { Hub, type HubStats } from "./core/hub.js";
 import type { HeraldOptions } from "./options.js";
-import { DEFAULT_MAX_PAYLOAD_BYTES, preparePublish } from "./publish.js";
-import { handleSseFetch } from "./sse-fetch.js";
-import { handleSseNode } from "./sse-node.js";
+import { DEFAULT_MAX_PAYLOAD_BYTES, preparePublish } from "./core/publish.js";
+import { handleSseFetch } from "./http/sse-fetch.js";
+import { handleSseNode } from "./http/sse-node.js";
 
 /** A Herald server instance. */
 export interface Herald {

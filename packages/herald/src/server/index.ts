@@ -1,18 +1,18 @@
 /** `herald`: the server API. */
 export { createHerald, type Herald } from "./herald.js";
 export type { HeraldOptions, RequestContext } from "./options.js";
-export type { Principal } from "./subscriber.js";
-export type { HubStats } from "./hub.js";
+export type { Principal } from "./core/subscriber.js";
+export type { HubStats } from "./core/hub.js";
 export { MemoryBroker, type MemoryBrokerOptions } from "../brokers/memory.js";
 export type { Broker, BrokerListener, BrokerSubscription, ReadResult, StoredEvent } from "../brokers/types.js";
 export { HeraldError, isHeraldError, type HeraldErrorCode } from "../protocol/errors.js";
-export { errorResponse } from "./responses.js";
-export { createClientPublisher, type ClientPublisher, type ClientPublishOptions } from "./client-publish.js";
-export { hardenServer, HARDENED_SERVER_OPTIONS, type HardenOptions } from "./harden.js";
-export type { CorsOptions } from "./cors.js";
-export type { LimitOptions } from "./limits/limits.js";
-export type { BucketOptions } from "./limits/token-bucket.js";
+export { errorResponse } from "./http/responses.js";
+export { createClientPublisher, type ClientPublisher, type ClientPublishOptions } from "./http/client-publish.js";
+export { hardenServer, HARDENED_SERVER_OPTIONS, type HardenOptions } from "./http/harden.js";
+export type { CorsOptions } from "./http/cors.js";
+export type { LimitOptions } from "./http/limits/limits.js";
+export type { BucketOptions } from "./http/limits/token-bucket.js";
 export type { EventEnvelope, GapPayload, ConnectedPayload } from "../protocol/envelope.js";
-export * from "./tokens/index.js";
+export * from "./auth/tokens/index.js";
 export * from "./tasks/index.js";
-export { defaultAuthorize, type DefaultAuthorizeOptions, type TaskOwnerLookup } from "./authorize.js";
+export { defaultAuthorize, type DefaultAuthorizeOptions, type TaskOwnerLookup } from "./auth/authorize.js";

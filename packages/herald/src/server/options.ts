@@ -1,22 +1,11 @@
 /** Options of `createHerald` and the context handed to app callbacks. */
+import type { RequestContext } from "./auth/request-context.js";
 import type { Broker } from "../brokers/types.js";
-import type { CorsOptions } from "./cors.js";
-import type { LimitOptions } from "./limits/limits.js";
-import type { Principal } from "./subscriber.js";
+import type { CorsOptions } from "./http/cors.js";
+import type { LimitOptions } from "./http/limits/limits.js";
+import type { Principal } from "./core/subscriber.js";
 
-/** What app callbacks see of an incoming subscription request. */
-export interface RequestContext {
-  /** The full request URL. */
-  readonly url: URL;
-  /** Reads a request header (case-insensitive), or null. */
-  header(name: string): string | null;
-  /** The client's address, when the transport knows it. */
-  readonly ip: string | undefined;
-  /** Channels requested (validated). */
-  readonly channels: readonly string[];
-  /** The `token` query parameter, if any. */
-  readonly token: string | null;
-}
+export type { RequestContext };
 
 /** Options for {@link createHerald}. Every field has a safe default. */
 export interface HeraldOptions {

@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { encodeCursor } from "../../protocol/cursor.js";
 import { HeraldError } from "../../protocol/errors.js";
-import type { TaskOwnerLookup } from "../authorize.js";
+import type { TaskOwnerLookup } from "../auth/authorize.js";
 import type { Herald } from "../herald.js";
 import { MAX_TEXT_CHUNK, TaskPipeline } from "./run.js";
 import { MemoryTaskStore, type TaskStore } from "./store.js";

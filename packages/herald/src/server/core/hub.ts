@@ -5,8 +5,8 @@
  * the cap is dropped (it reconnects and resumes from the log).
  */
 import { Buffer } from "node:buffer";
-import type { Broker, BrokerSubscription, StoredEvent } from "../brokers/types.js";
-import { HeraldError, type HeraldErrorCode } from "../protocol/errors.js";
+import type { Broker, BrokerSubscription, StoredEvent } from "../../brokers/types.js";
+import { HeraldError, type HeraldErrorCode } from "../../protocol/errors.js";
 import { encodeEventFrame, errorFrame, HEARTBEAT, rotateFrame, type Frame } from "./frames.js";
 import type { Sink } from "./sink.js";
 import type { Subscriber } from "./subscriber.js";

@@ -2,7 +2,7 @@
  * Cross-origin policy for the SSE and poll endpoints: an allow-list of origins, credentials only
  * for allowed origins, never a wildcard with credentials.
  */
-import { HeraldError } from "../protocol/errors.js";
+import { HeraldError } from "../../protocol/errors.js";
 
 /** CORS settings. Default: same-origin only (cross-origin browser requests are refused). */
 export interface CorsOptions {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { defaultAuthorize } from "./authorize.js";
-import type { RequestContext } from "./options.js";
+import type { RequestContext } from "./request-context.js";
 
 const request: RequestContext = {
   url: new URL("http://localhost/sse?channel=x"),

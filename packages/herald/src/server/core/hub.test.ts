@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MemoryBroker } from "../brokers/memory.js";
+import { MemoryBroker } from "../../brokers/memory.js";
 import { Hub } from "./hub.js";
 import { startSession } from "./session.js";
 import type { Sink } from "./sink.js";

@@ -6,8 +6,8 @@
  * the head (so in the snapshot) or after it (so delivered live): none falls between.
  */
 import { Buffer } from "node:buffer";
-import type { Broker } from "../brokers/types.js";
-import { encodeCursor, type Cursor } from "../protocol/cursor.js";
+import type { Broker } from "../../brokers/types.js";
+import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
 import { connectedFrame, encodeEventFrame, gapFrame } from "./frames.js";
 import type { Hub } from "./hub.js";
 import type { Subscriber } from "./subscriber.js";

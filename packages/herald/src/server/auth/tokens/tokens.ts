@@ -1,9 +1,9 @@
 /** Short-lived, single-use subscription tokens: `createTokens`. */
 import { Buffer } from "node:buffer";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { HeraldError } from "../../protocol/errors.js";
-import { assertChannelName } from "../../protocol/names.js";
-import type { Principal } from "../subscriber.js";
+import { HeraldError } from "../../../protocol/errors.js";
+import { assertChannelName } from "../../../protocol/names.js";
+import type { Principal } from "../../core/subscriber.js";
 import { MemoryTokenStore, type TokenStore } from "./store.js";
 
 /** Options for {@link createTokens}. */

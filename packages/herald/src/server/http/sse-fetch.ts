@@ -1,9 +1,9 @@
 /** The SSE handler on the Fetch API (`Request → Response`): usable as a Next.js route handler. */
 import { admit, originHeaders, type IncomingRequest } from "./admit.js";
-import type { HeraldCore } from "./core.js";
+import type { HeraldCore } from "./edge.js";
 import { preflightHeaders } from "./cors.js";
 import { errorResponse, SSE_HEADERS } from "./responses.js";
-import { streamSink } from "./sink.js";
+import { streamSink } from "../core/sink.js";
 
 /**
  * Serves one SSE subscription. Rejections are JSON errors with the code's status; an accepted

@@ -1,16 +1,16 @@
 /** What the handlers share: options with defaults applied, the hub, the broker. */
 import { randomUUID } from "node:crypto";
-import type { Broker } from "../brokers/types.js";
+import type { Broker } from "../../brokers/types.js";
 import type { Admitted } from "./admit.js";
 import type { Buffer } from "node:buffer";
-import { openingBytes } from "./frames.js";
-import type { Hub } from "./hub.js";
+import { openingBytes } from "../core/frames.js";
+import type { Hub } from "../core/hub.js";
 import { Limits } from "./limits/limits.js";
-import type { HeraldOptions } from "./options.js";
+import type { HeraldOptions } from "../options.js";
 import { toHeraldError } from "./responses.js";
-import { startSession } from "./session.js";
-import type { Sink } from "./sink.js";
-import { Subscriber } from "./subscriber.js";
+import { startSession } from "../core/session.js";
+import type { Sink } from "../core/sink.js";
+import { Subscriber } from "../core/subscriber.js";
 
 /** Internal state behind a `Herald` instance; transports are written against it. */
 export class HeraldCore {

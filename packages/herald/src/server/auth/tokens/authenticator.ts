@@ -1,6 +1,6 @@
 /** Plugging tokens into `createHerald({ authenticate })`. */
-import type { RequestContext } from "../options.js";
-import type { Principal } from "../subscriber.js";
+import type { RequestContext } from "../request-context.js";
+import type { Principal } from "../../core/subscriber.js";
 import type { Tokens } from "./tokens.js";
 
 /** Options for {@link tokenAuthenticator}. */

@@ -1,5 +1,5 @@
 /** Error and stream responses, shared by the Fetch and Node handlers. */
-import { HeraldError, isHeraldError } from "../protocol/errors.js";
+import { HeraldError, isHeraldError } from "../../protocol/errors.js";
 
 /** Headers of every SSE response. */
 export const SSE_HEADERS: Readonly<Record<string, string>> = {

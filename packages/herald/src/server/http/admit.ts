@@ -3,12 +3,12 @@
  * length, per-IP attempt rate, parsing, authentication, per-user attempt rate, channel
  * authorization (every channel, every (re)connect), concurrent connections per user and per IP.
  */
-import { HeraldError } from "../protocol/errors.js";
+import { HeraldError } from "../../protocol/errors.js";
 import { corsHeaders } from "./cors.js";
 import type { Limits } from "./limits/limits.js";
-import type { HeraldOptions, RequestContext } from "./options.js";
+import type { HeraldOptions, RequestContext } from "../options.js";
 import { parseSubscription, type SubscriptionRequest } from "./request.js";
-import type { Principal } from "./subscriber.js";
+import type { Principal } from "../core/subscriber.js";
 
 /** A request that passed every check. */
 export interface Admitted extends SubscriptionRequest {

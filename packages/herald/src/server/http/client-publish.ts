@@ -5,8 +5,8 @@
  * the app's `authorizePublish` (deny by default), and a per-user rate (429 with `Retry-After`).
  */
 import { Buffer } from "node:buffer";
-import { HeraldError } from "../protocol/errors.js";
-import type { Herald } from "./herald.js";
+import { HeraldError } from "../../protocol/errors.js";
+import type { Herald } from "../herald.js";
 import { TokenBuckets, type BucketOptions } from "./limits/token-bucket.js";
 
 /** Options for {@link createClientPublisher}. */

@@ -1,10 +1,10 @@
 /** The SSE handler on Node's `http` (`IncomingMessage, ServerResponse`): the fast path. */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { admit, originHeaders, type IncomingRequest } from "./admit.js";
-import type { HeraldCore } from "./core.js";
+import type { HeraldCore } from "./edge.js";
 import { preflightHeaders } from "./cors.js";
 import { errorParts, SSE_HEADERS } from "./responses.js";
-import { nodeSink, prepareRawResponse } from "./sink.js";
+import { nodeSink, prepareRawResponse } from "../core/sink.js";
 
 /** Base URL used to parse `req.url` (only the path and query are read). */
 const BASE = "http://herald.invalid";

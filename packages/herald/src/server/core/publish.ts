@@ -1,7 +1,7 @@
 /** Validation of what `publish()` accepts: names from the allow-list, JSON data under a size cap. */
 import { Buffer } from "node:buffer";
-import { HeraldError } from "../protocol/errors.js";
-import { assertChannelName, assertEventName } from "../protocol/names.js";
+import { HeraldError } from "../../protocol/errors.js";
+import { assertChannelName, assertEventName } from "../../protocol/names.js";
 
 /** Default cap on serialized `data`, in bytes. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;

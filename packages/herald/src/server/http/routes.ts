@@ -1,11 +1,11 @@
 /** The routes `herald/next` serves, and the JSON ones shared by the Fetch and Node handlers. */
-import { HeraldError } from "../protocol/errors.js";
-import { isSameOrigin } from "../server/cors.js";
-import { assertChannelName } from "../protocol/names.js";
-import { errorParts } from "../server/responses.js";
-import type { Tasks } from "../server/tasks/tasks.js";
-import type { Tokens } from "../server/tokens/tokens.js";
-import type { ClientPublisher } from "../server/client-publish.js";
+import { HeraldError } from "../../protocol/errors.js";
+import { isSameOrigin } from "./cors.js";
+import { assertChannelName } from "../../protocol/names.js";
+import { errorParts } from "./responses.js";
+import type { Tasks } from "../tasks/tasks.js";
+import type { Tokens } from "../auth/tokens/tokens.js";
+import type { ClientPublisher } from "./client-publish.js";
 
 /** A matched route. */
 export type Route =

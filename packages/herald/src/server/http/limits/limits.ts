@@ -2,7 +2,7 @@
  * Abuse limits on subscriptions: connection attempts per IP and per user (token buckets, 429 with
  * `Retry-After`), and concurrent connections per user.
  */
-import { HeraldError } from "../../protocol/errors.js";
+import { HeraldError } from "../../../protocol/errors.js";
 import { TokenBuckets, type BucketOptions } from "./token-bucket.js";
 
 /** Limit settings. Every field has a default; pass `false` to turn one off. */

@@ -1,9 +1,9 @@
 /** Builds the SSE bytes Herald writes. Each event is encoded once and shared by every subscriber. */
 import { Buffer } from "node:buffer";
-import type { StoredEvent } from "../brokers/types.js";
-import { encodeComment, encodeRetry, encodeSse } from "../protocol/sse.js";
-import { CONTROL, type ConnectedPayload, type ErrorPayload, type GapPayload } from "../protocol/envelope.js";
-import { encodeCursor } from "../protocol/cursor.js";
+import type { StoredEvent } from "../../brokers/types.js";
+import { encodeComment, encodeRetry, encodeSse } from "../../protocol/sse.js";
+import { CONTROL, type ConnectedPayload, type ErrorPayload, type GapPayload } from "../../protocol/envelope.js";
+import { encodeCursor } from "../../protocol/cursor.js";
 
 /** One encoded event with its position, as queued for subscribers. */
 export interface Frame {

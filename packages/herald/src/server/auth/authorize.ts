@@ -1,6 +1,6 @@
 /** The default channel rules: `defaultAuthorize`. */
-import type { RequestContext } from "./options.js";
-import type { Principal } from "./subscriber.js";
+import type { RequestContext } from "./request-context.js";
+import type { Principal } from "../core/subscriber.js";
 
 /** Finds who owns a task; `Tasks` from `createTasks` implements it. */
 export interface TaskOwnerLookup {

@@ -1,7 +1,7 @@
 /** Reading a subscription request (channels, cursor, token) from a URL and headers, strictly. */
-import { HeraldError } from "../protocol/errors.js";
-import { assertChannelName } from "../protocol/names.js";
-import { decodeCursor, type Cursor } from "../protocol/cursor.js";
+import { HeraldError } from "../../protocol/errors.js";
+import { assertChannelName } from "../../protocol/names.js";
+import { decodeCursor, type Cursor } from "../../protocol/cursor.js";
 
 /** What a subscription request asks for. */
 export interface SubscriptionRequest {
