@@ -1,51 +1,62 @@
 "use server";
 /** The demo's Server Actions: sign-in/out, starting reports, sending notifications, traffic bursts. */
 import { randomBytes } from "node:crypto";
+import { revalidatePath } from "next/cache";
 import { cookies } from "next/headers";
 import { redirect } from "next/navigation";
 import type { TaskSnapshot } from "herald";
-import { requireSession } from "@/lib/auth";
+import { getSession, requireSession, secureCookie } from "@/lib/auth";
 import { activity, getDemo } from "@/lib/herald";
 import { addToInbox, type DemoNotification } from "@/lib/inbox";
+import { safeNext } from "@/lib/redirect";
 import { REPORT_SIZES, REPORT_STEPS, reportJob, type ReportResult, type ReportSize } from "@/lib/report-job";
-import { cleanName, encodeSession, newSession, SESSION_COOKIE, SESSION_MAX_AGE } from "@/lib/session";
-import { getUser, removeUser, touchUser } from "@/lib/users";
+import { checkName, encodeSession, newSession, SESSION_COOKIE, SESSION_MAX_AGE } from "@/lib/session";
+import { addUser, getUser, removeUser } from "@/lib/users";
 
-/** Signs in with a display name and goes to `next` (or the tasks page). */
+/** Signs in with a display name and goes back to `next` (a path on this site) or the tasks page. */
 export async function signIn(_prev: { error: string } | null, form: FormData): Promise<{ error: string } | null> {
-  const name = cleanName(String(form.get("name") ?? ""));
-  if (name.length < 2) return { error: "Pick a name of at least 2 characters." };
-  const session = newSession(name);
+  const checked = checkName(String(form.get("name") ?? ""));
+  if (!checked.ok) return { error: checked.error };
+  const session = newSession(checked.name);
+  const added = addUser(session);
+  if (!added.ok) return { error: added.error };
   (await cookies()).set(SESSION_COOKIE, encodeSession(session), {
     httpOnly: true,
     sameSite: "lax",
-    // Behind HTTPS, set DEMO_SECURE_COOKIE=1; the demo itself serves plain http://localhost.
-    secure: process.env.DEMO_SECURE_COOKIE === "1",
+    // Secure in production; DEMO_INSECURE_COOKIE=1 for plain http on a host other than localhost.
+    secure: secureCookie(),
     path: "/",
     maxAge: SESSION_MAX_AGE,
   });
-  touchUser(session);
   activity("signin", { user: session });
-  const next = String(form.get("next") ?? "");
-  redirect(next.startsWith("/") && !next.startsWith("//") ? next : "/tasks");
+  redirect(safeNext(form.get("next")));
 }
 
-/** Signs out. */
+/** Signs out: ends the session on the server (the cookie stops working everywhere) and clears the cookie. */
 export async function signOut(): Promise<void> {
-  const session = await requireSession();
+  const session = await getSession();
   (await cookies()).delete(SESSION_COOKIE);
-  removeUser(session.id);
-  activity("signout", { user: session });
+  if (session) removeUser(session.id); // publishes `session-ended` to the user's other tabs
   redirect("/signin");
 }
 
-/** Starts a report; resolves at once with the task's first snapshot while the job runs on. */
-export async function startReport(size: ReportSize, fail: boolean): Promise<TaskSnapshot<ReportResult>> {
+/** What {@link startReport} answers. */
+export type StartReportResult = { ok: true; task: TaskSnapshot<ReportResult> } | { ok: false; error: string };
+
+/**
+ * Starts a report; resolves at once with the task's first snapshot while the job runs on. An
+ * unknown size (including inherited names such as `constructor` or `__proto__`) is refused with a
+ * message, not thrown.
+ */
+export async function startReport(size: unknown, fail: unknown): Promise<StartReportResult> {
   const session = await requireSession();
-  if (!(size in REPORT_SIZES)) throw new Error("unknown size");
+  if (typeof size !== "string" || !Object.hasOwn(REPORT_SIZES, size)) {
+    return { ok: false, error: `Unknown report size. Pick one of: ${Object.keys(REPORT_SIZES).join(", ")}.` };
+  }
+  const chosen = size as ReportSize;
   const { tasks } = getDemo();
-  const job = reportJob({ size, fail, pace: Number(process.env.DEMO_PACE ?? 1) || 1 });
-  const title = `Sales report · ${REPORT_SIZES[size].rows.toLocaleString("en-US")} rows`;
+  const job = reportJob({ size: chosen, fail: fail === true, pace: Number(process.env.DEMO_PACE ?? 1) || 1 });
+  const title = `Sales report · ${REPORT_SIZES[chosen].rows.toLocaleString("en-US")} rows`;
   const snapshot = await tasks.start<ReportResult>(
     session.id,
     async (ctx) => {
@@ -61,7 +72,9 @@ export async function startReport(size: ReportSize, fail: boolean): Promise<Task
     { title, steps: REPORT_STEPS },
   );
   activity("task-started", { user: session, title });
-  return snapshot;
+  // The tasks page is dynamic; drop any copy the client router kept, so it is current after navigation.
+  revalidatePath("/tasks");
+  return { ok: true, task: snapshot };
 }
 
 /** Sends `message` to user `to` on their `user-{id}` channel. */
@@ -76,7 +89,6 @@ export async function sendNotification(
   if (text.length === 0) return { ok: false, error: "Write a message first." };
   const recipient = getUser(String(to));
   if (!recipient) return { ok: false, error: "That user has signed out." };
-  touchUser(session);
   const notification: DemoNotification = {
     id: randomBytes(6).toString("base64url"),
     from: { id: session.id, name: session.name },

@@ -14,6 +14,7 @@ import {
   Waves,
   Zap,
   Ban,
+  CirclePause,
   Radio,
 } from "lucide-react";
 import { useEvent } from "herald/react";
@@ -22,6 +23,7 @@ import { publishBurst } from "@/app/actions";
 import { LiveChart } from "@/components/realtime/live-chart";
 import { LiveCounter } from "@/components/realtime/live-counter";
 import { useNow } from "@/components/realtime/use-now";
+import { usePaused } from "@/components/realtime/use-paused";
 import { Button } from "@/components/ui/button";
 import { Card, CardHeader, EmptyState, PageHeader } from "@/components/ui/card";
 import type { ActivityItem, DashboardSample } from "@/lib/herald";
@@ -35,6 +37,7 @@ export function DashboardView({ history, activity }: { history: DashboardSample[
   const [bursting, startBurst] = useTransition();
   const reduced = useReducedMotion();
   const now = useNow(true, 5000);
+  const stale = usePaused();
 
   useEvent<DashboardSample>("dashboard", "tick", (sample) => setSamples((list) => [...list.slice(-59), sample]));
   useEvent<ActivityItem["data"]>("activity", "*", (data, envelope) =>
@@ -61,8 +64,23 @@ export function DashboardView({ history, activity }: { history: DashboardSample[
           </Button>
         }
       />
+      {stale ? (
+        <div
+          role="status"
+          data-testid="dashboard-stale"
+          className="mb-4 flex items-center gap-2 rounded-lg border border-amber-500/40 bg-amber-500/10 px-3 py-2 text-sm text-amber-900 dark:text-amber-100"
+        >
+          <CirclePause className="size-4 shrink-0" />
+          <span>
+            Paused — reconnecting. These numbers are from{" "}
+            {latest ? new Date(latest.t).toLocaleTimeString("en-US") : "before the connection dropped"} and will
+            catch up once the connection is back.
+          </span>
+        </div>
+      ) : null}
       <div className="grid grid-cols-2 gap-4 lg:grid-cols-4">
         <LiveCounter
+          stale={stale}
           testId="counter-connections"
           label="Connected clients"
           value={latest?.connections ?? 0}
@@ -70,6 +88,7 @@ export function DashboardView({ history, activity }: { history: DashboardSample[
           hint="Open SSE streams"
         />
         <LiveCounter
+          stale={stale}
           testId="counter-events"
           label="Events / s"
           value={latest?.eventsPerSecond ?? 0}
@@ -77,6 +96,7 @@ export function DashboardView({ history, activity }: { history: DashboardSample[
           hint={`Peak ${peak} in the last minute`}
         />
         <LiveCounter
+          stale={stale}
           testId="counter-deliveries"
           label="Deliveries / s"
           value={latest?.deliveriesPerSecond ?? 0}
@@ -84,6 +104,7 @@ export function DashboardView({ history, activity }: { history: DashboardSample[
           hint="Events × subscribers"
         />
         <LiveCounter
+          stale={stale}
           testId="counter-tasks"
           label="Tasks running"
           value={latest?.tasksRunning ?? 0}
@@ -108,8 +129,9 @@ export function DashboardView({ history, activity }: { history: DashboardSample[
               label="Events per second"
               unit=" events/s"
               heightRem={14}
+              stale={stale}
             />
-            <div className="mt-2 ml-10 flex justify-between text-[10px] text-muted-foreground">
+            <div className="mt-2 ml-10 flex justify-between text-[11px] text-muted-foreground">
               <span>60 s ago</span>
               <span>now</span>
             </div>

@@ -15,7 +15,18 @@ import { cn, timeAgo } from "@/lib/utils";
 
 type Person = { id: string; name: string };
 
-export function NotificationsView({ me, users, inbox }: { me: Person; users: DemoUser[]; inbox: DemoNotification[] }) {
+export function NotificationsView({
+  me,
+  users,
+  inbox,
+  limit,
+}: {
+  me: Person;
+  users: DemoUser[];
+  inbox: DemoNotification[];
+  /** The server's cap on signed-in users: the live list never grows past it. */
+  limit: number;
+}) {
   const [people, setPeople] = useState<DemoUser[]>(users);
   const [received, setReceived] = useState(inbox);
   const others = people.filter((u) => u.id !== me.id);
@@ -30,7 +41,7 @@ export function NotificationsView({ me, users, inbox }: { me: Person; users: Dem
   useEvent<{ user: Person; at: number }>("activity", "*", (data, envelope) => {
     if (envelope.event === "signin") {
       setPeople((list) =>
-        list.some((u) => u.id === data.user.id) ? list : [{ ...data.user, since: data.at }, ...list],
+        list.some((u) => u.id === data.user.id) ? list : [{ ...data.user, since: data.at }, ...list].slice(0, limit),
       );
     } else if (envelope.event === "signout") {
       setPeople((list) => list.filter((u) => u.id !== data.user.id));
@@ -78,23 +89,29 @@ export function NotificationsView({ me, users, inbox }: { me: Person; users: Dem
             <form onSubmit={send} className="space-y-5 p-5">
               <fieldset>
                 <legend className="mb-2 text-sm font-medium">Recipient</legend>
-                <div className="grid max-h-64 gap-2 overflow-y-auto pr-1 sm:grid-cols-2" role="radiogroup">
+                {/* Native radios: one tab stop for the group, arrow keys move the choice. */}
+                <div className="grid max-h-64 gap-2 overflow-y-auto p-1 sm:grid-cols-2">
                   {others.map((u) => (
-                    <button
+                    <label
                       key={u.id}
-                      type="button"
-                      role="radio"
-                      aria-checked={recipient?.id === u.id}
-                      onClick={() => setTo(u.id)}
                       data-testid="recipient"
                       data-user-name={u.name}
                       className={cn(
-                        "flex items-center gap-3 rounded-lg border px-3 py-2.5 text-left transition-colors",
+                        "relative flex cursor-pointer items-center gap-3 rounded-lg border px-3 py-2.5 text-left transition-colors",
+                        "has-[:focus-visible]:ring-2 has-[:focus-visible]:ring-ring",
                         recipient?.id === u.id
                           ? "border-accent bg-accent/[0.06] ring-1 ring-accent"
                           : "border-border hover:bg-muted/60",
                       )}
                     >
+                      <input
+                        type="radio"
+                        name="recipient"
+                        value={u.id}
+                        checked={recipient?.id === u.id}
+                        onChange={() => setTo(u.id)}
+                        className="sr-only"
+                      />
                       <Avatar name={u.name} className="ring-0" />
                       <span className="min-w-0">
                         <span className="block truncate text-sm font-medium">{u.name}</span>
@@ -102,7 +119,7 @@ export function NotificationsView({ me, users, inbox }: { me: Person; users: Dem
                           signed in {timeAgo(u.since, now)}
                         </span>
                       </span>
-                    </button>
+                    </label>
                   ))}
                 </div>
               </fieldset>

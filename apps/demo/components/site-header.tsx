@@ -22,9 +22,9 @@ export function SiteHeader({ user }: { user: { id: string; name: string } }) {
       <div className="mx-auto flex h-14 max-w-6xl items-center gap-4 px-4 sm:px-6">
         <Link href="/tasks" className="flex items-center gap-2 font-semibold tracking-tight">
           <span className="flex size-7 items-center justify-center rounded-lg bg-foreground text-background">
-            <RadioTower className="size-4" />
+            <RadioTower aria-hidden className="size-4" />
           </span>
-          <span className="hidden sm:inline">Herald</span>
+          <span className="sr-only sm:not-sr-only">Herald</span>
         </Link>
         <nav className="flex items-center gap-1" aria-label="Main">
           {NAV.map(({ href, label, icon: Icon }) => {
@@ -46,8 +46,9 @@ export function SiteHeader({ user }: { user: { id: string; name: string } }) {
                     transition={{ type: "spring", stiffness: 500, damping: 40 }}
                   />
                 ) : null}
-                <Icon className="relative size-4" />
-                <span className="relative hidden md:inline">{label}</span>
+                <Icon aria-hidden className="relative size-4" />
+                {/* Icon-only below md: the label stays for screen readers (the link's name). */}
+                <span className="sr-only md:not-sr-only md:relative">{label}</span>
               </Link>
             );
           })}

@@ -36,8 +36,9 @@ export function TaskBoard({ initial }: { initial: TaskSnapshot<ReportResult>[] }
   const start = () =>
     startTransition(async () => {
       try {
-        const snapshot = await startReport(size, fail);
-        setTasks((list) => [snapshot, ...list]);
+        const started = await startReport(size, fail);
+        if (started.ok) setTasks((list) => (list.some((t) => t.id === started.task.id) ? list : [started.task, ...list]));
+        else toast.error("Could not start the report", { description: started.error });
       } catch {
         toast.error("Could not start the report", { description: "Check the server log and try again." });
       }
@@ -59,26 +60,37 @@ export function TaskBoard({ initial }: { initial: TaskSnapshot<ReportResult>[] }
             <p className="mb-4 text-sm text-muted-foreground">
               Generates orders, validates them, aggregates revenue, computes statistics and writes a summary.
             </p>
-            <div role="radiogroup" aria-label="Dataset size" className="grid grid-cols-3 gap-2 sm:max-w-md">
-              {SIZES.map((s) => (
-                <button
-                  key={s.value}
-                  type="button"
-                  role="radio"
-                  aria-checked={size === s.value}
-                  onClick={() => setSize(s.value)}
-                  className={cn(
-                    "rounded-lg border px-3 py-2 text-left transition-colors",
-                    size === s.value
-                      ? "border-accent bg-accent/[0.06] ring-1 ring-accent"
-                      : "border-border hover:bg-muted/60",
-                  )}
-                >
-                  <span className="block text-sm font-medium">{s.label}</span>
-                  <span className="block text-xs text-muted-foreground">{s.detail}</span>
-                </button>
-              ))}
-            </div>
+            <fieldset>
+              <legend className="sr-only">Dataset size</legend>
+              <div className="grid grid-cols-3 gap-2 sm:max-w-md">
+                {SIZES.map((s) => (
+                  // Native radios: one tab stop for the group, arrow keys move the choice.
+                  <label
+                    key={s.value}
+                    data-testid="report-size"
+                    data-value={s.value}
+                    className={cn(
+                      "relative cursor-pointer rounded-lg border px-3 py-2 text-left transition-colors",
+                      "has-[:focus-visible]:ring-2 has-[:focus-visible]:ring-ring has-[:focus-visible]:ring-offset-2 has-[:focus-visible]:ring-offset-background",
+                      size === s.value
+                        ? "border-accent bg-accent/[0.06] ring-1 ring-accent"
+                        : "border-border hover:bg-muted/60",
+                    )}
+                  >
+                    <input
+                      type="radio"
+                      name="report-size"
+                      value={s.value}
+                      checked={size === s.value}
+                      onChange={() => setSize(s.value)}
+                      className="sr-only"
+                    />
+                    <span className="block text-sm font-medium">{s.label}</span>
+                    <span className="block text-xs text-muted-foreground">{s.detail}</span>
+                  </label>
+                ))}
+              </div>
+            </fieldset>
           </div>
           <div className="flex items-center gap-4">
             <label className="flex cursor-pointer items-center gap-2 text-sm text-muted-foreground select-none">

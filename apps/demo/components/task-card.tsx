@@ -1,5 +1,5 @@
 "use client";
-import { Ban, CircleAlert, CircleCheck, CircleDashed, Clock, LoaderCircle, X } from "lucide-react";
+import { Ban, CircleAlert, CircleCheck, CircleDashed, CirclePause, Clock, LoaderCircle, X } from "lucide-react";
 import { useTask, type TaskSnapshot, type UseTaskStatus } from "herald/react";
 import { useEffect, useState } from "react";
 import { toast } from "sonner";
@@ -7,6 +7,7 @@ import { StepList } from "@/components/realtime/step-list";
 import { StreamingText } from "@/components/realtime/streaming-text";
 import { TaskProgress } from "@/components/realtime/task-progress";
 import { useNow } from "@/components/realtime/use-now";
+import { usePaused } from "@/components/realtime/use-paused";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import type { ReportResult } from "@/lib/report-job";
@@ -24,6 +25,13 @@ const BADGE: Record<UseTaskStatus, { label: string; className: string; icon: typ
   },
   failed: { label: "Failed", className: "bg-red-500/10 text-red-700 dark:text-red-300", icon: CircleAlert },
   canceled: { label: "Canceled", className: "bg-muted text-muted-foreground", icon: Ban },
+};
+
+/** The badge while the connection is down: the last known state, not live. */
+const PAUSED = {
+  label: "Paused — reconnecting",
+  className: "bg-amber-500/10 text-amber-800 dark:text-amber-200",
+  icon: CirclePause,
 };
 
 function duration(ms: number): string {
@@ -44,10 +52,12 @@ export function TaskCard({
   useEffect(() => onStatus?.(initial.id, status), [onStatus, initial.id, status]);
   const [canceling, setCanceling] = useState(false);
   const active = status === "running" || status === "queued";
+  // While the connection is down nothing here is live: stop spinning and say so.
+  const paused = usePaused() && (active || status === "loading");
   const now = useNow(active, 1000);
   const snap = task.task ?? initial;
   const elapsed = (active ? now : snap.updatedAt) - snap.createdAt;
-  const badge = BADGE[status];
+  const badge = paused ? PAUSED : BADGE[status];
   const BadgeIcon = badge.icon;
 
   const cancel = async () => {
@@ -63,7 +73,13 @@ export function TaskCard({
   };
 
   return (
-    <Card className="overflow-hidden" data-testid="task-card" data-task-id={initial.id} data-status={status}>
+    <Card
+      className="overflow-hidden"
+      data-testid="task-card"
+      data-task-id={initial.id}
+      data-status={status}
+      data-paused={paused ? "true" : undefined}
+    >
       <div className="flex flex-wrap items-center gap-x-3 gap-y-2 px-5 pt-4">
         <h3 className="min-w-0 flex-1 truncate text-sm font-semibold tracking-tight">{task.title ?? "Task"}</h3>
         <span className="flex items-center gap-1 text-xs text-muted-foreground tabular-nums">
@@ -74,7 +90,9 @@ export function TaskCard({
           className={cn("inline-flex items-center gap-1 rounded-full px-2 py-0.5 text-xs font-medium", badge.className)}
           data-testid="task-status"
         >
-          <BadgeIcon className={cn("size-3.5", status === "running" && "animate-spin motion-reduce:animate-none")} />
+          <BadgeIcon
+            className={cn("size-3.5", !paused && status === "running" && "animate-spin motion-reduce:animate-none")}
+          />
           {badge.label}
         </span>
         {active ? (
@@ -86,7 +104,12 @@ export function TaskCard({
       </div>
 
       <div className="flex items-center gap-3 px-5 pt-3">
-        <TaskProgress value={progress} status={status} label={`${task.title ?? "Task"} progress`} />
+        <TaskProgress
+          value={progress}
+          status={status}
+          paused={paused}
+          label={`${task.title ?? "Task"} progress`}
+        />
         <span
           className="w-11 text-right text-xs font-medium text-muted-foreground tabular-nums"
           data-testid="task-percent"
@@ -96,16 +119,21 @@ export function TaskCard({
       </div>
 
       <div className="mt-4 grid gap-5 border-t border-border bg-muted/30 px-5 py-4 md:grid-cols-[15rem_1fr]">
-        <StepList steps={steps} stopped={status === "canceled" || status === "failed"} />
+        <StepList steps={steps} stopped={status === "canceled" || status === "failed"} paused={paused} />
         <div className="min-w-0 space-y-3">
           <div>
             <div className="mb-1.5 text-xs font-medium tracking-wide text-muted-foreground uppercase">Summary</div>
             {text.length === 0 && active ? (
-              <div aria-label="Waiting for the summary" className="space-y-2 pt-1">
+              <div className="space-y-2 pt-1">
                 {["w-11/12", "w-4/5", "w-2/3"].map((w) => (
                   <div
                     key={w}
-                    className={cn("h-2.5 animate-pulse rounded-full bg-muted motion-reduce:animate-none", w)}
+                    aria-hidden
+                    className={cn(
+                      "h-2.5 rounded-full bg-muted",
+                      !paused && "animate-pulse motion-reduce:animate-none",
+                      w,
+                    )}
                   />
                 ))}
                 <p className="pt-1 text-xs text-muted-foreground">Written once the statistics are ready.</p>
@@ -113,7 +141,7 @@ export function TaskCard({
             ) : (
               <StreamingText
                 text={text}
-                streaming={status === "running"}
+                streaming={status === "running" && !paused}
                 placeholder={status === "succeeded" ? "" : "No summary was written."}
                 className="text-foreground/90"
               />

@@ -1,9 +1,12 @@
 /**
  * The demo's sign-in: a display name in a signed, httpOnly cookie. No external auth. The HMAC secret
- * comes from `DEMO_SESSION_SECRET`, or is generated once per process (restarting signs everyone
- * out). Used by the custom server (server.ts) and the Next app alike, so it imports nothing of Next.
+ * comes from `DEMO_SESSION_SECRET`, or is generated once per process. A signed cookie is honoured
+ * only while its session is listed server-side (lib/users.ts): signing out ends it at once, and a
+ * restart signs everyone out. Used by the custom server (server.ts) and the Next app alike, so it
+ * imports nothing of Next.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { seeSession } from "./users";
 
 /** Name of the session cookie. */
 export const SESSION_COOKIE = "herald_demo_session";
@@ -31,14 +34,32 @@ function sign(body: string): string {
   return createHmac("sha256", secret()).update(body).digest("base64url");
 }
 
-/** A new session for `name` (trimmed, at most 40 characters). */
+/** A new session for `name` (already checked with {@link checkName}). */
 export function newSession(name: string): Session {
-  return { id: randomBytes(9).toString("base64url"), name: cleanName(name) };
+  return { id: randomBytes(9).toString("base64url"), name };
 }
 
 /** Normalizes a display name; empty when nothing usable is left. */
 export function cleanName(name: string): string {
   return name.replace(/\s+/g, " ").trim().slice(0, 40);
+}
+
+/**
+ * Control characters (NUL, escapes...), bidi embeddings, overrides and isolates (U+202A-U+202E,
+ * U+2066-U+2069, the marks U+200E/U+200F) and invisible characters (zero-width spaces and joiners'
+ * neighbours U+200B-U+200D, U+2060-U+2064, U+FEFF): none belongs in a display name, and each can
+ * make one name look like another.
+ */
+const SPOOFING = /[\p{Cc}\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/u;
+
+/** The display name to use, or why it cannot be used. */
+export function checkName(raw: string): { ok: true; name: string } | { ok: false; error: string } {
+  if (SPOOFING.test(raw)) {
+    return { ok: false, error: "Names cannot contain control, invisible or text-direction characters." };
+  }
+  const name = cleanName(raw);
+  if (name.length < 2) return { ok: false, error: "Pick a name of at least 2 characters." };
+  return { ok: true, name };
 }
 
 /** The cookie value for `session`: `base64url(json).hmac`. */
@@ -60,6 +81,7 @@ export function decodeSession(value: string | null | undefined): Session | null 
     const parsed = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as Partial<Session>;
     if (typeof parsed.id !== "string" || !/^[A-Za-z0-9_-]{1,32}$/.test(parsed.id)) return null;
     if (typeof parsed.name !== "string" || parsed.name.length === 0) return null;
+    if (!seeSession(parsed.id)) return null; // signed out, evicted or from before a restart
     return { id: parsed.id, name: parsed.name };
   } catch {
     return null;

@@ -1,41 +1,130 @@
-/** Who is signed in, kept in memory (one process), newest first. */
+/**
+ * Who is signed in, kept in memory (one process), newest first. This is also the server-side
+ * session store: a cookie is honoured only while its session id is listed here, so signing out (or
+ * being evicted) ends the session for every request, whatever the cookie says.
+ *
+ * The list is bounded: at most `DEMO_MAX_USERS` (default 100) sessions. A sign-in into a full list
+ * evicts the oldest idle session (no open realtime connection, not seen for `DEMO_USER_GRACE_MS`,
+ * default 30 s); when every session is in use it is refused with a clear message. Sessions idle for
+ * `DEMO_USER_IDLE_MS` (default 30 minutes) are dropped on the next sign-in or listing.
+ */
+import { activity, getDemo } from "./herald";
 import type { Session } from "./session";
 
 /** A signed-in user as others see them. */
 export interface DemoUser {
   id: string;
   name: string;
-  /** When they signed in (or were first seen by this process), ms since the epoch. */
+  /** When they signed in, ms since the epoch. */
   since: number;
 }
 
-const store = globalThis as { __heraldDemoUsers?: Map<string, DemoUser> };
+interface Entry extends DemoUser {
+  /** Last request seen with this session (page, action or token), ms since the epoch. */
+  lastSeen: number;
+}
+
+const envNumber = (name: string, fallback: number): number => {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+};
+/** Most sessions kept at once. */
+export const MAX_USERS = envNumber("DEMO_MAX_USERS", 100);
+const GRACE_MS = envNumber("DEMO_USER_GRACE_MS", 30_000);
+const IDLE_MS = envNumber("DEMO_USER_IDLE_MS", 30 * 60_000);
+
+const store = globalThis as { __heraldDemoUsers?: Map<string, Entry> };
 const users = (store.__heraldDemoUsers ??= new Map());
 
-/** Records `session` as signed in (again); returns true when it was not known. */
-export function touchUser(session: Session): boolean {
-  const existing = users.get(session.id);
-  if (existing) {
-    existing.name = session.name;
+/** True while `id` has an open realtime connection (every signed-in page subscribes to `user-{id}`). */
+function connected(id: string): boolean {
+  try {
+    return getDemo().herald.subscriberCount(`user-${id}`) > 0;
+  } catch {
     return false;
   }
-  users.set(session.id, { id: session.id, name: session.name, since: Date.now() });
+}
+
+function idleFor(entry: Entry, ms: number, now: number): boolean {
+  return now - entry.lastSeen >= ms && !connected(entry.id);
+}
+
+/** Ends a session: forgets it and tells its open tabs (they move to the sign-in page). */
+function end(entry: Entry, why: "signout" | "evicted" | "expired"): void {
+  users.delete(entry.id);
+  void getDemo()
+    .herald.publish(`user-${entry.id}`, "session-ended", { reason: why })
+    .catch(() => undefined);
+  activity("signout", { user: { id: entry.id, name: entry.name } });
+}
+
+/** Drops sessions idle for longer than `DEMO_USER_IDLE_MS`. */
+function sweep(now = Date.now()): void {
+  for (const entry of users.values()) if (idleFor(entry, IDLE_MS, now)) end(entry, "expired");
+}
+
+/** A key for comparing display names: case-insensitive, compatibility-normalized. */
+function nameKey(name: string): string {
+  return name.normalize("NFKC").toLocaleLowerCase("en-US");
+}
+
+/**
+ * Lists a new session, or says why not: the name is taken (case-insensitive) or the demo is full
+ * and nobody is idle.
+ */
+export function addUser(session: Session): { ok: true } | { ok: false; error: string } {
+  const now = Date.now();
+  sweep(now);
+  const key = nameKey(session.name);
+  for (const entry of users.values()) {
+    if (nameKey(entry.name) === key) {
+      return { ok: false, error: `Someone called “${entry.name}” is already signed in. Pick another name.` };
+    }
+  }
+  if (users.size >= MAX_USERS) {
+    // Oldest idle first: Map order is insertion order, so the first idle one is the oldest.
+    let victim: Entry | null = null;
+    for (const entry of users.values()) {
+      if (idleFor(entry, GRACE_MS, now) && (victim === null || entry.lastSeen < victim.lastSeen)) victim = entry;
+    }
+    if (!victim) {
+      return {
+        ok: false,
+        error: `The demo is full: ${MAX_USERS} people are signed in and active. Try again in a minute.`,
+      };
+    }
+    end(victim, "evicted");
+  }
+  users.set(session.id, { id: session.id, name: session.name, since: now, lastSeen: now });
+  return { ok: true };
+}
+
+/** True while the session `id` is signed in; marks it as seen. */
+export function seeSession(id: string): boolean {
+  const entry = users.get(id);
+  if (!entry) return false;
+  entry.lastSeen = Date.now();
   return true;
 }
 
-/** Forgets a user (sign-out). */
+/** Ends the session `id` (sign-out). */
 export function removeUser(id: string): void {
-  users.delete(id);
+  const entry = users.get(id);
+  if (entry) end(entry, "signout");
 }
 
 /** One user, or null. */
 export function getUser(id: string): DemoUser | null {
-  return users.get(id) ?? null;
+  const entry = users.get(id);
+  return entry ? { id: entry.id, name: entry.name, since: entry.since } : null;
 }
 
-/** Everyone signed in, newest first. */
+/** Everyone signed in, newest first (at most `DEMO_MAX_USERS`). */
 export function listUsers(): DemoUser[] {
-  return [...users.values()].sort((a, b) => b.since - a.since);
+  sweep();
+  return [...users.values()]
+    .sort((a, b) => b.since - a.since)
+    .map(({ id, name, since }) => ({ id, name, since }));
 }
 
 /** How many are signed in. */

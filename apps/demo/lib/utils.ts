@@ -33,3 +33,6 @@ export function formatMoney(n: number): string {
   if (n >= 1e3) return `$${(n / 1e3).toFixed(1)}k`;
   return `$${n.toFixed(2)}`;
 }
+
+/** The BroadcastChannel the demo's tabs tell each other about sign-outs on. */
+export const SESSION_BROADCAST = "herald-demo-session";

@@ -1,14 +1,10 @@
 import type { ReactNode } from "react";
 import { requireSession } from "@/lib/auth";
-import { activity } from "@/lib/herald";
-import { touchUser } from "@/lib/users";
 import { RealtimeProvider } from "@/components/realtime-provider";
 import { SiteHeader } from "@/components/site-header";
 
 export default async function AppLayout({ children }: { children: ReactNode }) {
   const session = await requireSession();
-  // A valid cookie from before a restart (fixed DEMO_SESSION_SECRET): list the user again.
-  if (touchUser(session)) activity("signin", { user: session });
   return (
     <RealtimeProvider userId={session.id}>
       <div className="flex min-h-dvh flex-col">

@@ -2,13 +2,15 @@ import type { Metadata } from "next";
 import { redirect } from "next/navigation";
 import { RadioTower } from "lucide-react";
 import { getSession } from "@/lib/auth";
+import { safeNext } from "@/lib/redirect";
 import { SignInForm } from "./sign-in-form";
 
 export const metadata: Metadata = { title: "Sign in" };
 
 export default async function SignInPage({ searchParams }: { searchParams: Promise<{ next?: string }> }) {
-  if (await getSession()) redirect("/tasks");
-  const { next } = await searchParams;
+  const { next: asked } = await searchParams;
+  const next = safeNext(asked, "");
+  if (await getSession()) redirect(next || "/tasks");
   return (
     <main className="relative flex min-h-dvh items-center justify-center overflow-hidden px-4">
       <div
@@ -26,7 +28,7 @@ export default async function SignInPage({ searchParams }: { searchParams: Promi
           </p>
         </div>
         <div className="rounded-xl border border-border bg-card p-6 shadow-sm">
-          <SignInForm next={next ?? ""} />
+          <SignInForm next={next} />
         </div>
         <p className="mt-6 text-center text-xs text-muted-foreground">
           No password, no email. Open a private window and sign in as someone else to send notifications between the

@@ -1,11 +1,20 @@
 "use client";
 import { ArrowRight, LoaderCircle } from "lucide-react";
-import { useActionState } from "react";
+import { useActionState, useEffect } from "react";
 import { signIn } from "@/app/actions";
+import { SESSION_BROADCAST } from "@/lib/utils";
 import { Button } from "@/components/ui/button";
 
 export function SignInForm({ next }: { next: string }) {
   const [state, action, pending] = useActionState(signIn, null);
+  // This page renders only without a session: any other tab of this browser still showing a
+  // signed-in page is out of date (it moves to the sign-in page too).
+  useEffect(() => {
+    if (typeof BroadcastChannel === "undefined") return;
+    const channel = new BroadcastChannel(SESSION_BROADCAST);
+    channel.postMessage({ type: "signed-out" });
+    channel.close();
+  }, []);
   return (
     <form action={action} className="space-y-4">
       <input type="hidden" name="next" value={next} />
@@ -22,9 +31,15 @@ export function SignInForm({ next }: { next: string }) {
           autoComplete="nickname"
           autoFocus
           placeholder="Ada Lovelace"
+          aria-invalid={state?.error ? true : undefined}
+          aria-describedby={state?.error ? "name-error" : undefined}
           className="h-10 w-full rounded-lg border border-border bg-background px-3 text-sm shadow-xs transition-colors outline-none placeholder:text-muted-foreground/70 focus:border-accent focus:ring-3 focus:ring-accent/20"
         />
-        {state?.error ? <p className="text-sm text-red-600 dark:text-red-400">{state.error}</p> : null}
+        {state?.error ? (
+          <p id="name-error" role="alert" className="text-sm text-red-700 dark:text-red-300" data-testid="signin-error">
+            {state.error}
+          </p>
+        ) : null}
       </div>
       <Button type="submit" className="h-10 w-full" disabled={pending}>
         {pending ? <LoaderCircle className="animate-spin" /> : null}

@@ -25,6 +25,7 @@ export function LiveChart({
   label,
   unit = "",
   heightRem = 11,
+  stale = false,
   className,
 }: {
   values: number[];
@@ -35,6 +36,8 @@ export function LiveChart({
   unit?: string;
   /** Height of the plot, in rem. */
   heightRem?: number;
+  /** The connection is down: the line is the last one received, dimmed, and the latest point stops pulsing. */
+  stale?: boolean;
   className?: string;
 }) {
   const id = useId();
@@ -64,11 +67,11 @@ export function LiveChart({
   const latest = values[values.length - 1] ?? 0;
 
   return (
-    <div className={cn("relative", className)}>
+    <div className={cn("relative", className)} data-stale={stale ? "true" : undefined}>
       {[max, max / 2, 0].map((v) => (
         <div
           key={v}
-          className="pointer-events-none absolute inset-x-0 flex -translate-y-1/2 items-center gap-2 text-[10px] text-muted-foreground/80 tabular-nums"
+          className="pointer-events-none absolute inset-x-0 flex -translate-y-1/2 items-center gap-2 text-[11px] text-muted-foreground tabular-nums"
           style={{ top: `calc(${heightRem}rem * ${y(v) / H})` }}
         >
           <span className="w-8 text-right">{Number.isInteger(v) ? v : v.toFixed(1)}</span>
@@ -79,8 +82,11 @@ export function LiveChart({
         viewBox={`0 0 ${W} ${H}`}
         preserveAspectRatio="none"
         role="img"
-        aria-label={`${label}: latest ${latest}${unit}`}
-        className="relative ml-10 block w-[calc(100%-2.5rem)] overflow-visible"
+        aria-label={`${label}: latest ${latest}${unit}${stale ? " (stale: reconnecting)" : ""}`}
+        className={cn(
+          "relative ml-10 block w-[calc(100%-2.5rem)] overflow-visible transition-opacity",
+          stale && "opacity-40 grayscale",
+        )}
         style={{ height: `${heightRem}rem` }}
       >
         <defs>
@@ -107,7 +113,7 @@ export function LiveChart({
           className="pointer-events-none absolute ml-10 size-0"
           style={{ left: `calc((100% - 2.5rem) * ${last[0] / W})`, top: `calc(${heightRem}rem * ${last[1] / H})` }}
         >
-          {!reduced ? (
+          {!reduced && !stale ? (
             <motion.span
               key={values.length}
               className="absolute -top-2 -left-2 size-4 rounded-full bg-accent/40"

@@ -13,6 +13,7 @@ export function LiveCounter({
   icon,
   hint,
   decimals = 0,
+  stale = false,
   className,
   testId,
 }: {
@@ -22,6 +23,8 @@ export function LiveCounter({
   /** A small line under the number. */
   hint?: ReactNode;
   decimals?: number;
+  /** The connection is down: the number is the last one received, shown dimmed with a "Stale" tag. */
+  stale?: boolean;
   className?: string;
   testId?: string;
 }) {
@@ -46,7 +49,12 @@ export function LiveCounter({
     <div
       data-testid={testId}
       data-value={value}
-      className={cn("relative overflow-hidden rounded-xl border border-border bg-card p-5 shadow-xs", className)}
+      data-stale={stale ? "true" : undefined}
+      className={cn(
+        "relative overflow-hidden rounded-xl border bg-card p-5 shadow-xs transition-colors",
+        stale ? "border-dashed border-amber-500/50" : "border-border",
+        className,
+      )}
     >
       {pulse > 0 && !reduced ? (
         <motion.span
@@ -60,11 +68,22 @@ export function LiveCounter({
       ) : null}
       <div className="flex items-center justify-between gap-2">
         <span className="text-sm font-medium text-muted-foreground">{label}</span>
-        {icon ? <span className="text-muted-foreground/70 [&_svg]:size-4">{icon}</span> : null}
+        {stale ? (
+          <span className="rounded-full bg-amber-500/10 px-1.5 py-0.5 text-[11px] font-medium text-amber-800 dark:text-amber-200">
+            Stale
+          </span>
+        ) : icon ? (
+          <span aria-hidden className="text-muted-foreground [&_svg]:size-4">
+            {icon}
+          </span>
+        ) : null}
       </div>
       <div className="mt-3 flex items-baseline gap-2">
         <span className="sr-only">{value}</span>
-        <motion.span aria-hidden className="text-3xl font-semibold tracking-tight tabular-nums">
+        <motion.span
+          aria-hidden
+          className={cn("text-3xl font-semibold tracking-tight tabular-nums transition-opacity", stale && "opacity-50")}
+        >
           {text}
         </motion.span>
         {pulse > 0 && !reduced ? (

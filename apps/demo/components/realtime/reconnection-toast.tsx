@@ -1,9 +1,12 @@
 "use client";
 /**
- * ReconnectionToast: renders nothing; drives one sonner toast from the connection state. After a
- * second without a connection it shows "Reconnecting in Ns" (attempt k of max) with "Retry now";
- * when the client gives up it shows "Connection lost" with "Refresh"; when the connection comes
- * back it says so briefly. Short blips (a stream rotation) show nothing. Mount it once, inside
+ * ReconnectionToast: renders nothing; drives sonner toasts from the connection state. After a
+ * second without a connection it shows "Reconnecting…" (next attempt in Ns, attempt k of max) with
+ * "Retry now"; when the client gives up it shows "Connection lost" with "Refresh" and "Try again";
+ * when the connection comes back it says "Back online" for a few seconds. Short blips (a stream
+ * rotation) show nothing. Each state is its own toast (its own id): a new state replaces the
+ * previous toast instead of patching it, so no button or action of the old one carries over, and a
+ * click that dismisses the old toast cannot hide the new one. Mount it once, inside
  * `<HeraldProvider>`, next to sonner's `<Toaster />`.
  */
 import { useConnectionStatus } from "herald/react";
@@ -11,14 +14,25 @@ import { useEffect, useRef, useState } from "react";
 import { toast } from "sonner";
 import { secondsUntil, useNow } from "./use-now";
 
-const TOAST_ID = "herald-connection";
+type Shown = "reconnecting" | "failed" | "online";
+const ID: Record<Shown, string> = {
+  reconnecting: "herald-connection-reconnecting",
+  failed: "herald-connection-failed",
+  online: "herald-connection-online",
+};
+
+/** Shows `kind`'s toast alone: the other connection toasts are dismissed. */
+function only(kind: Shown): string {
+  for (const other of Object.keys(ID) as Shown[]) if (other !== kind) toast.dismiss(ID[other]);
+  return ID[kind];
+}
 
 export function ReconnectionToast({ graceMs = 1000 }: { graceMs?: number }) {
-  const status = useConnectionStatus();
-  const { state, attempt, maxAttempts, nextRetryAt, retry } = status;
-  const down = state === "reconnecting" || state === "failed";
+  const { state, retry } = useConnectionStatus();
+  const down = state !== "connected" && state !== "idle" && state !== "connecting";
   const [since, setSince] = useState<number | null>(null);
-  const shown = useRef(false);
+  /** The toast on screen (null: none, or "Back online" already timing out). */
+  const shown = useRef<Shown | null>(null);
 
   // Start the grace period when the connection drops.
   useEffect(() => {
@@ -28,42 +42,57 @@ export function ReconnectionToast({ graceMs = 1000 }: { graceMs?: number }) {
     }
     setSince((s) => s ?? Date.now());
   }, [down]);
-  const now = useNow(since !== null && !shown.current, 200);
+  const now = useNow(since !== null && shown.current === null, 200);
   const visible = since !== null && (state === "failed" || now - since >= graceMs);
 
   useEffect(() => {
     if (visible && state === "failed") {
-      shown.current = true;
+      if (shown.current === "failed") return;
+      shown.current = "failed";
       toast.error("Connection lost", {
-        id: TOAST_ID,
-        description: `Could not reconnect after ${attempt} attempts. Live updates are paused.`,
+        id: only("failed"),
+        description: "Could not reconnect. Live updates are paused.",
         duration: Infinity,
         action: { label: "Refresh", onClick: () => window.location.reload() },
         cancel: { label: "Try again", onClick: () => retry() },
       });
     } else if (visible) {
-      shown.current = true;
+      if (shown.current === "reconnecting") return; // the countdown updates itself
+      shown.current = "reconnecting";
       toast.loading("Reconnecting…", {
-        id: TOAST_ID,
-        description: <Countdown at={nextRetryAt} attempt={attempt} max={maxAttempts} />,
+        id: only("reconnecting"),
+        description: <Countdown />,
         duration: Infinity,
-        action: { label: "Retry now", onClick: () => retry() },
+        action: {
+          label: "Retry now",
+          onClick: (event) => {
+            event.preventDefault(); // keep this toast until the next state replaces it
+            retry();
+          },
+        },
       });
-    } else if (state === "connected" && shown.current) {
-      shown.current = false;
+    } else if (state === "connected" && shown.current !== null) {
+      shown.current = null;
       toast.success("Back online", {
-        id: TOAST_ID,
+        id: only("online"),
         description: "Reconnected and caught up on everything you missed.",
-        duration: 3000,
+        duration: 4000,
       });
     }
-  }, [visible, state, attempt, maxAttempts, nextRetryAt, retry]);
+  }, [visible, state, retry]);
 
-  useEffect(() => () => void toast.dismiss(TOAST_ID), []);
+  useEffect(
+    () => () => {
+      for (const id of Object.values(ID)) toast.dismiss(id);
+    },
+    [],
+  );
   return null;
 }
 
-function Countdown({ at, attempt, max }: { at: number | null; attempt: number; max: number | null }) {
+/** "Next attempt in Ns · attempt k of max", live from the connection status. */
+function Countdown() {
+  const { nextRetryAt: at, attempt, maxAttempts: max } = useConnectionStatus();
   const now = useNow(at !== null);
   const wait = secondsUntil(at, now);
   return (

@@ -12,11 +12,14 @@ export type StepStatus = "pending" | "active" | "done" | "failed";
 export function StepList({
   steps,
   stopped = false,
+  paused = false,
   className,
 }: {
   steps: ReadonlyArray<{ name: string; status: StepStatus }>;
   /** The task has ended (canceled, failed): a step still `active` is shown as interrupted. */
   stopped?: boolean;
+  /** The connection is down: the active step's spinner stops (its state is not live). */
+  paused?: boolean;
   className?: string;
 }) {
   return (
@@ -34,7 +37,7 @@ export function StepList({
                 )}
               />
             ) : null}
-            <StepIcon status={shown} />
+            <StepIcon status={shown} paused={paused} />
             <span
               className={cn(
                 "pt-px text-sm transition-colors",
@@ -54,7 +57,7 @@ export function StepList({
   );
 }
 
-function StepIcon({ status }: { status: StepStatus | "stopped" }) {
+function StepIcon({ status, paused }: { status: StepStatus | "stopped"; paused: boolean }) {
   const reduced = useReducedMotion();
   const pop = reduced
     ? { initial: false as const }
@@ -77,7 +80,10 @@ function StepIcon({ status }: { status: StepStatus | "stopped" }) {
           </motion.span>
         ) : status === "active" ? (
           <motion.span key="active" {...pop} className="flex size-5 items-center justify-center text-accent">
-            <LoaderCircle className="size-5 animate-spin motion-reduce:animate-none" strokeWidth={2.25} />
+            <LoaderCircle
+              className={cn("size-5", !paused && "animate-spin motion-reduce:animate-none")}
+              strokeWidth={2.25}
+            />
           </motion.span>
         ) : status === "stopped" ? (
           <motion.span

@@ -22,19 +22,22 @@ const FILL: Record<ProgressTone, string> = {
 export function TaskProgress({
   value,
   status,
+  paused = false,
   label = "Progress",
   className,
 }: {
   /** 0-100. */
   value: number;
   status: ProgressTone;
+  /** The connection is down: the bar shows the last known value, without the running shimmer. */
+  paused?: boolean;
   /** Accessible name. */
   label?: string;
   className?: string;
 }) {
   const reduced = useReducedMotion();
   const pct = Math.max(0, Math.min(100, Number.isFinite(value) ? value : 0));
-  const active = status === "running" || status === "queued";
+  const active = (status === "running" || status === "queued") && !paused;
   return (
     <div
       role="progressbar"
@@ -44,10 +47,14 @@ export function TaskProgress({
       aria-valuemax={100}
       aria-valuetext={`${Math.round(pct)}%`}
       data-status={status}
+      data-paused={paused ? "true" : undefined}
       className={cn("relative h-2 w-full overflow-hidden rounded-full bg-muted", className)}
     >
       <motion.div
-        className={cn("absolute inset-y-0 left-0 overflow-hidden rounded-full", FILL[status])}
+        className={cn(
+          "absolute inset-y-0 left-0 overflow-hidden rounded-full transition-opacity",
+          paused ? "bg-amber-500/70" : FILL[status],
+        )}
         initial={false}
         animate={{ width: `${pct}%` }}
         transition={reduced ? { duration: 0 } : { type: "spring", stiffness: 90, damping: 20, mass: 0.8 }}
