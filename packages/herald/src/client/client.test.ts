@@ -45,29 +45,40 @@ class ScriptedEventSource {
   }
 }
 
-class FakeWindow {
-  listeners = new Set<() => void>();
-  addEventListener(_: "online", fn: () => void) {
-    this.listeners.add(fn);
+/** A window (online/offline) or a document (visibilitychange): listeners by type, fired by hand. */
+class FakeTarget {
+  visibilityState = "visible";
+  listeners = new Map<string, Set<() => void>>();
+  addEventListener(type: string, fn: () => void) {
+    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
+    this.listeners.get(type)!.add(fn);
   }
-  removeEventListener(_: "online", fn: () => void) {
-    this.listeners.delete(fn);
+  removeEventListener(type: string, fn: () => void) {
+    this.listeners.get(type)?.delete(fn);
+  }
+  fire(type: string) {
+    for (const fn of [...(this.listeners.get(type) ?? [])]) fn();
+  }
+  count() {
+    return [...this.listeners.values()].reduce((n, s) => n + s.size, 0);
   }
 }
 
 function make(extra: Partial<HeraldClientOptions> = {}) {
   const transitions: Transition[] = [];
-  const win = new FakeWindow();
+  const win = new FakeTarget();
+  const doc = new FakeTarget();
   const client = createHeraldClient({
     url: "http://h/sse",
     EventSource: ScriptedEventSource as never,
     random: () => 1,
     onlineTarget: win,
+    visibilityTarget: doc,
     now: () => Date.now(),
     ...extra,
   });
   client.on("state", (t) => transitions.push(t));
-  return { client, transitions, win };
+  return { client, transitions, win, doc };
 }
 
 beforeEach(() => {
@@ -153,7 +164,7 @@ describe("client state machine", () => {
 
   it("fetches a fresh token before every (re)connect", async () => {
     let n = 0;
-    const { client } = make({ getToken: async () => `tok${++n}` });
+    const { client } = make({ getToken: async () => `tok${++n}`, connectTimeoutMs: 120_000 });
     client.subscribe("a", () => {});
     await vi.advanceTimersByTimeAsync(20);
     for (let i = 0; i < 3; i++) {
@@ -189,7 +200,7 @@ describe("client state machine", () => {
     ScriptedEventSource.last().connect();
     ScriptedEventSource.last().emit("error");
     expect(transitions.at(-1)!.delayMs).toBe(1000);
-    for (const fn of win.listeners) fn();
+    win.fire("online");
     await settle();
     expect(ScriptedEventSource.instances).toHaveLength(2);
     expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", reason: "online", delayMs: 0 });
@@ -256,7 +267,7 @@ describe("client state machine", () => {
   });
 
   it("close() leaves no timers, listeners or connections behind", async () => {
-    const { client, transitions, win } = make();
+    const { client, transitions, win, doc } = make();
     const off = client.subscribe("a", () => {});
     await vi.advanceTimersByTimeAsync(20);
     ScriptedEventSource.last().connect();
@@ -266,7 +277,8 @@ describe("client state machine", () => {
     client.close();
     off();
     expect(vi.getTimerCount()).toBe(0);
-    expect(win.listeners.size).toBe(0);
+    expect(win.count()).toBe(0);
+    expect(doc.count()).toBe(0);
     expect(ScriptedEventSource.instances.every((es) => es.closed && es.listenerCount() === 0)).toBe(true);
     expect(transitions.at(-1)).toMatchObject({ next: "closed", reason: "close" });
     await vi.advanceTimersByTimeAsync(120_000);
@@ -301,6 +313,249 @@ describe("client state machine", () => {
   it("rejects invalid channel names before touching the network", () => {
     const { client } = make();
     expect(() => client.subscribe("bad name", () => {})).toThrow(expect.objectContaining({ code: "invalid_channel" }));
+    client.close();
+  });
+});
+
+/** A scripted source that, like FetchEventSource, reports every chunk as `activity`. */
+class ActiveEventSource extends ScriptedEventSource {
+  readonly reportsActivity = true;
+  connectWithHeartbeat(cursor = "e1-0", heartbeat = 1000) {
+    this.emit("herald:connected", { connectionId: "c", cursor, channels: [], retry: 1000, heartbeat });
+  }
+}
+const lastActive = () => ScriptedEventSource.last() as ActiveEventSource;
+
+describe("failure taxonomy", () => {
+  it("a failing getToken backs off and retries instead of failing", async () => {
+    let calls = 0;
+    const { client, transitions } = make({
+      getToken: async () => {
+        if (++calls <= 3) throw new TypeError("fetch failed");
+        return "tok";
+      },
+    });
+    const errors: string[] = [];
+    client.on("error", (e) => errors.push(e.code));
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    expect(client.state).toBe("reconnecting");
+    await vi.advanceTimersByTimeAsync(1000 + 2000 + 4000);
+    expect(ScriptedEventSource.instances).toHaveLength(1);
+    ScriptedEventSource.last().connect();
+    expect(client.state).toBe("connected");
+    expect(errors).toEqual(["token_fetch_failed", "token_fetch_failed", "token_fetch_failed"]);
+    expect(transitions.some((t) => t.next === "failed")).toBe(false);
+    client.close();
+  });
+
+  it("a getToken slower than tokenTimeoutMs counts as a failed attempt", async () => {
+    let calls = 0;
+    const { client, transitions } = make({
+      tokenTimeoutMs: 3000,
+      getToken: () => (++calls === 1 ? new Promise<string>(() => {}) : "tok"),
+    });
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20 + 3000);
+    expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", reason: "token_timeout" });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(ScriptedEventSource.instances).toHaveLength(1);
+    client.close();
+  });
+
+  it("a connection that gets no answer times out and is retried", async () => {
+    const { client, transitions } = make({ connectTimeoutMs: 5000 });
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20 + 5000);
+    expect(ScriptedEventSource.instances[0]!.closed).toBe(true);
+    expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", reason: "connect_timeout" });
+    client.close();
+  });
+
+  it("5xx and 429 retry; 429's Retry-After is a floor", async () => {
+    const { client, transitions } = make();
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    ScriptedEventSource.last().emit("error", undefined, { code: 503 });
+    expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", delayMs: 1000 });
+    await vi.advanceTimersByTimeAsync(1000);
+    ScriptedEventSource.last().emit("error", undefined, { code: 429, retryAfter: 7, errorCode: "rate_limited" });
+    expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", reason: "rate_limited", delayMs: 7500 });
+    client.close();
+  });
+
+  it("a stale token (token_used) is retried once with a fresh one; a second refusal is final", async () => {
+    const { client, transitions } = make({ getToken: () => "t" });
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    ScriptedEventSource.last().emit("error", undefined, { code: 401, errorCode: "token_used" });
+    expect(transitions.at(-1)).toMatchObject({ next: "reconnecting" });
+    await vi.advanceTimersByTimeAsync(1000);
+    ScriptedEventSource.last().emit("error", undefined, { code: 401, errorCode: "token_used" });
+    expect(transitions.at(-1)).toMatchObject({ next: "failed", reason: "token_used" });
+    client.close();
+  });
+
+  it("leaves failed on online, on the page becoming visible, and on reconnect()", async () => {
+    const { client, transitions, win, doc } = make();
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    const refuse = () => ScriptedEventSource.last().emit("error", undefined, { code: 401 });
+    refuse();
+    expect(client.state).toBe("failed");
+    win.fire("online");
+    await settle();
+    expect(transitions.at(-1)).toMatchObject({ prev: "failed", next: "connecting", reason: "online" });
+    refuse();
+    doc.visibilityState = "hidden";
+    doc.fire("visibilitychange");
+    expect(client.state).toBe("failed");
+    doc.visibilityState = "visible";
+    doc.fire("visibilitychange");
+    await settle();
+    expect(transitions.at(-1)).toMatchObject({ next: "connecting", reason: "visible" });
+    refuse();
+    client.reconnect();
+    await settle();
+    expect(transitions.at(-1)).toMatchObject({ next: "connecting", reason: "retry" });
+    expect(ScriptedEventSource.instances).toHaveLength(4);
+    client.close();
+  });
+
+  it("reconnect() while connected (the session changed) drops the stream at once and starts the count over", async () => {
+    let n = 0;
+    const { client, transitions } = make({ getToken: () => `tok${++n}` });
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    ScriptedEventSource.last().emit("error");
+    await vi.advanceTimersByTimeAsync(1000);
+    const first = ScriptedEventSource.last();
+    first.connect();
+    expect(client.attempt).toBe(1);
+    client.reconnect();
+    await settle();
+    expect(first.closed).toBe(true);
+    expect(client.attempt).toBe(0);
+    expect(new URL(ScriptedEventSource.last().url).searchParams.get("token")).toBe("tok3");
+    expect(transitions.at(-1)).toMatchObject({ prev: "connected", next: "reconnecting", reason: "retry" });
+    client.close();
+  });
+
+  it("the attempt count survives a short connection and a channel change, and resets after a stable one", async () => {
+    const { client, transitions } = make({ EventSource: ActiveEventSource as never });
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    lastActive().connectWithHeartbeat("e1-0", 1000);
+    for (let i = 0; i < 4; i++) {
+      ScriptedEventSource.last().emit("error");
+      await vi.advanceTimersByTimeAsync(transitions.at(-1)!.delayMs);
+    }
+    expect(client.attempt).toBe(4);
+    lastActive().connectWithHeartbeat("e1-0", 1000);
+    await vi.advanceTimersByTimeAsync(1000);
+    client.subscribe("b", () => {}); // channel change: make before break
+    await vi.advanceTimersByTimeAsync(20);
+    lastActive().connectWithHeartbeat("e1-0", 1000);
+    ScriptedEventSource.last().emit("error"); // dropped 1 s after the outage: keeps counting
+    expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", attempt: 5 });
+    await vi.advanceTimersByTimeAsync(transitions.at(-1)!.delayMs);
+    lastActive().connectWithHeartbeat("e1-0", 1000);
+    for (let i = 0; i < 6; i++) {
+      await vi.advanceTimersByTimeAsync(1000);
+      lastActive().emit("activity");
+    }
+    client.subscribe("c", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    lastActive().connectWithHeartbeat("e1-0", 1000);
+    ScriptedEventSource.last().emit("error"); // after 6 s of live bytes: a fresh start
+    expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", attempt: 1, delayMs: 1000 });
+    client.close();
+  });
+});
+
+describe("liveness", () => {
+  it("closes a connection silent for 2 heartbeats + margin and resumes from the cursor", async () => {
+    const { client, transitions } = make({ EventSource: ActiveEventSource as never });
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    const first = lastActive();
+    first.connectWithHeartbeat("e1-7", 1000);
+    // Heartbeats keep it alive.
+    for (let i = 0; i < 10; i++) {
+      await vi.advanceTimersByTimeAsync(1000);
+      first.emit("activity");
+    }
+    expect(client.state).toBe("connected");
+    // Silence: dead after 2 × 1,000 + 1,000 ms, not before.
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(client.state).toBe("connected");
+    await vi.advanceTimersByTimeAsync(1);
+    expect(first.closed).toBe(true);
+    expect(transitions.at(-1)).toMatchObject({ prev: "connected", next: "reconnecting", reason: "stalled" });
+    await vi.advanceTimersByTimeAsync(transitions.at(-1)!.delayMs);
+    expect(new URL(ScriptedEventSource.last().url).searchParams.get("lastEventId")).toBe("e1-7");
+    client.close();
+  });
+
+  it("does not judge a transport that cannot see heartbeats, unless heartbeat events arrive", async () => {
+    const { client, transitions } = make();
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    ScriptedEventSource.last().emit("herald:connected", {
+      connectionId: "c",
+      cursor: "e1-0",
+      channels: [],
+      retry: 1000,
+      heartbeat: 1000,
+    });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(client.state).toBe("connected");
+    ScriptedEventSource.last().emit("herald:heartbeat", {});
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", reason: "stalled" });
+    client.close();
+  });
+
+  it("offline drops the stream at once; online retries at once", async () => {
+    const { client, transitions, win } = make({ EventSource: ActiveEventSource as never });
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    lastActive().connectWithHeartbeat();
+    win.fire("offline");
+    expect(ScriptedEventSource.instances[0]!.closed).toBe(true);
+    expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", reason: "offline" });
+    win.fire("online");
+    await settle();
+    expect(ScriptedEventSource.instances).toHaveLength(2);
+    expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", reason: "online", delayMs: 0 });
+    client.close();
+  });
+
+  it("a page back from sleep (the watchdog fires far too late) checks at once and resumes", async () => {
+    let skew = 0;
+    const { client, transitions } = make({ EventSource: ActiveEventSource as never, now: () => Date.now() + skew });
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    lastActive().connectWithHeartbeat("e1-0", 15_000);
+    skew = 10 * 60_000; // ten minutes pass while the timers are frozen
+    await vi.advanceTimersByTimeAsync(35_000);
+    expect(transitions.at(-1)).toMatchObject({ prev: "connected", next: "reconnecting" });
+    expect(["wake", "stalled"]).toContain(transitions.at(-1)!.reason);
+    client.close();
+  });
+
+  it("becoming visible checks a connected stream at once", async () => {
+    let skew = 0;
+    const { client, transitions, doc } = make({
+      EventSource: ActiveEventSource as never,
+      now: () => Date.now() + skew,
+    });
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    lastActive().connectWithHeartbeat("e1-0", 15_000);
+    skew = 60_000;
+    doc.fire("visibilitychange");
+    expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", reason: "stalled" });
     client.close();
   });
 });

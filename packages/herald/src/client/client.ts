@@ -2,6 +2,16 @@
  * The browser client: one multiplexed SSE connection for any number of channels, its own
  * reconnection (backoff with full jitter, fresh token per attempt, resume from the cursor), and an
  * observable state machine. Works with the browser's EventSource or any compatible one.
+ *
+ * Failure taxonomy: only a refusal a retry cannot fix (401/403 on a fresh token, a refused channel
+ * or malformed request: 400/414) and `maxAttempts` end in `failed`. Everything else (network
+ * errors, timeouts, 5xx, 429 with its `Retry-After`, a failing or slow `getToken`, a silent
+ * connection) backs off with jitter and retries. Even `failed` is left again on `online`, when the
+ * page becomes visible, and on {@link HeraldClient.reconnect} (the app's "session changed").
+ *
+ * Liveness: the server announces its heartbeat interval in `herald:connected`; a connection on
+ * which no byte arrives for about two intervals (plus a margin) is closed and resumed from the
+ * cursor. `offline` drops the connection at once; `online` and a page coming back retry at once.
  */
 import {
   CONTROL,
@@ -15,19 +25,39 @@ import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { CursorTracker } from "./cursor-tracker.js";
 import { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
-import type { EventSourceFactory, EventSourceLike, OnlineTarget, Timers } from "./types.js";
+import type { EventSourceFactory, EventSourceLike, OnlineTarget, Timers, VisibilityTarget } from "./types.js";
 
 /** Options for {@link createHeraldClient}. */
 export interface HeraldClientOptions {
   /** The SSE endpoint, e.g. `/api/realtime/sse`. */
   url: string;
-  /** Returns a fresh single-use token; called before every (re)connect. */
+  /**
+   * Returns a fresh single-use token; called before every (re)connect. When it throws or takes
+   * longer than `tokenTimeoutMs`, the attempt counts as failed and is retried with backoff.
+   */
   getToken?: () => string | null | undefined | Promise<string | null | undefined>;
+  /** Longest wait for `getToken`, in ms (default 10,000). */
+  tokenTimeoutMs?: number;
+  /**
+   * Longest wait from opening a connection to the server's `herald:connected`, in ms (default
+   * 20,000). A connection that gets no answer (a blackholed route) is then retried.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Silence after which an open connection counts as dead, in ms. Default: twice the heartbeat
+   * interval the server announces, plus a margin of half an interval (at least 1 s, at most 5 s).
+   * `false` turns the check off. Applies only when the transport lets the client see heartbeats
+   * (the default fetch-based one does; the browser's EventSource only with `herald:heartbeat`).
+   */
+  livenessTimeoutMs?: number | false;
   /** Backoff settings (defaults: 1 s base, 30 s cap). */
   backoff?: BackoffOptions;
   /** Give up (state `failed`) after this many consecutive failed attempts (default: never). */
   maxAttempts?: number;
-  /** A connection that stayed up this long resets the attempt count (default 5,000 ms). */
+  /**
+   * A connection that stayed up and kept receiving bytes this long resets the attempt count
+   * (default 5,000 ms). Reconnects that follow a shorter connection keep counting.
+   */
   stableAfterMs?: number;
   /** Wait this long after a subscription change before reconnecting, to batch changes (default 10 ms). */
   debounceMs?: number;
@@ -44,8 +74,10 @@ export interface HeraldClientOptions {
   now?: () => number;
   /** Randomness for jitter (default `Math.random`). */
   random?: () => number;
-  /** Where `online` events come from (default: `window` when present). Pass null to disable. */
+  /** Where `online`/`offline` events come from (default: `window` when present). Pass null to disable. */
   onlineTarget?: OnlineTarget | null;
+  /** Where `visibilitychange` comes from (default: `document` when present). Pass null to disable. */
+  visibilityTarget?: VisibilityTarget | null;
 }
 
 /** Handler of one channel's events. */
@@ -74,7 +106,14 @@ export interface HeraldClient {
   subscribe<T = unknown>(channel: string, handler: EventHandler<T>): () => void;
   /** Listens to client events; returns a function that removes the listener. */
   on<K extends keyof ClientEvents>(type: K, listener: (payload: ClientEvents[K]) => void): () => void;
-  /** Reconnects now (after `failed`, or to skip a backoff wait). */
+  /**
+   * Reconnects now with a fresh token from `getToken`, whatever the state (`failed` included), and
+   * starts the attempt count over. Call it when the user's session changed (signed in, signed out,
+   * switched account): the current connection is dropped at once, since it was authorized for the
+   * previous session; a signed-out user whose token is refused then ends in `failed` with reason
+   * `unauthorized`. Also what a "Retry now" button calls, after `failed` or to skip a backoff wait.
+   * Does nothing before the first subscription or after `close()`.
+   */
   reconnect(): void;
   /** Closes the connection and releases every timer and listener. Final. */
   close(): void;
@@ -84,7 +123,17 @@ interface Attempt {
   source: EventSourceLike;
   listeners: [string, (event: MessageEvent | Event) => void][];
   connected: boolean;
+  /** Clock time of the last byte (or event) seen on this connection. */
+  lastActivity: number;
+  /** Heartbeat interval the server announced, in ms (0: unknown). */
+  heartbeatMs: number;
+  /** A `herald:heartbeat` event arrived: heartbeats are visible even if comments are not. */
+  heartbeatEvents: boolean;
+  /** Timer of the connect timeout (until `herald:connected`). */
+  connectTimer: unknown;
 }
+
+class TokenTimeout extends Error {}
 
 /** Creates a client. It connects when the first channel is subscribed. */
 export function createHeraldClient(options: HeraldClientOptions): HeraldClient {
@@ -103,14 +152,23 @@ class Client implements HeraldClient {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly onlineTarget: OnlineTarget | null;
+  private readonly visibilityTarget: VisibilityTarget | null;
   private active: Attempt | null = null;
   /** A connection being opened while `active` still serves (channel changes: make before break). */
   private pending: Attempt | null = null;
   private retryTimer: unknown = null;
   private debounceTimer: unknown = null;
-  private connectedAt = 0;
+  private tokenTimer: unknown = null;
+  private watchdogTimer: unknown = null;
+  private watchdogDueAt = 0;
+  /** When the state last became `connected` (0 when not connected). */
+  private connectedSince = 0;
+  /** Last byte seen on the active connection (for the stability rule). */
+  private lastActivityAt = 0;
   private serverRetryMs: number | undefined;
   private retryAfterMs = 0;
+  /** A 401 `token_expired`/`token_used` was retried once; a second one is final. */
+  private staleTokenRetried = false;
   private generation = 0;
 
   constructor(private readonly options: HeraldClientOptions) {
@@ -130,6 +188,15 @@ class Client implements HeraldClient {
     const win = (globalThis as { window?: OnlineTarget }).window;
     this.onlineTarget = options.onlineTarget === undefined ? (win ?? null) : options.onlineTarget;
     this.onlineTarget?.addEventListener("online", this.onOnline);
+    this.onlineTarget?.addEventListener("offline", this.onOffline);
+    const doc = (globalThis as { document?: VisibilityTarget }).document;
+    this.visibilityTarget =
+      options.visibilityTarget === undefined
+        ? doc && typeof doc.addEventListener === "function"
+          ? doc
+          : null
+        : options.visibilityTarget;
+    this.visibilityTarget?.addEventListener("visibilitychange", this.onVisibility);
   }
 
   get cursor(): string | null {
@@ -166,9 +233,11 @@ class Client implements HeraldClient {
   }
 
   reconnect(): void {
-    if (this.state === "closed" || this.handlers.size === 0) return;
+    if (this.state === "closed") return;
+    this.staleTokenRetried = false;
+    this.attempt = 0;
+    if (this.state === "idle" || this.handlers.size === 0) return;
     this.clearRetry();
-    if (this.state === "failed") this.attempt = 0;
     this.teardown();
     this.transition(this.state === "failed" ? "connecting" : "reconnecting", "retry", 0);
     void this.open();
@@ -181,6 +250,8 @@ class Client implements HeraldClient {
     this.debounceTimer = null;
     this.teardown();
     this.onlineTarget?.removeEventListener("online", this.onOnline);
+    this.onlineTarget?.removeEventListener("offline", this.onOffline);
+    this.visibilityTarget?.removeEventListener("visibilitychange", this.onVisibility);
     this.handlers.clear();
     this.transition("closed", "close", 0);
     this.listeners.clear();
@@ -224,28 +295,50 @@ class Client implements HeraldClient {
     let token: string | null | undefined = null;
     if (this.options.getToken) {
       try {
-        token = await this.options.getToken();
+        token = await this.fetchToken();
       } catch (error) {
         if (generation !== this.generation || this.state === "closed") return;
-        this.emit("error", { code: "token_fetch_failed", message: String((error as Error)?.message ?? error) });
-        this.fail("token_fetch_failed");
+        // Not final: the token route may be down with the rest of the network, or slow.
+        const timeout = error instanceof TokenTimeout;
+        const code = timeout ? "token_timeout" : "token_fetch_failed";
+        this.emit("error", { code, message: String((error as Error)?.message ?? error) });
+        this.teardown();
+        this.scheduleRetry(code);
         return;
       }
     }
     if (generation !== this.generation || this.state === "closed" || this.handlers.size === 0) return;
     const source = new this.ES(this.buildUrl(token), { withCredentials: this.options.withCredentials ?? false });
-    const attempt: Attempt = { source, listeners: [], connected: false };
+    const attempt: Attempt = {
+      source,
+      listeners: [],
+      connected: false,
+      lastActivity: this.now(),
+      heartbeatMs: 0,
+      heartbeatEvents: false,
+      connectTimer: null,
+    };
     const listen = (type: string, fn: (event: MessageEvent) => void): void => {
-      const wrapped = fn as (event: MessageEvent | Event) => void;
+      const wrapped = (event: MessageEvent | Event): void => {
+        this.touch(attempt);
+        fn(event as MessageEvent);
+      };
       attempt.listeners.push([type, wrapped]);
       source.addEventListener(type, wrapped);
     };
+    listen("activity", () => undefined);
     listen("message", (e) => this.onMessage(e));
     listen(CONTROL.connected, (e) => this.onConnected(attempt, e));
     listen(CONTROL.gap, (e) => this.onGap(e));
     listen(CONTROL.error, (e) => this.onServerError(e));
     listen(CONTROL.rotate, () => this.onRotate(attempt));
+    listen(CONTROL.heartbeat, () => this.onHeartbeatEvent(attempt));
     listen("error", (e) => this.onError(attempt, e));
+    const connectTimeout = this.options.connectTimeoutMs ?? 20_000;
+    attempt.connectTimer = this.timers.setTimeout(() => {
+      attempt.connectTimer = null;
+      this.onConnectTimeout(attempt, connectTimeout);
+    }, connectTimeout);
     if (makeBeforeBreak && this.active) {
       if (this.pending) this.dispose(this.pending);
       this.pending = attempt;
@@ -253,6 +346,34 @@ class Client implements HeraldClient {
       this.teardown();
       this.active = attempt;
     }
+  }
+
+  /** `getToken()`, failing with {@link TokenTimeout} when it takes longer than `tokenTimeoutMs`. */
+  private fetchToken(): Promise<string | null | undefined> {
+    const ms = this.options.tokenTimeoutMs ?? 10_000;
+    return new Promise((resolve, reject) => {
+      const timer = this.timers.setTimeout(() => {
+        if (this.tokenTimer === timer) this.tokenTimer = null;
+        reject(new TokenTimeout(`getToken took longer than ${ms} ms`));
+      }, ms);
+      this.tokenTimer = timer;
+      const settle = (): void => {
+        this.timers.clearTimeout(timer);
+        if (this.tokenTimer === timer) this.tokenTimer = null;
+      };
+      Promise.resolve()
+        .then(() => this.options.getToken!())
+        .then(
+          (value) => {
+            settle();
+            resolve(value);
+          },
+          (error: unknown) => {
+            settle();
+            reject(error instanceof Error ? error : new Error(String(error)));
+          },
+        );
+    });
   }
 
   private buildUrl(token: string | null | undefined): string {
@@ -267,7 +388,9 @@ class Client implements HeraldClient {
   private onConnected(attempt: Attempt, event: MessageEvent): void {
     const payload = parse<ConnectedPayload>(event);
     if (!payload) return;
+    if (attempt !== this.active && attempt !== this.pending) return;
     attempt.connected = true;
+    this.clearConnectTimer(attempt);
     this.clearRetry();
     if (this.pending === attempt) {
       if (this.active) this.dispose(this.active);
@@ -277,9 +400,15 @@ class Client implements HeraldClient {
     this.tracker.advance(payload.cursor);
     this.serverRetryMs = payload.retry;
     this.retryAfterMs = 0;
-    this.connectedAt = this.now();
+    this.staleTokenRetried = false;
+    attempt.heartbeatMs = typeof payload.heartbeat === "number" && payload.heartbeat > 0 ? payload.heartbeat : 0;
+    this.lastActivityAt = attempt.lastActivity;
     this.nextRetryAt = null;
-    if (this.state !== "connected") this.transition("connected", "open", 0);
+    if (this.state !== "connected") {
+      this.connectedSince = this.now();
+      this.transition("connected", "open", 0);
+    }
+    this.armWatchdog();
     this.emit("connected", payload);
   }
 
@@ -320,6 +449,12 @@ class Client implements HeraldClient {
     void this.open();
   }
 
+  private onHeartbeatEvent(attempt: Attempt): void {
+    if (attempt.heartbeatEvents) return;
+    attempt.heartbeatEvents = true;
+    if (attempt === this.active) this.armWatchdog();
+  }
+
   private onError(attempt: Attempt, event: Event): void {
     if (attempt !== this.active && attempt !== this.pending) return;
     // Whichever stream failed, start over from the cursor: when a replacement for a channel change
@@ -331,7 +466,17 @@ class Client implements HeraldClient {
       const code = errorCode ?? (status === 401 ? "unauthorized" : status === 403 ? "forbidden" : `http_${status}`);
       this.emit("error", { code, message: message ?? `connection refused (${status})`, status });
       if (status === 401 || status === 403) {
-        // Terminal: a fresh token was just used, so retrying would fail the same way.
+        // A token that was stale when it arrived (expired or already used) may be the getter's
+        // fault: one more attempt with a fresh one. Otherwise a fresh token was just refused, and
+        // retrying would fail the same way.
+        const stale = errorCode === "token_expired" || errorCode === "token_used";
+        if (!stale || this.staleTokenRetried) {
+          this.fail(code);
+          return;
+        }
+        this.staleTokenRetried = true;
+      } else if (status === 400 || status === 414) {
+        // A malformed request or a refused channel set: the next attempt would send the same.
         this.fail(code);
         return;
       }
@@ -340,11 +485,98 @@ class Client implements HeraldClient {
     this.scheduleRetry(attempt.connected ? "error" : (errorCode ?? "connect_failed"));
   }
 
-  private scheduleRetry(reason: string): void {
-    if (this.connectedAt !== 0 && this.now() - this.connectedAt >= (this.options.stableAfterMs ?? 5000)) {
-      this.attempt = 0;
+  private onConnectTimeout(attempt: Attempt, ms: number): void {
+    if (attempt !== this.active && attempt !== this.pending) return;
+    if (attempt.connected) return;
+    this.emit("error", { code: "connect_timeout", message: `no answer from the server within ${ms} ms` });
+    this.teardown();
+    this.scheduleRetry("connect_timeout");
+  }
+
+  // --- liveness -------------------------------------------------------------------------------
+
+  private touch(attempt: Attempt): void {
+    attempt.lastActivity = this.now();
+    if (attempt === this.active) this.lastActivityAt = attempt.lastActivity;
+  }
+
+  /** The silence after which `attempt` counts as dead, or null when it cannot be observed. */
+  private livenessTimeout(attempt: Attempt): number | null {
+    const option = this.options.livenessTimeoutMs;
+    if (option === false || !this.observable(attempt)) return null;
+    if (typeof option === "number" && option > 0) return option;
+    const hb = attempt.heartbeatMs;
+    if (!(hb > 0)) return null;
+    return 2 * hb + Math.min(5000, Math.max(1000, hb / 2));
+  }
+
+  private observable(attempt: Attempt): boolean {
+    return attempt.source.reportsActivity === true || attempt.heartbeatEvents;
+  }
+
+  private armWatchdog(): void {
+    this.clearWatchdog();
+    const attempt = this.active;
+    if (!attempt || this.state !== "connected") return;
+    const timeout = this.livenessTimeout(attempt);
+    if (timeout === null) return;
+    const delay = Math.max(0, attempt.lastActivity + timeout - this.now());
+    this.watchdogDueAt = this.now() + delay;
+    this.watchdogTimer = this.timers.setTimeout(() => {
+      this.watchdogTimer = null;
+      this.checkLiveness(this.now() - this.watchdogDueAt);
+    }, delay);
+  }
+
+  /**
+   * Closes the active connection when it has been silent too long, or when the check itself ran
+   * far later than scheduled (the machine slept or the page was frozen: whatever the socket says,
+   * it cannot be trusted). `lateMs` is how late the timer fired (0 for checks on page events).
+   */
+  private checkLiveness(lateMs: number): void {
+    const attempt = this.active;
+    if (!attempt || this.state !== "connected") return;
+    const timeout = this.livenessTimeout(attempt);
+    if (timeout === null) return;
+    const silent = this.now() - attempt.lastActivity;
+    const slept = lateMs >= Math.max(2 * timeout, 120_000);
+    if (silent >= timeout || slept) {
+      const reason = slept ? "wake" : "stalled";
+      this.emit("error", {
+        code: reason,
+        message: slept
+          ? `the page was suspended for ${Math.round(lateMs / 1000)} s; resuming from the cursor`
+          : `no bytes for ${silent} ms (limit ${timeout} ms); the connection is dead`,
+      });
+      this.teardown();
+      this.scheduleRetry(reason);
+      return;
     }
-    this.connectedAt = 0;
+    this.armWatchdog();
+  }
+
+  private clearWatchdog(): void {
+    if (this.watchdogTimer !== null) this.timers.clearTimeout(this.watchdogTimer);
+    this.watchdogTimer = null;
+  }
+
+  // --- retries --------------------------------------------------------------------------------
+
+  /**
+   * Resets the attempt count if the connection we are leaving stayed up, receiving bytes, for
+   * `stableAfterMs`. (A transport that cannot report bytes counts the time it was open.)
+   */
+  private settleStability(): void {
+    if (this.state !== "connected" || this.connectedSince === 0) return;
+    const active = this.active;
+    const lastAlive = active && !this.observable(active) ? this.now() : this.lastActivityAt || this.now();
+    if (lastAlive - this.connectedSince >= (this.options.stableAfterMs ?? 5000)) this.attempt = 0;
+    this.connectedSince = 0; // judged once per connection
+  }
+
+  private scheduleRetry(reason: string): void {
+    this.settleStability();
+    this.clearRetry();
     const max = this.options.maxAttempts ?? Infinity;
     if (this.attempt >= max) {
       this.fail("max_attempts");
@@ -353,7 +585,7 @@ class Client implements HeraldClient {
     const backoff = { ...this.options.backoff };
     if (this.serverRetryMs !== undefined && this.options.backoff?.baseMs === undefined)
       backoff.baseMs = this.serverRetryMs;
-    // Retry-After (429) is a floor; jitter on top of it keeps a crowd from returning at once.
+    // Retry-After (429, 503) is a floor; jitter on top of it keeps a crowd from returning at once.
     const jitter = backoffDelay(this.attempt, backoff, this.random);
     const delay = this.retryAfterMs > 0 ? this.retryAfterMs + Math.round(jitter / 4) : jitter;
     this.retryAfterMs = 0;
@@ -374,11 +606,45 @@ class Client implements HeraldClient {
     this.transition("failed", reason, 0);
   }
 
+  /** Leaves `failed` (or skips a backoff wait) because something outside says "try now". */
+  private retryNow(reason: string): void {
+    if (this.state === "closed" || this.handlers.size === 0) return;
+    if (this.state === "failed") {
+      this.attempt = 0;
+      this.transition("connecting", reason, 0);
+      void this.open();
+    } else if (this.state === "reconnecting" && this.retryTimer !== null) {
+      this.clearRetry();
+      this.transition("reconnecting", reason, 0);
+      void this.open();
+    }
+  }
+
   private readonly onOnline = (): void => {
-    if (this.retryTimer === null || this.state !== "reconnecting") return;
-    this.clearRetry();
-    this.transition("reconnecting", "online", 0);
-    void this.open();
+    if (this.state === "reconnecting" && this.retryTimer === null) {
+      // An attempt is in flight, started on the old network: start it again on the new one.
+      this.teardown();
+      this.transition("reconnecting", "online", 0);
+      void this.open();
+      return;
+    }
+    if (this.state === "connected") this.checkLiveness(0);
+    else this.retryNow("online");
+  };
+
+  private readonly onOffline = (): void => {
+    if (this.state !== "connected" && this.state !== "connecting" && this.state !== "reconnecting") return;
+    if (this.retryTimer !== null) return; // already waiting
+    // No point waiting for the heartbeat to time out: the stream is gone. Keep retrying with
+    // backoff (`offline` can be wrong), and at once on `online`.
+    this.teardown();
+    this.scheduleRetry("offline");
+  };
+
+  private readonly onVisibility = (): void => {
+    if (this.visibilityTarget?.visibilityState !== "visible") return;
+    if (this.state === "connected") this.checkLiveness(0);
+    else this.retryNow("visible");
   };
 
   private clearRetry(): void {
@@ -386,8 +652,16 @@ class Client implements HeraldClient {
     this.retryTimer = null;
   }
 
+  private clearConnectTimer(attempt: Attempt): void {
+    if (attempt.connectTimer !== null) this.timers.clearTimeout(attempt.connectTimer);
+    attempt.connectTimer = null;
+  }
+
   private teardown(): void {
     this.generation++;
+    if (this.tokenTimer !== null) this.timers.clearTimeout(this.tokenTimer);
+    this.tokenTimer = null;
+    this.clearWatchdog();
     if (this.active) this.dispose(this.active);
     if (this.pending) this.dispose(this.pending);
     this.active = null;
@@ -395,6 +669,7 @@ class Client implements HeraldClient {
   }
 
   private dispose(attempt: Attempt): void {
+    this.clearConnectTimer(attempt);
     for (const [type, fn] of attempt.listeners) attempt.source.removeEventListener(type, fn);
     attempt.listeners = [];
     attempt.source.close();
@@ -405,6 +680,10 @@ class Client implements HeraldClient {
     if (prev === next && next !== "reconnecting") return;
     if (prev !== next && !canTransition(prev, next))
       throw new Error(`herald/client: illegal transition ${prev} → ${next}`);
+    if (prev === "connected" && next !== "connected") {
+      this.settleStability();
+      this.clearWatchdog();
+    }
     this.state = next;
     this.emit("state", { prev, next, reason, attempt: this.attempt, delayMs });
   }

@@ -2,6 +2,8 @@
  * An EventSource built on `fetch`, used by default. Unlike the browser's, its `error` event tells
  * why a connection was refused: `code` (HTTP status), `retryAfter` (seconds, from `Retry-After`)
  * and `errorCode` (from Herald's JSON error body). It never reconnects by itself: the client does.
+ * It also dispatches `activity` for every chunk of bytes received (heartbeat comments included), so
+ * the client can tell a silent, dead connection from a quiet one.
  */
 import { createSseParser } from "../protocol/sse-parse.js";
 import type { EventSourceLike } from "./types.js";
@@ -22,6 +24,8 @@ export class FetchEventSource implements EventSourceLike {
   static readonly OPEN = 1;
   static readonly CLOSED = 2;
   readyState = 0;
+  /** Dispatches `activity` per chunk received (see {@link EventSourceLike.reportsActivity}). */
+  readonly reportsActivity = true;
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly abort = new AbortController();
 
@@ -87,6 +91,7 @@ export class FetchEventSource implements EventSourceLike {
       for (;;) {
         const { value, done } = await reader.read();
         if (done || this.readyState === 2) break;
+        if (value.length > 0) this.dispatch("activity", new Event("activity"));
         parser.feed(value);
       }
     } catch {

@@ -1,4 +1,4 @@
-/** Injectable environment of the client: EventSource, timers, clock, window events. */
+/** Injectable environment of the client: EventSource, timers, clock, window and document events. */
 
 /** The part of the EventSource API the client uses (the browser's, or the `eventsource` npm package). */
 export interface EventSourceLike {
@@ -6,6 +6,13 @@ export interface EventSourceLike {
   close(): void;
   addEventListener(type: string, listener: (event: MessageEvent | Event) => void): void;
   removeEventListener(type: string, listener: (event: MessageEvent | Event) => void): void;
+  /**
+   * True when this source dispatches an `activity` event for every chunk of bytes it receives,
+   * the server's heartbeat comments included ({@link FetchEventSource} does). The browser's
+   * EventSource hides comments, so with it the client can only tell a silent connection from a
+   * quiet one when the server sends heartbeats as `herald:heartbeat` events.
+   */
+  readonly reportsActivity?: boolean;
 }
 
 /** An EventSource constructor. */
@@ -17,8 +24,16 @@ export interface Timers {
   clearTimeout(handle: unknown): void;
 }
 
-/** Something that emits `online` (a `window`). */
+/** Something that emits `online` and `offline` (a `window`). */
 export interface OnlineTarget {
-  addEventListener(type: "online", listener: () => void): void;
-  removeEventListener(type: "online", listener: () => void): void;
+  addEventListener(type: "online" | "offline", listener: () => void): void;
+  removeEventListener(type: "online" | "offline", listener: () => void): void;
+}
+
+/** Something that emits `visibilitychange` and has a `visibilityState` (a `document`). */
+export interface VisibilityTarget {
+  /** `"visible"` when the page is shown. */
+  readonly visibilityState: string;
+  addEventListener(type: "visibilitychange", listener: () => void): void;
+  removeEventListener(type: "visibilitychange", listener: () => void): void;
 }

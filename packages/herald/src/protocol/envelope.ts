@@ -27,6 +27,11 @@ export const CONTROL = {
   error: "herald:error",
   /** The server ends the stream on purpose (rotation); reconnect from the cursor: `{ reason }`. */
   rotate: "herald:rotate",
+  /**
+   * Optional heartbeat as a named event (data ignored), for EventSource implementations that hide
+   * comment lines (the browser's): the client counts it as liveness like a heartbeat comment.
+   */
+  heartbeat: "herald:heartbeat",
 } as const;
 
 /** Payload of `herald:connected`. */
