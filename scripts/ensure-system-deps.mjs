@@ -58,9 +58,11 @@ function privilege() {
 }
 
 function run(prefix, args) {
-  const [cmd, ...rest] = [...prefix, "env", "DEBIAN_FRONTEND=noninteractive", ...args];
-  console.log(`${tag} running: ${[...prefix, ...args].join(" ")}`);
-  return spawnSync(cmd, rest, { stdio: ["ignore", "inherit", "inherit"] }).status === 0;
+  console.log(`${tag} running: ${[...prefix, "DEBIAN_FRONTEND=noninteractive", ...args].join(" ")}`);
+  // sudo resets the environment, so the variable goes through env(1) there.
+  const argv = prefix.length ? [...prefix, "env", "DEBIAN_FRONTEND=noninteractive", ...args] : args;
+  const options = { stdio: ["ignore", "inherit", "inherit"], env: { ...env, DEBIAN_FRONTEND: "noninteractive" } };
+  return spawnSync(argv[0], argv.slice(1), options).status === 0;
 }
 
 if (env.HERALD_SKIP_SYSTEM_DEPS === "1") {
