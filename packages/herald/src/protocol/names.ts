@@ -38,3 +38,8 @@ export function assertEventName(name: unknown): asserts name is string {
     throw new HeraldError("invalid_event", `event name "${name}" uses a reserved prefix`);
   }
 }
+
+/** True when `name` is a valid channel name (see {@link assertChannelName}). */
+export function isValidChannelName(name: unknown): name is string {
+  return typeof name === "string" && name.length > 0 && name.length <= MAX_CHANNEL_LENGTH && CHANNEL.test(name);
+}

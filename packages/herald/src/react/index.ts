@@ -20,6 +20,7 @@ export {
   type UseChannelOptions,
 } from "./use-channel.js";
 export { useConnectionStatus, type ConnectionStatus } from "./use-connection-status.js";
+export { useTasks, type TasksState } from "./use-tasks.js";
 export { useTask, TaskRequestError, type TaskState, type UseTaskOptions, type UseTaskStatus } from "./use-task.js";
 export {
   createConnectionStore,

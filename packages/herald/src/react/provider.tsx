@@ -3,7 +3,7 @@
  * (never during render), so server rendering creates none, and React 19 StrictMode's mount → unmount
  * → mount leaves exactly one: the first is closed before any hook has subscribed through it.
  */
-import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
+import { createContext, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { createHeraldClient, type HeraldClient, type HeraldClientOptions } from "../client/index.js";
 import { createConnectionStore, IDLE_STORE, type ConnectionStore } from "./connection-store.js";
 
@@ -12,13 +12,23 @@ export type HeraldProviderOptions = Omit<HeraldClientOptions, "url" | "getToken"
 
 /** Props of {@link HeraldProvider}. */
 export interface HeraldProviderProps {
-  /** The SSE endpoint, e.g. `/api/realtime/sse`. */
-  url: string;
+  /** Where Herald's routes are mounted (default `/api/realtime`, the catch-all `herald.routes` serves). */
+  basePath?: string;
+  /** The SSE endpoint (default `{basePath}/sse`). */
+  url?: string;
   /**
-   * Returns a fresh single-use token before every (re)connect. The latest function passed is
-   * called, so an inline arrow is fine.
+   * Returns a fresh single-use token before every (re)connect; null connects anonymously. The
+   * latest function passed is called, so an inline arrow is fine. Default: `POST {basePath}/token`
+   * with the page's cookies, anonymous when it answers 401 (signed out); with an explicit `url`,
+   * no token.
    */
   getToken?: HeraldClientOptions["getToken"];
+  /**
+   * Anything that identifies the signed-in session (the user's id, or null when signed out). When
+   * it changes (sign-in, sign-out, another user), the client reconnects at once with a fresh token,
+   * from any state, `failed` included.
+   */
+  session?: string | null;
   /**
    * Other client options (`backoff`, `maxAttempts`, `EventSource`, ...). Read when the client is
    * created: changing them later has no effect until `url` changes.
@@ -31,13 +41,20 @@ export interface HeraldProviderProps {
 
 /** What the hooks get from the provider. */
 export interface HeraldContextValue {
+  /** Where Herald's routes are mounted. */
+  readonly basePath: string;
+  /**
+   * The signed-in user's id as the token route last said it (null: signed out), or undefined when
+   * not known (a custom `getToken`, or before the first token).
+   */
+  readonly userId: string | null | undefined;
   /** The shared client, or null before it is created (server render, first client render). */
   readonly client: HeraldClient | null;
   /** The connection store of that client. */
   readonly store: ConnectionStore;
 }
 
-const NO_CLIENT: HeraldContextValue = { client: null, store: IDLE_STORE };
+const DEFAULT_BASE_PATH = "/api/realtime";
 
 /** The React context behind the hooks; use {@link useHerald} rather than reading it directly. */
 export const HeraldContext = createContext<HeraldContextValue | null>(null);
@@ -46,43 +63,82 @@ export const HeraldContext = createContext<HeraldContextValue | null>(null);
  * Provides one Herald client to every hook below it. It connects when the first hook subscribes
  * and is closed when the provider unmounts (or `url` changes).
  *
+ * With `herald.routes` mounted at `/api/realtime`, no props are needed:
+ *
  * @example
  * ```tsx
- * <HeraldProvider url="/api/realtime/sse" getToken={fetchToken} options={{ maxAttempts: 8 }}>
- *   <App />
- * </HeraldProvider>
+ * // app/layout.tsx
+ * <HeraldProvider session={userId}>{children}</HeraldProvider>
  * ```
  */
-export function HeraldProvider({ url, getToken, options, client, children }: HeraldProviderProps): ReactNode {
+export function HeraldProvider({
+  basePath = DEFAULT_BASE_PATH,
+  url,
+  getToken,
+  session,
+  options,
+  client,
+  children,
+}: HeraldProviderProps): ReactNode {
   const getTokenRef = useRef(getToken);
   const optionsRef = useRef(options);
   useEffect(() => {
     getTokenRef.current = getToken;
     optionsRef.current = options;
   });
-  const hasGetToken = getToken !== undefined;
-  const [value, setValue] = useState<HeraldContextValue>(NO_CLIENT);
+  const endpoint = url ?? `${basePath}/sse`;
+  const [userId, setUserId] = useState<string | null | undefined>(undefined);
+  const [value, setValue] = useState<Omit<HeraldContextValue, "userId">>({
+    basePath,
+    client: null,
+    store: IDLE_STORE,
+  });
 
   useEffect(() => {
     const opts = optionsRef.current ?? {};
     const owned = client === undefined;
+    const fetchToken = async (): Promise<string | null> => {
+      const reply = await fetchDefaultToken(basePath);
+      setUserId(reply.userId);
+      return reply.token;
+    };
     const instance =
       client ??
       createHeraldClient({
         ...opts,
-        url,
-        getToken: hasGetToken ? () => getTokenRef.current?.() : undefined,
+        url: endpoint,
+        // With an explicit `url` and no `getToken`, streams open without a token (as before).
+        getToken: () => (getTokenRef.current ? getTokenRef.current() : url === undefined ? fetchToken() : null),
       });
     const store = createConnectionStore(instance, opts.maxAttempts ?? null);
-    setValue({ client: instance, store });
+    setValue({ basePath, client: instance, store });
     return () => {
       store.dispose();
       if (owned) instance.close();
-      setValue(NO_CLIENT);
+      setValue({ basePath, client: null, store: IDLE_STORE });
     };
-  }, [url, client, hasGetToken]);
+  }, [endpoint, basePath, client, url]);
 
-  return <HeraldContext.Provider value={value}>{children}</HeraldContext.Provider>;
+  // A new session: reconnect with a fresh token (skipped on the first render: nothing changed yet).
+  const lastSession = useRef(session);
+  useEffect(() => {
+    if (lastSession.current === session) return;
+    lastSession.current = session;
+    value.client?.reconnect();
+  }, [session, value.client]);
+
+  const context = useMemo(() => ({ ...value, userId }), [value, userId]);
+  return <HeraldContext.Provider value={context}>{children}</HeraldContext.Provider>;
+}
+
+/** `POST {basePath}/token`: a token for the signed-in user, or null (anonymous) when signed out. */
+async function fetchDefaultToken(basePath: string): Promise<{ token: string | null; userId: string | null }> {
+  const response = await fetch(`${basePath}/token`, { method: "POST", credentials: "same-origin" });
+  if (response.status === 401) return { token: null, userId: null };
+  if (!response.ok) throw new Error(`token request failed with status ${response.status}`);
+  const body = (await response.json()) as { token?: unknown; userId?: unknown };
+  if (typeof body.token !== "string") throw new Error("token route answered without a token");
+  return { token: body.token, userId: typeof body.userId === "string" ? body.userId : null };
 }
 
 /**

@@ -30,7 +30,7 @@ export type UseTaskStatus = "loading" | "error" | TaskStatus;
 
 /** Options of {@link useTask}. */
 export interface UseTaskOptions<R = unknown> {
-  /** Where the Herald routes are mounted (default `/api/realtime`): reads `GET {baseUrl}/tasks/{id}`. */
+  /** Where the Herald routes are mounted (default: the provider's `basePath`): reads `GET {baseUrl}/tasks/{id}`. */
   baseUrl?: string;
   /** A snapshot already at hand (from a Server Component or the action that started the task). */
   initial?: TaskSnapshot<R> | null;
@@ -102,8 +102,8 @@ const BUFFER_LIMIT = 1000;
  * ```
  */
 export function useTask<R = unknown>(taskId: string | null | undefined, options: UseTaskOptions<R> = {}): TaskState<R> {
-  const { client, store } = useHerald();
-  const baseUrl = (options.baseUrl ?? "/api/realtime").replace(/\/+$/, "");
+  const { client, store, basePath } = useHerald();
+  const baseUrl = (options.baseUrl ?? basePath).replace(/\/+$/, "");
   const initialRef = useLatest(options.initial ?? null);
   const fetchRef = useLatest(options.fetch);
   const [view, setView] = useState<View<R>>({ taskId: null, task: null, error: null });

@@ -1,15 +1,31 @@
-/** `createHerald`: the server entry point. */
+/**
+ * `createHerald`: the server entry point and composition root. It wires the event core (broker,
+ * hub), auth (tokens, channel rules), tasks and the HTTP edge (routes for Fetch and Node) into one
+ * instance.
+ */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { MemoryBroker } from "../brokers/memory.js";
 import type { Broker } from "../brokers/types.js";
 import { encodeCursor } from "../protocol/cursor.js";
-import { HeraldCore } from "./http/edge.js";
-import { assertCorsOptions } from "./http/cors.js";
+import { isValidChannelName } from "../protocol/names.js";
+import { defaultAuthorize } from "./auth/authorize.js";
+import { tokenAuthenticator } from "./auth/tokens/authenticator.js";
+import { createTokens, type Tokens } from "./auth/tokens/tokens.js";
 import { Hub, type HubStats } from "./core/hub.js";
-import type { HeraldOptions } from "./options.js";
 import { DEFAULT_MAX_PAYLOAD_BYTES, preparePublish } from "./core/publish.js";
+import { createClientPublisher, type ClientPublisher } from "./http/client-publish.js";
+import { assertCorsOptions } from "./http/cors.js";
+import { HeraldCore } from "./http/edge.js";
+import { fetchRoutes, sessionOfFetch, type RouteHandler } from "./http/fetch-adapter.js";
+import { nodeRoutes, sessionOfNode, type NodeHandler } from "./http/node-adapter.js";
+import type { SessionRequest } from "./http/routes.js";
 import { handleSseFetch } from "./http/sse-fetch.js";
 import { handleSseNode } from "./http/sse-node.js";
+import type { HeraldOptions } from "./options.js";
+import { createTasks, type Tasks } from "./tasks/tasks.js";
+
+/** Where Herald's routes are mounted by default (the catch-all `app/api/realtime/[...herald]/route.ts`). */
+export const DEFAULT_BASE_PATH = "/api/realtime";
 
 /** A Herald server instance. */
 export interface Herald {
@@ -19,24 +35,76 @@ export interface Herald {
    * `invalid_channel`, `invalid_event`, `invalid_data`, `payload_too_large`.
    */
   publish(channel: string, event: string, data: unknown): Promise<string>;
-  /** SSE over the Fetch API: export it as a route handler's `GET`. */
+  /**
+   * Every Herald route (SSE, token, tasks, cancel, publish) for a Next.js catch-all route file
+   * mounted at `/api/realtime`:
+   *
+   * @example
+   * ```ts
+   * // app/api/realtime/[...herald]/route.ts
+   * import { herald } from "@/lib/herald";
+   * export const dynamic = "force-dynamic";
+   * export const { GET, POST } = herald.routes;
+   * ```
+   */
+  readonly routes: { readonly GET: RouteHandler; readonly POST: RouteHandler };
+  /** The same routes on Node's `http` (the fast path); returns false for requests outside `/api/realtime`. */
+  readonly handleNodeRoutes: NodeHandler;
+  /** SSE alone over the Fetch API, at any path. */
   handleRequest(request: Request): Promise<Response>;
-  /** SSE over Node's `http`: the fast path for custom and standalone servers. */
+  /** SSE alone over Node's `http`, at any path. */
   handleNode(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Short-lived single-use subscription tokens (issued by the token route). */
+  readonly tokens: Tokens;
+  /**
+   * Long-running tasks: `herald.tasks.start(userId, job)` from a Server Action; progress, steps,
+   * streamed text and the result reach the owner's browser on `task-{id}`.
+   */
+  readonly tasks: Tasks;
+  /** The client-message publisher behind `POST …/publish`, when `authorizePublish` is set. */
+  readonly publisher: ClientPublisher | undefined;
+  /** The signed-in user's id for a request, by the `getUserId` option (null without it). */
+  userId(request: SessionRequest): Promise<string | null>;
   /** Subscribers on this process for one channel. */
   subscriberCount(channel: string): number;
   /** Counters for dashboards and tests. */
   stats(): HubStats;
   /** The broker in use. */
   readonly broker: Broker;
-  /** Internals shared with other transports and integrations (`herald/next`, polling, Pusher). */
+  /** Internals shared with other transports and integrations (`herald/next`). */
   readonly core: HeraldCore;
   /** Ends every stream with `herald:error` (`server_closing`) and closes the broker. */
   close(): Promise<void>;
 }
 
-/** Creates a Herald server. With no options it runs on an in-memory broker in this process. */
+const INSTANCES = Symbol.for("herald.instances");
+
+/**
+ * Creates a Herald server. With no options it runs on an in-memory broker in this process. With
+ * `getUserId`, it also owns tokens, tasks and the channel rules, and serves every route:
+ *
+ * @example
+ * ```ts
+ * // lib/herald.ts
+ * import { createHerald } from "herald";
+ * import { currentUserId } from "./auth";
+ * export const herald = createHerald({ getUserId: currentUserId, singleton: true });
+ * ```
+ */
 export function createHerald(options: HeraldOptions = {}): Herald {
+  if (!options.singleton) return build(options);
+  const name = options.singleton === true ? "default" : options.singleton;
+  const store = globalThis as { [INSTANCES]?: Map<string, Herald> };
+  const instances = (store[INSTANCES] ??= new Map());
+  let herald = instances.get(name);
+  if (!herald) {
+    herald = build(options);
+    instances.set(name, herald);
+  }
+  return herald;
+}
+
+function build(options: HeraldOptions): Herald {
   assertCorsOptions(options.cors);
   const broker = options.broker ?? new MemoryBroker();
   const now = options.now ?? Date.now;
@@ -49,22 +117,96 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     retryMs,
     now,
   });
-  const core = new HeraldCore(options, broker, hub, retryMs, now);
-  return {
+  const tokens = createTokens({ now, ...options.tokens });
+  // Tasks publish through the instance being built: look them up when a channel is authorized.
+  let tasks: Tasks | undefined;
+  const taskOwners = { ownerOf: (id: string) => tasks?.ownerOf(id) ?? Promise.resolve(null) };
+  const withSessions = options.getUserId !== undefined;
+  const edge = new HeraldCore(
+    {
+      ...options,
+      authenticate:
+        options.authenticate ??
+        (withSessions ? tokenAuthenticator(tokens, { allowAnonymous: options.allowAnonymous ?? true }) : undefined),
+      authorize:
+        options.authorize ??
+        (withSessions
+          ? defaultAuthorize({ tasks: taskOwners, authorizePrivate: options.authorizePrivate })
+          : undefined),
+    },
     broker,
-    core,
+    hub,
+    retryMs,
+    now,
+  );
+  const userId = async (request: SessionRequest) => (await options.getUserId?.(request)) ?? null;
+
+  const herald: Herald = {
+    broker,
+    core: edge,
+    tokens,
+    get tasks() {
+      return (tasks ??= announcingTasks(herald, createTasks(herald, { now, ...options.tasks })));
+    },
+    publisher: undefined,
+    routes: undefined as never,
+    handleNodeRoutes: undefined as never,
     async publish(channel, event, data) {
       const json = preparePublish(channel, event, data, maxPayloadBytes);
       const stored = await broker.publish(channel, event, json);
       return encodeCursor(stored.epoch, stored.seq);
     },
-    handleRequest: (request) => handleSseFetch(core, request),
-    handleNode: (req, res) => handleSseNode(core, req, res),
+    handleRequest: (request) => handleSseFetch(edge, request),
+    handleNode: (req, res) => handleSseNode(edge, req, res),
+    userId,
     subscriberCount: (channel) => hub.subscriberCount(channel),
     stats: () => hub.stats(),
     async close() {
       hub.closeAll();
       await broker.close();
+    },
+  };
+  const publisher = options.authorizePublish
+    ? createClientPublisher(herald, { authorizePublish: options.authorizePublish, now })
+    : undefined;
+  const deps = { tokens, publisher, basePath: DEFAULT_BASE_PATH };
+  const handle = fetchRoutes(edge, {
+    ...deps,
+    get tasks() {
+      return herald.tasks;
+    },
+    getUserId: (request) => userId(sessionOfFetch(request)),
+  });
+  Object.assign(herald, {
+    publisher,
+    routes: { GET: handle, POST: handle },
+    handleNodeRoutes: nodeRoutes(edge, {
+      ...deps,
+      get tasks() {
+        return herald.tasks;
+      },
+      getUserId: (req) => userId(sessionOfNode(req)),
+    }),
+  });
+  return herald;
+}
+
+/**
+ * The tasks, telling the owner's `user-{id}` channel when one starts (`task.started`, `{ id }`), so
+ * every tab's task list (`useTasks`) shows it without a reload.
+ */
+function announcingTasks(herald: Herald, tasks: Tasks): Tasks {
+  return {
+    ...tasks,
+    get running() {
+      return tasks.running;
+    },
+    async start(ownerId, job, startOptions) {
+      const snapshot = await tasks.start(ownerId, job, startOptions);
+      const channel = `user-${ownerId}`;
+      if (isValidChannelName(channel))
+        await herald.publish(channel, "task.started", { id: snapshot.id }).catch(() => {});
+      return snapshot;
     },
   };
 }

@@ -1,14 +1,48 @@
 /** Options of `createHerald` and the context handed to app callbacks. */
 import type { RequestContext } from "./auth/request-context.js";
+import type { DefaultAuthorizeOptions } from "./auth/authorize.js";
+import type { TokensOptions } from "./auth/tokens/tokens.js";
+import type { ClientPublishOptions } from "./http/client-publish.js";
+import type { SessionRequest } from "./http/routes.js";
+import type { TasksOptions } from "./tasks/tasks.js";
 import type { Broker } from "../brokers/types.js";
 import type { CorsOptions } from "./http/cors.js";
 import type { LimitOptions } from "./http/limits/limits.js";
+import type { TrustProxy } from "./http/limits/client-ip.js";
 import type { Principal } from "./core/subscriber.js";
 
 export type { RequestContext };
 
 /** Options for {@link createHerald}. Every field has a safe default. */
 export interface HeraldOptions {
+  /**
+   * Your session lookup: the signed-in user's id for a request, or null when signed out. With it,
+   * Herald issues tokens to signed-in users on its token route, serves the task routes, and guards
+   * channels with {@link defaultAuthorize}'s rules (`user-{id}` for that user, `task-{id}` for the
+   * task's owner, `private-*`/`presence-*` by `authorizePrivate`, the rest public). In a Next.js
+   * app it can ignore the request and read `cookies()` itself.
+   */
+  getUserId?: (request: SessionRequest) => string | null | undefined | Promise<string | null | undefined>;
+  /** Public channels readable without signing in (default true). Only with `getUserId`. */
+  allowAnonymous?: boolean;
+  /** Decides `private-*` and `presence-*` channels (denied without it). Only with `getUserId`. */
+  authorizePrivate?: DefaultAuthorizeOptions["authorizePrivate"];
+  /** Token lifetime and store (defaults: 60 s, in memory). */
+  tokens?: TokensOptions;
+  /** Task store, retention and limits (defaults: in memory, see `TasksOptions`). */
+  tasks?: TasksOptions;
+  /**
+   * Lets signed-in browsers publish `client-*` events on `POST …/publish` when this says yes (see
+   * `createClientPublisher`). Default: the route is off.
+   */
+  authorizePublish?: ClientPublishOptions["authorizePublish"];
+  /**
+   * One instance per process under this name (`true`: `"default"`): a second `createHerald` with
+   * the same name returns the first instance, so a module re-evaluated by a dev server's hot
+   * reload, or loaded by both a custom server and the Next app, shares one Herald. Its options are
+   * the first call's.
+   */
+  singleton?: boolean | string;
   /** Where events are logged and fanned out. Default: a new `MemoryBroker`. */
   broker?: Broker;
   /** Largest serialized `data` accepted by `publish`, in bytes (default 64 KiB). */
@@ -49,6 +83,17 @@ export interface HeraldOptions {
    * limit then applies only on the Node path, which reads the socket address).
    */
   clientIp?: (request: Request) => string | undefined;
+  /**
+   * Whether a reverse proxy you run stands in front of Herald, and how many: how the client's
+   * address is found on both paths (Node and Fetch, SSE and JSON routes) for the per-IP limits, and
+   * whether `X-Forwarded-Host` is believed by the same-origin checks.
+   * - `false` (default): no proxy. Node uses the socket address; `X-Forwarded-*` are ignored.
+   * - `n` (a number): `n` proxies each append to `X-Forwarded-For`; the client is its `n`-th entry
+   *   from the right. The usual setting behind one nginx / load balancer is `1`.
+   * - `true`: the leftmost `X-Forwarded-For` entry (only if your proxy overwrites the header).
+   * On the Fetch path, `clientIp` (when given) wins over this.
+   */
+  trustProxy?: TrustProxy;
   /** Clock, injectable for tests. */
   now?: () => number;
 }

@@ -6,6 +6,9 @@ import { errorParts } from "./responses.js";
 import type { Tasks } from "../tasks/tasks.js";
 import type { Tokens } from "../auth/tokens/tokens.js";
 import type { ClientPublisher } from "./client-publish.js";
+import type { HeraldCore } from "./edge.js";
+import { Limits } from "./limits/limits.js";
+import { clientAddress, requestHost, type TrustProxy } from "./limits/client-ip.js";
 
 /** A matched route. */
 export type Route =
@@ -64,16 +67,41 @@ export interface JsonRouteDeps {
   tasks?: Tasks | undefined;
   /** Accepts client-originated messages on `POST …/publish` (see `createClientPublisher`). */
   publisher?: ClientPublisher | undefined;
+  /**
+   * The Herald's internals (`herald.core`): its `limits` rate the routes, its `trustProxy` and
+   * `maxChannelsPerConnection` apply. Without it the routes are rated by default limits of their own.
+   */
+  core?: HeraldCore | undefined;
+}
+
+/** What the app's session lookup (`getUserId`) sees of a request, on either path. */
+export interface SessionRequest {
+  readonly url: URL;
+  /** Reads a request header (case-insensitive), or null; cookies are in `header("cookie")`. */
+  header(name: string): string | null;
 }
 
 /** What the JSON routes read from a request. */
-export interface JsonRequest {
-  url: URL;
-  header(name: string): string | null;
+export interface JsonRequest extends SessionRequest {
+  /** The client's address, when the transport knows it. */
+  ip: string | undefined;
   /** Resolves the session's user id, or null when signed out. */
   userId(): Promise<string | null>;
   /** Reads the body as text, refusing (413) more than `limit` bytes. */
   body(limit: number): Promise<string>;
+}
+
+/** Most tasks the list route answers with (the newest). */
+const MAX_TASKS_LISTED = 100;
+
+/** Limits for route sets wired without `core`, one per set of deps. */
+const fallbackLimits = new WeakMap<JsonRouteDeps, Limits>();
+
+function limitsOf(deps: JsonRouteDeps): Limits {
+  if (deps.core) return deps.core.limits;
+  let limits = fallbackLimits.get(deps);
+  if (!limits) fallbackLimits.set(deps, (limits = new Limits()));
+  return limits;
 }
 
 const JSON_HEADERS = { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" };
@@ -94,12 +122,12 @@ export function notFound(): JsonReply {
 
 /**
  * Refuses a cross-site POST: when the browser sent `Origin`, its host must be the request's host
- * (`X-Forwarded-Host` when behind a proxy, else `Host`).
+ * (`X-Forwarded-Host` only when `trustProxy` says a proxy stands in front, else `Host`).
  */
-function assertSameOrigin(request: JsonRequest): void {
+function assertSameOrigin(request: JsonRequest, trust: TrustProxy | undefined): void {
   const origin = request.header("origin");
   if (origin === null) return;
-  const host = request.header("x-forwarded-host")?.split(",")[0]?.trim() || request.header("host") || request.url.host;
+  const host = requestHost(trust, request.header, request.url.host);
   if (!isSameOrigin(origin, host)) throw new HeraldError("origin_not_allowed", "cross-origin request refused");
 }
 
@@ -114,36 +142,60 @@ async function requireUser(request: JsonRequest): Promise<string> {
 /** Serves a JSON route; every failure becomes an error reply. */
 export async function serveJson(route: Route, request: JsonRequest, deps: JsonRouteDeps): Promise<JsonReply> {
   try {
+    const limits = limitsOf(deps);
+    const trust = deps.core?.options.trustProxy;
+    const ip = request.ip ?? clientAddress(trust, undefined, request.header("x-forwarded-for"));
     switch (route.kind) {
       case "token": {
         if (!deps.tokens) return notFound();
-        assertSameOrigin(request);
+        limits.checkUrl(request.url.href);
+        limits.route("token", null, ip);
+        assertSameOrigin(request, trust);
         const userId = await requireUser(request);
+        limits.route("token", userId, undefined);
         const channels = request.url.searchParams.getAll("channel");
+        const maxChannels = deps.core?.options.maxChannelsPerConnection ?? 32;
+        if (channels.length > maxChannels) {
+          throw new HeraldError("too_many_channels", `at most ${maxChannels} channels per token`, {
+            details: { limit: maxChannels },
+          });
+        }
         for (const channel of channels) assertChannelName(channel);
         const token = await deps.tokens.issue(userId, channels.length > 0 ? { channels } : {});
-        return json(200, { token });
+        return json(200, { token, userId });
       }
       case "tasks": {
         if (!deps.tasks) return notFound();
+        limits.checkUrl(request.url.href);
+        limits.route("tasks", null, ip);
         const userId = await requireUser(request);
-        return json(200, { tasks: await deps.tasks.list(userId) });
+        limits.route("tasks", userId, undefined);
+        return json(200, { tasks: (await deps.tasks.list(userId)).slice(0, MAX_TASKS_LISTED) });
       }
       case "task": {
         if (!deps.tasks) return notFound();
+        limits.checkUrl(request.url.href);
+        limits.route("task", null, ip);
         const userId = await requireUser(request);
+        limits.route("task", userId, undefined);
         return json(200, await deps.tasks.get(route.id, userId));
       }
       case "publish": {
         if (!deps.publisher) return notFound();
-        assertSameOrigin(request);
+        limits.checkUrl(request.url.href);
+        limits.route("publish", null, ip);
+        assertSameOrigin(request, trust);
         const userId = await requireUser(request);
+        limits.route("publish", userId, undefined);
         return json(200, await deps.publisher(userId, await request.body(64 * 1024)));
       }
       case "cancel": {
         if (!deps.tasks) return notFound();
-        assertSameOrigin(request);
+        limits.checkUrl(request.url.href);
+        limits.route("cancel", null, ip);
+        assertSameOrigin(request, trust);
         const userId = await requireUser(request);
+        limits.route("cancel", userId, undefined);
         return json(200, await deps.tasks.cancel(route.id, userId));
       }
       default:

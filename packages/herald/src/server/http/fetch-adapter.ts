@@ -1,0 +1,90 @@
+/**
+ * The Fetch adapter of the HTTP edge (`Request → Response`): what `herald.routes` and
+ * `herald/next`'s `createRouteHandlers` serve. SSE goes to `handleSseFetch`; the JSON routes to the
+ * shared router (`serveJson`).
+ */
+import { Buffer } from "node:buffer";
+import { HeraldError } from "../../protocol/errors.js";
+import type { HeraldCore } from "./edge.js";
+import { errorResponse } from "./responses.js";
+import {
+  matchRoute,
+  pathSegments,
+  serveJson,
+  type JsonReply,
+  type JsonRouteDeps,
+  type SessionRequest,
+} from "./routes.js";
+import { handleSseFetch } from "./sse-fetch.js";
+
+/** A route handler: `GET`/`POST` of a Next.js catch-all route file, or any Fetch server. */
+export type RouteHandler = (request: Request) => Promise<Response>;
+
+/** What the Fetch adapter needs besides the edge. */
+export interface FetchRoutesOptions extends JsonRouteDeps {
+  /** The signed-in user's id for a request, or null when signed out. */
+  getUserId(request: Request): Promise<string | null | undefined> | string | null | undefined;
+  /** Mount point (e.g. `/api/realtime`): paths must match exactly below it. Without it the last segments decide. */
+  basePath?: string | undefined;
+}
+
+/** One handler for every route (SSE, token, tasks, cancel, publish). */
+export function fetchRoutes(edge: HeraldCore, options: FetchRoutesOptions): RouteHandler {
+  const base = options.basePath === undefined ? null : pathSegments(options.basePath);
+  return async (request) => {
+    try {
+      const url = new URL(request.url);
+      let segments = pathSegments(url.pathname);
+      if (base) {
+        const under = base.every((part, i) => segments[i] === part);
+        segments = under ? segments.slice(base.length) : ["\u0000"];
+      }
+      const route = matchRoute(request.method, segments, base !== null);
+      if (route.kind === "sse") return await handleSseFetch(edge, request);
+      const reply = await serveJson(
+        route,
+        {
+          url,
+          header: (name) => request.headers.get(name),
+          ip: edge.options.clientIp?.(request),
+          userId: async () => (await options.getUserId(request)) ?? null,
+          body: (limit) => readFetchBody(request, limit),
+        },
+        options,
+      );
+      return toResponse(reply);
+    } catch (error) {
+      return errorResponse(error);
+    }
+  };
+}
+
+/** A `SessionRequest` view of a Fetch request, for the app's session lookup. */
+export function sessionOfFetch(request: Request): SessionRequest {
+  return { url: new URL(request.url), header: (name) => request.headers.get(name) };
+}
+
+/** Reads a Fetch request body as text, refusing more than `limit` bytes (413) without buffering it all. */
+async function readFetchBody(request: Request, limit: number): Promise<string> {
+  const declared = Number(request.headers.get("content-length"));
+  if (declared > limit) throw new HeraldError("payload_too_large", `request body is larger than ${limit} bytes`);
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new HeraldError("payload_too_large", `request body is larger than ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+function toResponse(reply: JsonReply): Response {
+  return new Response(reply.body, { status: reply.status, headers: reply.headers });
+}

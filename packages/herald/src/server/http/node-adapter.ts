@@ -1,0 +1,98 @@
+/**
+ * The Node adapter of the HTTP edge (`IncomingMessage, ServerResponse`): the fast path for custom
+ * and standalone servers. SSE goes to `handleSseNode`; the JSON routes to the shared router.
+ */
+import { Buffer } from "node:buffer";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { HeraldError } from "../../protocol/errors.js";
+import type { HeraldCore } from "./edge.js";
+import { errorParts } from "./responses.js";
+import {
+  matchRoute,
+  pathSegments,
+  serveJson,
+  type JsonReply,
+  type JsonRouteDeps,
+  type SessionRequest,
+} from "./routes.js";
+import { handleSseNode, headerOf } from "./sse-node.js";
+
+/** Serves a request it owns and returns true; returns false (and does nothing) otherwise. */
+export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+/** What the Node adapter needs besides the edge. */
+export interface NodeRoutesOptions extends JsonRouteDeps {
+  /** The signed-in user's id for a request, or null when signed out. */
+  getUserId(req: IncomingMessage): Promise<string | null | undefined> | string | null | undefined;
+  /** Where the routes live (default `/api/realtime`); requests elsewhere are not taken. */
+  basePath?: string | undefined;
+}
+
+const BASE = "http://herald.invalid";
+
+/** Owns every path under `basePath` (unknown ones get a JSON 404); returns false for the rest. */
+export function nodeRoutes(edge: HeraldCore, options: NodeRoutesOptions): NodeHandler {
+  const base = pathSegments(options.basePath ?? "/api/realtime");
+  return (req, res) => {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", BASE);
+    } catch {
+      return false;
+    }
+    const segments = pathSegments(url.pathname);
+    if (segments.length < base.length || !base.every((part, i) => segments[i] === part)) return false;
+    const route = matchRoute(req.method ?? "GET", segments.slice(base.length), true);
+    if (route.kind === "sse") {
+      handleSseNode(edge, req, res).catch((error: unknown) => send(res, errorParts(error)));
+      return true;
+    }
+    serveJson(
+      route,
+      {
+        url,
+        header: (name) => headerOf(req, name),
+        ip: req.socket.remoteAddress,
+        userId: async () => (await options.getUserId(req)) ?? null,
+        body: (limit) => readNodeBody(req, limit),
+      },
+      options,
+    ).then(
+      (reply) => send(res, reply),
+      (error: unknown) => send(res, errorParts(error)),
+    );
+    return true;
+  };
+}
+
+/** A `SessionRequest` view of a Node request, for the app's session lookup. */
+export function sessionOfNode(req: IncomingMessage): SessionRequest {
+  return { url: new URL(req.url ?? "/", BASE), header: (name) => headerOf(req, name) };
+}
+
+/** Writes a JSON reply unless the response is already over. */
+export function send(res: ServerResponse, reply: JsonReply): void {
+  if (res.writableEnded || res.destroyed) return;
+  if (!res.headersSent) res.writeHead(reply.status, reply.headers);
+  res.end(reply.body);
+}
+
+/** Reads a Node request body as text, refusing more than `limit` bytes (413). */
+function readNodeBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        req.resume();
+        reject(new HeraldError("payload_too_large", `request body is larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
