@@ -2,7 +2,9 @@
  * Test helper: a TCP proxy on 127.0.0.1 that the test controls, between a real client and a real
  * server, to fail the network the ways the field does: refuse new connections, reset every open
  * one, blackhole (accept and forward nothing), stall open connections mid-stream, delay every
- * chunk, throttle, or hold the first replies of each connection (a slow handshake).
+ * chunk, throttle, or hold the first replies of each connection (a slow handshake); also freeze
+ * only the connections open now (a dead NAT entry: new connections work) and point at another
+ * server (a restart on a new port).
  */
 import net from "node:net";
 
@@ -33,6 +35,13 @@ export interface TcpProxy {
   set(mode: FaultMode): void;
   /** Resets every open connection (RST), as a dropped link or a restarted box would. */
   resetAll(): void;
+  /**
+   * The connections open now forward nothing more, ever (their bytes are dropped), while new
+   * connections work: a stalled NAT entry or a dead path that the sockets do not notice.
+   */
+  freezeOpen(): void;
+  /** New connections go to `port` from now on (open ones stay where they are). */
+  retarget(port: number): void;
   close(): Promise<void>;
 }
 
@@ -43,16 +52,22 @@ interface Pipe {
   readonly held: Buffer[];
   busyUntil: number;
   fromServer: boolean;
+  frozen: boolean;
 }
 
 /** Starts a proxy to `target` (host defaults to 127.0.0.1). */
 export async function startTcpProxy(targetPort: number, initial: FaultMode = {}): Promise<TcpProxy> {
+  let target = targetPort;
   let mode: FaultMode = { ...initial };
   let accepted = 0;
   const sockets = new Set<net.Socket>();
   const pipes = new Set<Pipe>();
 
   const forward = (pipe: Pipe) => {
+    if (pipe.frozen) {
+      pipe.held.length = 0;
+      return;
+    }
     if (mode.stall || pipe.to.destroyed) return;
     while (pipe.held.length > 0) {
       const chunk = pipe.held.shift()!;
@@ -69,7 +84,7 @@ export async function startTcpProxy(targetPort: number, initial: FaultMode = {})
         pipe.held.unshift(chunk);
         setTimeout(
           () => {
-            if (pipe.held[0] === chunk && !mode.stall && !pipe.to.destroyed) {
+            if (pipe.held[0] === chunk && !mode.stall && !pipe.frozen && !pipe.to.destroyed) {
               pipe.held.shift();
               pipe.to.write(chunk);
               forward(pipe);
@@ -92,24 +107,35 @@ export async function startTcpProxy(targetPort: number, initial: FaultMode = {})
       client.on("data", () => {});
       return;
     }
-    const upstream = net.connect(targetPort, "127.0.0.1");
+    const upstream = net.connect(target, "127.0.0.1");
     sockets.add(upstream);
     upstream.on("close", () => sockets.delete(upstream));
     upstream.on("error", () => client.destroy());
     client.on("error", () => upstream.destroy());
     const openedAt = Date.now();
-    const up: Pipe = { from: client, to: upstream, openedAt, held: [], busyUntil: 0, fromServer: false };
-    const down: Pipe = { from: upstream, to: client, openedAt, held: [], busyUntil: 0, fromServer: true };
+    const up: Pipe = { from: client, to: upstream, openedAt, held: [], busyUntil: 0, fromServer: false, frozen: false };
+    const down: Pipe = {
+      from: upstream,
+      to: client,
+      openedAt,
+      held: [],
+      busyUntil: 0,
+      fromServer: true,
+      frozen: false,
+    };
     for (const pipe of [up, down]) {
       pipes.add(pipe);
       pipe.from.on("data", (chunk: Buffer) => {
         pipe.held.push(chunk);
         if (pipe.held.length === 1) forward(pipe);
       });
-      pipe.from.on("end", () => pipe.to.end());
+      pipe.from.on("end", () => {
+        if (!pipe.frozen) pipe.to.end();
+      });
       pipe.from.on("close", () => {
         pipes.delete(pipe);
-        pipe.to.destroy();
+        // A frozen path does not carry the close either: the other end finds out by itself.
+        if (!pipe.frozen) pipe.to.destroy();
       });
     }
   });
@@ -127,6 +153,15 @@ export async function startTcpProxy(targetPort: number, initial: FaultMode = {})
     },
     resetAll() {
       for (const socket of sockets) socket.resetAndDestroy();
+    },
+    freezeOpen() {
+      for (const pipe of pipes) {
+        pipe.frozen = true;
+        pipe.held.length = 0;
+      }
+    },
+    retarget(port) {
+      target = port;
     },
     close: () =>
       new Promise<void>((resolve) => {
