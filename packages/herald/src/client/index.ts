@@ -9,6 +9,6 @@ export {
 export { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export type { ConnectionState, Transition } from "./state.js";
-export type { EventSourceFactory, EventSourceLike, Timers, OnlineTarget } from "./types.js";
+export type { EventSourceFactory, EventSourceLike, Timers, OnlineTarget, VisibilityTarget } from "./types.js";
 export { HeraldError, isHeraldError } from "../protocol/errors.js";
 export type { EventEnvelope, GapPayload, ConnectedPayload, ErrorPayload } from "../protocol/envelope.js";
