@@ -8,6 +8,9 @@ import { useHerald } from "./provider.js";
 import type { TaskSnapshot } from "./task-state.js";
 import { useEvent } from "./use-event.js";
 
+/** A reconnection re-reads the list when the last read is older than this. */
+const STALE_AFTER_MS = 5_000;
+
 /** What {@link useTasks} returns. */
 export interface TasksState {
   /** The user's tasks, newest first (empty while loading and when signed out). */
@@ -64,22 +67,24 @@ export function useTasks(): TasksState {
     [load],
   );
 
-  // On mount, when the session changes, and whenever the connection (re)opens: anything may have
-  // started meanwhile.
-  const [connections, setConnections] = useState(0);
+  // On mount and when the session changes; and when the connection comes back after a while
+  // away (anything may have started meanwhile; a quick channel change is not worth a read).
+  const loadedAt = useRef(0);
   useEffect(() => {
-    let wasConnected = false;
-    const check = () => {
-      const connected = store.getSnapshot().state === "connected";
-      if (connected && !wasConnected) setConnections((n) => n + 1);
-      wasConnected = connected;
-    };
-    check();
-    return store.subscribe(check);
-  }, [store]);
-  useEffect(() => {
+    loadedAt.current = Date.now();
     void load();
-  }, [load, userId, connections]);
+  }, [load, userId]);
+  useEffect(() => {
+    let wasConnected = store.getSnapshot().state === "connected";
+    return store.subscribe(() => {
+      const connected = store.getSnapshot().state === "connected";
+      if (connected && !wasConnected && Date.now() - loadedAt.current > STALE_AFTER_MS) {
+        loadedAt.current = Date.now();
+        void load();
+      }
+      wasConnected = connected;
+    });
+  }, [store, load]);
 
   useEvent(userId ? `user-${userId}` : null, "task.started", () => void load());
   return { tasks, status, refresh };
