@@ -25,7 +25,7 @@ const SUBPATHS = [".", "./client", "./protocol", "./react", "./next", "./redis"]
  * Size budgets, gzipped bytes, for the bundle a browser app gets from each entry (esbuild, minified,
  * see scripts/size.mjs): the measured size when set, plus ~20%. Raise them deliberately.
  */
-const BUDGET = { "herald/client": 5_200, "herald/react": 8_200 } as const;
+const BUDGET = { "herald/client": 6_600, "herald/react": 10_300 } as const;
 
 let dir = "";
 let tarball = "";
