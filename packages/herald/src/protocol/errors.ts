@@ -28,6 +28,7 @@ export type HeraldErrorCode =
   | "epoch_changed"
   | "task_not_found"
   | "task_finished"
+  | "too_many_tasks"
   | "internal";
 
 /** HTTP status that goes with each code when the error reaches a client over HTTP. */
@@ -57,6 +58,7 @@ export const STATUS_BY_CODE: Record<HeraldErrorCode, number> = {
   epoch_changed: 503,
   task_not_found: 404,
   task_finished: 409,
+  too_many_tasks: 429,
   internal: 500,
 };
 

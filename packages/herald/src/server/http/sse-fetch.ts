@@ -4,6 +4,7 @@ import type { HeraldCore } from "./edge.js";
 import { preflightHeaders } from "./cors.js";
 import { errorResponse, SSE_HEADERS } from "./responses.js";
 import { streamSink } from "../core/sink.js";
+import { clientAddress } from "./limits/client-ip.js";
 
 /**
  * Serves one SSE subscription. Rejections are JSON errors with the code's status; an accepted
@@ -19,7 +20,7 @@ export async function handleSseFetch(core: HeraldCore, request: Request): Promis
       url,
       rawUrl: request.url,
       header: (name) => request.headers.get(name),
-      ip: core.options.clientIp?.(request),
+      ip: fetchClientIp(core, request),
     };
     if (request.method === "OPTIONS") {
       const headers = preflightHeaders(core.options.cors, incoming.header("origin"), incoming.header("host"), url);
@@ -39,4 +40,12 @@ export async function handleSseFetch(core: HeraldCore, request: Request): Promis
   sub.closeHandlers.push(() => request.signal.removeEventListener("abort", cleanup));
   core.start(sub, admitted);
   return new Response(stream, { status: 200, headers: { ...SSE_HEADERS, ...cors } });
+}
+
+/**
+ * The client's address on the Fetch path (no socket): `clientIp` when given, else what a trusted
+ * proxy put in `X-Forwarded-For` (`trustProxy`), else unknown (the per-IP limits then do not apply).
+ */
+export function fetchClientIp(core: HeraldCore, request: Request): string | undefined {
+  return core.options.clientIp?.(request) ?? clientAddress(core.options.trustProxy, undefined, request.headers.get("x-forwarded-for"));
 }

@@ -5,6 +5,7 @@ import type { HeraldCore } from "./edge.js";
 import { preflightHeaders } from "./cors.js";
 import { errorParts, SSE_HEADERS } from "./responses.js";
 import { nodeSink, prepareRawResponse } from "../core/sink.js";
+import { clientAddress } from "./limits/client-ip.js";
 
 /** Base URL used to parse `req.url` (only the path and query are read). */
 const BASE = "http://herald.invalid";
@@ -18,7 +19,7 @@ export async function handleSseNode(core: HeraldCore, req: IncomingMessage, res:
       url: new URL(req.url ?? "/", BASE),
       rawUrl: req.url ?? "/",
       header: (name) => headerOf(req, name),
-      ip: req.socket.remoteAddress,
+      ip: nodeClientIp(core, req),
     };
     if (req.method === "OPTIONS") {
       const headers = preflightHeaders(
@@ -49,10 +50,22 @@ export async function handleSseNode(core: HeraldCore, req: IncomingMessage, res:
   req.socket.setKeepAlive(true);
   const sink = nodeSink(res);
   sink.write(core.openingBytes);
+  // The connection slot is freed when the socket is really gone, not when the hub lets go of the
+  // subscriber: a dropped or rotated client that does not read keeps its socket (and its slot)
+  // until it leaves or the hub destroys it after the close grace.
+  const release = admitted.release;
+  admitted.release = () => {};
+  req.socket.once("close", release);
+  if (req.socket.destroyed) release();
   const sub = core.createSubscriber(admitted, sink);
   const cleanup = (): void => core.hub.detach(sub, "client_closed");
   res.once("close", cleanup);
   core.start(sub, admitted);
+}
+
+/** The client's address on the Node path: the socket's peer, or what a trusted proxy says (`trustProxy`). */
+export function nodeClientIp(core: HeraldCore, req: IncomingMessage): string | undefined {
+  return clientAddress(core.options.trustProxy, req.socket.remoteAddress, headerOf(req, "x-forwarded-for"));
 }
 
 /** Reads a request header as one string (repeated headers joined with ", "), or null. */

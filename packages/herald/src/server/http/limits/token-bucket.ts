@@ -1,4 +1,8 @@
-/** A keyed token-bucket rate limiter with a bounded number of keys (so a flood of keys can't grow memory). */
+/**
+ * A keyed token-bucket rate limiter with a bounded number of keys (so a flood of keys can't grow
+ * memory) whose idle keys expire by time: a bucket that has refilled to full is the same as no
+ * bucket, so a sweep on an unref'd timer (running only while keys are held) forgets it.
+ */
 
 /** Bucket settings: `capacity` tokens, refilled at `refillPerSecond`. */
 export interface BucketOptions {
@@ -13,19 +17,27 @@ interface Bucket {
   updated: number;
 }
 
+/** Default most keys tracked per limiter. */
+export const DEFAULT_MAX_KEYS = 100_000;
+
 /** See the module comment. */
 export class TokenBuckets {
   private readonly buckets = new Map<string, Bucket>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  /** Time for an empty bucket to refill, in ms: past it an untouched bucket is full, so forgettable. */
+  private readonly refillMs: number;
 
   constructor(
     private readonly options: BucketOptions,
     private readonly now: () => number = Date.now,
     /** Most keys tracked; the least recently used is forgotten first (it then starts full). */
-    private readonly maxKeys = 100_000,
+    private readonly maxKeys = DEFAULT_MAX_KEYS,
   ) {
     if (!(options.capacity >= 1) || !(options.refillPerSecond > 0)) {
       throw new RangeError("token bucket needs capacity >= 1 and refillPerSecond > 0");
     }
+    if (!(maxKeys >= 1)) throw new RangeError("token bucket needs maxKeys >= 1");
+    this.refillMs = (options.capacity / options.refillPerSecond) * 1000;
   }
 
   /**
@@ -42,9 +54,10 @@ export class TokenBuckets {
       bucket.updated = now;
     } else {
       bucket = { tokens: this.options.capacity, updated: now };
-      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
+      while (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
     }
     this.buckets.set(key, bucket);
+    this.ensureTimer();
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
       return 0;
@@ -52,8 +65,40 @@ export class TokenBuckets {
     return (1 - bucket.tokens) / this.options.refillPerSecond;
   }
 
+  /** Forgets every bucket that has refilled to full (it would behave exactly as a new one). */
+  sweep(): void {
+    const now = this.now();
+    const { capacity, refillPerSecond } = this.options;
+    for (const [key, bucket] of this.buckets) {
+      if (bucket.tokens + (Math.max(0, now - bucket.updated) / 1000) * refillPerSecond >= capacity) {
+        this.buckets.delete(key);
+      }
+    }
+    if (this.buckets.size === 0) this.stopTimer();
+  }
+
+  /** Stops the sweep timer and forgets every bucket. */
+  close(): void {
+    this.buckets.clear();
+    this.stopTimer();
+  }
+
   /** Keys currently tracked. */
   get size(): number {
     return this.buckets.size;
+  }
+
+  private ensureTimer(): void {
+    if (this.timer !== undefined) return;
+    // Sweep about twice per refill period, between 1 s and 60 s.
+    const every = Math.min(60_000, Math.max(1000, Math.floor(this.refillMs / 2)));
+    this.timer = setInterval(() => this.sweep(), every);
+    this.timer.unref?.();
+  }
+
+  private stopTimer(): void {
+    if (this.timer === undefined) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 }
