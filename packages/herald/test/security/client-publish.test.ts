@@ -63,7 +63,8 @@ describe.each(["node", "fetch"])("client-originated messages (%s)", (kind) => {
       [msg({ data: deep }), alice, 400, "invalid_data"],
       ["{not json", alice, 400, "invalid_data"],
       ["[1,2]", alice, 400, "invalid_data"],
-      [msg({ channel: "private-room-alice\r\nevent: x" }), alice, 403, "forbidden"],
+      // Names are validated before authorizePublish sees them (issue 13, item 11).
+      [msg({ channel: "private-room-alice\r\nevent: x" }), alice, 400, "invalid_channel"],
       [msg(), { "content-type": "application/json" }, 401, "unauthorized"],
       [msg(), { ...alice, origin: "https://evil.example" }, 403, "origin_not_allowed"],
     ];

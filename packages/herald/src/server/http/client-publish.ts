@@ -6,6 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { HeraldError } from "../../protocol/errors.js";
+import { assertChannelName, assertEventName } from "../../protocol/names.js";
 import type { Herald } from "../herald.js";
 import { TokenBuckets, type BucketOptions } from "./limits/token-bucket.js";
 
@@ -47,18 +48,18 @@ export function createClientPublisher(herald: Herald, options: ClientPublishOpti
       throw new HeraldError("invalid_data", "body must be a JSON object: { channel, event, data }");
     }
     const { channel, event, data } = message as Record<string, unknown>;
-    if (typeof event !== "string" || !event.startsWith("client-")) {
+    // Names are validated before anything else sees them: `authorizePublish` only ever gets
+    // allow-listed channel and event names (no CR, LF, NUL or other bytes outside the alphabet).
+    assertChannelName(channel);
+    assertEventName(event);
+    if (!event.startsWith("client-")) {
       throw new HeraldError("invalid_event", 'client events must be named "client-…"');
     }
     if (depth(data, maxDepth) > maxDepth) {
       throw new HeraldError("invalid_data", `data is nested deeper than ${maxDepth} levels`);
     }
-    // Names are validated by publish(); check authorization only for well-formed ones.
-    if (typeof channel !== "string") throw new HeraldError("invalid_channel", "channel must be a string");
     if (!options.authorizePublish || !(await options.authorizePublish(userId, channel, event))) {
-      throw new HeraldError("forbidden", `not allowed to publish on "${channel.slice(0, 164)}"`, {
-        details: { channel: channel.slice(0, 164) },
-      });
+      throw new HeraldError("forbidden", `not allowed to publish on "${channel}"`, { details: { channel } });
     }
     return { id: await herald.publish(channel, event, data) };
   };

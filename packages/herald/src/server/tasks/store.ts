@@ -24,6 +24,11 @@ export interface MemoryTaskStoreOptions {
    * ones are dropped; unfinished tasks are never dropped.
    */
   maxTasks?: number;
+  /**
+   * How often expired (finished, past their TTL) tasks are swept, in ms (default 30,000), on an
+   * unref'd timer that runs only while a task with a TTL is held.
+   */
+  sweepIntervalMs?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
 }
@@ -33,15 +38,43 @@ interface Entry {
   until: number;
 }
 
-/** The in-process {@link TaskStore}: fine for one server process. Expired tasks are swept lazily. */
+/**
+ * The in-process {@link TaskStore}: fine for one server process. Expired tasks are swept on a timer
+ * (unref'd, stopped when no task with a TTL is held, or on `close()`) and whenever they are read.
+ */
 export class MemoryTaskStore implements TaskStore {
   private readonly entries = new Map<string, Entry>();
   private readonly max: number;
   private readonly now: () => number;
+  private readonly sweepIntervalMs: number;
+  private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: MemoryTaskStoreOptions = {}) {
     this.max = options.maxTasks ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.sweepIntervalMs = options.sweepIntervalMs ?? 30_000;
+  }
+
+  /** Drops every expired task now (the timer does this on its own). */
+  sweep(): void {
+    const now = this.now();
+    let expiring = 0;
+    for (const [id, entry] of this.entries) {
+      if (entry.until <= now) this.entries.delete(id);
+      else if (entry.until !== Infinity) expiring++;
+    }
+    if (expiring === 0) this.stopTimer();
+  }
+
+  /** Stops the sweep timer (the tasks held are kept). */
+  close(): void {
+    this.stopTimer();
+  }
+
+  private stopTimer(): void {
+    if (this.timer === undefined) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   /** Tasks held (expired ones not yet swept included). */
@@ -61,6 +94,10 @@ export class MemoryTaskStore implements TaskStore {
       state: structuredClone(state),
       until: ttlMs === undefined ? Infinity : this.now() + ttlMs,
     });
+    if (ttlMs !== undefined && this.timer === undefined) {
+      this.timer = setInterval(() => this.sweep(), this.sweepIntervalMs);
+      this.timer.unref?.();
+    }
     return Promise.resolve();
   }
 

@@ -14,6 +14,11 @@ export interface TasksOptions {
   store?: TaskStore;
   /** How long a finished task stays readable (default 10 minutes). */
   finishedTtlMs?: number;
+  /**
+   * Most tasks of one user whose jobs run at once in this process (default 5). One more `start()`
+   * is refused with 429 `too_many_tasks` until one of them ends. `false` turns the cap off.
+   */
+  maxRunningPerUser?: number | false;
   /** Least time between two `progress` events of one task (default 100 ms); the last value always goes out. */
   progressIntervalMs?: number;
   /**
@@ -84,6 +89,8 @@ export interface Tasks extends TaskOwnerLookup {
   ownerOf(id: string): Promise<string | null>;
   /** Tasks whose job is running in this process. */
   readonly running: number;
+  /** Stops the default store's sweep timer (a store you passed in is yours to close). */
+  close?(): void;
 }
 
 const TASK_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -106,7 +113,29 @@ interface Run {
  */
 export function createTasks(herald: Herald, options: TasksOptions = {}): Tasks {
   const now = options.now ?? Date.now;
-  const store = options.store ?? new MemoryTaskStore({ now });
+  const ownStore = options.store ? null : new MemoryTaskStore({ now });
+  const store: TaskStore = options.store ?? ownStore!;
+  const maxRunning = options.maxRunningPerUser === false ? Infinity : (options.maxRunningPerUser ?? 5);
+  /** Running jobs per owner (reserved at the top of `start`, before any await, so a burst cannot slip past). */
+  const runningByOwner = new Map<string, number>();
+  const reserve = (ownerId: string): (() => void) => {
+    const count = runningByOwner.get(ownerId) ?? 0;
+    if (count >= maxRunning) {
+      throw new HeraldError("too_many_tasks", `at most ${maxRunning} running tasks per user; wait for one to end`, {
+        details: { limit: maxRunning },
+        retryAfter: 5,
+      });
+    }
+    runningByOwner.set(ownerId, count + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (runningByOwner.get(ownerId) ?? 1) - 1;
+      if (left <= 0) runningByOwner.delete(ownerId);
+      else runningByOwner.set(ownerId, left);
+    };
+  };
   const finishedTtlMs = options.finishedTtlMs ?? 10 * 60_000;
   const intervalMs = options.progressIntervalMs ?? 100;
   const errorMessage =
@@ -215,26 +244,33 @@ export function createTasks(herald: Herald, options: TasksOptions = {}): Tasks {
         }
         if (!steps.some((s) => s.name === name)) steps.push({ name, status: "pending" });
       }
+      const release = reserve(ownerId);
       const id = randomBytes(16).toString("base64url");
-      // No event of this new channel exists yet, so the broker's head is a position the snapshot is current at.
-      const [epoch, head] = await Promise.all([herald.broker.epoch(), herald.broker.head()]);
-      const createdAt = now();
-      const state: TaskSnapshot = {
-        id,
-        ownerId,
-        title,
-        status: "queued",
-        progress: 0,
-        steps,
-        text: "",
-        result: null,
-        error: null,
-        createdAt,
-        updatedAt: createdAt,
-        seq: head,
-        cursor: encodeCursor(epoch, head),
-      };
-      await store.put(state);
+      let state: TaskSnapshot;
+      try {
+        // No event of this new channel exists yet, so the broker's head is a position the snapshot is current at.
+        const [epoch, head] = await Promise.all([herald.broker.epoch(), herald.broker.head()]);
+        const createdAt = now();
+        state = {
+          id,
+          ownerId,
+          title,
+          status: "queued",
+          progress: 0,
+          steps,
+          text: "",
+          result: null,
+          error: null,
+          createdAt,
+          updatedAt: createdAt,
+          seq: head,
+          cursor: encodeCursor(epoch, head),
+        };
+        await store.put(state);
+      } catch (error) {
+        release();
+        throw error;
+      }
       const run: Run = {
         pipeline: new TaskPipeline(state, deps),
         controller: new AbortController(),
@@ -242,7 +278,10 @@ export function createTasks(herald: Herald, options: TasksOptions = {}): Tasks {
         done: Promise.resolve(),
       };
       runs.set(id, run);
-      run.done = runJob(run, job as TaskJob<unknown>).finally(() => runs.delete(id));
+      run.done = runJob(run, job as TaskJob<unknown>).finally(() => {
+        runs.delete(id);
+        release();
+      });
       return structuredClone(state) as TaskSnapshot<never>;
     },
 
@@ -280,6 +319,10 @@ export function createTasks(herald: Herald, options: TasksOptions = {}): Tasks {
 
     get running() {
       return runs.size;
+    },
+
+    close() {
+      ownStore?.close();
     },
   };
 }

@@ -34,6 +34,11 @@ export interface MemoryTokenStoreOptions {
   maxTokens?: number;
   /** Most consumed-token tombstones held at once (default 100,000); past it the oldest is dropped. */
   maxTombstones?: number;
+  /**
+   * How often expired tokens and tombstones are swept, in ms (default 30,000), on an unref'd timer
+   * that runs only while something is held: memory comes back without waiting for new tokens.
+   */
+  sweepIntervalMs?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
 }
@@ -43,7 +48,7 @@ interface Entry<T> {
   until: number;
 }
 
-/** A bounded map whose entries expire; expired entries are swept lazily, oldest first. */
+/** A bounded map whose entries expire; expired entries are swept as new ones come and by `sweepAll`. */
 class ExpiringMap<T> {
   private readonly entries = new Map<string, Entry<T>>();
 
@@ -81,6 +86,16 @@ class ExpiringMap<T> {
     this.entries.delete(key);
   }
 
+  /** Drops every expired entry. */
+  sweepAll(): void {
+    const now = this.now();
+    for (const [key, entry] of this.entries) if (entry.until <= now) this.entries.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
   /** Drops expired entries from the oldest end, looking at no more than `budget` live ones. */
   private sweep(budget: number): void {
     const now = this.now();
@@ -94,17 +109,52 @@ class ExpiringMap<T> {
 
 /**
  * The in-process {@link TokenStore}: fine for one server process. Bounded by count; expired tokens
- * and tombstones are swept lazily as new ones are stored. Use a shared store (Redis) when several
+ * and tombstones are swept as new ones are stored and on a timer (unref'd, stopped when the store
+ * is empty or closed), so memory comes back after a burst. Use a shared store (Redis) when several
  * processes serve the same users, or a token issued by one is unknown to the others.
  */
 export class MemoryTokenStore implements TokenStore {
   private readonly tokens: ExpiringMap<TokenRecord>;
   private readonly used: ExpiringMap<true>;
+  private readonly sweepIntervalMs: number;
+  private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: MemoryTokenStoreOptions = {}) {
     const now = options.now ?? Date.now;
     this.tokens = new ExpiringMap(options.maxTokens ?? 100_000, now);
     this.used = new ExpiringMap(options.maxTombstones ?? 100_000, now);
+    this.sweepIntervalMs = options.sweepIntervalMs ?? 30_000;
+  }
+
+  /** Tombstones currently held (expired ones not yet swept included). */
+  get tombstones(): number {
+    return this.used.size;
+  }
+
+  /** Drops every expired token and tombstone now (the timer does this on its own). */
+  sweep(): void {
+    this.tokens.sweepAll();
+    this.used.sweepAll();
+    if (this.tokens.size === 0 && this.used.size === 0) this.stopTimer();
+  }
+
+  /** Stops the sweep timer and forgets everything. */
+  close(): void {
+    this.stopTimer();
+    this.tokens.clear();
+    this.used.clear();
+  }
+
+  private ensureTimer(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => this.sweep(), this.sweepIntervalMs);
+    this.timer.unref?.();
+  }
+
+  private stopTimer(): void {
+    if (this.timer === undefined) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   /** Tokens currently held (expired ones not yet swept included). */
@@ -114,6 +164,7 @@ export class MemoryTokenStore implements TokenStore {
 
   put(id: string, record: TokenRecord, ttlMs: number): Promise<void> {
     this.tokens.set(id, record, ttlMs);
+    this.ensureTimer();
     return Promise.resolve();
   }
 
@@ -125,6 +176,7 @@ export class MemoryTokenStore implements TokenStore {
 
   markUsed(id: string, ttlMs: number): Promise<void> {
     this.used.set(id, true, ttlMs);
+    this.ensureTimer();
     return Promise.resolve();
   }
 

@@ -12,6 +12,12 @@ export interface TokensOptions {
   store?: TokenStore;
   /** How long a token is accepted after it is issued (default 60,000 ms). */
   ttlMs?: number;
+  /**
+   * Most channels one token may be bound to (default 32, the stream's `maxChannelsPerConnection`:
+   * a token for more could never open a stream). More is refused with 400 `too_many_channels`
+   * before anything is stored.
+   */
+  maxChannels?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
 }
@@ -50,6 +56,8 @@ export interface Tokens {
    * and `channels` asks for others. A wrong secret for a known id burns the token (fail closed).
    */
   verify(token: string | null | undefined, options: VerifyOptions): Promise<TokenPrincipal>;
+  /** Stops the default store's sweep timer (a store you passed in is yours to close). */
+  close?(): void;
 }
 
 /** Bytes of randomness in a token's id and secret. */
@@ -58,6 +66,8 @@ const SECRET_BYTES = 32;
 /** Longest string `verify` looks at; anything longer is rejected before any parsing or hashing. */
 export const MAX_TOKEN_LENGTH = 128;
 const TOKEN = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
+/** Default most channels per token: the stream's default `maxChannelsPerConnection`. */
+export const DEFAULT_MAX_TOKEN_CHANNELS = 32;
 /** Longest user id accepted by `issue`. */
 const MAX_USER_ID_LENGTH = 256;
 /**
@@ -85,11 +95,17 @@ function hashSecret(secret: string): Buffer {
  */
 export function createTokens(options: TokensOptions = {}): Tokens {
   const now = options.now ?? Date.now;
-  const store = options.store ?? new MemoryTokenStore({ now });
+  const ownStore = options.store ? null : new MemoryTokenStore({ now });
+  const store: TokenStore = options.store ?? ownStore!;
   const defaultTtl = options.ttlMs ?? 60_000;
   assertTtl(defaultTtl);
+  const maxChannels = options.maxChannels ?? DEFAULT_MAX_TOKEN_CHANNELS;
 
   return {
+    close() {
+      ownStore?.close();
+    },
+
     async issue(userId, issueOptions = {}) {
       if (typeof userId !== "string" || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH) {
         throw new HeraldError("invalid_request", `userId must be a string of 1-${MAX_USER_ID_LENGTH} characters`);
@@ -98,6 +114,13 @@ export function createTokens(options: TokensOptions = {}): Tokens {
       assertTtl(ttlMs);
       let channels: string[] | null = null;
       if (issueOptions.channels !== undefined) {
+        if (!Array.isArray(issueOptions.channels))
+          throw new HeraldError("invalid_request", "channels must be an array");
+        if (issueOptions.channels.length > maxChannels) {
+          throw new HeraldError("too_many_channels", `at most ${maxChannels} channels per token`, {
+            details: { limit: maxChannels },
+          });
+        }
         channels = [];
         for (const channel of issueOptions.channels) {
           assertChannelName(channel);
