@@ -10,6 +10,18 @@ export interface MemoryBrokerOptions {
   maxAgeMs?: number;
   /** Channels with a retained log (default 100,000); the least recently published is dropped first. */
   maxChannels?: number;
+  /**
+   * How often every channel is trimmed by age, in ms (default a quarter of `maxAgeMs`, between 1 s
+   * and 30 s), on an unref'd timer that runs only while something is held and stops on `close()`:
+   * events past `maxAgeMs` go even on channels nobody publishes to or reads any more.
+   */
+  sweepIntervalMs?: number;
+  /**
+   * How long a channel whose events have all expired is still remembered (only its last trimmed
+   * position, to tell a resuming client it missed events), in ms (default 1 hour). After that a
+   * resume from before that position reports a `retention` gap on any channel without a log.
+   */
+  forgetAfterMs?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
 }
@@ -27,7 +39,8 @@ const READY = Promise.resolve();
 
 /**
  * In-memory broker. Bounded by count and age per channel and by the number of channels; its epoch
- * is new on every construction, so a process restart is detected by resuming clients.
+ * is new on every construction, so a process restart is detected by resuming clients. Age is
+ * enforced by a periodic sweep as well as on publish and read, so idle channels give memory back.
  */
 export class MemoryBroker implements Broker {
   private readonly logs = new Map<string, ChannelLog>();
@@ -39,6 +52,11 @@ export class MemoryBroker implements Broker {
   private seq = 0;
   /** Highest `seq` of any channel log dropped by the channel cap; reads before it report a gap. */
   private forgottenThrough = 0;
+  /** Channels whose log was dropped once empty: their last trimmed `seq` and when (insertion order = age). */
+  private readonly expired = new Map<string, { through: number; at: number }>();
+  private readonly sweepIntervalMs: number;
+  private readonly forgetAfterMs: number;
+  private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.maxEvents = options.maxEventsPerChannel ?? 1000;
@@ -46,6 +64,31 @@ export class MemoryBroker implements Broker {
     this.maxChannels = options.maxChannels ?? 100_000;
     this.now = options.now ?? Date.now;
     this.currentEpoch = newEpoch(this.now());
+    this.sweepIntervalMs = options.sweepIntervalMs ?? Math.min(30_000, Math.max(1000, Math.floor(this.maxAgeMs / 4)));
+    this.forgetAfterMs = options.forgetAfterMs ?? 60 * 60_000;
+  }
+
+  /**
+   * Trims every channel by age now, drops the logs left empty with no listener, and forgets the
+   * oldest expired channels (the timer does this on its own).
+   */
+  sweep(): void {
+    const now = this.now();
+    for (const [name, log] of this.logs) {
+      this.trim(log);
+      if (log.listeners.size === 0 && log.events.length === log.start) this.dropLog(name, log, now);
+    }
+    for (const [name, entry] of this.expired) {
+      if (now - entry.at < this.forgetAfterMs && this.expired.size <= this.maxChannels) break;
+      this.forgottenThrough = Math.max(this.forgottenThrough, entry.through);
+      this.expired.delete(name);
+    }
+    if (this.logs.size === 0 && this.expired.size === 0) this.stopTimer();
+  }
+
+  /** Channels remembered only by their last trimmed position (for tests and stats). */
+  get expiredCount(): number {
+    return this.expired.size;
   }
 
   epoch(): Promise<string> {
@@ -76,7 +119,9 @@ export class MemoryBroker implements Broker {
       ready: READY,
       unsubscribe: () => {
         log.listeners.delete(listener);
-        if (log.listeners.size === 0 && log.events.length === log.start) this.logs.delete(channel);
+        if (log.listeners.size === 0 && log.events.length === log.start && this.logs.get(channel) === log) {
+          this.dropLog(channel, log, this.now());
+        }
       },
     };
   }
@@ -99,7 +144,10 @@ export class MemoryBroker implements Broker {
 
   private readNow(channel: string, after: number, limit: number): ReadResult {
     const log = this.logs.get(channel);
-    if (!log) return { events: [], trimmed: this.forgottenThrough > after };
+    if (!log) {
+      const through = Math.max(this.forgottenThrough, this.expired.get(channel)?.through ?? 0);
+      return { events: [], trimmed: through > after };
+    }
     this.trim(log);
     const events: StoredEvent[] = [];
     // Binary search for the first event with seq > after.
@@ -116,6 +164,8 @@ export class MemoryBroker implements Broker {
 
   close(): Promise<void> {
     this.logs.clear();
+    this.expired.clear();
+    this.stopTimer();
     return READY;
   }
 
@@ -127,10 +177,31 @@ export class MemoryBroker implements Broker {
   private log(channel: string, create: boolean): ChannelLog {
     let log = this.logs.get(channel);
     if (!log && create) {
-      log = { events: [], start: 0, trimmedThrough: 0, listeners: new Set() };
+      const expired = this.expired.get(channel);
+      if (expired) this.expired.delete(channel);
+      log = { events: [], start: 0, trimmedThrough: expired?.through ?? 0, listeners: new Set() };
       this.logs.set(channel, log);
+      this.ensureTimer();
     }
     return log!;
+  }
+
+  /** Drops an empty, unlistened log, remembering its last trimmed position for a while. */
+  private dropLog(channel: string, log: ChannelLog, now: number): void {
+    this.logs.delete(channel);
+    if (log.trimmedThrough > 0) this.expired.set(channel, { through: log.trimmedThrough, at: now });
+  }
+
+  private ensureTimer(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => this.sweep(), this.sweepIntervalMs);
+    this.timer.unref?.();
+  }
+
+  private stopTimer(): void {
+    if (this.timer === undefined) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   private trim(log: ChannelLog): void {
@@ -141,8 +212,14 @@ export class MemoryBroker implements Broker {
       log.trimmedThrough = first.seq;
       log.start++;
     }
-    // Compact once the dead prefix is as large as the live part, keeping pushes amortised O(1).
-    if (log.start > 64 && log.start * 2 >= log.events.length) {
+    // Compact once the dead prefix is as large as the live part, keeping pushes amortised O(1);
+    // an all-dead log lets go of its events at once.
+    if (log.start === log.events.length) {
+      if (log.start > 0) {
+        log.events = [];
+        log.start = 0;
+      }
+    } else if (log.start > 64 && log.start * 2 >= log.events.length) {
       log.events = log.events.slice(log.start);
       log.start = 0;
     }

@@ -50,6 +50,8 @@ export interface HubStats {
   delivered: number;
   /** Subscribers dropped for being too slow since start. */
   dropped: number;
+  /** Ended streams (dropped, rotated, closed) whose connection is torn down once their grace ends. */
+  closing: number;
 }
 
 const TICK_MS = 1000;
@@ -118,9 +120,21 @@ export class Hub {
     }
   }
 
-  /** Writes `preamble` (replay and `herald:connected`), then the live events queued meanwhile. */
+  /**
+   * Writes one piece of `sub`'s replay, unless the bytes it has not read yet are already past the
+   * unread-bytes cap: then it is dropped as a slow consumer (it resumes from the last event it got)
+   * and this returns false. Replays are written in bounded pieces through this, so a client that
+   * does not read holds at most the cap plus one piece, however long its replay.
+   */
+  writeReplay(sub: Subscriber, chunk: Uint8Array): boolean {
+    if (sub.state !== "replaying" || this.isSlow(sub)) return false;
+    sub.sink.write(chunk);
+    return true;
+  }
+
+  /** Writes `preamble` (the end of the replay and `herald:connected`), then the live events queued meanwhile. */
   goLive(sub: Subscriber, preamble: Uint8Array, floor: number, epoch: string): void {
-    if (sub.state !== "replaying") return;
+    if (sub.state !== "replaying" || this.isSlow(sub)) return;
     sub.floor = floor;
     sub.epoch = epoch;
     sub.sink.write(preamble);
@@ -178,6 +192,7 @@ export class Hub {
   /** Counts describing the hub. */
   stats(): HubStats {
     return {
+      closing: this.closing.size,
       subscribers: this.subscribers.size,
       channels: this.channels.size,
       timerActive: this.timer !== undefined,
@@ -278,7 +293,10 @@ export class Hub {
       const rotate = rotateFrame(this.retryMs);
       for (const sub of this.subscribers) {
         if (sub.deadline !== undefined && now >= sub.deadline && sub.state === "live") {
+          // Like a dropped client: a reader that does not take its last bytes is torn down after
+          // the grace, so its socket (and its connection slot) cannot outlive the rotation.
           sub.sink.end(rotate);
+          this.closing.set(sub.sink, now + this.closeGraceMs);
           this.detach(sub, "rotate");
         }
       }

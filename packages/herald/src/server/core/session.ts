@@ -14,6 +14,11 @@ import type { Subscriber } from "./subscriber.js";
 
 /** Most events replayed per channel on one resume; past it the client gets a gap for that channel. */
 export const REPLAY_LIMIT = 10_000;
+/**
+ * Bytes of replay written at a time. Before each piece the hub checks the client's unread bytes
+ * against its cap, so a replay never piles up whole in memory for a client that does not read.
+ */
+export const REPLAY_PIECE_BYTES = 64 * 1024;
 
 /** Attaches `sub` and writes its replay; resolves once it is live. */
 export async function startSession(
@@ -26,16 +31,27 @@ export async function startSession(
   heartbeatMs: number,
 ): Promise<void> {
   await hub.attach(sub);
-  const parts: Buffer[] = [];
+  let parts: Buffer[] = [];
+  let pending = 0;
   const resume = cursor !== null && cursorText !== null;
   const snapshot = await broker.snapshot(resume ? sub.channels : [], resume ? cursor.seq : 0, REPLAY_LIMIT);
+  if (sub.state !== "replaying") return; // the client left while we were reading
+  /** Queues a frame; writes the queue once it reaches a piece. False when the client was dropped. */
+  const push = (frame: Buffer): boolean => {
+    parts.push(frame);
+    pending += frame.length;
+    if (pending < REPLAY_PIECE_BYTES) return true;
+    const piece = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    parts = [];
+    pending = 0;
+    return hub.writeReplay(sub, piece);
+  };
   if (resume && cursor.epoch !== snapshot.epoch) {
     for (const channel of sub.channels) parts.push(gapFrame({ channel, reason: "epoch", cursor: cursorText }));
   } else if (resume) {
     for (const channel of snapshot.trimmed) parts.push(gapFrame({ channel, reason: "retention", cursor: cursorText }));
-    for (const event of snapshot.events) parts.push(encodeEventFrame(snapshot.epoch, event).bytes);
+    for (const event of snapshot.events) if (!push(encodeEventFrame(snapshot.epoch, event).bytes)) return;
   }
-  if (sub.state !== "replaying") return; // the client left while we were reading
   parts.push(
     connectedFrame({
       connectionId: sub.id,
