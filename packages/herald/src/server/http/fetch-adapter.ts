@@ -15,6 +15,7 @@ import {
   type JsonRouteDeps,
   type SessionRequest,
 } from "./routes.js";
+import { servePoll } from "./poll.js";
 import { handleSseFetch } from "./sse-fetch.js";
 
 /** A route handler: `GET`/`POST` of a Next.js catch-all route file, or any Fetch server. */
@@ -41,6 +42,11 @@ export function fetchRoutes(edge: HeraldCore, options: FetchRoutesOptions): Rout
       }
       const route = matchRoute(request.method, segments, base !== null);
       if (route.kind === "sse") return await handleSseFetch(edge, request);
+      if (route.kind === "poll") {
+        const incoming = { url, rawUrl: request.url, header: (name: string) => request.headers.get(name) };
+        const ip = edge.options.clientIp?.(request);
+        return toResponse(await servePoll(edge, { ...incoming, ip, signal: request.signal }));
+      }
       const reply = await serveJson(
         route,
         {
@@ -86,5 +92,6 @@ async function readFetchBody(request: Request, limit: number): Promise<string> {
 }
 
 function toResponse(reply: JsonReply): Response {
-  return new Response(reply.body, { status: reply.status, headers: reply.headers });
+  const body = reply.status === 304 ? null : reply.body;
+  return new Response(body, { status: reply.status, headers: reply.headers });
 }

@@ -15,6 +15,7 @@ import {
   type JsonRouteDeps,
   type SessionRequest,
 } from "./routes.js";
+import { servePoll } from "./poll.js";
 import { handleSseNode, headerOf } from "./sse-node.js";
 
 /** Serves a request it owns and returns true; returns false (and does nothing) otherwise. */
@@ -45,6 +46,16 @@ export function nodeRoutes(edge: HeraldCore, options: NodeRoutesOptions): NodeHa
     const route = matchRoute(req.method ?? "GET", segments.slice(base.length), true);
     if (route.kind === "sse") {
       handleSseNode(edge, req, res).catch((error: unknown) => send(res, errorParts(error)));
+      return true;
+    }
+    if (route.kind === "poll") {
+      const gone = new AbortController();
+      res.once("close", () => gone.abort());
+      const incoming = { url, rawUrl: req.url ?? "/", header: (name: string) => headerOf(req, name) };
+      servePoll(edge, { ...incoming, ip: req.socket.remoteAddress, signal: gone.signal }).then(
+        (reply) => send(res, reply),
+        (error: unknown) => send(res, errorParts(error)),
+      );
       return true;
     }
     serveJson(

@@ -13,6 +13,7 @@ import { clientAddress, requestHost, type TrustProxy } from "./limits/client-ip.
 /** A matched route. */
 export type Route =
   | { kind: "sse" }
+  | { kind: "poll" }
   | { kind: "token" }
   | { kind: "tasks" }
   | { kind: "task"; id: string }
@@ -35,6 +36,7 @@ export function matchRoute(method: string, segments: readonly string[], exact: b
   if (fits(2) && at(2) === "tasks") return method === "GET" ? { kind: "task", id: at(1)! } : { kind: "none" };
   if (fits(1) && at(1) === "tasks") return method === "GET" ? { kind: "tasks" } : { kind: "none" };
   if (fits(1) && at(1) === "sse") return method === "GET" ? { kind: "sse" } : { kind: "none" };
+  if (fits(1) && at(1) === "poll") return method === "GET" ? { kind: "poll" } : { kind: "none" };
   if (fits(1) && at(1) === "token") return method === "POST" ? { kind: "token" } : { kind: "none" };
   if (fits(1) && at(1) === "publish") return method === "POST" ? { kind: "publish" } : { kind: "none" };
   return { kind: "none" };
