@@ -1,0 +1,124 @@
+/**
+ * The quickstart (examples/next-quickstart, the code the README and guides show) built with
+ * `next build` and served by `next start`, in Chromium: task progress across a reload, cancel, a
+ * notification to the signed-in user, the public counter, and a signed-out visitor who signs in.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { launchChromium } from "./demo-server.js";
+import { buildQuickstartIfStale, startQuickstart, type Quickstart } from "./quickstart-server.js";
+
+let app: Quickstart;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  await buildQuickstartIfStale();
+  app = await startQuickstart();
+  browser = await launchChromium();
+}, 600_000);
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  await browser?.close();
+  await app?.stop();
+});
+
+async function visit(): Promise<Page> {
+  const context = await browser.newContext({ baseURL: app.origin });
+  contexts.push(context);
+  const page = await context.newPage();
+  await Promise.all([waitForStream(page, "counter"), page.goto("/")]);
+  return page;
+}
+
+/** Resolves when an SSE stream that includes `channel` has opened (its response has arrived). */
+function waitForStream(page: Page, channel: string): Promise<unknown> {
+  return page.waitForResponse(
+    (r) =>
+      new URL(r.url()).pathname === "/api/realtime/sse" &&
+      new URL(r.url()).searchParams.getAll("channel").includes(channel) &&
+      r.status() === 200,
+    { timeout: 20_000 },
+  );
+}
+
+/** Signs in through the page's form (a Server Action), without a navigation. */
+async function signIn(page: Page, name: string): Promise<void> {
+  const stream = waitForStream(page, `user-${name}`);
+  await page.fill("input[name=name]", name);
+  await page.click("text=Sign in");
+  await page.waitForSelector(`.user:text-is("${name}")`);
+  await stream;
+}
+
+const percent = async (page: Page) => Number((await page.textContent(".task .percent"))!.replace("%", ""));
+
+describe("the quickstart on next start", () => {
+  it("shows a task's progress, steps and text across a reload, to 100% and the result", async () => {
+    const page = await visit();
+    await signIn(page, "ann");
+    await page.click("text=Start a report");
+    await page.waitForSelector(".task[data-status=running]");
+    await expect.poll(() => percent(page), { timeout: 10_000 }).toBeGreaterThanOrEqual(10);
+    const before = await percent(page);
+    expect(before).toBeLessThan(100);
+
+    await page.reload();
+    // After the reload the task list comes back from the server, and the card continues live.
+    await page.waitForSelector(".task");
+    expect(await percent(page)).toBeGreaterThanOrEqual(before);
+    await page.waitForSelector(".task[data-status=succeeded]", { timeout: 20_000 });
+    expect(await percent(page)).toBe(100);
+    expect(await page.textContent(".task .result")).toBe("Done: 12 pages");
+    expect((await page.textContent(".task .text"))!.trim()).toBe("Sales rose in every region this month.");
+    expect(await page.$$eval(".task li", (items) => items.map((li) => li.textContent))).toEqual([
+      "fetch: done",
+      "write: done",
+    ]);
+
+    // A second report, canceled while it runs.
+    await page.click("text=Start a report");
+    await page.waitForSelector(".task:first-of-type[data-status=running]");
+    await page.click(".task:first-of-type >> text=Cancel");
+    await page.waitForSelector(".task:first-of-type[data-status=canceled]");
+    expect(await page.locator(".task").count()).toBe(2);
+  });
+
+  it("delivers a notification to the signed-in user only", async () => {
+    const ann = await visit();
+    await signIn(ann, "ann");
+    const eve = await visit();
+    await signIn(eve, "eve");
+    await ann.click("text=Notify me");
+    await ann.waitForSelector('.notifications li:text-is("Hello, ann!")');
+    await eve.click("text=Notify me");
+    await eve.waitForSelector('.notifications li:text-is("Hello, eve!")');
+    expect(await ann.locator(".notifications li").count()).toBe(1);
+    expect(await eve.locator(".notifications li").count()).toBe(1);
+  });
+
+  it("shows the public counter to a signed-out visitor, who then signs in without a reload and gets a notification", async () => {
+    const visitor = await visit();
+    expect(await visitor.locator(".user").count()).toBe(0);
+    const other = await visit();
+    await signIn(other, "carol");
+
+    const count = async (page: Page) => Number(await page.textContent(".count"));
+    const start = await count(visitor);
+    await other.click("text=+1");
+    await expect.poll(() => count(visitor), { timeout: 10_000 }).toBe(start + 1);
+    await visitor.click("text=+1"); // anyone may count, signed out too
+    await expect.poll(() => count(other), { timeout: 10_000 }).toBe(start + 2);
+
+    // Sign in through the Server Action: same document (no reload), the stream reconnects with a token.
+    await visitor.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+    await signIn(visitor, "bob");
+    await visitor.click("text=Notify me");
+    await visitor.waitForSelector('.notifications li:text-is("Hello, bob!")');
+    await other.click("text=+1");
+    await expect.poll(() => count(visitor), { timeout: 10_000 }).toBe(start + 3);
+    expect(await visitor.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+    expect(app.log()).not.toMatch(/error/i);
+  });
+});
