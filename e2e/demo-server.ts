@@ -97,7 +97,9 @@ export interface Demo {
  * Node fast path, e2e routes on), or with `mode: "next"` on plain `next start`, where Herald is
  * served by the catch-all route handlers (the serverless path).
  */
-export async function startDemo(options: { mode?: "custom" | "next" } = {}): Promise<Demo> {
+export async function startDemo(
+  options: { mode?: "custom" | "next"; env?: Record<string, string> } = {},
+): Promise<Demo> {
   const port = await freePort();
   let output = "";
   const args =
@@ -106,7 +108,15 @@ export async function startDemo(options: { mode?: "custom" | "next" } = {}): Pro
       : ["--import", "tsx", "server.ts"];
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: DEMO,
-    env: { ...process.env, NODE_ENV: "production", PORT: String(port), DEMO_E2E: "1", NEXT_TELEMETRY_DISABLED: "1" },
+    // NODE_ENV=production: the session cookie is `Secure`, which Chromium accepts from http://localhost.
+    env: {
+      ...process.env,
+      NODE_ENV: "production",
+      PORT: String(port),
+      DEMO_E2E: "1",
+      NEXT_TELEMETRY_DISABLED: "1",
+      ...options.env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));

@@ -6,8 +6,9 @@
  *   npm run dev -w demo                                # development
  *
  * PORT sets the port (default 3000). With DEMO_E2E=1 (the browser tests) it also serves
- * `POST /api/e2e/cut?ms=` (destroys every SSE socket and refuses new ones for `ms`) and
- * `POST /api/e2e/publish?count=` (publishes numbered `probe` events on the activity channel).
+ * `POST /api/e2e/cut?ms=` (destroys every SSE socket and refuses new ones for `ms`; `?hold=1`
+ * refuses them until `POST /api/e2e/release`) and `POST /api/e2e/publish?count=` (publishes
+ * numbered `probe` events on the activity channel).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -61,11 +62,18 @@ async function e2eRoute(req: IncomingMessage, res: ServerResponse): Promise<void
   };
   if (req.method !== "POST") return reply(405, { error: { code: "method_not_allowed", message: "POST only" } });
   if (url.pathname === "/api/e2e/cut") {
-    refuseUntil = Date.now() + Math.min(30_000, Number(url.searchParams.get("ms") ?? 0) || 0);
+    refuseUntil =
+      url.searchParams.get("hold") === "1"
+        ? Number.POSITIVE_INFINITY
+        : Date.now() + Math.min(30_000, Number(url.searchParams.get("ms") ?? 0) || 0);
     const cut = sseSockets.size;
     for (const socket of sseSockets) socket.destroy();
     sseSockets.clear();
     return reply(200, { cut, refuseUntil });
+  }
+  if (url.pathname === "/api/e2e/release") {
+    refuseUntil = 0;
+    return reply(200, { released: true });
   }
   if (url.pathname === "/api/e2e/publish") {
     const count = Math.min(100, Number(url.searchParams.get("count") ?? 1) || 1);

@@ -13,13 +13,20 @@ import { REPORT_SIZES, REPORT_STEPS, reportJob, type ReportResult, type ReportSi
 import { checkName, encodeSession, newSession, SESSION_COOKIE, SESSION_MAX_AGE } from "@/lib/session";
 import { addUser, getUser, removeUser } from "@/lib/users";
 
+/** A refused sign-in: why, and the name as typed (React resets the form after an action). */
+export type SignInState = { error: string; name: string };
+
 /** Signs in with a display name and goes back to `next` (a path on this site) or the tasks page. */
-export async function signIn(_prev: { error: string } | null, form: FormData): Promise<{ error: string } | null> {
-  const checked = checkName(String(form.get("name") ?? ""));
-  if (!checked.ok) return { error: checked.error };
+export async function signIn(
+  _prev: SignInState | null,
+  form: FormData,
+): Promise<SignInState | null> {
+  const typed = String(form.get("name") ?? "").slice(0, 80);
+  const checked = checkName(typed);
+  if (!checked.ok) return { error: checked.error, name: typed };
   const session = newSession(checked.name);
   const added = addUser(session);
-  if (!added.ok) return { error: added.error };
+  if (!added.ok) return { error: added.error, name: typed };
   (await cookies()).set(SESSION_COOKIE, encodeSession(session), {
     httpOnly: true,
     sameSite: "lax",

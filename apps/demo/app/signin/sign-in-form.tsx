@@ -28,6 +28,7 @@ export function SignInForm({ next }: { next: string }) {
           required
           minLength={2}
           maxLength={40}
+          defaultValue={state?.name ?? ""}
           autoComplete="nickname"
           autoFocus
           placeholder="Ada Lovelace"
