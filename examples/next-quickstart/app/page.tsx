@@ -1,6 +1,7 @@
 import { counter } from "@/lib/counter";
 import { currentUserId } from "@/lib/session";
 import { signIn, signOut } from "./actions";
+import { ConnectionStatus } from "./connection-status";
 import { Counter } from "./counter";
 import { Notifications } from "./notifications";
 import { Tasks } from "./tasks";
@@ -10,6 +11,7 @@ export default async function Home() {
   return (
     <main>
       <h1>Herald quickstart</h1>
+      <ConnectionStatus />
       {userId ? (
         <form action={signOut}>
           Signed in as <strong className="user">{userId}</strong> <button>Sign out</button>
