@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+/**
+ * `herald serve`: the standalone server. A Pusher-compatible WebSocket at `/app/{key}`, the Pusher
+ * HTTP API at `/apps/{id}/…`, Herald's SSE at `/sse` and a health check at `/healthz`, on one port.
+ *
+ * Environment: HERALD_APP_ID, HERALD_APP_KEY, HERALD_APP_SECRET (defaults app-id, app-key,
+ * app-secret), HERALD_REDIS_URL (scale out over Redis), HERALD_WEBHOOK_URL, HERALD_CORS_ORIGINS
+ * (comma-separated origins, or `*`, allowed to open `/sse` from a browser).
+ */
+import http from "node:http";
+import type { Socket } from "node:net";
+import process from "node:process";
+import type { Broker } from "../brokers/types.js";
+import { createHerald } from "../server/herald.js";
+
+const USAGE = `Usage: herald serve [--port 6001] [--host 0.0.0.0]
+
+Serves the Pusher Channels protocol (ws://host:port/app/{key}), its HTTP API (/apps/{id}/...),
+Herald's SSE (/sse?channel=...) and /healthz.
+
+Environment:
+  HERALD_APP_ID, HERALD_APP_KEY, HERALD_APP_SECRET   app credentials (default app-id, app-key, app-secret)
+  HERALD_REDIS_URL                                    use Redis as the broker (several servers, one bus)
+  HERALD_WEBHOOK_URL                                  POST Pusher webhooks here
+  HERALD_CORS_ORIGINS                                 origins allowed to open /sse (comma-separated, or *)
+  HERALD_DRAIN_MS                                     longest wait for connections on SIGTERM (default 10000)
+`;
+
+/** Parsed command line. */
+interface Args {
+  command: string | undefined;
+  port: number;
+  host: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { command: undefined, port: 6001, host: "0.0.0.0" };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.startsWith("--") ? (arg.split("=", 2) as [string, string | undefined]) : [arg, undefined];
+    const value = () => inline ?? argv[++i];
+    if (flag === "--port" || flag === "-p") args.port = Number(value());
+    else if (flag === "--host") args.host = value() ?? args.host;
+    else if (flag === "--help" || flag === "-h") args.command = "help";
+    else if (args.command === undefined) args.command = arg;
+    else throw new Error(`unknown argument: ${arg}`);
+  }
+  if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new Error("--port must be 0-65535");
+  return args;
+}
+
+async function serve(args: Args): Promise<void> {
+  const env = process.env;
+  const appId = env.HERALD_APP_ID || "app-id";
+  const key = env.HERALD_APP_KEY || "app-key";
+  const secret = env.HERALD_APP_SECRET || "app-secret";
+  let broker: Broker | undefined;
+  if (env.HERALD_REDIS_URL) {
+    const { RedisBroker } = await import("../brokers/redis.js").catch((cause: unknown) => {
+      throw new Error("HERALD_REDIS_URL needs the ioredis package: npm install ioredis", { cause });
+    });
+    broker = new RedisBroker({ url: env.HERALD_REDIS_URL });
+  }
+  const { createPusherServer } = await import("../pusher/server.js").catch((cause: unknown) => {
+    throw new Error("herald serve needs the ws package: npm install ws (or npx -p herald -p ws herald serve)", {
+      cause,
+    });
+  });
+  const origins = env.HERALD_CORS_ORIGINS?.trim();
+  const herald = createHerald({
+    broker,
+    // SSE serves public channels only: private, presence, user and task channels are for
+    // authorized Pusher connections (this server has no sessions to authorize SSE with).
+    authorize: (_principal, channel) => !/^(private-|presence-|user-|task-)/.test(channel),
+    cors: origins ? { origins: origins === "*" ? "*" : origins.split(",").map((o) => o.trim()) } : undefined,
+  });
+  const pusher = createPusherServer({
+    herald,
+    appId,
+    key,
+    secret,
+    webhooks: env.HERALD_WEBHOOK_URL ? { url: env.HERALD_WEBHOOK_URL } : undefined,
+  });
+  let draining = false;
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? "/").split("?", 1)[0];
+    if (path === "/healthz") {
+      res.writeHead(draining ? 503 : 200, { "Content-Type": "application/json", "Cache-Control": "no-store" });
+      res.end(JSON.stringify({ ok: !draining, connections: pusher.connectionCount(), ...herald.stats() }));
+      return;
+    }
+    if (path === "/sse") {
+      void herald.handleNode(req, res);
+      return;
+    }
+    if (pusher.handleRequest(req, res)) return;
+    res.writeHead(404, { "Content-Type": "text/plain" }).end("Not found\n");
+  });
+  server.on("upgrade", (req, socket: Socket, head) => {
+    if (!pusher.handleUpgrade(req, socket, head)) socket.destroy();
+  });
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(args.port, args.host, resolve);
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : args.port;
+  console.log(`herald serve: listening on http://${args.host}:${port} (app ${appId}, key ${key}${broker ? ", Redis" : ""})`);
+
+  const drain = async (signal: string) => {
+    if (draining) return;
+    draining = true;
+    console.log(`herald serve: ${signal}, draining ${sockets.size} connection(s)`);
+    server.close();
+    // WebSocket clients get 4200 (reconnect now, elsewhere); SSE clients get herald:error server_closing.
+    await pusher.close();
+    await herald.close();
+    const deadline = Date.now() + Number(env.HERALD_DRAIN_MS || 10_000);
+    while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const socket of sockets) socket.destroy();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void drain("SIGTERM"));
+  process.on("SIGINT", () => void drain("SIGINT"));
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.command === "serve") return serve(args);
+  process.stdout.write(USAGE);
+  if (args.command !== "help" && args.command !== undefined) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  console.error(`herald: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

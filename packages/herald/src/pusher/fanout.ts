@@ -1,0 +1,214 @@
+/**
+ * The WebSocket side of the bus: one broker subscription per channel per process (like the hub),
+ * each event encoded once as a Pusher frame and the same bytes sent to every local connection on
+ * the channel. Also keeps what the protocol needs per event: the sender to leave out (client
+ * events, `socket_id` on the HTTP API), the presence `user_id`, and cache channels' last event.
+ */
+import { Buffer } from "node:buffer";
+import type { Broker, BrokerSubscription, StoredEvent } from "../brokers/types.js";
+import { encodeCursor } from "../protocol/cursor.js";
+import { brokerChannel, isCacheChannel, pusherDataOfBrokerJson } from "./channels.js";
+
+/** The name of the extra field carrying Herald's event id (`{epoch}-{seq}`) on event frames. */
+export const EVENT_ID_FIELD = "id";
+
+/** A connection as the fan-out sees it. */
+export interface FanoutTarget {
+  readonly socketId: string;
+  /** Sends one frame (the same Buffer is shared by every target). */
+  send(frame: Buffer): void;
+}
+
+/** What travels beside an event on this process (not through the broker). */
+export interface EventMeta {
+  /** Connection not to deliver to (the sender). */
+  exclude?: string | undefined;
+  /** Presence client events: the sender's user id, a top-level `user_id` on the frame. */
+  userId?: string | undefined;
+}
+
+/** A cache channel's last event. */
+export interface CachedEvent {
+  readonly event: string;
+  readonly json: string;
+  readonly id: string;
+  readonly ts: number;
+}
+
+interface ChannelState {
+  readonly name: string;
+  readonly broker: string;
+  readonly targets: Set<FanoutTarget>;
+  readonly upstream: BrokerSubscription;
+}
+
+/** How long an unmatched {@link EventMeta} is kept (the event never came back on this process). */
+const META_TTL_MS = 60_000;
+
+/** See the module comment. */
+export class Fanout {
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly pending = new Map<string, { meta: EventMeta; at: number }[]>();
+  private readonly cache = new Map<string, CachedEvent>();
+  private delivered = 0;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly cacheTtlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Adds `target` to the Pusher channel `name`; resolves once live events flow. */
+  async add(name: string, target: FanoutTarget): Promise<void> {
+    let state = this.channels.get(name);
+    if (!state) {
+      const broker = brokerChannel(name)!;
+      const created: ChannelState = {
+        name,
+        broker,
+        targets: new Set(),
+        upstream: this.broker.subscribe(broker, (event, epoch) => this.onEvent(created, event, epoch)),
+      };
+      state = created;
+      this.channels.set(name, state);
+    }
+    state.targets.add(target);
+    await state.upstream.ready;
+  }
+
+  /** Removes `target` from `name`; the last one unsubscribes upstream. Returns the targets left. */
+  remove(name: string, target: FanoutTarget): number {
+    const state = this.channels.get(name);
+    if (!state || !state.targets.delete(target)) return state?.targets.size ?? 0;
+    if (state.targets.size === 0) {
+      state.upstream.unsubscribe();
+      this.channels.delete(name);
+    }
+    return state.targets.size;
+  }
+
+  /** Local connections on `name`. */
+  count(name: string): number {
+    return this.channels.get(name)?.targets.size ?? 0;
+  }
+
+  /** Channels with at least one local connection. */
+  names(): string[] {
+    return [...this.channels.keys()];
+  }
+
+  /** Local connections on `name` other than `except` (for presence member events). */
+  targets(name: string): Iterable<FanoutTarget> {
+    return this.channels.get(name)?.targets ?? [];
+  }
+
+  /** Events sent to connections since start. */
+  deliveredCount(): number {
+    return this.delivered;
+  }
+
+  /**
+   * Publishes through the broker with `meta` attached on this process (matched by content when the
+   * event comes back from the broker), and remembers cache channels' last event.
+   */
+  async publish(name: string, event: string, json: string, meta: EventMeta = {}): Promise<string> {
+    const broker = brokerChannel(name)!;
+    const key = metaKey(broker, event, json);
+    const hasMeta = meta.exclude !== undefined || meta.userId !== undefined;
+    if (hasMeta) {
+      const list = this.pending.get(key) ?? [];
+      list.push({ meta, at: this.now() });
+      this.pending.set(key, list);
+    }
+    try {
+      const stored = await this.broker.publish(broker, event, json);
+      const id = encodeCursor(stored.epoch, stored.seq);
+      if (isCacheChannel(broker)) this.remember(broker, { event, json, id, ts: stored.ts });
+      return id;
+    } catch (error) {
+      if (hasMeta) this.takeMeta(key);
+      throw error;
+    }
+  }
+
+  /**
+   * The last event of a cache channel within the TTL: from this process's memory, else from the
+   * broker's log (so a process that was not subscribed when it was published still finds it).
+   */
+  async lastEvent(name: string): Promise<CachedEvent | null> {
+    const broker = brokerChannel(name)!;
+    const known = this.cache.get(broker);
+    if (known && this.now() - known.ts <= this.cacheTtlMs) return known;
+    const epoch = await this.broker.epoch();
+    let after = 0;
+    let last: CachedEvent | null = null;
+    for (let page = 0; page < 100; page++) {
+      const { events } = await this.broker.read(broker, after, 1000);
+      const tail = events[events.length - 1];
+      if (!tail) break;
+      last = { event: tail.event, json: tail.json, id: encodeCursor(epoch, tail.seq), ts: tail.ts };
+      after = tail.seq;
+      if (events.length < 1000) break;
+    }
+    if (!last || this.now() - last.ts > this.cacheTtlMs) return null;
+    this.remember(broker, last);
+    return last;
+  }
+
+  /** Drops expired metadata and cache entries (called by the server's timer). */
+  sweep(): void {
+    const now = this.now();
+    for (const [key, list] of this.pending) {
+      while (list.length > 0 && now - list[0]!.at > META_TTL_MS) list.shift();
+      if (list.length === 0) this.pending.delete(key);
+    }
+    for (const [name, cached] of this.cache) if (now - cached.ts > this.cacheTtlMs) this.cache.delete(name);
+  }
+
+  /** Unsubscribes everything. */
+  close(): void {
+    for (const state of this.channels.values()) state.upstream.unsubscribe();
+    this.channels.clear();
+    this.pending.clear();
+  }
+
+  private onEvent(state: ChannelState, event: StoredEvent, epoch: string): void {
+    const meta = this.takeMeta(metaKey(state.broker, event.event, event.json));
+    const id = encodeCursor(epoch, event.seq);
+    if (isCacheChannel(state.broker)) this.remember(state.broker, { event: event.event, json: event.json, id, ts: event.ts });
+    const frame = encodeEvent(state.name, event.event, event.json, id, meta?.userId);
+    for (const target of state.targets) {
+      if (target.socketId === meta?.exclude) continue;
+      this.delivered++;
+      target.send(frame);
+    }
+  }
+
+  private takeMeta(key: string): EventMeta | undefined {
+    const list = this.pending.get(key);
+    if (!list) return undefined;
+    const first = list.shift();
+    if (list.length === 0) this.pending.delete(key);
+    return first?.meta;
+  }
+
+  private remember(broker: string, cached: CachedEvent): void {
+    const known = this.cache.get(broker);
+    if (!known || known.ts <= cached.ts) this.cache.set(broker, cached);
+  }
+}
+
+function metaKey(channel: string, event: string, json: string): string {
+  return `${channel}\u0000${event}\u0000${json}`;
+}
+
+/**
+ * An event frame: `{"event","channel","data"}` with `data` the JSON string the protocol specifies,
+ * `user_id` for presence client events, and Herald's event id in {@link EVENT_ID_FIELD}.
+ */
+export function encodeEvent(channel: string, event: string, json: string, id: string, userId?: string): Buffer {
+  const frame: Record<string, string> = { event, channel, data: pusherDataOfBrokerJson(json) };
+  if (userId !== undefined) frame.user_id = userId;
+  frame[EVENT_ID_FIELD] = id;
+  return Buffer.from(JSON.stringify(frame));
+}

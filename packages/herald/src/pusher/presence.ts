@@ -1,0 +1,68 @@
+/**
+ * Presence: who is on each presence channel, counted per user (one user may hold several
+ * connections). One registry for the process, behind {@link PresenceStore} so a shared (Redis)
+ * store can replace the in-memory one.
+ */
+
+/** A member as the protocol shows it. */
+export interface PresenceMember {
+  readonly user_id: string;
+  readonly user_info: unknown;
+}
+
+/** The registry of presence members. */
+export interface PresenceStore {
+  /**
+   * Adds connection `socketId` as `member` of `channel`. Resolves true when this is the user's first
+   * connection on the channel (then `member_added` goes out).
+   */
+  join(channel: string, socketId: string, member: PresenceMember): Promise<boolean>;
+  /** Removes a connection. Resolves true when it was the user's last one (then `member_removed`). */
+  leave(channel: string, socketId: string, userId: string): Promise<boolean>;
+  /** The channel's members, one per user (the first connection's `user_info`). */
+  members(channel: string): Promise<PresenceMember[]>;
+  /** Channels with at least one member. */
+  channels(): Promise<string[]>;
+}
+
+interface UserEntry {
+  info: unknown;
+  sockets: Set<string>;
+}
+
+/** The in-process {@link PresenceStore}. */
+export class MemoryPresenceStore implements PresenceStore {
+  private readonly byChannel = new Map<string, Map<string, UserEntry>>();
+
+  join(channel: string, socketId: string, member: PresenceMember): Promise<boolean> {
+    let users = this.byChannel.get(channel);
+    if (!users) this.byChannel.set(channel, (users = new Map()));
+    const entry = users.get(member.user_id);
+    if (entry) {
+      entry.sockets.add(socketId);
+      return Promise.resolve(false);
+    }
+    users.set(member.user_id, { info: member.user_info, sockets: new Set([socketId]) });
+    return Promise.resolve(true);
+  }
+
+  leave(channel: string, socketId: string, userId: string): Promise<boolean> {
+    const users = this.byChannel.get(channel);
+    const entry = users?.get(userId);
+    if (!users || !entry || !entry.sockets.delete(socketId)) return Promise.resolve(false);
+    if (entry.sockets.size > 0) return Promise.resolve(false);
+    users.delete(userId);
+    if (users.size === 0) this.byChannel.delete(channel);
+    return Promise.resolve(true);
+  }
+
+  members(channel: string): Promise<PresenceMember[]> {
+    const users = this.byChannel.get(channel);
+    if (!users) return Promise.resolve([]);
+    return Promise.resolve([...users].map(([user_id, entry]) => ({ user_id, user_info: entry.info })));
+  }
+
+  channels(): Promise<string[]> {
+    return Promise.resolve([...this.byChannel.keys()]);
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * `createPusherServer`: the Pusher Channels protocol (WebSocket at `/app/{key}`) and HTTP API
+ * (`/apps/{id}/…`) on a Herald instance's bus, to attach to any `node:http` server.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import type { Herald } from "../server/herald.js";
+import { Fanout } from "./fanout.js";
+import { handleApiRequest } from "./http-api.js";
+import { MemoryPresenceStore, type PresenceStore } from "./presence.js";
+import { CODES, errorFrame } from "./protocol.js";
+import { PusherSocket, type SocketContext } from "./socket.js";
+import { Webhooks, type WebhookOptions } from "./webhooks.js";
+
+/** Options of {@link createPusherServer}. */
+export interface PusherServerOptions {
+  /** The Herald instance whose broker carries the events (one bus for SSE and WebSocket). */
+  herald: Herald;
+  /** The app id of the HTTP API paths (`/apps/{appId}/…`). */
+  appId: string;
+  /** The app key clients connect with (`/app/{key}`) and the HTTP API signs with. */
+  key: string;
+  /** The app secret: signs channel auth, sign-in, HTTP API requests and webhooks. */
+  secret: string;
+  /** Webhooks, POSTed and signed the way Pusher does. */
+  webhooks?: WebhookOptions;
+  /** `activity_timeout` told to clients, in seconds (default 120; pusher-js pings after this much silence). */
+  activityTimeout?: number;
+  /** How long the server waits for `pusher:pong` after its own `pusher:ping`, in ms (default 30,000; then close 4201). */
+  pongTimeoutMs?: number;
+  /** Most concurrent connections; more are refused with 4100 (default 100,000). */
+  maxConnections?: number;
+  /** Accept client events (`client-*`) on private and presence channels (default true). */
+  clientEvents?: boolean;
+  /** Client events per second per connection (default 10, as Pusher); over it: `pusher:error` 4301. */
+  clientEventsPerSecond?: number;
+  /** Largest event `data`, in bytes (default 10,240, as Pusher; over it the HTTP API answers 413). */
+  maxEventBytes?: number;
+  /** Members per presence channel (default 100, as Pusher). */
+  maxPresenceMembers?: number;
+  /** Largest presence `user_info`, in bytes (default 1,024, as Pusher). */
+  maxUserInfoBytes?: number;
+  /** How long a cache channel's last event is kept, in ms (default 30 minutes, as Pusher). */
+  cacheTtlMs?: number;
+  /** Unsent bytes allowed per connection before it is closed with 4100 (default 1 MiB). */
+  maxBufferedBytes?: number;
+  /**
+   * Public-looking channel names that Pusher clients may not subscribe to, because Herald guards
+   * them with its own rules (default: `user-*` and `task-*`, a user's and a task's channels). A
+   * signed-in pusher-js user gets their `user-{id}` events on `#server-to-user-{id}`.
+   */
+  isReserved?: (channel: string) => boolean;
+  /** The presence registry (default: in memory, this process). */
+  presence?: PresenceStore;
+  /** Clock, injectable for tests. */
+  now?: () => number;
+}
+
+/** What {@link createPusherServer} returns. */
+export interface PusherServer {
+  /** Takes an HTTP upgrade for `/app/{key}` and returns true; returns false for other paths. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Serves the HTTP API (`/apps/{id}/…`) and returns true; returns false for other paths. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Live connections on this process. */
+  connectionCount(): number;
+  /**
+   * Closes every connection with 4200 (clients reconnect at once, to another process when there is
+   * one), sends pending webhooks and releases the broker subscriptions. Does not close `herald`.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the Pusher protocol for `herald`:
+ *
+ * @example
+ * ```ts
+ * const herald = createHerald();
+ * const pusher = createPusherServer({ herald, appId: "app-id", key: "app-key", secret: "app-secret" });
+ * const server = http.createServer((req, res) => {
+ *   if (!pusher.handleRequest(req, res)) res.writeHead(404).end();
+ * });
+ * server.on("upgrade", (req, socket, head) => {
+ *   if (!pusher.handleUpgrade(req, socket, head)) socket.destroy();
+ * });
+ * ```
+ */
+export function createPusherServer(options: PusherServerOptions): PusherServer {
+  const now = options.now ?? Date.now;
+  const activityTimeoutS = options.activityTimeout ?? 120;
+  const pongTimeoutMs = options.pongTimeoutMs ?? 30_000;
+  const maxConnections = options.maxConnections ?? 100_000;
+  const maxEventBytes = options.maxEventBytes ?? 10_240;
+  const fanout = new Fanout(options.herald.broker, options.cacheTtlMs ?? 30 * 60_000, now);
+  const presence = options.presence ?? new MemoryPresenceStore();
+  const webhooks = options.webhooks ? new Webhooks(options.webhooks, options.key, options.secret) : undefined;
+  const sockets = new Set<PusherSocket>();
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024, clientTracking: false });
+  let closing = false;
+  let timer: ReturnType<typeof setInterval> | undefined;
+
+  const ctx: SocketContext = {
+    key: options.key,
+    secret: options.secret,
+    fanout,
+    presence,
+    webhooks,
+    clientEvents: options.clientEvents ?? true,
+    clientEventsPerSecond: options.clientEventsPerSecond ?? 10,
+    maxEventBytes,
+    maxPresenceMembers: options.maxPresenceMembers ?? 100,
+    maxUserInfoBytes: options.maxUserInfoBytes ?? 1024,
+    maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    isReserved: options.isReserved ?? ((channel) => /^(user|task)-/.test(channel)),
+    now,
+    onClosed: (socket) => {
+      sockets.delete(socket);
+      if (sockets.size === 0 && timer !== undefined) {
+        clearInterval(timer);
+        timer = undefined;
+      }
+    },
+  };
+
+  /** One shared timer: pings quiet clients, closes those that do not answer, sweeps metadata. */
+  const tick = (): void => {
+    const t = now();
+    for (const socket of sockets) {
+      if (socket.pingSentAt !== undefined) {
+        if (t - socket.pingSentAt > pongTimeoutMs) socket.close(CODES.pongNotReceived, "Pong reply not received");
+      } else if (t - socket.lastSeen > activityTimeoutS * 1000) {
+        socket.pingSentAt = t;
+        socket.send('{"event":"pusher:ping","data":"{}"}');
+      }
+    }
+    fanout.sweep();
+  };
+  const tickMs = Math.max(50, Math.min(5000, (activityTimeoutS * 1000) / 4, pongTimeoutMs / 2));
+
+  const refuse = (ws: import("ws").WebSocket, code: number, message: string): void => {
+    ws.send(errorFrame(code, message));
+    ws.close(code, message);
+  };
+
+  return {
+    handleUpgrade(req, socket, head) {
+      const url = new URL(req.url ?? "/", "http://herald.invalid");
+      const match = /^\/app\/([^/]+)\/?$/.exec(url.pathname);
+      if (!match) return false;
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        // Pusher accepts the upgrade and reports problems on the socket (pusher-websockets-protocol, "Connection").
+        if (closing) return refuse(ws, CODES.reconnect, "Server is shutting down");
+        if (decodeURIComponent(match[1]!) !== options.key) return refuse(ws, CODES.appNotFound, "App key not in this app");
+        const protocol = url.searchParams.get("protocol");
+        if (protocol === null) return refuse(ws, CODES.noProtocol, "No protocol version supplied");
+        const version = Number(protocol);
+        if (!(version >= 5 && version <= 7)) return refuse(ws, CODES.unsupportedProtocol, "Unsupported protocol version");
+        if (sockets.size >= maxConnections) return refuse(ws, CODES.overCapacity, "Over capacity");
+        const pusherSocket = new PusherSocket(ws, ctx);
+        sockets.add(pusherSocket);
+        if (timer === undefined) {
+          timer = setInterval(tick, tickMs);
+          timer.unref?.();
+        }
+        pusherSocket.established(activityTimeoutS);
+      });
+      return true;
+    },
+    handleRequest(req, res) {
+      return handleApiRequest(
+        {
+          appId: options.appId,
+          key: options.key,
+          secret: options.secret,
+          fanout,
+          presence,
+          maxEventBytes,
+          now,
+          heraldSubscribers: (channel) => options.herald.subscriberCount(channel),
+          terminateUser: (userId) => {
+            let n = 0;
+            for (const socket of [...sockets]) {
+              if (socket.userId === userId) {
+                socket.close(CODES.unauthorized, "Connection terminated by the app");
+                n++;
+              }
+            }
+            return n;
+          },
+        },
+        req,
+        res,
+      );
+    },
+    connectionCount: () => sockets.size,
+    async close() {
+      closing = true;
+      for (const socket of [...sockets]) socket.close(CODES.reconnect, "Server is shutting down");
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+      await webhooks?.close();
+      fanout.close();
+      wss.close();
+    },
+  };
+}

@@ -1,0 +1,355 @@
+/**
+ * One Pusher connection: the messages of protocol 7 (ping, subscribe, unsubscribe, sign-in, client
+ * events) over a `ws` socket, with the checks the protocol asks for.
+ */
+import { Buffer } from "node:buffer";
+import { randomInt } from "node:crypto";
+import type { WebSocket } from "ws";
+import { assertEventName } from "../protocol/names.js";
+import { brokerChannel, brokerJsonOfPusherData, channelKind, isCacheChannel, needsAuth, userChannel } from "./channels.js";
+import type { Fanout, FanoutTarget } from "./fanout.js";
+import { encodeEvent } from "./fanout.js";
+import type { PresenceMember, PresenceStore } from "./presence.js";
+import { CODES, errorFrame, frame, parseClientFrame } from "./protocol.js";
+import { verifySocketAuth } from "./signature.js";
+import type { Webhooks } from "./webhooks.js";
+
+/** Settings a connection needs, resolved once by the server. */
+export interface SocketContext {
+  readonly key: string;
+  readonly secret: string;
+  readonly fanout: Fanout;
+  readonly presence: PresenceStore;
+  readonly webhooks: Webhooks | undefined;
+  readonly clientEvents: boolean;
+  readonly clientEventsPerSecond: number;
+  readonly maxEventBytes: number;
+  readonly maxPresenceMembers: number;
+  readonly maxUserInfoBytes: number;
+  readonly maxBufferedBytes: number;
+  readonly isReserved: (channel: string) => boolean;
+  readonly now: () => number;
+  /** Called once when the socket is gone. */
+  onClosed(socket: PusherSocket): void;
+}
+
+interface Subscription {
+  /** The presence user id, on presence channels. */
+  userId?: string;
+}
+
+/** Makes a socket id as the protocol shows it (`^\d+\.\d+$`). */
+export function newSocketId(): string {
+  return `${randomInt(1, 2 ** 31)}.${randomInt(1, 2 ** 31)}`;
+}
+
+/** See the module comment. */
+export class PusherSocket implements FanoutTarget {
+  readonly socketId = newSocketId();
+  /** The signed-in user (after `pusher:signin`). */
+  userId: string | undefined;
+  /** Last time anything arrived from the client. */
+  lastSeen: number;
+  /** When the server sent `pusher:ping` and is waiting for an answer. */
+  pingSentAt: number | undefined;
+  private readonly subscriptions = new Map<string, Subscription>();
+  /** Subscriptions still being set up (auth checked, waiting for the broker). */
+  private readonly joining = new Set<string>();
+  private windowStart = 0;
+  private windowCount = 0;
+  private closed = false;
+
+  constructor(
+    readonly ws: WebSocket,
+    private readonly ctx: SocketContext,
+  ) {
+    this.lastSeen = ctx.now();
+    ws.on("message", (data, isBinary) => {
+      this.lastSeen = this.ctx.now();
+      this.pingSentAt = undefined;
+      if (isBinary) return;
+      void this.onMessage(data.toString()).catch(() => {
+        /* a failure on one message (broker down) is reported where it happened */
+      });
+    });
+    ws.on("close", () => this.cleanup());
+    ws.on("error", () => this.cleanup());
+  }
+
+  /** Sends a frame unless the client is too far behind reading (then it is closed with 4100). */
+  send(data: Buffer | string): void {
+    if (this.closed) return;
+    if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {
+      this.close(CODES.overCapacity, "client too slow: reconnect and catch up");
+      return;
+    }
+    this.ws.send(data, { binary: false });
+  }
+
+  /** Sends `pusher:error` and closes with `code`. */
+  close(code: number, message: string): void {
+    if (this.closed) return;
+    if (this.ws.readyState === this.ws.OPEN) {
+      this.ws.send(errorFrame(code, message));
+      this.ws.close(code, message);
+    }
+    this.cleanup();
+  }
+
+  /** Sends `pusher:connection_established`. */
+  established(activityTimeoutS: number): void {
+    this.send(frame("pusher:connection_established", { socket_id: this.socketId, activity_timeout: activityTimeoutS }));
+  }
+
+  /** The channels this connection is subscribed to. */
+  channels(): string[] {
+    return [...this.subscriptions.keys()];
+  }
+
+  private async onMessage(text: string): Promise<void> {
+    const message = parseClientFrame(text);
+    if (!message) {
+      this.send(errorFrame(null, "Invalid message: JSON {event, data, channel?} expected"));
+      return;
+    }
+    const data = (typeof message.data === "object" && message.data !== null ? message.data : {}) as Record<
+      string,
+      unknown
+    >;
+    switch (message.event) {
+      case "pusher:ping":
+        this.send(frame("pusher:pong", {}));
+        return;
+      case "pusher:pong":
+        return;
+      case "pusher:subscribe":
+        return this.subscribe(data);
+      case "pusher:unsubscribe":
+        if (typeof data.channel === "string") await this.unsubscribe(data.channel);
+        return;
+      case "pusher:signin":
+        return this.signin(data);
+      default:
+        if (message.event.startsWith("client-")) return this.clientEvent(message.event, message.channel, message.data);
+    }
+  }
+
+  private subscriptionError(channel: string, status: number, error: string, type = "AuthError"): void {
+    this.send(frame("pusher:subscription_error", { type, error, status }, channel));
+  }
+
+  /** `pusher:subscribe {channel, auth?, channel_data?}`. */
+  private async subscribe(data: Record<string, unknown>): Promise<void> {
+    const channel = data.channel;
+    if (typeof channel !== "string" || brokerChannel(channel) === null) {
+      this.send(errorFrame(null, "Invalid channel name"));
+      return;
+    }
+    if (this.subscriptions.has(channel) || this.joining.has(channel)) return;
+    const kind = channelKind(channel);
+    if (kind === "user") {
+      if (this.userId === undefined || channel !== userChannel(this.userId)) {
+        this.subscriptionError(channel, 403, "Only the signed-in user may subscribe to their own user channel");
+        return;
+      }
+    } else if (kind === "public" && this.ctx.isReserved(channel)) {
+      this.subscriptionError(channel, 403, "This channel is reserved for Herald's own channel rules");
+      return;
+    }
+    let member: PresenceMember | undefined;
+    if (needsAuth(kind)) {
+      const channelData = kind === "presence" ? data.channel_data : undefined;
+      if (kind === "presence" && typeof channelData !== "string") {
+        this.subscriptionError(channel, 400, "Presence channels need channel_data");
+        return;
+      }
+      const signed = kind === "presence" ? `${this.socketId}:${channel}:${channelData}` : `${this.socketId}:${channel}`;
+      if (!verifySocketAuth(data.auth, this.ctx.key, this.ctx.secret, signed)) {
+        this.subscriptionError(channel, 401, "Invalid signature: the auth does not match this socket and channel");
+        return;
+      }
+      if (kind === "presence") {
+        const parsed = parsePresenceData(channelData as string, this.ctx.maxUserInfoBytes);
+        if (typeof parsed === "string") {
+          this.subscriptionError(channel, 400, parsed, "InvalidChannelData");
+          return;
+        }
+        member = parsed;
+      }
+    }
+    this.joining.add(channel);
+    try {
+      if (member) {
+        const members = await this.ctx.presence.members(channel);
+        const present = members.some((m) => m.user_id === member.user_id);
+        if (!present && members.length >= this.ctx.maxPresenceMembers) {
+          this.subscriptionError(channel, 403, `Presence channels hold at most ${this.ctx.maxPresenceMembers} members`, "LimitReached");
+          return;
+        }
+      }
+      const before = this.ctx.fanout.count(channel);
+      await this.ctx.fanout.add(channel, this);
+      if (this.closed) {
+        this.removeFromFanout(channel);
+        return;
+      }
+      this.subscriptions.set(channel, member ? { userId: member.user_id } : {});
+      if (before === 0) this.ctx.webhooks?.emit({ name: "channel_occupied", channel });
+      if (member) {
+        const first = await this.ctx.presence.join(channel, this.socketId, member);
+        const members = await this.ctx.presence.members(channel);
+        const hash: Record<string, unknown> = {};
+        for (const m of members) hash[m.user_id] = m.user_info ?? null;
+        this.send(
+          frame(
+            "pusher_internal:subscription_succeeded",
+            { presence: { ids: members.map((m) => m.user_id), hash, count: members.length } },
+            channel,
+          ),
+        );
+        if (first) {
+          const added = Buffer.from(
+            frame("pusher_internal:member_added", { user_id: member.user_id, user_info: member.user_info }, channel),
+          );
+          for (const target of this.ctx.fanout.targets(channel)) if (target !== this) target.send(added);
+          this.ctx.webhooks?.emit({ name: "member_added", channel, user_id: member.user_id });
+        }
+      } else {
+        this.send(frame("pusher_internal:subscription_succeeded", {}, channel));
+      }
+      if (isCacheChannel(channel)) {
+        const last = await this.ctx.fanout.lastEvent(channel);
+        if (last) this.send(encodeEvent(channel, last.event, last.json, last.id));
+        else {
+          this.send(frame("pusher:cache_miss", {}, channel));
+          this.ctx.webhooks?.emit({ name: "cache_miss", channel });
+        }
+      }
+    } finally {
+      this.joining.delete(channel);
+    }
+  }
+
+  /** `pusher:unsubscribe {channel}` (no reply), also used when the socket closes. */
+  private async unsubscribe(channel: string): Promise<void> {
+    const sub = this.subscriptions.get(channel);
+    if (!sub) return;
+    this.subscriptions.delete(channel);
+    this.removeFromFanout(channel);
+    if (sub.userId !== undefined) {
+      const last = await this.ctx.presence.leave(channel, this.socketId, sub.userId);
+      if (last) {
+        const removed = Buffer.from(frame("pusher_internal:member_removed", { user_id: sub.userId }, channel));
+        for (const target of this.ctx.fanout.targets(channel)) if (target !== this) target.send(removed);
+        this.ctx.webhooks?.emit({ name: "member_removed", channel, user_id: sub.userId });
+      }
+    }
+  }
+
+  private removeFromFanout(channel: string): void {
+    const left = this.ctx.fanout.remove(channel, this);
+    if (left === 0) this.ctx.webhooks?.emit({ name: "channel_vacated", channel });
+  }
+
+  /** `pusher:signin {auth, user_data}`: signature over `socket_id::user::user_data`, `id` required. */
+  private signin(data: Record<string, unknown>): void {
+    const userData = data.user_data;
+    if (
+      typeof userData !== "string" ||
+      !verifySocketAuth(data.auth, this.ctx.key, this.ctx.secret, `${this.socketId}::user::${userData}`)
+    ) {
+      this.close(CODES.unauthorized, "Invalid sign-in: the auth does not match this socket and user_data");
+      return;
+    }
+    let id: unknown;
+    try {
+      id = (JSON.parse(userData) as { id?: unknown }).id;
+    } catch {
+      id = undefined;
+    }
+    if (typeof id !== "string" || id.length === 0 || brokerChannel(userChannel(id)) === null) {
+      this.close(CODES.unauthorized, "Invalid sign-in: user_data needs a string id of channel-name characters");
+      return;
+    }
+    this.userId = id;
+    this.send(frame("pusher:signin_success", { user_data: userData }));
+  }
+
+  /** `client-*` events: private and presence channels this socket is on, rate-limited, not echoed. */
+  private async clientEvent(event: string, channel: string | undefined, data: unknown): Promise<void> {
+    if (!this.ctx.clientEvents) {
+      this.send(errorFrame(null, "Client events are disabled for this app"));
+      return;
+    }
+    const now = this.ctx.now();
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.windowCount = 0;
+    }
+    if (++this.windowCount > this.ctx.clientEventsPerSecond) {
+      this.send(
+        errorFrame(
+          CODES.clientEventRateLimit,
+          `Client event rejected: more than ${this.ctx.clientEventsPerSecond} per second on this connection`,
+        ),
+      );
+      return;
+    }
+    if (channel === undefined || !this.subscriptions.has(channel)) {
+      this.send(errorFrame(null, "Client event rejected: you must be subscribed to the channel"));
+      return;
+    }
+    const kind = channelKind(channel);
+    if (kind !== "private" && kind !== "presence") {
+      this.send(errorFrame(null, "Client event rejected: only private and presence channels accept client events"));
+      return;
+    }
+    try {
+      assertEventName(event);
+    } catch {
+      this.send(errorFrame(null, "Client event rejected: invalid event name"));
+      return;
+    }
+    const text = typeof data === "string" ? data : JSON.stringify(data ?? null);
+    if (Buffer.byteLength(text) > this.ctx.maxEventBytes) {
+      this.send(errorFrame(null, `Client event rejected: data is larger than ${this.ctx.maxEventBytes} bytes`));
+      return;
+    }
+    const json = typeof data === "string" ? brokerJsonOfPusherData(data) : text;
+    const userId = this.subscriptions.get(channel)!.userId;
+    await this.ctx.fanout.publish(channel, event, json, { exclude: this.socketId, userId });
+    this.ctx.webhooks?.emit({
+      name: "client_event",
+      channel,
+      event,
+      data: text,
+      socket_id: this.socketId,
+      ...(userId !== undefined ? { user_id: userId } : {}),
+    });
+  }
+
+  private cleanup(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const channel of [...this.subscriptions.keys()]) void this.unsubscribe(channel).catch(() => {});
+    this.ctx.onClosed(this);
+  }
+}
+
+/** Parses presence `channel_data`; returns a message when it is not acceptable. */
+function parsePresenceData(text: string, maxInfoBytes: number): PresenceMember | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return "channel_data is not JSON";
+  }
+  if (typeof value !== "object" || value === null) return "channel_data must be an object";
+  const { user_id, user_info } = value as { user_id?: unknown; user_info?: unknown };
+  const id = typeof user_id === "number" && Number.isFinite(user_id) ? String(user_id) : user_id;
+  if (typeof id !== "string" || id.length === 0 || id.length > 128) return "channel_data.user_id must be 1-128 characters";
+  if (user_info !== undefined && Buffer.byteLength(JSON.stringify(user_info)) > maxInfoBytes) {
+    return `channel_data.user_info is larger than ${maxInfoBytes} bytes`;
+  }
+  return { user_id: id, user_info: user_info ?? null };
+}
