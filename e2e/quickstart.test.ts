@@ -29,6 +29,8 @@ async function visit(): Promise<Page> {
   contexts.push(context);
   const page = await context.newPage();
   await Promise.all([waitForStream(page, "counter"), page.goto("/")]);
+  // Signed out or in, the page's connection is open (a signed-out visitor connects anonymously).
+  await page.waitForSelector(".connection[data-state=connected]");
   return page;
 }
 
@@ -114,6 +116,7 @@ describe("the quickstart on next start", () => {
     // Sign in through the Server Action: same document (no reload), the stream reconnects with a token.
     await visitor.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
     await signIn(visitor, "bob");
+    await visitor.waitForSelector(".connection[data-state=connected]");
     await visitor.click("text=Notify me");
     await visitor.waitForSelector('.notifications li:text-is("Hello, bob!")');
     await other.click("text=+1");
