@@ -37,7 +37,9 @@ function parseArgs(argv: string[]): Args {
   const args: Args = { command: undefined, port: 6001, host: "0.0.0.0" };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    const [flag, inline] = arg.startsWith("--") ? (arg.split("=", 2) as [string, string | undefined]) : [arg, undefined];
+    const [flag, inline] = arg.startsWith("--")
+      ? (arg.split("=", 2) as [string, string | undefined])
+      : [arg, undefined];
     const value = () => inline ?? argv[++i];
     if (flag === "--port" || flag === "-p") args.port = Number(value());
     else if (flag === "--host") args.host = value() ?? args.host;
@@ -110,7 +112,9 @@ async function serve(args: Args): Promise<void> {
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : args.port;
-  console.log(`herald serve: listening on http://${args.host}:${port} (app ${appId}, key ${key}${broker ? ", Redis" : ""})`);
+  console.log(
+    `herald serve: listening on http://${args.host}:${port} (app ${appId}, key ${key}${broker ? ", Redis" : ""})`,
+  );
 
   const drain = async (signal: string) => {
     if (draining) return;

@@ -175,7 +175,8 @@ export class Fanout {
   private onEvent(state: ChannelState, event: StoredEvent, epoch: string): void {
     const meta = this.takeMeta(metaKey(state.broker, event.event, event.json));
     const id = encodeCursor(epoch, event.seq);
-    if (isCacheChannel(state.broker)) this.remember(state.broker, { event: event.event, json: event.json, id, ts: event.ts });
+    if (isCacheChannel(state.broker))
+      this.remember(state.broker, { event: event.event, json: event.json, id, ts: event.ts });
     const frame = encodeEvent(state.name, event.event, event.json, id, meta?.userId);
     for (const target of state.targets) {
       if (target.socketId === meta?.exclude) continue;

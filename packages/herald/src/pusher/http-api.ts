@@ -151,9 +151,11 @@ function parseTrigger(ctx: HttpApiContext, value: unknown): Trigger {
   }
   const list = channels !== undefined ? channels : channel !== undefined ? [channel] : undefined;
   if (!Array.isArray(list) || list.length === 0) throw new ApiError(400, "channels (or channel) is required");
-  if (list.length > MAX_CHANNELS_PER_EVENT) throw new ApiError(400, `At most ${MAX_CHANNELS_PER_EVENT} channels per event`);
+  if (list.length > MAX_CHANNELS_PER_EVENT)
+    throw new ApiError(400, `At most ${MAX_CHANNELS_PER_EVENT} channels per event`);
   for (const c of list) {
-    if (typeof c !== "string" || brokerChannel(c) === null) throw new ApiError(400, `Invalid channel name: ${String(c).slice(0, 200)}`);
+    if (typeof c !== "string" || brokerChannel(c) === null)
+      throw new ApiError(400, `Invalid channel name: ${String(c).slice(0, 200)}`);
   }
   if (socket_id !== undefined && (typeof socket_id !== "string" || !/^\d+\.\d+$/.test(socket_id))) {
     throw new ApiError(400, "Invalid socket_id");
@@ -198,7 +200,8 @@ async function attributes(ctx: HttpApiContext, channel: string, info: string[]):
   const out: Record<string, unknown> = {};
   for (const field of info) {
     if (field === "user_count") {
-      if (channelKind(channel) !== "presence") throw new ApiError(400, "user_count is only available for presence channels");
+      if (channelKind(channel) !== "presence")
+        throw new ApiError(400, "user_count is only available for presence channels");
       out.user_count = (await ctx.presence.members(channel)).length;
     } else if (field === "subscription_count") {
       out.subscription_count = subscriptions(ctx, channel);

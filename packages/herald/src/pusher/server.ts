@@ -152,11 +152,13 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
       wss.handleUpgrade(req, socket, head, (ws) => {
         // Pusher accepts the upgrade and reports problems on the socket (pusher-websockets-protocol, "Connection").
         if (closing) return refuse(ws, CODES.reconnect, "Server is shutting down");
-        if (decodeURIComponent(match[1]!) !== options.key) return refuse(ws, CODES.appNotFound, "App key not in this app");
+        if (decodeURIComponent(match[1]!) !== options.key)
+          return refuse(ws, CODES.appNotFound, "App key not in this app");
         const protocol = url.searchParams.get("protocol");
         if (protocol === null) return refuse(ws, CODES.noProtocol, "No protocol version supplied");
         const version = Number(protocol);
-        if (!(version >= 5 && version <= 7)) return refuse(ws, CODES.unsupportedProtocol, "Unsupported protocol version");
+        if (!(version >= 5 && version <= 7))
+          return refuse(ws, CODES.unsupportedProtocol, "Unsupported protocol version");
         if (sockets.size >= maxConnections) return refuse(ws, CODES.overCapacity, "Over capacity");
         const pusherSocket = new PusherSocket(ws, ctx);
         sockets.add(pusherSocket);

@@ -64,12 +64,16 @@ export function verifyApiRequest(
   if (!Number.isFinite(timestamp) || get("auth_timestamp") === "")
     return { ok: false, message: "Missing or invalid auth_timestamp" };
   if (Math.abs(nowMs / 1000 - timestamp) > maxSkewS) {
-    return { ok: false, message: `Timestamp expired: Given timestamp (${timestamp}) not within ${maxSkewS}s of server time` };
+    return {
+      ok: false,
+      message: `Timestamp expired: Given timestamp (${timestamp}) not within ${maxSkewS}s of server time`,
+    };
   }
   if (get("auth_version") !== "1.0") return { ok: false, message: "auth_version must be 1.0" };
   if (body.length > 0) {
     const md5 = get("body_md5");
-    if (md5 === null || !safeEqual(md5.toLowerCase(), md5Hex(body))) return { ok: false, message: "body_md5 does not match the body" };
+    if (md5 === null || !safeEqual(md5.toLowerCase(), md5Hex(body)))
+      return { ok: false, message: "body_md5 does not match the body" };
   }
   const signature = get("auth_signature");
   if (signature === null) return { ok: false, message: "Missing auth_signature" };
@@ -79,7 +83,10 @@ export function verifyApiRequest(
   const signed = `${method.toUpperCase()}\n${path}\n${pairs.map(([k, v]) => `${k}=${v}`).join("&")}`;
   const expected = hmacHex(credentials.secret, signed);
   if (!safeEqual(signature.toLowerCase(), expected)) {
-    return { ok: false, message: `Invalid signature: you should have sent HmacSHA256Hex(${JSON.stringify(signed)}, your_secret_key)` };
+    return {
+      ok: false,
+      message: `Invalid signature: you should have sent HmacSHA256Hex(${JSON.stringify(signed)}, your_secret_key)`,
+    };
   }
   return { ok: true };
 }

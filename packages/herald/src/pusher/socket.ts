@@ -6,7 +6,14 @@ import { Buffer } from "node:buffer";
 import { randomInt } from "node:crypto";
 import type { WebSocket } from "ws";
 import { assertEventName } from "../protocol/names.js";
-import { brokerChannel, brokerJsonOfPusherData, channelKind, isCacheChannel, needsAuth, userChannel } from "./channels.js";
+import {
+  brokerChannel,
+  brokerJsonOfPusherData,
+  channelKind,
+  isCacheChannel,
+  needsAuth,
+  userChannel,
+} from "./channels.js";
 import type { Fanout, FanoutTarget } from "./fanout.js";
 import { encodeEvent } from "./fanout.js";
 import type { PresenceMember, PresenceStore } from "./presence.js";
@@ -183,7 +190,12 @@ export class PusherSocket implements FanoutTarget {
         const members = await this.ctx.presence.members(channel);
         const present = members.some((m) => m.user_id === member.user_id);
         if (!present && members.length >= this.ctx.maxPresenceMembers) {
-          this.subscriptionError(channel, 403, `Presence channels hold at most ${this.ctx.maxPresenceMembers} members`, "LimitReached");
+          this.subscriptionError(
+            channel,
+            403,
+            `Presence channels hold at most ${this.ctx.maxPresenceMembers} members`,
+            "LimitReached",
+          );
           return;
         }
       }
@@ -347,7 +359,8 @@ function parsePresenceData(text: string, maxInfoBytes: number): PresenceMember |
   if (typeof value !== "object" || value === null) return "channel_data must be an object";
   const { user_id, user_info } = value as { user_id?: unknown; user_info?: unknown };
   const id = typeof user_id === "number" && Number.isFinite(user_id) ? String(user_id) : user_id;
-  if (typeof id !== "string" || id.length === 0 || id.length > 128) return "channel_data.user_id must be 1-128 characters";
+  if (typeof id !== "string" || id.length === 0 || id.length > 128)
+    return "channel_data.user_id must be 1-128 characters";
   if (user_info !== undefined && Buffer.byteLength(JSON.stringify(user_info)) > maxInfoBytes) {
     return `channel_data.user_info is larger than ${maxInfoBytes} bytes`;
   }
