@@ -247,7 +247,6 @@ export class PusherSocket implements FanoutTarget {
     const sub = this.subscriptions.get(channel);
     if (!sub) return;
     this.subscriptions.delete(channel);
-    this.removeFromFanout(channel);
     if (sub.userId !== undefined) {
       const last = await this.ctx.presence.leave(channel, this.socketId, sub.userId);
       if (last) {
@@ -256,6 +255,7 @@ export class PusherSocket implements FanoutTarget {
         this.ctx.webhooks?.emit({ name: "member_removed", channel, user_id: sub.userId });
       }
     }
+    this.removeFromFanout(channel);
   }
 
   private removeFromFanout(channel: string): void {
