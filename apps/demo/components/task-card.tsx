@@ -17,7 +17,7 @@ const BADGE: Record<UseTaskStatus, { label: string; className: string; icon: typ
   loading: { label: "Loading", className: "bg-muted text-muted-foreground", icon: LoaderCircle },
   error: { label: "Unavailable", className: "bg-red-500/10 text-red-700 dark:text-red-300", icon: CircleAlert },
   queued: { label: "Queued", className: "bg-muted text-muted-foreground", icon: Clock },
-  running: { label: "Running", className: "bg-accent/10 text-accent", icon: LoaderCircle },
+  running: { label: "Running", className: "bg-accent/10 text-indigo-700 dark:text-indigo-300", icon: LoaderCircle },
   succeeded: {
     label: "Completed",
     className: "bg-emerald-500/10 text-emerald-700 dark:text-emerald-300",

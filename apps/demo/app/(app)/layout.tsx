@@ -10,7 +10,7 @@ export default async function AppLayout({ children }: { children: ReactNode }) {
       <div className="flex min-h-dvh flex-col">
         <SiteHeader user={session} />
         <main className="mx-auto w-full max-w-6xl flex-1 px-4 py-8 sm:px-6 lg:py-10">{children}</main>
-        <footer className="border-t border-border py-5 text-center text-xs text-muted-foreground">
+        <footer className="border-t border-border px-4 py-5 text-center text-xs text-muted-foreground">
           Herald demo · one SSE connection per tab, every page below shares it
         </footer>
       </div>
