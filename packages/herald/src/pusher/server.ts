@@ -152,8 +152,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
       wss.handleUpgrade(req, socket, head, (ws) => {
         // Pusher accepts the upgrade and reports problems on the socket (pusher-websockets-protocol, "Connection").
         if (closing) return refuse(ws, CODES.reconnect, "Server is shutting down");
-        if (decodeURIComponent(match[1]!) !== options.key)
-          return refuse(ws, CODES.appNotFound, "App key not in this app");
+        if (safeDecode(match[1]!) !== options.key) return refuse(ws, CODES.appNotFound, "App key not in this app");
         const protocol = url.searchParams.get("protocol");
         if (protocol === null) return refuse(ws, CODES.noProtocol, "No protocol version supplied");
         const version = Number(protocol);
@@ -207,4 +206,12 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
       wss.close();
     },
   };
+}
+
+function safeDecode(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
 }

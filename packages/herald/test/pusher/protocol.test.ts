@@ -59,6 +59,15 @@ describe("handshake and frames", () => {
     expect((await old.closed).code).toBe(4007);
   });
 
+  it("refuses connections over maxConnections with 4100 (pusher-js backs off and retries)", async () => {
+    const f = await startPusher({ maxConnections: 1 });
+    const first = await rawConnect(f.port);
+    const second = await rawConnect(f.port);
+    expect(second.frames[0]).toMatchObject({ event: "pusher:error", data: { code: 4100 } });
+    expect((await second.closed).code).toBe(4100);
+    first.ws.close();
+  });
+
   it("pusher-js with an unknown key gets error 4001 and does not retry", async () => {
     const f = await startPusher();
     const client = new PusherJs("wrong-key", {

@@ -1,0 +1,118 @@
+/**
+ * `herald serve` as a child process (the bin's source run through tsx): /healthz, pusher-js and the
+ * SDK against it, SSE at /sse, HERALD_REDIS_URL across two servers, and draining on SIGTERM.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import PusherJs from "pusher-js";
+import { readUntil } from "../helpers.js";
+import { startRedis, type TestRedis } from "../redis/redis-server.js";
+import { connected, next, pusherClient, sdkFor, subscribed } from "./fixture.js";
+
+const BIN = fileURLToPath(new URL("../../src/bin/herald.ts", import.meta.url));
+const children: ChildProcess[] = [];
+const clients: PusherJs[] = [];
+
+afterEach(() => {
+  for (const c of clients.splice(0)) c.disconnect();
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+});
+
+/** Starts `herald serve --port 0` and resolves with its port once it listens. */
+async function serve(env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; url: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", BIN, "serve", "--port", "0", "--host", "127.0.0.1"], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let out = "";
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`herald serve did not start: ${out}`)), 20_000);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`herald serve exited (${code}): ${out}`)));
+  });
+  return { child, port, url: `http://127.0.0.1:${port}` };
+}
+
+function client(port: number, url: string, params: Record<string, string> = {}): PusherJs {
+  const c = pusherClient(port, url, params);
+  clients.push(c);
+  return c;
+}
+
+describe("herald serve", () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it("answers /healthz, serves pusher-js, the HTTP API and SSE, and drains on SIGTERM", async () => {
+    const { child, port, url } = await serve();
+    const health = await fetch(`${url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ ok: true });
+
+    const c = client(port, url);
+    await connected(c);
+    const channel = await subscribed(c, "public-news");
+    const controller = new AbortController();
+    const res = await fetch(`${url}/sse?channel=public-news`, { signal: controller.signal });
+    const first = await readUntil(res.body!, (t) => t.includes("herald:connected"));
+    // Default credentials: app-id / app-key / app-secret.
+    const got = next(channel, "story");
+    await sdkFor(port).trigger("public-news", "story", { n: 1 });
+    expect(await got).toEqual({ n: 1 });
+    let text = first.text;
+    const decoder = new TextDecoder();
+    while (!text.includes('"event":"story"')) text += decoder.decode((await first.reader.read()).value);
+    // SSE serves public channels only here: private ones are for authorized Pusher connections.
+    expect((await fetch(`${url}/sse?channel=private-x`)).status).toBe(403);
+
+    const errors: unknown[] = [];
+    c.connection.bind("error", (e: unknown) => errors.push(e));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(JSON.stringify(errors)).toContain("4200");
+    controller.abort();
+  });
+
+  it("uses HERALD_APP_* credentials and HERALD_REDIS_URL: a trigger on one server reaches a client of another", async () => {
+    const env = {
+      HERALD_APP_ID: "my-app",
+      HERALD_APP_KEY: "my-key",
+      HERALD_APP_SECRET: "my-secret",
+      HERALD_REDIS_URL: redis.url,
+    };
+    const [one, two] = await Promise.all([serve(env), serve(env)]);
+    const c = new PusherJs("my-key", {
+      cluster: "herald",
+      wsHost: "127.0.0.1",
+      wsPort: two.port,
+      forceTLS: false,
+      enabledTransports: ["ws"],
+      disableStats: true,
+    });
+    clients.push(c);
+    await connected(c);
+    const channel = await subscribed(c, "scaled");
+    const got = next(channel, "e");
+    const sdk = sdkFor(one.port, { appId: "my-app", key: "my-key", secret: "my-secret" });
+    await sdk.trigger("scaled", "e", { across: true });
+    expect(await got).toEqual({ across: true });
+    await expect(sdkFor(one.port).trigger("scaled", "e", {})).rejects.toMatchObject({ status: 404 });
+  });
+});
