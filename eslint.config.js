@@ -39,7 +39,7 @@ const above = (layer) => [
 const banServer = ["**/server/**", "**/brokers/**", "**/next/**", "**/pusher/**", "herald", "ioredis", "ws"];
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/node_modules/**", "**/.next/**", "apps/**", "bench/results/**", "test-output/**"] },
+  { ignores: ["**/dist/**", "**/node_modules/**", "**/.next/**", "**/next-env.d.ts", "apps/**", "bench/results/**", "test-output/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { files: ["examples/**/*.{js,mjs}", "e2e/**/*.ts"], languageOptions: { globals: { ...globals.node } } },

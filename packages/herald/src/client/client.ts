@@ -24,6 +24,8 @@ import { assertChannelName } from "../protocol/names.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { CursorTracker } from "./cursor-tracker.js";
 import { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
+import { createPollEventSource, type PollOptions } from "./poll-event-source.js";
+import { TransportChooser, type NegotiationOptions, type TransportKind } from "./transport.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
 import type { EventSourceFactory, EventSourceLike, OnlineTarget, Timers, VisibilityTarget } from "./types.js";
 
@@ -78,6 +80,20 @@ export interface HeraldClientOptions {
   onlineTarget?: OnlineTarget | null;
   /** Where `visibilitychange` comes from (default: `document` when present). Pass null to disable. */
   visibilityTarget?: VisibilityTarget | null;
+  /**
+   * How to reach the server. `"sse"`: a stream only. `"poll"`: (long-)polling `…/poll` only.
+   * `"auto"`: SSE, falling back to long-polling when streams fail to open several times in a row
+   * or stay silent past `sseOpenTimeoutMs` (a buffering proxy), and back to SSE when a later probe
+   * opens one. Default: `"auto"` when `url` ends in `/sse` (Herald's routes, which serve `/poll`
+   * beside it) and no `EventSource` is given, else `"sse"`.
+   */
+  transport?: "sse" | "poll" | "auto";
+  /** Polling settings (long-poll wait, idle backoff, floor). */
+  poll?: Omit<PollOptions, "timers" | "visibilityTarget" | "random">;
+  /** When to fall back and when to probe SSE again, in `"auto"` mode. */
+  negotiation?: NegotiationOptions;
+  /** In `"auto"` mode, how long an SSE attempt may take to open before it counts as buffered (default 5,000 ms). */
+  sseOpenTimeoutMs?: number;
 }
 
 /** Handler of one channel's events. */
@@ -90,6 +106,8 @@ export interface ClientEvents {
   /** A `herald:error` the server sent before closing, or a connection-level failure. */
   error: ErrorPayload;
   connected: ConnectedPayload;
+  /** The transport of the connection that just opened changed (`"sse"` or `"poll"`). */
+  transport: TransportKind;
 }
 
 /** The client returned by {@link createHeraldClient}. */
@@ -102,6 +120,8 @@ export interface HeraldClient {
   readonly attempt: number;
   /** When the next reconnect attempt is due (clock ms), or null. */
   readonly nextRetryAt: number | null;
+  /** The transport of the current (or next) connection. */
+  readonly transport: TransportKind;
   /** Follows `channel`; returns a function that stops following it. */
   subscribe<T = unknown>(channel: string, handler: EventHandler<T>): () => void;
   /** Listens to client events; returns a function that removes the listener. */
@@ -131,6 +151,10 @@ interface Attempt {
   heartbeatEvents: boolean;
   /** Timer of the connect timeout (until `herald:connected`). */
   connectTimer: unknown;
+  /** Which transport this attempt uses. */
+  kind: TransportKind;
+  /** A try of SSE while polling works: its failure leaves the polling connection alone. */
+  probe: boolean;
 }
 
 class TokenTimeout extends Error {}
@@ -148,6 +172,11 @@ class Client implements HeraldClient {
   private readonly listeners = new Map<keyof ClientEvents, Set<(payload: never) => void>>();
   private readonly tracker = new CursorTracker();
   private readonly ES: EventSourceFactory;
+  private readonly PollES: EventSourceFactory;
+  private readonly chooser: TransportChooser;
+  private probeTimer: unknown = null;
+  /** The transport last announced with a `transport` event. */
+  private announced: TransportKind | null = null;
   private readonly timers: Timers;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -179,6 +208,9 @@ class Client implements HeraldClient {
         : (globalThis as { EventSource?: EventSourceFactory }).EventSource);
     if (!ES) throw new TypeError("herald/client: no EventSource available; pass options.EventSource");
     this.ES = ES;
+    const routes = /\/sse\/?(\?|$)/.test(options.url) && !options.EventSource;
+    const mode = options.transport ?? (routes ? "auto" : "sse");
+    this.chooser = new TransportChooser(mode, options.negotiation);
     this.timers = options.timers ?? {
       setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
       clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
@@ -197,6 +229,16 @@ class Client implements HeraldClient {
           : null
         : options.visibilityTarget;
     this.visibilityTarget?.addEventListener("visibilitychange", this.onVisibility);
+    this.PollES = createPollEventSource({
+      ...options.poll,
+      timers: this.timers,
+      visibilityTarget: this.visibilityTarget,
+      random: this.random,
+    });
+  }
+
+  get transport(): TransportKind {
+    return this.active?.kind ?? this.chooser.next;
   }
 
   get cursor(): string | null {
@@ -290,7 +332,7 @@ class Client implements HeraldClient {
     }
   }
 
-  private async open(makeBeforeBreak = false): Promise<void> {
+  private async open(makeBeforeBreak = false, probe = false): Promise<void> {
     const generation = ++this.generation;
     let token: string | null | undefined = null;
     if (this.options.getToken) {
@@ -308,8 +350,12 @@ class Client implements HeraldClient {
       }
     }
     if (generation !== this.generation || this.state === "closed" || this.handlers.size === 0) return;
-    const source = new this.ES(this.buildUrl(token), { withCredentials: this.options.withCredentials ?? false });
+    const kind: TransportKind = probe ? "sse" : this.chooser.next;
+    const ES = kind === "poll" ? this.PollES : this.ES;
+    const source = new ES(this.buildUrl(token), { withCredentials: this.options.withCredentials ?? false });
     const attempt: Attempt = {
+      kind,
+      probe,
       source,
       listeners: [],
       connected: false,
@@ -334,7 +380,10 @@ class Client implements HeraldClient {
     listen(CONTROL.rotate, () => this.onRotate(attempt));
     listen(CONTROL.heartbeat, () => this.onHeartbeatEvent(attempt));
     listen("error", (e) => this.onError(attempt, e));
-    const connectTimeout = this.options.connectTimeoutMs ?? 20_000;
+    let connectTimeout = this.options.connectTimeoutMs ?? 20_000;
+    if (kind === "sse" && this.chooser.mode === "auto") {
+      connectTimeout = Math.min(connectTimeout, this.options.sseOpenTimeoutMs ?? 5000);
+    }
     attempt.connectTimer = this.timers.setTimeout(() => {
       attempt.connectTimer = null;
       this.onConnectTimeout(attempt, connectTimeout);
@@ -409,7 +458,34 @@ class Client implements HeraldClient {
       this.transition("connected", "open", 0);
     }
     this.armWatchdog();
+    this.chooser.opened(attempt.kind);
+    this.armProbe();
+    if (this.announced !== attempt.kind) {
+      this.announced = attempt.kind;
+      this.emit("transport", attempt.kind);
+    }
     this.emit("connected", payload);
+  }
+
+  /** While polling in `"auto"` mode, tries SSE again later (make before break: polling goes on meanwhile). */
+  private armProbe(): void {
+    if (this.probeTimer !== null) this.timers.clearTimeout(this.probeTimer);
+    this.probeTimer = null;
+    if (!this.chooser.probes || this.active?.kind !== "poll") return;
+    this.probeTimer = this.timers.setTimeout(() => {
+      this.probeTimer = null;
+      if (this.state === "connected" && this.active?.kind === "poll" && !this.pending) void this.open(true, true);
+    }, this.chooser.probeAfterMs);
+  }
+
+  /** A probe failed: drop it, keep polling, probe again later. True when `attempt` was one. */
+  private probeFailed(attempt: Attempt): boolean {
+    if (!attempt.probe || attempt !== this.pending) return false;
+    this.dispose(attempt);
+    this.pending = null;
+    this.chooser.probeFailed();
+    this.armProbe();
+    return true;
   }
 
   private onMessage(event: MessageEvent): void {
@@ -457,6 +533,8 @@ class Client implements HeraldClient {
 
   private onError(attempt: Attempt, event: Event): void {
     if (attempt !== this.active && attempt !== this.pending) return;
+    if (this.probeFailed(attempt)) return;
+    if (!attempt.connected) this.chooser.failedToOpen(attempt.kind, false);
     // Whichever stream failed, start over from the cursor: when a replacement for a channel change
     // fails, the old stream goes too, so a refused channel ends in `failed` (401/403) or backs off
     // like any failure instead of retrying in a tight loop.
@@ -488,6 +566,9 @@ class Client implements HeraldClient {
   private onConnectTimeout(attempt: Attempt, ms: number): void {
     if (attempt !== this.active && attempt !== this.pending) return;
     if (attempt.connected) return;
+    if (this.probeFailed(attempt)) return;
+    // Headers but no stream within the open timeout: on SSE in "auto" mode, a buffering proxy.
+    this.chooser.failedToOpen(attempt.kind, attempt.kind === "sse");
     this.emit("error", { code: "connect_timeout", message: `no answer from the server within ${ms} ms` });
     this.teardown();
     this.scheduleRetry("connect_timeout");
@@ -659,6 +740,8 @@ class Client implements HeraldClient {
 
   private teardown(): void {
     this.generation++;
+    if (this.probeTimer !== null) this.timers.clearTimeout(this.probeTimer);
+    this.probeTimer = null;
     if (this.tokenTimer !== null) this.timers.clearTimeout(this.tokenTimer);
     this.tokenTimer = null;
     this.clearWatchdog();

@@ -7,6 +7,8 @@ export {
   type ClientEvents,
 } from "./client.js";
 export { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
+export { createPollEventSource, pollUrlOf, type PollOptions } from "./poll-event-source.js";
+export type { TransportKind, NegotiationOptions } from "./transport.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export type { ConnectionState, Transition } from "./state.js";
 export type { EventSourceFactory, EventSourceLike, Timers, OnlineTarget, VisibilityTarget } from "./types.js";

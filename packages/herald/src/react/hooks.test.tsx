@@ -436,6 +436,7 @@ describe("useTask with a scripted client", () => {
       cursor: null,
       attempt: 0,
       nextRetryAt: null,
+      transport: "sse",
       subscribe(channel, handler) {
         handlers.set(channel, handler as (e: EventEnvelope) => void);
         return () => handlers.delete(channel);

@@ -10,7 +10,7 @@ import { encodeCursor } from "../protocol/cursor.js";
 import { isValidChannelName } from "../protocol/names.js";
 import { defaultAuthorize } from "./auth/authorize.js";
 import { tokenAuthenticator } from "./auth/tokens/authenticator.js";
-import { createTokens, type Tokens } from "./auth/tokens/tokens.js";
+import { createTokens, type TokenPrincipal, type Tokens } from "./auth/tokens/tokens.js";
 import { Hub, type HubStats } from "./core/hub.js";
 import { DEFAULT_MAX_PAYLOAD_BYTES, preparePublish } from "./core/publish.js";
 import { createClientPublisher, type ClientPublisher } from "./http/client-publish.js";
@@ -139,6 +139,12 @@ function build(options: HeraldOptions): Herald {
     retryMs,
     now,
   );
+  if (withSessions && !options.authenticate) {
+    edge.renewToken = (principal) => {
+      const channels = (principal as TokenPrincipal).tokenChannels;
+      return tokens.issue(principal.userId, channels ? { channels } : {});
+    };
+  }
   const userId = async (request: SessionRequest) => (await options.getUserId?.(request)) ?? null;
 
   const herald: Herald = {

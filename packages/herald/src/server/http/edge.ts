@@ -10,7 +10,7 @@ import type { HeraldOptions } from "../options.js";
 import { toHeraldError } from "./responses.js";
 import { startSession } from "../core/session.js";
 import type { Sink } from "../core/sink.js";
-import { Subscriber } from "../core/subscriber.js";
+import { Subscriber, type Principal } from "../core/subscriber.js";
 
 /** Internal state behind a `Herald` instance; transports are written against it. */
 export class HeraldCore {
@@ -18,6 +18,11 @@ export class HeraldCore {
   readonly limits: Limits;
   /** The first bytes of every stream (`retry:` and a comment), encoded once. */
   readonly openingBytes: Buffer;
+  /**
+   * Issues the next single-use token for a principal that authenticated with one (set by
+   * `createHerald` when it owns the tokens): each poll answer carries the token for the next poll.
+   */
+  renewToken: ((principal: Principal) => Promise<string | undefined>) | undefined;
 
   constructor(
     readonly options: HeraldOptions,

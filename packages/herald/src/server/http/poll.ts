@@ -25,6 +25,8 @@ export interface PollReply {
   retryMs: number;
   /** Channels whose events after the cursor could not all be answered (as SSE's `herald:gap`). */
   gaps: GapPayload[];
+  /** The single-use token for the next poll, when this one was made with a token. */
+  token?: string;
 }
 
 /** Longest `wait` honoured, in seconds (under the usual 30 s proxy and platform timeouts). */
@@ -44,10 +46,12 @@ export async function servePoll(edge: HeraldCore, request: PollRequest): Promise
   const admitted = await admit(edge.options, edge.limits, request);
   try {
     const wait = parseWait(request.url.searchParams.get("wait"));
-    let reply = await read(edge, admitted);
+    let reply = await read(edge, admitted, wait > 0);
     if (reply.events.length === 0 && reply.gaps.length === 0 && wait > 0 && !request.signal.aborted) {
       reply = await holdUntilEvent(edge, admitted, wait * 1000, request.signal);
     }
+    const token = admitted.principal && admitted.token ? await edge.renewToken?.(admitted.principal) : undefined;
+    if (token) reply.token = token;
     const etag = `"${reply.cursor}"`;
     const headers = {
       ...cors,
@@ -74,13 +78,14 @@ function parseWait(text: string | null): number {
 }
 
 /** One atomic read after the request's cursor. */
-async function read(edge: HeraldCore, admitted: Admitted): Promise<PollReply> {
+async function read(edge: HeraldCore, admitted: Admitted, waiting: boolean): Promise<PollReply> {
   const { cursor, cursorText, channels } = admitted;
-  const retryMs = edge.retryMs;
+  // A long-poller comes straight back (the server holds it); a short poller waits a little.
+  const retryMs = waiting ? 0 : edge.retryMs;
   if (cursor === null || cursorText === null) {
-    // A first poll: start from now, as a fresh SSE connection does.
+    // A first poll: start from now, as a fresh SSE connection does, and come back at once.
     const { epoch, head } = await edge.broker.snapshot([], 0, 0);
-    return { events: [], cursor: encodeCursor(epoch, head), retryMs, gaps: [] };
+    return { events: [], cursor: encodeCursor(epoch, head), retryMs: 0, gaps: [] };
   }
   const snapshot: Snapshot = await edge.broker.snapshot(channels, cursor.seq, REPLAY_LIMIT);
   if (snapshot.epoch !== cursor.epoch) {
@@ -121,10 +126,10 @@ async function holdUntilEvent(
   signal.addEventListener("abort", wake, { once: true });
   try {
     await Promise.all(subscriptions.map((s) => s.ready));
-    const again = await read(edge, admitted);
+    const again = await read(edge, admitted, true);
     if (again.events.length > 0 || again.gaps.length > 0 || signal.aborted) return again;
     await woken;
-    return await read(edge, admitted);
+    return await read(edge, admitted, true);
   } finally {
     clearTimeout(timer);
     signal.removeEventListener("abort", wake);

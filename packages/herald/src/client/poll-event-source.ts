@@ -1,0 +1,220 @@
+/**
+ * Polling behind the EventSource interface, so the client's cursor, resume, reconnection and
+ * failure handling work unchanged on it. Each request is `GET …/poll` with the channels, the
+ * cursor and the token; the answer's events and gaps are dispatched as the SSE stream would
+ * dispatch them (`herald:connected` after the first answer), and the next request carries the
+ * answer's cursor and the single-use token the server renewed. Long-poll by default (the server
+ * holds the request until an event); with `wait: 0`, short polls with idle backoff and jitter that
+ * resets on activity. It pauses while the page is hidden and catches up at once when it shows, and
+ * never polls faster than `minIntervalMs`. A refused request (401/403/429/5xx, a network error)
+ * ends it with an `error` event carrying `code`, `retryAfter` and `errorCode`, as FetchEventSource
+ * does: the client decides what to do.
+ */
+import type { EventEnvelope, GapPayload } from "../protocol/envelope.js";
+import type { FetchErrorDetail } from "./fetch-event-source.js";
+import type { EventSourceFactory, EventSourceLike, Timers, VisibilityTarget } from "./types.js";
+
+type Listener = (event: MessageEvent | Event) => void;
+
+/** Options of {@link createPollEventSource}. */
+export interface PollOptions {
+  /** Seconds the server may hold a request (long-poll; default 25). 0: short polls with idle backoff. */
+  wait?: number;
+  /** Short polls: first idle delay and its cap, in ms (default 1,000 → 30,000, doubling, with jitter). */
+  idleMs?: { baseMs?: number; capMs?: number };
+  /** Least time between two requests, in ms (default 250). */
+  minIntervalMs?: number;
+  /** Timers (default: the global ones). */
+  timers?: Timers;
+  /** The page, to pause while hidden (default: `document` when there is one). */
+  visibilityTarget?: VisibilityTarget | null;
+  /** Random numbers in [0, 1) for jitter (default `Math.random`). */
+  random?: () => number;
+  /** `fetch` to use (default: the global one). */
+  fetch?: typeof fetch;
+}
+
+/** What a poll answers (see the server's `http/poll.ts`). */
+interface PollAnswer {
+  events: EventEnvelope[];
+  cursor: string;
+  retryMs: number;
+  gaps: GapPayload[];
+  token?: string;
+}
+
+/** The poll URL for an SSE URL: a last path segment `sse` becomes `poll`. */
+export function pollUrlOf(sseUrl: string): string {
+  const url = new URL(sseUrl, "http://relative.invalid");
+  url.pathname = url.pathname.replace(/\/sse\/?$/, "/poll");
+  return url.origin === "http://relative.invalid" ? `${url.pathname}${url.search}` : url.toString();
+}
+
+/**
+ * An EventSource constructor that polls. The URL it is given is the SSE URL the client built
+ * (channels, cursor, token); it polls the sibling `…/poll` route.
+ */
+export function createPollEventSource(options: PollOptions = {}): EventSourceFactory {
+  return class PollEventSource implements EventSourceLike {
+    static readonly CONNECTING = 0;
+    static readonly OPEN = 1;
+    static readonly CLOSED = 2;
+    readyState = 0;
+    readonly reportsActivity = true;
+    /** Which transport this is (the client shows it). */
+    readonly transport = "poll";
+    private readonly listeners = new Map<string, Set<Listener>>();
+    private readonly abort = new AbortController();
+    private readonly timers: Timers;
+    private readonly visibility: VisibilityTarget | null;
+    private readonly wait: number;
+    private timer: unknown = null;
+    private idle: number;
+    private lastRequestAt = -Infinity;
+    private resumeOnShow: (() => void) | null = null;
+
+    constructor(
+      readonly url: string,
+      private readonly init: { withCredentials?: boolean } = {},
+    ) {
+      this.timers = options.timers ?? {
+        setTimeout: (fn, ms) => setTimeout(fn, ms),
+        clearTimeout: (h) => clearTimeout(h as never),
+      };
+      this.visibility =
+        options.visibilityTarget !== undefined
+          ? options.visibilityTarget
+          : typeof document === "undefined"
+            ? null
+            : (document as VisibilityTarget);
+      this.wait = options.wait ?? 25;
+      this.idle = options.idleMs?.baseMs ?? 1000;
+      void this.poll(new URL(pollUrlOf(this.url), "http://relative.invalid"), true);
+    }
+
+    addEventListener(type: string, listener: Listener): void {
+      let set = this.listeners.get(type);
+      if (!set) this.listeners.set(type, (set = new Set()));
+      set.add(listener);
+    }
+
+    removeEventListener(type: string, listener: Listener): void {
+      this.listeners.get(type)?.delete(listener);
+    }
+
+    close(): void {
+      if (this.readyState === 2) return;
+      this.readyState = 2;
+      this.abort.abort();
+      if (this.timer !== null) this.timers.clearTimeout(this.timer);
+      if (this.resumeOnShow) this.visibility?.removeEventListener("visibilitychange", this.resumeOnShow);
+    }
+
+    private async poll(url: URL, first: boolean): Promise<void> {
+      if (this.readyState === 2) return;
+      if (this.wait > 0) url.searchParams.set("wait", String(this.wait));
+      this.lastRequestAt = Date.now();
+      let response: Response;
+      const href = url.origin === "http://relative.invalid" ? `${url.pathname}${url.search}` : url.toString();
+      try {
+        response = await (options.fetch ?? fetch)(href, {
+          credentials: this.init.withCredentials ? "include" : "same-origin",
+          cache: "no-store",
+          signal: this.abort.signal,
+        });
+      } catch (error) {
+        return this.fail({ message: String((error as Error)?.message ?? error) });
+      }
+      if (this.readyState === 2) return;
+      if (response.status !== 200) return this.fail(await refusal(response));
+      let answer: PollAnswer;
+      try {
+        answer = (await response.json()) as PollAnswer;
+      } catch {
+        return this.fail({ code: response.status, message: "poll answer is not JSON" });
+      }
+      if (this.readyState === 2) return;
+      this.dispatch("activity", new Event("activity"));
+      if (first) {
+        this.readyState = 1;
+        this.dispatch("open", new Event("open"));
+      }
+      for (const gap of answer.gaps) this.dispatch("herald:gap", message("herald:gap", JSON.stringify(gap), ""));
+      for (const event of answer.events) this.dispatch("message", message("message", JSON.stringify(event), event.id));
+      if (first) {
+        const channels = url.searchParams.getAll("channel");
+        // A held request answers at least every `wait` seconds: that is this transport's heartbeat.
+        const heartbeat = this.wait > 0 ? this.wait * 1000 : (options.idleMs?.capMs ?? 30_000);
+        const connected = { connectionId: `poll`, cursor: answer.cursor, channels, retry: answer.retryMs, heartbeat };
+        this.dispatch("herald:connected", message("herald:connected", JSON.stringify(connected), answer.cursor));
+      }
+      if (this.readyState === 2) return;
+      const next = new URL(url);
+      next.searchParams.set("lastEventId", answer.cursor);
+      if (answer.token) next.searchParams.set("token", answer.token);
+      else next.searchParams.delete("token");
+      this.schedule(next, answer);
+    }
+
+    private schedule(next: URL, answer: PollAnswer): void {
+      let delay: number;
+      if (this.wait > 0) delay = answer.retryMs;
+      else if (answer.events.length > 0 || answer.gaps.length > 0) {
+        this.idle = options.idleMs?.baseMs ?? 1000;
+        delay = Math.min(answer.retryMs, this.idle);
+      } else {
+        const cap = options.idleMs?.capMs ?? 30_000;
+        delay = this.idle / 2 + (options.random ?? Math.random)() * (this.idle / 2);
+        this.idle = Math.min(cap, this.idle * 2);
+      }
+      const floor = options.minIntervalMs ?? 250;
+      delay = Math.max(delay, floor - (Date.now() - this.lastRequestAt), 0);
+      this.timer = this.timers.setTimeout(() => {
+        this.timer = null;
+        this.whenVisible(() => void this.poll(next, false));
+      }, delay);
+    }
+
+    /** Runs `go` now when the page is shown, else as soon as it is (catching up at once). */
+    private whenVisible(go: () => void): void {
+      if (!this.visibility || this.visibility.visibilityState !== "hidden") return go();
+      const onChange = () => {
+        if (this.visibility!.visibilityState === "hidden") return;
+        this.visibility!.removeEventListener("visibilitychange", onChange);
+        this.resumeOnShow = null;
+        if (this.readyState !== 2) go();
+      };
+      this.resumeOnShow = onChange;
+      this.visibility.addEventListener("visibilitychange", onChange);
+    }
+
+    private fail(detail: FetchErrorDetail): void {
+      if (this.readyState === 2) return;
+      this.close();
+      this.dispatch("error", Object.assign(new Event("error"), detail));
+    }
+
+    private dispatch(type: string, event: Event): void {
+      for (const listener of [...(this.listeners.get(type) ?? [])]) listener(event);
+    }
+  };
+}
+
+async function refusal(response: Response): Promise<FetchErrorDetail> {
+  const detail: FetchErrorDetail = { code: response.status };
+  const retryAfter = Number(response.headers.get("retry-after"));
+  if (Number.isFinite(retryAfter) && retryAfter > 0) detail.retryAfter = retryAfter;
+  try {
+    const body = (await response.json()) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof body?.error?.code === "string") detail.errorCode = body.error.code;
+    if (typeof body?.error?.message === "string") detail.message = body.error.message;
+  } catch {
+    /* not a Herald error body */
+  }
+  return detail;
+}
+
+function message(type: string, data: string, lastEventId: string): MessageEvent {
+  if (typeof MessageEvent === "function") return new MessageEvent(type, { data, lastEventId });
+  return Object.assign(new Event(type), { data, lastEventId }) as MessageEvent;
+}

@@ -1,0 +1,74 @@
+/**
+ * Which transport the next connection uses, in `transport: "auto"` mode: SSE first; long-polling
+ * after `fallbackAfter` SSE attempts in a row failed to open, or at once when one opened no stream
+ * within the open timeout (a proxy that buffers responses); back to SSE when a probe, made while
+ * polling works, opens a stream. Decisions only: the client opens and closes connections.
+ */
+
+/** The transports the client speaks. */
+export type TransportKind = "sse" | "poll";
+
+/** Options of {@link TransportChooser}. */
+export interface NegotiationOptions {
+  /** SSE attempts in a row that must fail to open before falling back (default 3). */
+  fallbackAfter?: number;
+  /** While polling, try SSE again after this long (default 60,000 ms; doubles after each failed probe, up to 15 min). */
+  probeAfterMs?: number;
+}
+
+/** See the module comment. */
+export class TransportChooser {
+  private failures = 0;
+  private current: TransportKind;
+  private probeDelay: number;
+
+  constructor(
+    readonly mode: "sse" | "poll" | "auto",
+    private readonly options: NegotiationOptions = {},
+  ) {
+    this.current = mode === "poll" ? "poll" : "sse";
+    this.probeDelay = options.probeAfterMs ?? 60_000;
+  }
+
+  /** The transport for the next connection. */
+  get next(): TransportKind {
+    return this.current;
+  }
+
+  /** Whether probing (trying SSE while polling works) applies. */
+  get probes(): boolean {
+    return this.mode === "auto" && this.current === "poll";
+  }
+
+  /** How long to poll before the next SSE probe. */
+  get probeAfterMs(): number {
+    return this.probeDelay;
+  }
+
+  /** A connection on `kind` opened (reached `herald:connected`). */
+  opened(kind: TransportKind): void {
+    if (kind === "sse") {
+      this.failures = 0;
+      this.probeDelay = this.options.probeAfterMs ?? 60_000;
+    }
+    this.current = kind;
+  }
+
+  /** A connection on `kind` failed before it opened; `buffered` when it stayed silent past the open timeout. */
+  failedToOpen(kind: TransportKind, buffered: boolean): void {
+    if (this.mode !== "auto") return;
+    if (kind === "poll") {
+      // Polling fails too: the network is down, not the stream. Start over on SSE.
+      this.failures = 0;
+      this.current = "sse";
+      return;
+    }
+    this.failures++;
+    if (buffered || this.failures >= (this.options.fallbackAfter ?? 3)) this.current = "poll";
+  }
+
+  /** A probe (SSE while polling) failed: keep polling, probe again later. */
+  probeFailed(): void {
+    this.probeDelay = Math.min(this.probeDelay * 2, 15 * 60_000);
+  }
+}
