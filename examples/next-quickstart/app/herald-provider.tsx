@@ -1,2 +1,0 @@
-"use client";
-export { HeraldProvider } from "herald/react";
