@@ -55,6 +55,8 @@ export interface HubStats {
 }
 
 const TICK_MS = 1000;
+/** How often a replay waiting for its client to read checks again, in ms. */
+const REPLAY_WAIT_MS = 10;
 
 /** See the module comment. */
 export class Hub {
@@ -121,20 +123,29 @@ export class Hub {
   }
 
   /**
-   * Writes one piece of `sub`'s replay, unless the bytes it has not read yet are already past the
-   * unread-bytes cap: then it is dropped as a slow consumer (it resumes from the last event it got)
-   * and this returns false. Replays are written in bounded pieces through this, so a client that
-   * does not read holds at most the cap plus one piece, however long its replay.
+   * Writes one piece of `sub`'s replay once the bytes it has not read yet are back under the
+   * unread-bytes cap. A client that stays over the cap for `closeGraceMs` is dropped as a slow
+   * consumer (it resumes from the last event it got) and this resolves false. Replays are written
+   * in bounded pieces through this, so a client that does not read holds at most the cap plus one
+   * piece, however long its replay, while one that reads gets all of it.
    */
-  writeReplay(sub: Subscriber, chunk: Uint8Array): boolean {
-    if (sub.state !== "replaying" || this.isSlow(sub)) return false;
+  async writeReplay(sub: Subscriber, chunk: Uint8Array): Promise<boolean> {
+    const deadline = performance.now() + this.closeGraceMs;
+    while (sub.state === "replaying" && sub.sink.buffered() > this.maxBufferedBytes) {
+      if (performance.now() >= deadline) {
+        this.isSlow(sub);
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, REPLAY_WAIT_MS));
+    }
+    if (sub.state !== "replaying") return false;
     sub.sink.write(chunk);
     return true;
   }
 
   /** Writes `preamble` (the end of the replay and `herald:connected`), then the live events queued meanwhile. */
   goLive(sub: Subscriber, preamble: Uint8Array, floor: number, epoch: string): void {
-    if (sub.state !== "replaying" || this.isSlow(sub)) return;
+    if (sub.state !== "replaying") return;
     sub.floor = floor;
     sub.epoch = epoch;
     sub.sink.write(preamble);

@@ -36,11 +36,11 @@ export async function startSession(
   const resume = cursor !== null && cursorText !== null;
   const snapshot = await broker.snapshot(resume ? sub.channels : [], resume ? cursor.seq : 0, REPLAY_LIMIT);
   if (sub.state !== "replaying") return; // the client left while we were reading
-  /** Queues a frame; writes the queue once it reaches a piece. False when the client was dropped. */
-  const push = (frame: Buffer): boolean => {
-    parts.push(frame);
+  /** Queues a frame; writes the queue once it reaches a piece. False when the client is gone or dropped. */
+  const push = async (frame: Buffer, force = false): Promise<boolean> => {
+    if (frame.length > 0) parts.push(frame);
     pending += frame.length;
-    if (pending < REPLAY_PIECE_BYTES) return true;
+    if (pending === 0 || (pending < REPLAY_PIECE_BYTES && !force)) return true;
     const piece = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     parts = [];
     pending = 0;
@@ -50,8 +50,10 @@ export async function startSession(
     for (const channel of sub.channels) parts.push(gapFrame({ channel, reason: "epoch", cursor: cursorText }));
   } else if (resume) {
     for (const channel of snapshot.trimmed) parts.push(gapFrame({ channel, reason: "retention", cursor: cursorText }));
-    for (const event of snapshot.events) if (!push(encodeEventFrame(snapshot.epoch, event).bytes)) return;
+    for (const event of snapshot.events) if (!(await push(encodeEventFrame(snapshot.epoch, event).bytes))) return;
   }
+  if (pending >= REPLAY_PIECE_BYTES / 4 && !(await push(Buffer.alloc(0), true))) return;
+  if (sub.state !== "replaying") return;
   parts.push(
     connectedFrame({
       connectionId: sub.id,

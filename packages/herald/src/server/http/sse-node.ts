@@ -4,7 +4,8 @@ import { admit, originHeaders, type IncomingRequest } from "./admit.js";
 import type { HeraldCore } from "./edge.js";
 import { preflightHeaders } from "./cors.js";
 import { errorParts, SSE_HEADERS } from "./responses.js";
-import { nodeSink, prepareRawResponse } from "../core/sink.js";
+import type { Socket } from "node:net";
+import { nodeSink, prepareRawResponse, type Sink } from "../core/sink.js";
 import { clientAddress } from "./limits/client-ip.js";
 
 /** Base URL used to parse `req.url` (only the path and query are read). */
@@ -48,7 +49,7 @@ export async function handleSseNode(core: HeraldCore, req: IncomingMessage, res:
   res.writeHead(200, { ...headers, ...cors });
   req.socket.setNoDelay(true);
   req.socket.setKeepAlive(true);
-  const sink = nodeSink(res);
+  const sink = new SocketSink(nodeSink(res), req.socket);
   sink.write(core.openingBytes);
   // The connection slot is freed when the socket is really gone, not when the hub lets go of the
   // subscriber: a dropped or rotated client that does not read keeps its socket (and its slot)
@@ -61,6 +62,35 @@ export async function handleSseNode(core: HeraldCore, req: IncomingMessage, res:
   const cleanup = (): void => core.hub.detach(sub, "client_closed");
   res.once("close", cleanup);
   core.start(sub, admitted);
+}
+
+/**
+ * The Node sink, whose `destroy()` also destroys the socket itself. Once an ended response has
+ * handed its last bytes to the socket, the response lets go of it, and destroying the response no
+ * longer reaches it: a client that never reads would keep the socket (and its buffered bytes).
+ */
+class SocketSink implements Sink {
+  constructor(
+    private readonly inner: Sink,
+    private readonly socket: Socket,
+  ) {}
+
+  write(chunk: Uint8Array): void {
+    this.inner.write(chunk);
+  }
+
+  buffered(): number {
+    return Math.max(this.inner.buffered(), this.socket.writableLength);
+  }
+
+  end(last?: Uint8Array): void {
+    this.inner.end(last);
+  }
+
+  destroy(): void {
+    this.inner.destroy();
+    this.socket.destroy();
+  }
 }
 
 /** The client's address on the Node path: the socket's peer, or what a trusted proxy says (`trustProxy`). */
