@@ -114,7 +114,9 @@ export class Fanout {
   async publish(name: string, event: string, json: string, meta: EventMeta = {}): Promise<string> {
     const broker = brokerChannel(name)!;
     const key = metaKey(broker, event, json);
-    const hasMeta = meta.exclude !== undefined || meta.userId !== undefined;
+    // Only this process's connections need the metadata: without a local subscription there is
+    // nobody to leave out or to tell the user id.
+    const hasMeta = (meta.exclude !== undefined || meta.userId !== undefined) && this.channels.has(name);
     if (hasMeta) {
       const list = this.pending.get(key) ?? [];
       list.push({ meta, at: this.now() });

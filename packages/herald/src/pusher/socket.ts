@@ -62,6 +62,8 @@ export class PusherSocket implements FanoutTarget {
   private readonly subscriptions = new Map<string, Subscription>();
   /** Subscriptions still being set up (auth checked, waiting for the broker). */
   private readonly joining = new Set<string>();
+  /** Subscriptions the client withdrew while they were being set up. */
+  private readonly cancelled = new Set<string>();
   private windowStart = 0;
   private windowCount = 0;
   private closed = false;
@@ -200,8 +202,14 @@ export class PusherSocket implements FanoutTarget {
         }
       }
       const before = this.ctx.fanout.count(channel);
-      await this.ctx.fanout.add(channel, this);
-      if (this.closed) {
+      try {
+        await this.ctx.fanout.add(channel, this);
+      } catch {
+        this.ctx.fanout.remove(channel, this);
+        this.subscriptionError(channel, 503, "The broker is unavailable; try again", "BrokerError");
+        return;
+      }
+      if (this.closed || this.cancelled.delete(channel)) {
         this.removeFromFanout(channel);
         return;
       }
@@ -239,13 +247,17 @@ export class PusherSocket implements FanoutTarget {
       }
     } finally {
       this.joining.delete(channel);
+      this.cancelled.delete(channel);
     }
   }
 
   /** `pusher:unsubscribe {channel}` (no reply), also used when the socket closes. */
   private async unsubscribe(channel: string): Promise<void> {
     const sub = this.subscriptions.get(channel);
-    if (!sub) return;
+    if (!sub) {
+      if (this.joining.has(channel)) this.cancelled.add(channel);
+      return;
+    }
     this.subscriptions.delete(channel);
     if (sub.userId !== undefined) {
       const last = await this.ctx.presence.leave(channel, this.socketId, sub.userId);
