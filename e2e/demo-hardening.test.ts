@@ -190,9 +190,9 @@ describe("the demo's holes (issue 13)", () => {
       const stats = (await (await fetch(`${small.origin}/api/demo/stats`)).json()) as { users: number };
       expect(stats.users).toBe(3);
       await fourth.goto("/notifications");
-      const names = await fourth.locator("[data-testid=recipient]").evaluateAll((els) =>
-        els.map((el) => el.getAttribute("data-user-name")),
-      );
+      const names = await fourth
+        .locator("[data-testid=recipient]")
+        .evaluateAll((els) => els.map((el) => el.getAttribute("data-user-name")));
       expect(names.sort()).toEqual(["Cap Three", "Cap Two"]);
     } finally {
       await small.stop();
@@ -226,7 +226,10 @@ describe("the UI tells the truth (issue 9)", () => {
     await card.locator("[data-testid=task-status]", { hasText: "Running" }).waitFor({ timeout: 10_000 });
     expect(await card.getAttribute("data-paused")).toBeNull();
     await dashboard.waitForSelector("[data-testid=connection-indicator][data-state=connected]", { timeout: 30_000 });
-    await eventually(async () => (await dashboard.locator("[data-testid=dashboard-stale]").count()) === 0, "live dashboard");
+    await eventually(
+      async () => (await dashboard.locator("[data-testid=dashboard-stale]").count()) === 0,
+      "live dashboard",
+    );
     await dashboard.close();
   }, 120_000);
 

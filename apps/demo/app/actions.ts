@@ -17,10 +17,7 @@ import { addUser, getUser, removeUser } from "@/lib/users";
 export type SignInState = { error: string; name: string };
 
 /** Signs in with a display name and goes back to `next` (a path on this site) or the tasks page. */
-export async function signIn(
-  _prev: SignInState | null,
-  form: FormData,
-): Promise<SignInState | null> {
+export async function signIn(_prev: SignInState | null, form: FormData): Promise<SignInState | null> {
   const typed = String(form.get("name") ?? "").slice(0, 80);
   const checked = checkName(typed);
   if (!checked.ok) return { error: checked.error, name: typed };

@@ -73,8 +73,8 @@ export function DashboardView({ history, activity }: { history: DashboardSample[
           <CirclePause className="size-4 shrink-0" />
           <span>
             Paused — reconnecting. These numbers are from{" "}
-            {latest ? new Date(latest.t).toLocaleTimeString("en-US") : "before the connection dropped"} and will
-            catch up once the connection is back.
+            {latest ? new Date(latest.t).toLocaleTimeString("en-US") : "before the connection dropped"} and will catch
+            up once the connection is back.
           </span>
         </div>
       ) : null}

@@ -37,7 +37,8 @@ export function TaskBoard({ initial }: { initial: TaskSnapshot<ReportResult>[] }
     startTransition(async () => {
       try {
         const started = await startReport(size, fail);
-        if (started.ok) setTasks((list) => (list.some((t) => t.id === started.task.id) ? list : [started.task, ...list]));
+        if (started.ok)
+          setTasks((list) => (list.some((t) => t.id === started.task.id) ? list : [started.task, ...list]));
         else toast.error("Could not start the report", { description: started.error });
       } catch {
         toast.error("Could not start the report", { description: "Check the server log and try again." });

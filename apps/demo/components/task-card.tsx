@@ -104,12 +104,7 @@ export function TaskCard({
       </div>
 
       <div className="flex items-center gap-3 px-5 pt-3">
-        <TaskProgress
-          value={progress}
-          status={status}
-          paused={paused}
-          label={`${task.title ?? "Task"} progress`}
-        />
+        <TaskProgress value={progress} status={status} paused={paused} label={`${task.title ?? "Task"} progress`} />
         <span
           className="w-11 text-right text-xs font-medium text-muted-foreground tabular-nums"
           data-testid="task-percent"

@@ -122,9 +122,7 @@ export function getUser(id: string): DemoUser | null {
 /** Everyone signed in, newest first (at most `DEMO_MAX_USERS`). */
 export function listUsers(): DemoUser[] {
   sweep();
-  return [...users.values()]
-    .sort((a, b) => b.since - a.since)
-    .map(({ id, name, since }) => ({ id, name, since }));
+  return [...users.values()].sort((a, b) => b.since - a.since).map(({ id, name, since }) => ({ id, name, since }));
 }
 
 /** How many are signed in. */

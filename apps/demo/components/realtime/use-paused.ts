@@ -11,8 +11,7 @@ export function usePaused(graceMs = 1000): boolean {
   const { state } = useConnectionStatus();
   const everConnected = useRef(false);
   if (state === "connected") everConnected.current = true;
-  const down =
-    state !== "connected" && state !== "idle" && (state !== "connecting" || everConnected.current);
+  const down = state !== "connected" && state !== "idle" && (state !== "connecting" || everConnected.current);
   const [paused, setPaused] = useState(false);
   useEffect(() => {
     if (!down) {
