@@ -1,5 +1,5 @@
 import type { ReactNode } from "react";
-import { HeraldProvider } from "./herald-provider";
+import { HeraldProvider } from "herald/react";
 import { currentUserId } from "@/lib/session";
 import "./globals.css";
 

@@ -1,3 +1,4 @@
+"use client";
 /**
  * `herald/react`: a provider and hooks over `herald/client`, headless (no markup, no styles).
  * Imports only `client`, `protocol` and React: never server code or Node built-ins.
