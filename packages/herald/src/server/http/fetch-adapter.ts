@@ -16,7 +16,7 @@ import {
   type SessionRequest,
 } from "./routes.js";
 import { servePoll } from "./poll.js";
-import { handleSseFetch } from "./sse-fetch.js";
+import { fetchClientIp, handleSseFetch } from "./sse-fetch.js";
 
 /** A route handler: `GET`/`POST` of a Next.js catch-all route file, or any Fetch server. */
 export type RouteHandler = (request: Request) => Promise<Response>;
@@ -44,7 +44,7 @@ export function fetchRoutes(edge: HeraldCore, options: FetchRoutesOptions): Rout
       if (route.kind === "sse") return await handleSseFetch(edge, request);
       if (route.kind === "poll") {
         const incoming = { url, rawUrl: request.url, header: (name: string) => request.headers.get(name) };
-        const ip = edge.options.clientIp?.(request);
+        const ip = fetchClientIp(edge, request);
         return toResponse(await servePoll(edge, { ...incoming, ip, signal: request.signal }));
       }
       const reply = await serveJson(
@@ -52,11 +52,11 @@ export function fetchRoutes(edge: HeraldCore, options: FetchRoutesOptions): Rout
         {
           url,
           header: (name) => request.headers.get(name),
-          ip: edge.options.clientIp?.(request),
+          ip: fetchClientIp(edge, request),
           userId: async () => (await options.getUserId(request)) ?? null,
           body: (limit) => readFetchBody(request, limit),
         },
-        options,
+        { ...options, core: edge },
       );
       return toResponse(reply);
     } catch (error) {

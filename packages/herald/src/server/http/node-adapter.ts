@@ -16,7 +16,7 @@ import {
   type SessionRequest,
 } from "./routes.js";
 import { servePoll } from "./poll.js";
-import { handleSseNode, headerOf } from "./sse-node.js";
+import { handleSseNode, headerOf, nodeClientIp } from "./sse-node.js";
 
 /** Serves a request it owns and returns true; returns false (and does nothing) otherwise. */
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -52,7 +52,7 @@ export function nodeRoutes(edge: HeraldCore, options: NodeRoutesOptions): NodeHa
       const gone = new AbortController();
       res.once("close", () => gone.abort());
       const incoming = { url, rawUrl: req.url ?? "/", header: (name: string) => headerOf(req, name) };
-      servePoll(edge, { ...incoming, ip: req.socket.remoteAddress, signal: gone.signal }).then(
+      servePoll(edge, { ...incoming, ip: nodeClientIp(edge, req), signal: gone.signal }).then(
         (reply) => send(res, reply),
         (error: unknown) => send(res, errorParts(error)),
       );
@@ -63,11 +63,11 @@ export function nodeRoutes(edge: HeraldCore, options: NodeRoutesOptions): NodeHa
       {
         url,
         header: (name) => headerOf(req, name),
-        ip: req.socket.remoteAddress,
+        ip: nodeClientIp(edge, req),
         userId: async () => (await options.getUserId(req)) ?? null,
         body: (limit) => readNodeBody(req, limit),
       },
-      options,
+      { ...options, core: edge },
     ).then(
       (reply) => send(res, reply),
       (error: unknown) => send(res, errorParts(error)),
