@@ -4,3 +4,10 @@ export { EVENT_ID_FIELD } from "./fanout.js";
 export { MemoryPresenceStore, type PresenceStore, type PresenceMember } from "./presence.js";
 export type { WebhookEvent, WebhookOptions } from "./webhooks.js";
 export { signSocketAuth, verifySocketAuth } from "./signature.js";
+export {
+  relayBroker,
+  type RelayOptions,
+  type RelayedEvent,
+  type PusherRelayClient,
+  type AblyRelayClient,
+} from "./relays.js";

@@ -6,7 +6,7 @@
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import Pusher from "pusher";
-import PusherJs from "pusher-js";
+import { PusherJs } from "./pusher-js.js";
 import { createHerald, type Herald, type HeraldOptions } from "../../src/server/index.js";
 import { createPusherServer, type PusherServer, type PusherServerOptions } from "../../src/pusher/index.js";
 
@@ -54,7 +54,7 @@ function readForm(req: http.IncomingMessage): Promise<URLSearchParams> {
 async function auth(sdk: Pusher, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const form = await readForm(req);
   const mode = form.get("mode");
-  const signer = mode === "wrong-secret" ? new Pusher({ ...APP, secret: "not-the-secret" }) : sdk;
+  const signer = mode === "wrong-secret" ? new Pusher({ ...APP, secret: "not-the-secret", host: "127.0.0.1" }) : sdk;
   const socketId = mode === "other-socket" ? "1234.5678" : form.get("socket_id")!;
   const userId = form.get("user_id") ?? "anon";
   let body: unknown;

@@ -3,7 +3,7 @@
  * field), ping/pong and the idle timeout, error codes, client events and their rate limit.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import PusherJs from "pusher-js";
+import { PusherJs } from "./pusher-js.js";
 import { signSocketAuth } from "../../src/pusher/index.js";
 import { APP, closeAll, collect, connected, next, startPusher, subscribed, waitFor } from "./fixture.js";
 import { rawConnect, type RawClient } from "./raw.js";

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import PusherJs from "pusher-js";
+import { PusherJs } from "./pusher-js.js";
 import { readUntil } from "../helpers.js";
 import { startRedis, type TestRedis } from "../redis/redis-server.js";
 import { connected, next, pusherClient, sdkFor, subscribed } from "./fixture.js";
