@@ -51,7 +51,7 @@ function readForm(req: http.IncomingMessage): Promise<URLSearchParams> {
  * The app's auth endpoint. `mode=wrong-secret` signs with another secret; `mode=other-socket`
  * signs for a socket id that is not the caller's; `user_id` is the presence/sign-in user.
  */
-async function auth(sdk: Pusher, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+export async function auth(sdk: Pusher, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const form = await readForm(req);
   const mode = form.get("mode");
   const signer = mode === "wrong-secret" ? new Pusher({ ...APP, secret: "not-the-secret", host: "127.0.0.1" }) : sdk;
@@ -121,7 +121,15 @@ export async function startPusher(
   return fixture;
 }
 
-/** A pusher-js client (Node build) on Herald. */
+/** The app's auth endpoints alone (`/auth`, `/signin`), signing with `sdk`, for a server elsewhere. */
+export async function startAuthServer(sdk: Pusher): Promise<string> {
+  const server = http.createServer((req, res) => void auth(sdk, req, res));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  open.push({ close: () => new Promise<void>((r) => server.close(() => r())) });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** A pusher-js client (Node build) on Herald; `url` serves the auth endpoints. */
 export function pusherClient(
   port: number,
   url: string,

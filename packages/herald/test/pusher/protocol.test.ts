@@ -175,6 +175,31 @@ describe("client events", () => {
   });
 });
 
+describe("client event limits", () => {
+  it("refuses client events over 10 KB and on channels the socket is not subscribed to, connection kept", async () => {
+    const f = await startPusher();
+    const a = await rawConnect(f.port);
+    await join(a, "private-big");
+    a.send("client-big", { blob: "x".repeat(10 * 1024) }, "private-big");
+    await a.waitFrame(
+      (fr) => fr.event === "pusher:error" && /larger than 10240/.test((fr.data as { message: string }).message),
+    );
+    a.send("client-x", {}, "private-elsewhere");
+    await a.waitFrame(
+      (fr) => fr.event === "pusher:error" && /subscribed/.test((fr.data as { message: string }).message),
+    );
+    expect(a.ws.readyState).toBe(a.ws.OPEN);
+  });
+
+  it("refuses client events when the app turns them off", async () => {
+    const f = await startPusher({ clientEvents: false });
+    const a = await rawConnect(f.port);
+    await join(a, "private-quiet");
+    a.send("client-x", {}, "private-quiet");
+    await a.waitFrame((fr) => fr.event === "pusher:error" && /disabled/.test((fr.data as { message: string }).message));
+  });
+});
+
 describe("resilience", () => {
   it("pusher-js reconnects after the socket is cut and resubscribes", async () => {
     const f = await startPusher();

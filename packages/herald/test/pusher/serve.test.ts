@@ -8,14 +8,25 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PusherJs } from "./pusher-js.js";
 import { readUntil } from "../helpers.js";
 import { startRedis, type TestRedis } from "../redis/redis-server.js";
-import { connected, next, pusherClient, sdkFor, subscribed } from "./fixture.js";
+import {
+  closeAll,
+  collect,
+  connected,
+  next,
+  pusherClient,
+  sdkFor,
+  startAuthServer,
+  subscribed,
+  waitFor,
+} from "./fixture.js";
 
 const BIN = fileURLToPath(new URL("../../src/bin/herald.ts", import.meta.url));
 const children: ChildProcess[] = [];
 const clients: PusherJs[] = [];
 
-afterEach(() => {
+afterEach(async () => {
   for (const c of clients.splice(0)) c.disconnect();
+  await closeAll();
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
 });
 
@@ -88,6 +99,63 @@ describe("herald serve", () => {
     expect(await exited).toBe(0);
     expect(JSON.stringify(errors)).toContain("4200");
     controller.abort();
+  });
+
+  it("passes the channel scenarios: private, presence per user, client events, cache, sendToUser", async () => {
+    const { port } = await serve();
+    const sdk = sdkFor(port);
+    const authUrl = await startAuthServer(sdk);
+    const mk = (params: Record<string, string> = {}) => client(port, authUrl, params);
+    const [alice, alice2, bob, wrong, other] = [
+      mk({ user_id: "alice" }),
+      mk({ user_id: "alice" }),
+      mk({ user_id: "bob" }),
+      mk({ mode: "wrong-secret" }),
+      mk({ mode: "other-socket" }),
+    ];
+    await Promise.all([alice, alice2, bob, wrong, other].map(connected));
+
+    const priv = await subscribed(alice, "private-orders");
+    const placed = next(priv, "placed");
+    await sdk.trigger("private-orders", "placed", { id: 1 });
+    expect(await placed).toEqual({ id: 1 });
+    for (const refused of [wrong, other]) {
+      const error = await subscribed(refused, "private-orders").catch((e: { detail: unknown }) => e.detail);
+      expect(error).toMatchObject({ status: 401 });
+    }
+
+    const lobby = await subscribed(bob, "presence-lobby");
+    const added = collect(lobby, "pusher:member_added");
+    const removed = collect(lobby, "pusher:member_removed");
+    const a1 = await subscribed(alice, "presence-lobby");
+    await subscribed(alice2, "presence-lobby");
+    await waitFor(() => added.length === 1);
+    const users = (await (await sdk.get({ path: "/channels/presence-lobby/users" })).json()) as {
+      users: { id: string }[];
+    };
+    expect(users.users.map((u) => u.id).sort()).toEqual(["alice", "bob"]);
+
+    const typing = next(lobby, "client-typing");
+    a1.trigger("client-typing", { who: "alice" });
+    expect(await typing).toEqual({ who: "alice" });
+    alice2.unsubscribe("presence-lobby");
+    alice.unsubscribe("presence-lobby");
+    await waitFor(() => removed.length === 1);
+    expect(added).toHaveLength(1);
+
+    await sdk.trigger("cache-price", "tick", { p: 9 });
+    expect(await next(bob.subscribe("cache-price"), "tick")).toEqual({ p: 9 });
+
+    bob.signin();
+    await (bob.user as unknown as { signinDonePromise: Promise<void> }).signinDonePromise;
+    await waitFor(
+      () =>
+        (bob.user as unknown as { serverToUserChannel?: { subscribed: boolean } }).serverToUserChannel?.subscribed ===
+        true,
+    );
+    const note = new Promise((resolve) => bob.user.bind("note", resolve));
+    await sdk.sendToUser("bob", "note", { hi: "bob" });
+    expect(await note).toEqual({ hi: "bob" });
   });
 
   it("uses HERALD_APP_* credentials and HERALD_REDIS_URL: a trigger on one server reaches a client of another", async () => {
