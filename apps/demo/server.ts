@@ -1,12 +1,13 @@
 /**
- * The demo's custom server: Herald's routes (`/api/realtime/*`: SSE, token, task snapshot, cancel)
+ * The demo's custom server: Herald's routes (`/api/realtime/*`: SSE, poll, token, tasks, cancel)
  * on the Node fast path via `createHeraldServer`, every other request to Next.
  *
  *   npm run build -w demo && npm run start -w demo     # production, http://localhost:3000
  *   npm run dev -w demo                                # development
  *
- * PORT sets the port (default 3000). With DEMO_E2E=1 (the browser tests) it also serves
- * `POST /api/e2e/cut?ms=` (destroys every SSE socket and refuses new ones for `ms`; `?hold=1`
+ * PORT sets the port (default 3000); HERALD_HEARTBEAT_MS the heartbeat interval (lib/herald.ts).
+ * With DEMO_E2E=1 (the browser tests) it also serves `POST /api/e2e/cut?ms=` (destroys every
+ * stream socket, SSE and long-poll, and refuses new ones for `ms`; `?hold=1`
  * refuses them until `POST /api/e2e/release`) and `POST /api/e2e/publish?count=` (publishes
  * numbered `probe` events on the activity channel).
  */
@@ -16,8 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import next from "next";
 import { createHeraldServer } from "herald/next";
-import { ACTIVITY_CHANNEL, getDemo } from "./lib/herald";
-import { sessionFromCookieHeader } from "./lib/session";
+import { ACTIVITY_CHANNEL, dashboardHistory, herald } from "./lib/herald";
 
 const dev = process.argv.includes("--dev");
 const port = Number(process.env.PORT ?? 3000);
@@ -27,14 +27,11 @@ const e2e = process.env.DEMO_E2E === "1";
 const app = next({ dev, dir, port });
 await app.prepare();
 const handle = app.getRequestHandler();
-const { herald, tokens, tasks } = getDemo();
+dashboardHistory(); // start sampling now, not at the first dashboard visit
 
+// Herald's routes (and its `getUserId`, which reads the session cookie) come with the instance.
 const server = createHeraldServer({
   herald,
-  tokens,
-  tasks,
-  basePath: "/api/realtime",
-  getUserId: (req) => sessionFromCookieHeader(req.headers.cookie)?.id ?? null,
   next: (req, res) => (e2e && req.url?.startsWith("/api/e2e/") ? e2eRoute(req, res) : handle(req, res)),
 });
 
@@ -42,9 +39,10 @@ const server = createHeraldServer({
 const sseSockets = new Set<Socket>();
 let refuseUntil = 0;
 if (e2e) {
-  // Runs before Herald's handler: remembers SSE sockets, and drops new ones during a cut.
+  // Runs before Herald's handler: remembers stream sockets (SSE and long-poll), and drops new ones
+  // during a cut.
   server.prependListener("request", (req: IncomingMessage) => {
-    if (!req.url?.startsWith("/api/realtime/sse")) return;
+    if (!/^\/api\/realtime\/(sse|poll)(\?|$)/.test(req.url ?? "")) return;
     if (Date.now() < refuseUntil) {
       req.socket.destroy();
       return;

@@ -6,7 +6,7 @@ import { cookies } from "next/headers";
 import { redirect } from "next/navigation";
 import type { TaskSnapshot } from "herald";
 import { getSession, requireSession, secureCookie } from "@/lib/auth";
-import { activity, getDemo } from "@/lib/herald";
+import { activity, herald } from "@/lib/herald";
 import { addToInbox, type DemoNotification } from "@/lib/inbox";
 import { safeNext } from "@/lib/redirect";
 import { REPORT_SIZES, REPORT_STEPS, reportJob, type ReportResult, type ReportSize } from "@/lib/report-job";
@@ -58,10 +58,9 @@ export async function startReport(size: unknown, fail: unknown): Promise<StartRe
     return { ok: false, error: `Unknown report size. Pick one of: ${Object.keys(REPORT_SIZES).join(", ")}.` };
   }
   const chosen = size as ReportSize;
-  const { tasks } = getDemo();
   const job = reportJob({ size: chosen, fail: fail === true, pace: Number(process.env.DEMO_PACE ?? 1) || 1 });
   const title = `Sales report · ${REPORT_SIZES[chosen].rows.toLocaleString("en-US")} rows`;
-  const snapshot = await tasks.start<ReportResult>(
+  const snapshot = await herald.tasks.start<ReportResult>(
     session.id,
     async (ctx) => {
       try {
@@ -100,7 +99,7 @@ export async function sendNotification(
     at: Date.now(),
   };
   addToInbox(recipient.id, notification);
-  await getDemo().herald.publish(`user-${recipient.id}`, "notification", notification);
+  await herald.publish(`user-${recipient.id}`, "notification", notification);
   activity("notification", { from: session, to: { id: recipient.id, name: recipient.name } });
   return { ok: true };
 }
@@ -108,7 +107,6 @@ export async function sendNotification(
 /** Publishes a burst of events (about 3 s) so the dashboard has traffic to show. */
 export async function publishBurst(): Promise<void> {
   const session = await requireSession();
-  const { herald } = getDemo();
   activity("burst", { user: session });
   let n = 0;
   const timer = setInterval(() => {

@@ -5,6 +5,7 @@ import Link from "next/link";
 import { usePathname } from "next/navigation";
 import { signOut } from "@/app/actions";
 import { ConnectionIndicator } from "@/components/realtime/connection-indicator";
+import { TransportSelect } from "@/components/realtime/transport-select";
 import { Avatar } from "@/components/ui/avatar";
 import { Button } from "@/components/ui/button";
 import { cn } from "@/lib/utils";
@@ -54,6 +55,7 @@ export function SiteHeader({ user }: { user: { id: string; name: string } }) {
           })}
         </nav>
         <div className="ml-auto flex items-center gap-3">
+          <TransportSelect className="hidden md:block" />
           <ConnectionIndicator />
           <div className="hidden h-6 w-px bg-border sm:block" />
           <div className="flex items-center gap-2">

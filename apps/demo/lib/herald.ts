@@ -1,19 +1,27 @@
 /**
- * The demo's Herald: one instance per process, cached on globalThis so the custom server
- * (server.ts, loaded by tsx) and the Next app (its own module graph) share it, and so Next's dev
- * reloads do not create another.
+ * The demo's Herald, through the front door: `createHerald({ getUserId })` owns tokens, tasks, the
+ * channel rules and every route. `singleton` shares one instance per process between the custom
+ * server (server.ts, loaded by tsx) and the Next app (its own module graph), and across Next's dev
+ * reloads. `getUserId` reads the session cookie from the request, which works on both paths (the
+ * Node fast path and the route handlers).
+ *
+ * HERALD_HEARTBEAT_MS sets the heartbeat interval (default 15 s; the browser tests shorten it so a
+ * silent connection is noticed within seconds).
  */
-import {
-  createHerald,
-  createTasks,
-  createTokens,
-  defaultAuthorize,
-  tokenAuthenticator,
-  type Herald,
-  type Tasks,
-  type Tokens,
-} from "herald";
+import { createHerald } from "herald";
+import { sessionFromCookieHeader } from "./session";
 import { userCount } from "./users";
+
+const heartbeatMs = Number(process.env.HERALD_HEARTBEAT_MS) || undefined;
+
+export const herald = createHerald({
+  singleton: "herald-demo",
+  getUserId: (request) => sessionFromCookieHeader(request.header("cookie"))?.id ?? null,
+  // Streams need a token (signed-in users only), as before: `…/sse` without one answers 401.
+  allowAnonymous: false,
+  tasks: { finishedTtlMs: 30 * 60_000 },
+  ...(heartbeatMs && heartbeatMs >= 500 ? { heartbeatMs } : {}),
+});
 
 /** One second of the dashboard's numbers. */
 export interface DashboardSample {
@@ -31,72 +39,46 @@ export interface DashboardSample {
   users: number;
 }
 
-/** Everything the demo's server side shares. */
-export interface Demo {
-  herald: Herald;
-  tokens: Tokens;
-  tasks: Tasks;
-  /** The last 60 samples, oldest first. */
-  history: DashboardSample[];
-}
-
 /** Public channels: the dashboard's ticks and the activity feed. */
 export const DASHBOARD_CHANNEL = "dashboard";
 export const ACTIVITY_CHANNEL = "activity";
 const HISTORY = 60;
 
-function create(): Demo {
-  const tokens = createTokens({ ttlMs: 60_000 });
-  // `tasks` needs `herald` and `herald` authorizes task channels with `tasks`: look it up lazily.
-  const lookup = { ownerOf: (id: string) => demo.tasks.ownerOf(id) };
-  const herald = createHerald({
-    authenticate: tokenAuthenticator(tokens),
-    authorize: defaultAuthorize({ tasks: lookup }),
-  });
-  const tasks = createTasks(herald, { finishedTtlMs: 30 * 60_000 });
-  const demo: Demo = { herald, tokens, tasks, history: [] };
-  startSampler(demo);
-  return demo;
-}
+const shared = globalThis as { __heraldDemoHistory?: DashboardSample[]; __heraldDemoActivity?: ActivityItem[] };
 
 /**
- * Samples the numbers once a second (cheap: counters only) and publishes them on `dashboard` only
- * while someone subscribes to it.
+ * The last 60 samples, oldest first. The sampler starts on first use, once per process: it reads
+ * counters once a second and publishes them on `dashboard` only while someone subscribes to it.
  */
-function startSampler(demo: Demo): void {
+export function dashboardHistory(): DashboardSample[] {
+  if (shared.__heraldDemoHistory) return shared.__heraldDemoHistory;
+  const history: DashboardSample[] = (shared.__heraldDemoHistory = []);
   let lastHead: number | null = null;
-  let lastDelivered = demo.herald.stats().delivered;
+  let lastDelivered = herald.stats().delivered;
   let ownTicks = 0;
   const timer = setInterval(async () => {
-    const head = await demo.herald.broker.head();
-    const stats = demo.herald.stats();
+    const head = await herald.broker.head();
+    const stats = herald.stats();
     const sample: DashboardSample = {
       t: Date.now(),
       connections: stats.subscribers,
       eventsPerSecond: lastHead === null ? 0 : Math.max(0, head - lastHead - ownTicks),
       deliveriesPerSecond: Math.max(0, stats.delivered - lastDelivered),
-      tasksRunning: demo.tasks.running,
+      tasksRunning: herald.tasks.running,
       users: userCount(),
     };
     lastHead = head;
     lastDelivered = stats.delivered;
     ownTicks = 0;
-    demo.history.push(sample);
-    if (demo.history.length > HISTORY) demo.history.splice(0, demo.history.length - HISTORY);
-    if (demo.herald.subscriberCount(DASHBOARD_CHANNEL) > 0) {
+    history.push(sample);
+    if (history.length > HISTORY) history.splice(0, history.length - HISTORY);
+    if (herald.subscriberCount(DASHBOARD_CHANNEL) > 0) {
       ownTicks++;
-      await demo.herald.publish(DASHBOARD_CHANNEL, "tick", sample).catch(() => undefined);
+      await herald.publish(DASHBOARD_CHANNEL, "tick", sample).catch(() => undefined);
     }
   }, 1000);
   timer.unref?.();
-}
-
-const cache = globalThis as { __heraldDemo?: Demo };
-
-/** The shared instance (created on first use). */
-export function getDemo(): Demo {
-  cache.__heraldDemo ??= create();
-  return cache.__heraldDemo;
+  return history;
 }
 
 /** One line of the activity feed. */
@@ -107,13 +89,13 @@ export interface ActivityItem {
   data: Record<string, unknown> & { at: number };
 }
 
-const recent = ((globalThis as { __heraldDemoActivity?: ActivityItem[] }).__heraldDemoActivity ??= []);
+const recent = (shared.__heraldDemoActivity ??= []);
 
 /** Publishes a line on the public activity feed (and keeps the last 30 for page loads); never throws. */
 export function activity(kind: string, data: Record<string, unknown>): void {
   const payload = { ...data, at: Date.now() };
-  getDemo()
-    .herald.publish(ACTIVITY_CHANNEL, kind, payload)
+  herald
+    .publish(ACTIVITY_CHANNEL, kind, payload)
     .then((id) => {
       recent.unshift({ id, kind, data: payload });
       if (recent.length > 30) recent.length = 30;

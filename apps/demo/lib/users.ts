@@ -8,7 +8,7 @@
  * default 30 s); when every session is in use it is refused with a clear message. Sessions idle for
  * `DEMO_USER_IDLE_MS` (default 30 minutes) are dropped on the next sign-in or listing.
  */
-import { activity, getDemo } from "./herald";
+import { activity, herald } from "./herald";
 import type { Session } from "./session";
 
 /** A signed-in user as others see them. */
@@ -39,7 +39,7 @@ const users = (store.__heraldDemoUsers ??= new Map());
 /** True while `id` has an open realtime connection (every signed-in page subscribes to `user-{id}`). */
 function connected(id: string): boolean {
   try {
-    return getDemo().herald.subscriberCount(`user-${id}`) > 0;
+    return herald.subscriberCount(`user-${id}`) > 0;
   } catch {
     return false;
   }
@@ -52,8 +52,8 @@ function idleFor(entry: Entry, ms: number, now: number): boolean {
 /** Ends a session: forgets it and tells its open tabs (they move to the sign-in page). */
 function end(entry: Entry, why: "signout" | "evicted" | "expired"): void {
   users.delete(entry.id);
-  void getDemo()
-    .herald.publish(`user-${entry.id}`, "session-ended", { reason: why })
+  void herald
+    .publish(`user-${entry.id}`, "session-ended", { reason: why })
     .catch(() => undefined);
   activity("signout", { user: { id: entry.id, name: entry.name } });
 }

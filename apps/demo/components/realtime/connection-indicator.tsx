@@ -2,12 +2,15 @@
 /**
  * ConnectionIndicator: a dot and a word for the shared Herald connection: green and pulsing when
  * live, amber while connecting or waiting to reconnect (with a countdown), red once the client has
- * given up. `data-state` is `connected | connecting | disconnected`.
+ * given up. `data-state` is `connected | connecting | disconnected`. Beside the word, the transport
+ * the client speaks (`SSE` or `Polling`, `data-transport`), marked "forced" when the demo was told
+ * to use it rather than negotiating.
  */
 import { motion, useReducedMotion } from "motion/react";
 import { useConnectionStatus } from "herald/react";
 import { cn } from "@/lib/utils";
 import { secondsUntil, useNow } from "./use-now";
+import { useActiveTransport, useTransportChoice } from "./use-transport";
 
 export type Tone = "connected" | "connecting" | "disconnected";
 
@@ -31,6 +34,9 @@ const RING: Record<Tone, string> = {
 
 export function ConnectionIndicator({ className }: { className?: string }) {
   const { state, nextRetryAt } = useConnectionStatus();
+  const transport = useActiveTransport();
+  const { choice } = useTransportChoice();
+  const transportLabel = transport === "poll" ? "Polling" : transport === "sse" ? "SSE" : null;
   const reduced = useReducedMotion();
   const tone = toneOf(state);
   const now = useNow(nextRetryAt !== null);
@@ -52,7 +58,8 @@ export function ConnectionIndicator({ className }: { className?: string }) {
       aria-live="polite"
       data-testid="connection-indicator"
       data-state={tone}
-      title={`Realtime connection: ${state}`}
+      data-transport={transport ?? undefined}
+      title={`Realtime connection: ${state}${transport ? ` over ${transport === "poll" ? "long-polling" : "SSE"}` : ""}${choice === "auto" ? " (negotiated)" : " (forced)"}`}
       className={cn(
         "inline-flex h-8 items-center gap-2 rounded-full border border-border bg-card px-3 text-xs font-medium text-muted-foreground shadow-xs",
         className,
@@ -70,6 +77,16 @@ export function ConnectionIndicator({ className }: { className?: string }) {
         <span className={cn("relative inline-flex size-2 rounded-full transition-colors", DOT[tone])} />
       </span>
       <span className="tabular-nums">{label}</span>
+      {transportLabel ? (
+        <span
+          data-testid="connection-transport"
+          data-forced={choice === "auto" ? undefined : "true"}
+          className="border-l border-border pl-2 text-[11px] text-muted-foreground"
+        >
+          {transportLabel}
+          {choice === "auto" ? null : <span className="sr-only"> (forced)</span>}
+        </span>
+      ) : null}
     </div>
   );
 }

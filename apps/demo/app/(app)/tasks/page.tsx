@@ -1,6 +1,6 @@
 import type { Metadata } from "next";
 import { requireSession } from "@/lib/auth";
-import { getDemo } from "@/lib/herald";
+import { herald } from "@/lib/herald";
 import type { ReportResult } from "@/lib/report-job";
 import { TaskBoard } from "@/components/task-board";
 import type { TaskSnapshot } from "herald/react";
@@ -10,6 +10,6 @@ export const dynamic = "force-dynamic";
 
 export default async function TasksPage() {
   const session = await requireSession();
-  const tasks = (await getDemo().tasks.list(session.id)) as TaskSnapshot<ReportResult>[];
+  const tasks = (await herald.tasks.list(session.id)) as TaskSnapshot<ReportResult>[];
   return <TaskBoard initial={tasks} />;
 }

@@ -3,7 +3,7 @@
  * curious people). Per-channel subscriber counts are given for the public channels only: a count
  * for `user-{id}` or `task-{id}` would tell anyone whether that user is online or watching a task.
  */
-import { ACTIVITY_CHANNEL, DASHBOARD_CHANNEL, getDemo } from "@/lib/herald";
+import { ACTIVITY_CHANNEL, DASHBOARD_CHANNEL, herald } from "@/lib/herald";
 import { userCount } from "@/lib/users";
 
 export const dynamic = "force-dynamic";
@@ -13,7 +13,6 @@ export const runtime = "nodejs";
 const PUBLIC_CHANNELS = new Set([DASHBOARD_CHANNEL, ACTIVITY_CHANNEL, "firehose"]);
 
 export function GET(request: Request): Response {
-  const { herald, tasks } = getDemo();
   const stats = herald.stats();
   const channels = new URL(request.url).searchParams
     .getAll("channel")
@@ -23,7 +22,7 @@ export function GET(request: Request): Response {
     subscribers: stats.subscribers,
     channels: stats.channels,
     delivered: stats.delivered,
-    tasksRunning: tasks.running,
+    tasksRunning: herald.tasks.running,
     users: userCount(),
     subscriberCount: Object.fromEntries(channels.map((c) => [c, herald.subscriberCount(c)])),
   };
