@@ -451,6 +451,9 @@ class Client implements HeraldClient {
     this.retryAfterMs = 0;
     this.staleTokenRetried = false;
     attempt.heartbeatMs = typeof payload.heartbeat === "number" && payload.heartbeat > 0 ? payload.heartbeat : 0;
+    // A server that announces its interval sends heartbeats as `herald:heartbeat` events, which
+    // every EventSource implementation shows: silence is observable from the first byte.
+    if (attempt.heartbeatMs > 0) attempt.heartbeatEvents = true;
     this.lastActivityAt = attempt.lastActivity;
     this.nextRetryAt = null;
     if (this.state !== "connected") {

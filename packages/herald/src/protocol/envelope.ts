@@ -28,8 +28,8 @@ export const CONTROL = {
   /** The server ends the stream on purpose (rotation); reconnect from the cursor: `{ reason }`. */
   rotate: "herald:rotate",
   /**
-   * Optional heartbeat as a named event (data ignored), for EventSource implementations that hide
-   * comment lines (the browser's): the client counts it as liveness like a heartbeat comment.
+   * The server's heartbeat, every `heartbeat` ms on an idle stream (data `{}`, ignored). A named
+   * event, not a comment, so that every EventSource implementation lets the client see it.
    */
   heartbeat: "herald:heartbeat",
 } as const;
@@ -41,7 +41,7 @@ export interface ConnectedPayload {
   channels: string[];
   retry: number;
   /**
-   * Interval of the server's heartbeat comments, in ms: a connection on which nothing arrives for
+   * Interval of the server's heartbeats (`herald:heartbeat` events), in ms: a connection on which nothing arrives for
    * about two intervals is dead, whatever the socket says.
    */
   heartbeat: number;

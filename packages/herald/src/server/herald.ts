@@ -169,6 +169,9 @@ function build(options: HeraldOptions): Herald {
     stats: () => hub.stats(),
     async close() {
       hub.closeAll();
+      tokens.close?.();
+      tasks?.close?.();
+      edge.limits.close();
       await broker.close();
     },
   };

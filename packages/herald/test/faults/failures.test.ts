@@ -8,7 +8,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { createTokens, tokenAuthenticator } from "../../src/server/index.js";
-import { printTable, rows, sleep, startRig, waitFor, type Observed } from "./harness.js";
+import { printTable, rows, sleep, startRig, waitFor, type Observed, NPM_EVENTSOURCE } from "./harness.js";
 import { startTcpProxy } from "./tcp-proxy.js";
 
 afterAll(() => printTable());
@@ -140,10 +140,13 @@ describe.concurrent("silent connections (heartbeat 500 ms)", () => {
    * The open stream stops carrying bytes without closing (`freezeOpen`); with `blackhole`, new
    * connections are accepted and hang too, for 3 s. The client must notice within ~2 heartbeats.
    */
-  async function stall(scenario: string, blackholeMs: number) {
+  async function stall(scenario: string, blackholeMs: number, transport: "fetch" | "eventsource" = "fetch") {
     const rig = await startRig({ heartbeatMs: 500 });
     try {
-      const seen = rig.client({ connectTimeoutMs: 2000 });
+      const seen = rig.client({
+        connectTimeoutMs: 2000,
+        ...(transport === "eventsource" ? { EventSource: NPM_EVENTSOURCE } : {}),
+      });
       await waitFor(() => seen.client.state === "connected", 10_000, "first connection");
       await rig.publish(10);
       await waitFor(() => seen.received.length === 10, 10_000, "events before the stall");
@@ -168,7 +171,7 @@ describe.concurrent("silent connections (heartbeat 500 ms)", () => {
       expectComplete(seen, 30);
       rows.push({
         scenario,
-        transport: "fetch",
+        transport,
         toConnectedMs: blackholeMs > 0 ? toConnected : `${toConnected} (from stall)`,
         lost: seen.lost(30),
         duplicates: seen.duplicates(),
@@ -186,6 +189,10 @@ describe.concurrent("silent connections (heartbeat 500 ms)", () => {
 
   it("a dead network: the stream goes silent and new connections hang for 3 s", async () => {
     await stall("silent stall + blackhole 3 s", 3000);
+  }, 60_000);
+
+  it("a dead NAT entry, seen through an EventSource that hides comments (heartbeats are events)", async () => {
+    await stall("silent stall (open stream frozen)", 0, "eventsource");
   }, 60_000);
 });
 

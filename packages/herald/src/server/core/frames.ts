@@ -61,5 +61,9 @@ export function rotateFrame(retryMs: number): Buffer {
   return Buffer.from(encodeSse({ retry: retryMs, event: CONTROL.rotate, data: JSON.stringify({ reason: "rotate" }) }));
 }
 
-/** The shared heartbeat comment. */
-export const HEARTBEAT = Buffer.from(encodeComment());
+/**
+ * The shared heartbeat: a named event rather than a comment, so that EventSource implementations
+ * that hide comment lines (the browser's, the `eventsource` package) let the client see it too and
+ * tell a silent, dead connection from a quiet one.
+ */
+export const HEARTBEAT = Buffer.from(encodeSse({ event: CONTROL.heartbeat, data: "{}" }));
