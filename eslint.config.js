@@ -73,6 +73,12 @@ export default tseslint.config(
       "no-restricted-imports": ["error", { patterns: ["**/client/**", "**/react/**", "react", "react-dom"] }],
     },
   },
+  {
+    // The Pusher-protocol server is server code: never the client or React.
+    files: ["packages/herald/src/pusher/**/*.ts", "packages/herald/src/bin/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [...CLIENT_SIDE] }] },
+  },
   // The server's layers, bottom up: core (events, hub, sessions) ← auth ← tasks ← http (the edge) ←
   // herald.ts (composition root) ← next. Each layer imports only the ones below it; type-only
   // imports of the root's `Herald` interface are allowed in tasks (it publishes through it).
