@@ -247,7 +247,8 @@ class Client implements HeraldClient {
 
   subscribe<T>(channel: string, handler: EventHandler<T>): () => void {
     assertChannelName(channel);
-    if (this.state === "closed") throw new Error("herald/client: subscribe() after close()");
+    // A programmer error (using the client after its lifetime): TypeError, not a HeraldError.
+    if (this.state === "closed") throw new TypeError("herald/client: subscribe() after close()");
     let set = this.handlers.get(channel);
     const isNew = !set;
     if (!set) this.handlers.set(channel, (set = new Set()));
@@ -544,7 +545,7 @@ class Client implements HeraldClient {
     this.teardown();
     const { code: status, retryAfter, errorCode, message } = event as Event & FetchErrorDetail;
     if (typeof status === "number") {
-      const code = errorCode ?? (status === 401 ? "unauthorized" : status === 403 ? "forbidden" : `http_${status}`);
+      const code = errorCode ?? (status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "http_error");
       this.emit("error", { code, message: message ?? `connection refused (${status})`, status });
       if (status === 401 || status === 403) {
         // A token that was stale when it arrived (expired or already used) may be the getter's
@@ -765,7 +766,7 @@ class Client implements HeraldClient {
     const prev = this.state;
     if (prev === next && next !== "reconnecting") return;
     if (prev !== next && !canTransition(prev, next))
-      throw new Error(`herald/client: illegal transition ${prev} → ${next}`);
+      throw new Error(`herald/client: illegal transition ${prev} → ${next}`); // an internal invariant
     if (prev === "connected" && next !== "connected") {
       this.settleStability();
       this.clearWatchdog();

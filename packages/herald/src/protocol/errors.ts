@@ -1,8 +1,8 @@
 /**
- * Every error code Herald can raise. Codes are stable API: apps switch on them, clients see them in
+ * Error codes the server raises. Codes are stable API: apps switch on them, clients see them in
  * JSON error bodies (`{ error: { code, message } }`) and in `herald:error` SSE events.
  */
-export type HeraldErrorCode =
+export type ServerErrorCode =
   | "invalid_channel"
   | "invalid_event"
   | "invalid_id"
@@ -31,8 +31,28 @@ export type HeraldErrorCode =
   | "too_many_tasks"
   | "internal";
 
-/** HTTP status that goes with each code when the error reaches a client over HTTP. */
-export const STATUS_BY_CODE: Record<HeraldErrorCode, number> = {
+/**
+ * Error codes that arise in the browser, never sent by a server: a request that did not complete
+ * (`network`), an answer that is not one of Herald's (`http_error`, with its `status`), a token
+ * getter that threw or took too long, a connection that opened no stream in time, went silent, or
+ * did not survive the machine's sleep, `maxAttempts` reached, an action before its data loaded.
+ */
+export type ClientErrorCode =
+  | "network"
+  | "http_error"
+  | "token_fetch_failed"
+  | "token_timeout"
+  | "connect_timeout"
+  | "stalled"
+  | "wake"
+  | "max_attempts"
+  | "not_ready";
+
+/** Every error code Herald uses, server and client: the one union apps switch on. */
+export type HeraldErrorCode = ServerErrorCode | ClientErrorCode;
+
+/** HTTP status that goes with each server code when the error reaches a client over HTTP. */
+export const STATUS_BY_CODE: Record<ServerErrorCode, number> = {
   invalid_channel: 400,
   invalid_event: 400,
   invalid_id: 400,
@@ -62,10 +82,15 @@ export const STATUS_BY_CODE: Record<HeraldErrorCode, number> = {
   internal: 500,
 };
 
-/** The one error class Herald throws. `code` is machine-readable; `message` is for humans. */
+/**
+ * The one error class Herald throws for what can go wrong at run time (bad input, refusals,
+ * network failures). `code` is machine-readable; `message` is for humans. Programmer errors
+ * (calling an API with arguments of the wrong type or out of range, using it outside its
+ * lifetime) are `TypeError` and `RangeError`, as in the platform's own APIs.
+ */
 export class HeraldError extends Error {
   override readonly name = "HeraldError";
-  /** HTTP status to use when this error is sent to a client. */
+  /** HTTP status to use when this error is sent to a client (for client-side codes: what was received, or 0). */
   readonly status: number;
   /** Seconds a client should wait before retrying (sent as `Retry-After`), when it applies. */
   readonly retryAfter: number | undefined;
@@ -78,7 +103,7 @@ export class HeraldError extends Error {
     options: { cause?: unknown; retryAfter?: number; details?: Record<string, unknown>; status?: number } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.status = options.status ?? STATUS_BY_CODE[code];
+    this.status = options.status ?? STATUS_BY_CODE[code as ServerErrorCode] ?? 0;
     this.retryAfter = options.retryAfter;
     this.details = options.details;
   }
@@ -97,4 +122,15 @@ export function isHeraldError(value: unknown): value is HeraldError {
     (value as { name?: unknown }).name === "HeraldError" &&
     typeof (value as { code?: unknown }).code === "string"
   );
+}
+
+/**
+ * The error for an HTTP answer that is not a success: Herald's own `{ error: { code, message } }`
+ * body becomes that code; anything else (an HTML page from a proxy, an unknown code) is `http_error`.
+ */
+export function errorFromReply(status: number, body: unknown, retryAfter?: number): HeraldError {
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const code = typeof error?.code === "string" && error.code in STATUS_BY_CODE ? (error.code as ServerErrorCode) : null;
+  const message = typeof error?.message === "string" ? error.message : `request failed with status ${status}`;
+  return new HeraldError(code ?? "http_error", message, { status, retryAfter });
 }

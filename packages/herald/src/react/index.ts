@@ -22,7 +22,8 @@ export {
 } from "./use-channel.js";
 export { useConnectionStatus, type ConnectionStatus } from "./use-connection-status.js";
 export { useTasks, type TasksState } from "./use-tasks.js";
-export { useTask, TaskRequestError, type TaskState, type UseTaskOptions, type UseTaskStatus } from "./use-task.js";
+export { HeraldError, isHeraldError, type HeraldErrorCode } from "../protocol/errors.js";
+export { useTask, type TaskState, type UseTaskOptions, type UseTaskStatus } from "./use-task.js";
 export {
   createConnectionStore,
   IDLE_SNAPSHOT,

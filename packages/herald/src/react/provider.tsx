@@ -5,6 +5,7 @@
  */
 import { createContext, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { createHeraldClient, type HeraldClient, type HeraldClientOptions } from "../client/index.js";
+import { errorFromReply, HeraldError } from "../protocol/errors.js";
 import { createConnectionStore, IDLE_STORE, type ConnectionStore } from "./connection-store.js";
 
 /** Client options the provider passes through (everything but `url` and `getToken`). */
@@ -135,9 +136,9 @@ export function HeraldProvider({
 async function fetchDefaultToken(basePath: string): Promise<{ token: string | null; userId: string | null }> {
   const response = await fetch(`${basePath}/token`, { method: "POST", credentials: "same-origin" });
   if (response.status === 401) return { token: null, userId: null };
-  if (!response.ok) throw new Error(`token request failed with status ${response.status}`);
-  const body = (await response.json()) as { token?: unknown; userId?: unknown };
-  if (typeof body.token !== "string") throw new Error("token route answered without a token");
+  const body = (await response.json().catch(() => null)) as { token?: unknown; userId?: unknown } | null;
+  if (!response.ok) throw errorFromReply(response.status, body);
+  if (typeof body?.token !== "string") throw new HeraldError("http_error", "the token route answered without a token");
   return { token: body.token, userId: typeof body.userId === "string" ? body.userId : null };
 }
 
@@ -147,7 +148,8 @@ async function fetchDefaultToken(basePath: string): Promise<{ token: string | nu
  */
 export function useHerald(): HeraldContextValue {
   const value = useContext(HeraldContext);
-  if (value === null) throw new Error("herald/react: wrap your components in <HeraldProvider>");
+  // A programmer error (a hook outside the provider): TypeError, not a HeraldError.
+  if (value === null) throw new TypeError("herald/react: wrap your components in <HeraldProvider>");
   return value;
 }
 

@@ -14,6 +14,7 @@
  */
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { EventEnvelope } from "../client/index.js";
+import { errorFromReply, HeraldError, isHeraldError } from "../protocol/errors.js";
 import { useHerald } from "./provider.js";
 import { useLatest } from "./use-latest.js";
 import {
@@ -38,20 +39,6 @@ export interface UseTaskOptions<R = unknown> {
   fetch?: typeof fetch;
 }
 
-/** Why reading or canceling a task failed. */
-export class TaskRequestError extends Error {
-  /** The server's error code (`task_not_found`, `task_finished`, `unauthorized`...), or `network`. */
-  readonly code: string;
-  /** HTTP status, 0 when the request did not complete. */
-  readonly status: number;
-  constructor(code: string, message: string, status: number) {
-    super(message);
-    this.name = "TaskRequestError";
-    this.code = code;
-    this.status = status;
-  }
-}
-
 /** What {@link useTask} returns. */
 export interface TaskState<R = unknown> {
   /** See {@link UseTaskStatus}. */
@@ -68,7 +55,7 @@ export interface TaskState<R = unknown> {
   title: string | null;
   /** The whole current snapshot, or null while loading. */
   task: TaskSnapshot<R> | null;
-  /** Cancels the task (`POST {baseUrl}/tasks/{id}/cancel`); rejects with a {@link TaskRequestError}. */
+  /** Cancels the task (`POST {baseUrl}/tasks/{id}/cancel`); rejects with a {@link HeraldError}. */
   cancel(): Promise<void>;
   /** Reads the snapshot again. */
   refresh(): void;
@@ -77,7 +64,7 @@ export interface TaskState<R = unknown> {
 interface View<R> {
   taskId: string | null;
   task: TaskSnapshot<R> | null;
-  error: TaskRequestError | null;
+  error: HeraldError | null;
 }
 
 interface Buffered {
@@ -129,17 +116,13 @@ export function useTask<R = unknown>(taskId: string | null | undefined, options:
       try {
         response = await doFetch(url, { credentials: "same-origin", cache: "no-store", ...init });
       } catch (error) {
-        throw new TaskRequestError("network", String((error as Error)?.message ?? error), 0);
+        throw new HeraldError("network", String((error as Error)?.message ?? error));
       }
       const body = (await response.json().catch(() => null)) as
         (TaskSnapshot<R> & { error?: { code?: string; message?: string } }) | null;
       if (!response.ok || !body || typeof body.seq !== "number") {
         const err = body?.error;
-        throw new TaskRequestError(
-          err?.code ?? `http_${response.status}`,
-          err?.message ?? `request failed (${response.status})`,
-          response.status,
-        );
+        throw errorFromReply(response.status, body ?? { error: err });
       }
       return body;
     };
@@ -150,7 +133,7 @@ export function useTask<R = unknown>(taskId: string | null | undefined, options:
     };
     const showError = (error: unknown): void => {
       if (disposed) return;
-      const e = error instanceof TaskRequestError ? error : new TaskRequestError("network", String(error), 0);
+      const e = isHeraldError(error) ? error : new HeraldError("network", String(error));
       setView({ taskId: id, task: current, error: e });
     };
 
@@ -264,7 +247,7 @@ export function useTask<R = unknown>(taskId: string | null | undefined, options:
   }, [client, store, taskId, baseUrl, initialRef, fetchRef]);
 
   const cancel = useCallback(async () => {
-    if (!actions.current) throw new TaskRequestError("not_ready", "the task is not loaded yet", 0);
+    if (!actions.current) throw new HeraldError("not_ready", "the task is not loaded yet");
     await actions.current.cancel();
   }, []);
   const refresh = useCallback(() => actions.current?.refresh(), []);

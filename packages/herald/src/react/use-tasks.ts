@@ -4,6 +4,7 @@
  * announces it on `user-{id}` as `task.started`) and when the connection comes back.
  */
 import { useCallback, useEffect, useRef, useState } from "react";
+import { errorFromReply } from "../protocol/errors.js";
 import { useHerald } from "./provider.js";
 import type { TaskSnapshot } from "./task-state.js";
 import { useEvent } from "./use-event.js";
@@ -49,7 +50,7 @@ export function useTasks(): TasksState {
         setStatus("signed-out");
         return;
       }
-      if (!response.ok) throw new Error(`status ${response.status}`);
+      if (!response.ok) throw errorFromReply(response.status, await response.json().catch(() => null));
       const body = (await response.json()) as { tasks: TaskSnapshot[] };
       if (mine !== request.current) return;
       setTasks(body.tasks);
