@@ -26,15 +26,17 @@ function find(results, server, size) {
   return results.find((r) => r.server === server && r.subscribers === size);
 }
 
+const groupOf = (r) => r.group ?? "sse";
+
 /** The markdown report for one run. */
 export function renderMarkdown(data) {
   const { results, meta, config } = data;
   const lines = [];
-  lines.push(`# Herald SSE benchmark`);
+  lines.push(`# Herald benchmark: SSE, WebSocket (Pusher protocol), polling`);
   lines.push("");
   lines.push(
     `${meta.date} · Node ${meta.node} · ${meta.cpus}× ${meta.cpuModel} · ${meta.memGiB} GiB · ${meta.os} · ` +
-      `next ${meta.versions.next}, better-sse ${meta.versions["better-sse"]} · herald at ${meta.git.commit}${meta.git.dirty ? " (uncommitted changes in the tree)" : ""}` +
+      `next ${meta.versions.next}, better-sse ${meta.versions["better-sse"]}${meta.versions.ws ? `, ws ${meta.versions.ws}` : ""} · herald at ${meta.git.commit}${meta.git.dirty ? " (uncommitted changes in the tree)" : ""}` +
       (meta.hostBusyCoresBeforeRun != null
         ? ` · host busy with other work before the run: ${meta.hostBusyCoresBeforeRun} cores`
         : "") +
@@ -43,7 +45,7 @@ export function renderMarkdown(data) {
   );
   lines.push("");
   lines.push(
-    `Load generator and servers on the same host over loopback; one server process and one load-generator process per row. ` +
+    `Load generator and servers on the same host over loopback; one server process per row, and one load-generator process per SSE row (${config.loadProcesses?.ws ?? 1} per WebSocket or poll row, each holding its share of the connections). ` +
       `Steady state: ${config.rate} events/s for ${config.steadyMs / 1000} s on one channel. ` +
       (config.repeat > 1 ? `Each publish window ran ${config.repeat} times; figures are medians. ` : "") +
       `"× base" is the ratio to \`baseline\` (plain node:http, one shared Buffer per event) at the same size. See bench/README.md.`,
@@ -55,7 +57,7 @@ export function renderMarkdown(data) {
     "| server | subscribers | CPU µs / delivery | × base | KiB / idle subscriber | × base | of which JS heap KiB | p50 ms | p99 ms | lost | notes |",
   );
   lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-  for (const r of results) {
+  for (const r of results.filter((x) => groupOf(x) === "sse")) {
     if (!r.ok && !r.steady) {
       lines.push(`| ${r.server} | ${r.subscribers} | – | – | – | – | – | – | – | – | error: ${oneLine(r.error)} |`);
       continue;
@@ -75,6 +77,7 @@ export function renderMarkdown(data) {
     );
   }
   lines.push("");
+  if (!results.some((r) => groupOf(r) === "sse")) lines.push("(no SSE rows in this run)", "");
   lines.push("## Burst");
   lines.push("");
   lines.push(
@@ -98,6 +101,7 @@ export function renderMarkdown(data) {
       );
     }
   }
+  lines.push(...renderWs(data), ...renderPoll(data));
   const targets = heraldTargets(data);
   if (targets.length) {
     lines.push("");
@@ -110,6 +114,161 @@ export function renderMarkdown(data) {
   }
   lines.push("");
   return lines.join("\n");
+}
+
+/** The WebSocket table (herald-pusher beside ws-baseline) and the Pusher server's targets. */
+function renderWs({ results, config }) {
+  const rows = results.filter((r) => groupOf(r) === "ws");
+  if (rows.length === 0) return [];
+  const lines = ["", "## WebSocket: Pusher protocol beside a plain `ws` broadcast", ""];
+  lines.push(
+    `One channel, ${config.rate} events/s for ${config.steadyMs / 1000} s. \`ws-baseline\`: \`ws\` WebSocketServer, every ` +
+      `upgrade accepted, one Buffer per event (the same bytes as Herald's Pusher frame) sent to every socket. ` +
+      `\`herald-pusher\`: \`createPusherServer\` (herald/pusher), clients do the Pusher handshake and \`pusher:subscribe\`; ` +
+      `events from \`herald.publish\`. "× base" is the ratio to \`ws-baseline\` at the same size.`,
+  );
+  lines.push("");
+  lines.push(
+    "| server | connections | CPU µs / delivery | × base | KiB / connection | × base | of which JS heap KiB | p50 ms | p99 ms | × base | lost | notes |",
+  );
+  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+  for (const r of rows) {
+    if (!r.ok && !r.steady) {
+      lines.push(`| ${r.server} | ${r.subscribers} | – | – | – | – | – | – | – | – | – | error: ${oneLine(r.error)} |`);
+      continue;
+    }
+    const base = find(results, "ws-baseline", r.subscribers);
+    const s = r.steady;
+    const extra = [notes(s)];
+    if (r.connect && r.connect.open < r.subscribers) extra.push(`only ${r.connect.open} connected`);
+    if (!r.ok) extra.push(`error: ${oneLine(r.error)}`);
+    lines.push(
+      `| ${r.server} | ${r.connect?.open ?? r.subscribers} | ${fmt(s?.cpuUsPerDelivery)} | ` +
+        `${fmtRatio(ratio(s?.cpuUsPerDelivery, base?.steady?.cpuUsPerDelivery))} | ${fmt(r.memory?.kibPerSubscriber)} | ` +
+        `${fmtRatio(ratio(r.memory?.kibPerSubscriber, base?.memory?.kibPerSubscriber))} | ${fmt(r.memory?.heapKibPerSubscriber)} | ` +
+        `${fmt(s?.latency?.p50Ms)} | ${fmt(s?.latency?.p99Ms)} | ${fmtRatio(ratio(s?.latency?.p99Ms, base?.steady?.latency?.p99Ms))} | ` +
+        `${s ? s.lost : "–"} | ${extra.filter(Boolean).join("; ")} |`,
+    );
+  }
+  const targets = pusherTargets({ results });
+  if (targets.length) {
+    lines.push(
+      "",
+      "### herald-pusher against its targets (issue 10)",
+      "",
+      "| target | measured | met |",
+      "|---|---|---|",
+    );
+    for (const t of targets)
+      lines.push(`| ${t.target} | ${t.measured} | ${t.met === null ? "–" : t.met ? "yes" : "**no**"} |`);
+  }
+  return lines;
+}
+
+/** herald-pusher's targets at its largest size: memory ≤ 1.1×, CPU per delivery ≤ 1.0×, p99 below ws-baseline's. */
+export function pusherTargets({ results }) {
+  const size = Math.max(...results.filter((r) => r.server === "herald-pusher").map((r) => r.subscribers), -Infinity);
+  const h = find(results, "herald-pusher", size);
+  const b = find(results, "ws-baseline", size);
+  if (!h) return [];
+  const mem = ratio(h.memory?.kibPerSubscriber, b?.memory?.kibPerSubscriber);
+  const cpu = ratio(h.steady?.cpuUsPerDelivery, b?.steady?.cpuUsPerDelivery);
+  const p99h = h.steady?.latency?.p99Ms;
+  const p99b = b?.steady?.latency?.p99Ms;
+  return [
+    {
+      target: `memory per connection ≤ 1.1× ws-baseline at ${size}`,
+      measured:
+        mem === null
+          ? "–"
+          : `${fmt(h.memory.kibPerSubscriber)} vs ${fmt(b.memory.kibPerSubscriber)} KiB = ${fmtRatio(mem)}`,
+      met: mem === null ? null : mem <= 1.1,
+    },
+    {
+      target: `CPU per delivery ≤ 1.0× ws-baseline at ${size}`,
+      measured:
+        cpu === null
+          ? "–"
+          : `${fmt(h.steady.cpuUsPerDelivery)} vs ${fmt(b.steady.cpuUsPerDelivery)} µs = ${fmtRatio(cpu)}`,
+      met: cpu === null ? null : cpu <= 1.0,
+    },
+    {
+      target: `p99 publish-to-receive below ws-baseline's at ${size}`,
+      measured: p99h == null || p99b == null ? "–" : `${fmt(p99h)} vs ${fmt(p99b)} ms`,
+      met: p99h == null || p99b == null ? null : p99h < p99b,
+    },
+  ];
+}
+
+/** The polling tables (herald-poll), with herald-node's SSE row at the same size beside them. */
+function renderPoll({ results, config }) {
+  const rows = results.filter((r) => groupOf(r) === "poll");
+  if (rows.length === 0) return [];
+  const lines = ["", "## Polling and long-polling (herald-poll)", ""];
+  lines.push(
+    `\`GET /api/realtime/poll?channel=bench\` on \`herald.handleNodeRoutes\`, anonymous, keep-alive connections. ` +
+      `Long-poll: every client holds a \`wait=${config.pollWaitS}\` request; ${config.pollRate} event/s for ${config.pollMs / 1000} s wakes ` +
+      `them all (one event every ${fmt(1 / config.pollRate, 0)} s), each polls again at once. A *wake* is one answer carrying events plus the next request's admission, read and hold. ` +
+      `Memory: (RSS after connecting N held long-polls and a full GC − before) / N. The SSE columns are herald-node's row ` +
+      `at the same size in this run (5 events/s).`,
+  );
+  lines.push("");
+  lines.push(
+    "| clients | held | KiB / held request | of which JS heap KiB | CPU µs / wake | wakes | p50 ms | p99 ms | lost | SSE µs / delivery | SSE KiB / subscriber | notes |",
+  );
+  lines.push("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+  for (const r of rows) {
+    if (!r.longPoll) {
+      lines.push(`| ${r.subscribers} | – | – | – | – | – | – | – | – | – | – | error: ${oneLine(r.error)} |`);
+      continue;
+    }
+    const l = r.longPoll;
+    const sse = find(results, "herald-node", r.subscribers);
+    const extra = [notes(l)];
+    if (l.emptyAnswers) extra.push(`${l.emptyAnswers} answers without events`);
+    if (!r.ok) extra.push(`error: ${oneLine(r.error)}`);
+    lines.push(
+      `| ${r.connect?.open ?? r.subscribers} | ${r.memory?.heldRequests ?? "–"} | ${fmt(r.memory?.kibPerSubscriber)} | ` +
+        `${fmt(r.memory?.heapKibPerSubscriber)} | ${fmt(l.cpuUsPerWake)} | ${l.wakes} | ${fmt(l.latency?.p50Ms)} | ` +
+        `${fmt(l.latency?.p99Ms)} | ${l.lost} | ${fmt(sse?.steady?.cpuUsPerDelivery)} | ${fmt(sse?.memory?.kibPerSubscriber)} | ` +
+        `${extra.filter(Boolean).join("; ")} |`,
+    );
+  }
+  lines.push("");
+  lines.push(
+    `Short polls (no \`wait\`): each client polls every N / ${config.shortPollRate} s, spread evenly, with \`If-None-Match\`; ` +
+      `for ${config.pollMs / 1000} s with nothing published (every answer a 304), then for ${config.pollMs / 1000} s with ` +
+      `${config.pollRate} event/s. CPU µs / request = server CPU over the window / requests answered.`,
+  );
+  lines.push("");
+  lines.push("| clients | window | requests / s | CPU µs / request | answers with events | server CPU | notes |");
+  lines.push("|---:|---|---:|---:|---:|---:|---|");
+  for (const r of rows) {
+    for (const w of r.shortPoll ?? []) {
+      lines.push(
+        `| ${w.clients} | ${w.label} | ${w.requestsPerSecond} | ${fmt(w.cpuUsPerRequest)} | ${w.answers.withEvents} | ` +
+          `${Math.round(w.serverCpuShare * 100)}% | ${notes(w)}${w.answers.other ? `; ${w.answers.other} errors` : ""} |`,
+      );
+    }
+  }
+  return lines;
+}
+
+/** Replaces the results section of bench/README.md (between its markers) with this run's tables. */
+export function updateReadme(readmePath, data) {
+  const START = "<!-- bench:results:start -->";
+  const END = "<!-- bench:results:end -->";
+  const body = renderMarkdown(data)
+    .replace(/^# .*\n/, "")
+    .replace(/^(#+) /gm, "#$1 ")
+    .trim();
+  const section = `${START}\n\n## Latest results (\`results/latest.md\`)\n\n${body}\n\n${END}`;
+  const text = fs.readFileSync(readmePath, "utf8");
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  const next =
+    a !== -1 && b > a ? text.slice(0, a) + section + text.slice(b + END.length) : `${text.trimEnd()}\n\n${section}\n`;
+  fs.writeFileSync(readmePath, next);
 }
 
 function oneLine(text) {

@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: measures Herald's SSE paths beside their peers, side by side, in one run.
- * Writes results/latest.json and results/latest.md. See README.md for the options (env) and what
+ * `npm run bench`: measures Herald's SSE paths beside their peers, its Pusher WebSocket server
+ * beside a plain `ws` broadcast, and its poll endpoint, side by side, in one run. Writes
+ * results/latest.json and results/latest.md (and the tables in README.md after a full run). See README.md for the options (env) and what
  * each figure means. Every child process is stopped at the end, even on error, signal or deadline.
  */
 import { execFileSync } from "node:child_process";
@@ -8,10 +9,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { killAllNow, sleep } from "./lib/children.mjs";
-import { NEXT_APP_DIR, NEXT_BIN, ROOT_DIR, readConfig } from "./lib/config.mjs";
+import { BENCH_DIR, NEXT_APP_DIR, NEXT_BIN, ROOT_DIR, readConfig } from "./lib/config.mjs";
 import { busyCores, machineTicks } from "./lib/machine-load.mjs";
 import { measure } from "./lib/scenario.mjs";
-import { renderMarkdown } from "./report.mjs";
+import { measurePoll } from "./lib/scenario-poll.mjs";
+import { renderMarkdown, updateReadme } from "./report.mjs";
 
 const started = Date.now();
 const config = readConfig();
@@ -49,7 +51,12 @@ function machineInfo() {
         return null;
       }
     })(),
-    versions: { next: version("next"), "better-sse": version("better-sse"), herald: version("herald") },
+    versions: {
+      next: version("next"),
+      "better-sse": version("better-sse"),
+      ws: version("ws"),
+      herald: version("herald"),
+    },
     git: {
       commit: git("rev-parse", "--short", "HEAD"),
       dirty: Boolean(git("status", "--porcelain", "--", "packages/herald/src")),
@@ -98,8 +105,9 @@ function buildNextApp() {
 
 async function main() {
   log(
-    `servers ${config.servers.map((s) => s.name).join(", ")}; sizes ${config.sizes.join(", ")}; ` +
-      `burst at ${config.burstSizes.join(", ") || "none"}`,
+    `servers ${config.servers.map((s) => s.name).join(", ")}; sizes SSE ${config.sizes.join(", ")}, ` +
+      `WebSocket ${config.wsSizes.join(", ")}, poll ${config.pollSizes.join(", ")}; ` +
+      `burst at ${config.burstSizes.join(", ") || "none"}${config.quick ? " (BENCH_QUICK)" : ""}`,
   );
   const m0 = machineTicks();
   await sleep(2000);
@@ -116,13 +124,17 @@ async function main() {
       }
     }
   }
+  const sizesOf = { sse: config.sizes, ws: config.wsSizes, poll: config.pollSizes };
   for (const server of config.servers) {
-    for (const size of config.sizes) {
+    for (const size of sizesOf[server.group]) {
       const elapsed = Date.now() - started;
       const estimate =
-        20_000 +
-        size * 3 +
-        config.repeat * ((config.burstSizes.includes(size) ? 2 * config.burstMs + 5000 : 0) + config.steadyMs + 2000);
+        server.group === "poll"
+          ? 30_000 + size * 3 + 3 * config.pollMs
+          : 20_000 +
+            size * 3 +
+            config.repeat *
+              ((config.burstSizes.includes(size) ? 2 * config.burstMs + 5000 : 0) + config.steadyMs + 2000);
       if (elapsed + estimate > config.deadlineMs) {
         data.results.push({
           server: server.name,
@@ -138,12 +150,17 @@ async function main() {
         continue;
       }
       log(`${server.name} @ ${size} subscribers`);
-      data.results.push(await measure(server, size, config, log));
+      const row = server.group === "poll" ? measurePoll : measure;
+      data.results.push(await row(server, size, config, log));
       write();
     }
   }
   finished = true;
   write();
+  if (config.updateReadme) {
+    updateReadme(path.join(BENCH_DIR, "README.md"), data);
+    log("updated the tables in bench/README.md");
+  }
   log(`done; wrote ${path.relative(ROOT_DIR, config.outDir)}/latest.{json,md}`);
   console.log(`\n${renderMarkdown(data)}`);
   killAllNow();

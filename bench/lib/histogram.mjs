@@ -45,6 +45,23 @@ export class Histogram {
     return this.max;
   }
 
+  /** The non-empty buckets and totals, small enough to send over IPC (see {@link Histogram#merge}). */
+  toSparse() {
+    const buckets = [];
+    for (let b = 0; b < BUCKETS; b++) if (this.counts[b] !== 0) buckets.push(b, this.counts[b]);
+    return { buckets, count: this.count, sum: this.sum, max: this.max, negative: this.negative };
+  }
+
+  /** Adds another histogram's {@link Histogram#toSparse} (the load generators of one row). */
+  merge(sparse) {
+    for (let i = 0; i < sparse.buckets.length; i += 2) this.counts[sparse.buckets[i]] += sparse.buckets[i + 1];
+    this.count += sparse.count;
+    this.sum += sparse.sum;
+    this.max = Math.max(this.max, sparse.max);
+    this.negative += sparse.negative;
+    return this;
+  }
+
   summary() {
     const round = (x) => (x === null ? null : Math.round(x * 100) / 100);
     return {

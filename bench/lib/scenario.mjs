@@ -11,7 +11,7 @@ import { control, waitUntilUp } from "./control-client.mjs";
 import { startLoadGenerator } from "./load-client.mjs";
 import { busyCores, machineTicks, stealShare } from "./machine-load.mjs";
 
-function serverCommand(server, port, config) {
+export function serverCommand(server, port, config) {
   const nodeArgs = ["--expose-gc"];
   if (config.cpuProfile) {
     nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${path.join(config.outDir, "tmp")}`);
@@ -26,13 +26,13 @@ function serverCommand(server, port, config) {
   return { args: [...nodeArgs, path.join(BENCH_DIR, server.script)], env };
 }
 
-const cpuOf = (s) => s.cpuUser + s.cpuSystem;
+export const cpuOf = (s) => s.cpuUser + s.cpuSystem;
 
 /** A saturated server (the naive Next pattern at 10k) may take this long to answer a control call. */
-const BUSY_TIMEOUT_MS = 60_000;
+export const BUSY_TIMEOUT_MS = 60_000;
 
 /** Waits until the server counts `n` subscribers (or `timeoutMs`); returns its last stats. */
-async function waitForSubscribers(port, n, timeoutMs, exact = false) {
+export async function waitForSubscribers(port, n, timeoutMs, exact = false) {
   const until = Date.now() + timeoutMs;
   let stats;
   do {
@@ -48,7 +48,7 @@ async function waitForSubscribers(port, n, timeoutMs, exact = false) {
  * server's publish schedule, wait for it to end and for deliveries to stop arriving, read the CPU
  * time again.
  */
-async function publishRun(port, load, { label, mode, rate, durationMs, group = 1 }) {
+export async function publishRun(port, load, { label, mode, rate, durationMs, group = 1 }) {
   const { open: openAtStart } = await load.call("reset");
   const s0 = await control(port, "stats", {}, BUSY_TIMEOUT_MS);
   const m0 = machineTicks();
@@ -94,12 +94,19 @@ async function publishRun(port, load, { label, mode, rate, durationMs, group = 1
     lost: Math.max(0, expected - client.received),
     closedDuringRun: client.closed,
     serverCpuMs: Math.round(cpuUs / 1000),
+    serverCpuUs: cpuUs,
+    answers: client.answers,
     serverCpuSystemMs: Math.round((s1.cpuSystem - s0.cpuSystem) / 1000),
     cpuUsPerDelivery: client.received > 0 ? Math.round((cpuUs / client.received) * 100) / 100 : null,
     serverCpuShare: Math.round((cpuUs / 1000 / wallMs) * 1000) / 1000,
     windowMs: Math.round(wallMs),
     latency: client.latency,
-    loadGenerator: { cpuMs: client.cpuMs, cpuShare: client.cpuShare, saturated: client.cpuShare > 0.85 },
+    loadGenerator: {
+      cpuMs: client.cpuMs,
+      cpuShare: client.cpuShare,
+      processes: client.processes,
+      saturated: client.cpuShareMax > 0.85,
+    },
     serverSaturated: cpuUs / 1000 / wallMs > 0.9,
     machine: otherLoad(busyCores(m0, m1), cpuUs / 1000 / wallMs, client.cpuShare, stealShare(m0, m1)),
     rssAfterMiB: Math.round((s1.rss / 2 ** 20) * 10) / 10,
@@ -118,7 +125,7 @@ const median = (xs) => {
  * p99; sums of expected, received and lost; the run with the median CPU for everything else; and
  * each run's headline figures in `runs`.
  */
-async function repeated(n, once) {
+export async function repeated(n, once) {
   const runs = [];
   for (let i = 0; i < n; i++) runs.push(await once());
   if (runs.length === 1) return runs[0];
@@ -160,7 +167,7 @@ async function repeated(n, once) {
  * How busy the host was with work other than this server and its load generator (the runner
  * itself is idle but for a few control calls), in cores.
  */
-function otherLoad(machineCores, serverShare, clientShare, steal) {
+export function otherLoad(machineCores, serverShare, clientShare, steal) {
   if (machineCores === null) return null;
   const others = Math.max(0, Math.round((machineCores - serverShare - clientShare) * 100) / 100);
   return { busyCores: machineCores, otherCores: others, steal, busyHost: others > 0.3 };
@@ -168,7 +175,7 @@ function otherLoad(machineCores, serverShare, clientShare, steal) {
 
 /** Measures `server` at `size` subscribers; never throws (errors are recorded in the result). */
 export async function measure(server, size, config, log) {
-  const result = { server: server.name, subscribers: size, ok: false };
+  const result = { server: server.name, group: server.group ?? "sse", subscribers: size, ok: false };
   const port = await freePort();
   const { args, env } = serverCommand(server, port, config);
   const child = startProcess(process.execPath, args, { cwd: ROOT_DIR, env });
@@ -177,11 +184,13 @@ export async function measure(server, size, config, log) {
     const first = await waitUntilUp(port, child);
     result.serverPid = first.pid;
     if (!first.gcAvailable) result.warning = "gc() not available in the server: memory figures are without GC";
-    load = startLoadGenerator();
+    load = startLoadGenerator(config.loadProcesses?.[server.group ?? "sse"] ?? 1);
+    const kind = server.kind ?? "sse";
 
     // Warm up: a few subscribers and events, so lazily loaded code (Next routes, JIT) is not
     // counted as per-subscriber memory; then back to zero subscribers.
     const warm = await load.call("connect", {
+      kind,
       port,
       path: server.ssePath,
       count: 20,
@@ -198,7 +207,7 @@ export async function measure(server, size, config, log) {
     log(`  connecting ${size} subscribers`);
     const connected = await load.call(
       "connect",
-      { port, path: server.ssePath, count: size, batch: config.connectBatch, timeoutMs: config.connectTimeoutMs },
+      { kind, port, path: server.ssePath, count: size, batch: config.connectBatch, timeoutMs: config.connectTimeoutMs },
       config.connectTimeoutMs + 30_000,
     );
     result.connect = {
@@ -215,15 +224,7 @@ export async function measure(server, size, config, log) {
     await sleep(1000);
     const after = await control(port, "gc");
     const n = connected.open;
-    result.memory = {
-      rssBeforeMiB: Math.round((before.rss / 2 ** 20) * 10) / 10,
-      rssAfterMiB: Math.round((after.rss / 2 ** 20) * 10) / 10,
-      kibPerSubscriber: Math.round(((after.rss - before.rss) / 1024 / n) * 100) / 100,
-      newSpaceMiB: [before, after].map((s) => Math.round(((s.heapSpaces?.new_space ?? 0) / 2 ** 20) * 10) / 10),
-      heapTotalMiB: [before, after].map((s) => Math.round((s.heapTotal / 2 ** 20) * 10) / 10),
-      heapKibPerSubscriber:
-        Math.round(((after.heapUsed + after.external - before.heapUsed - before.external) / 1024 / n) * 100) / 100,
-    };
+    result.memory = memoryDelta(before, after, n);
     log(`  ${n} open in ${connected.connectMs} ms; ${result.memory.kibPerSubscriber} KiB/subscriber (RSS)`);
 
     // Idle cost: CPU used with every subscriber connected and nothing published (timers, heartbeats).
@@ -274,13 +275,26 @@ export async function measure(server, size, config, log) {
     await stopProcess(child);
     if (load) {
       await load.call("close", {}, 5000).catch(() => {});
-      await stopProcess(load.child, 2000);
+      for (const c of load.children) await stopProcess(c, 2000);
     }
   }
   return result;
 }
 
-function summarize(r) {
+/** Memory per connection between two `gc` stats (RSS, and JS heap + external). */
+export function memoryDelta(before, after, n) {
+  return {
+    rssBeforeMiB: Math.round((before.rss / 2 ** 20) * 10) / 10,
+    rssAfterMiB: Math.round((after.rss / 2 ** 20) * 10) / 10,
+    kibPerSubscriber: Math.round(((after.rss - before.rss) / 1024 / n) * 100) / 100,
+    newSpaceMiB: [before, after].map((s) => Math.round(((s.heapSpaces?.new_space ?? 0) / 2 ** 20) * 10) / 10),
+    heapTotalMiB: [before, after].map((s) => Math.round((s.heapTotal / 2 ** 20) * 10) / 10),
+    heapKibPerSubscriber:
+      Math.round(((after.heapUsed + after.external - before.heapUsed - before.external) / 1024 / n) * 100) / 100,
+  };
+}
+
+export function summarize(r) {
   const sat = [r.serverSaturated ? "server saturated" : "", r.loadGenerator.saturated ? "load generator saturated" : ""]
     .filter(Boolean)
     .join(", ");

@@ -1,18 +1,29 @@
 /**
  * The load generator: a separate process (forked by run.mjs, driven over IPC) holding every
- * subscriber socket. Commands: connect, disconnect, reset, count, report, close; each reply
- * carries the request's `id`.
+ * subscriber socket. Commands: connect, disconnect, reset, count, report, pollMode, close; each
+ * reply carries the request's `id`. A row may use several of these processes (each holds its share
+ * of the connections); the runner sums their counts and merges their histograms.
+ *
+ * Kinds of subscriber (`connect`'s `kind`): `sse` (subscriber.mjs), `ws` and `pusher`
+ * (ws-subscriber.mjs: plain WebSocket, or the Pusher handshake and a subscription), `poll`
+ * (poller.mjs: long or short polling, as `pollMode` says).
  */
 import { performance } from "node:perf_hooks";
 import { Histogram } from "../lib/histogram.mjs";
+import { openPoller, pollMode } from "./poller.mjs";
 import { openSubscriber } from "./subscriber.mjs";
+import { openWsSubscriber } from "./ws-subscriber.mjs";
 
 const sockets = new Set();
 const histogram = new Histogram();
 let received = 0;
-let open = 0;
+let openCount = 0;
 let closedSinceReset = 0;
 let openErrors = 0;
+// Poll answers since the last reset: with events, without (200 empty or 304), other statuses.
+let answersWithEvents = 0;
+let answersEmpty = 0;
+let answersOther = 0;
 const errorSamples = [];
 let cpuAtReset = process.cpuUsage();
 let wallAtReset = performance.now();
@@ -22,12 +33,27 @@ const onEvent = (latencyMs) => {
   histogram.record(latencyMs);
 };
 
+const onAnswer = (status, events) => {
+  if (status === 200 && events > 0) answersWithEvents++;
+  else if (status === 200 || status === 304) answersEmpty++;
+  else answersOther++;
+};
+
+const OPENERS = {
+  sse: openSubscriber,
+  ws: (o) => openWsSubscriber({ ...o, pusher: false }),
+  pusher: (o) => openWsSubscriber({ ...o, pusher: true }),
+  poll: openPoller,
+};
+
 function sample(error) {
   if (error && errorSamples.length < 5) errorSamples.push(String(error.message ?? error));
 }
 
 /** Opens `count` subscribers in batches, waiting for each batch's response heads before the next. */
-async function connect({ port, path, count, batch = 500, batchTimeoutMs = 20_000, timeoutMs = 90_000 }) {
+async function connect({ kind = "sse", port, path, count, batch = 500, batchTimeoutMs = 20_000, timeoutMs = 90_000 }) {
+  const open = OPENERS[kind];
+  if (!open) throw new Error(`unknown subscriber kind ${kind}`);
   const started = performance.now();
   let done = 0;
   let timedOut = false;
@@ -49,16 +75,17 @@ async function connect({ port, path, count, batch = 500, batchTimeoutMs = 20_000
       };
       for (let i = 0; i < n; i++) {
         let wasOpen = false;
-        const socket = openSubscriber({
+        const socket = open({
           port,
           path,
+          onAnswer,
           onOpen: (error) => {
             if (error) {
               openErrors++;
               sample(error);
             } else {
               wasOpen = true;
-              open++;
+              openCount++;
             }
             settle();
           },
@@ -66,7 +93,7 @@ async function connect({ port, path, count, batch = 500, batchTimeoutMs = 20_000
           onClose: (error) => {
             sockets.delete(socket);
             if (wasOpen) {
-              open--;
+              openCount--;
               closedSinceReset++;
               sample(error);
             }
@@ -84,7 +111,14 @@ async function connect({ port, path, count, batch = 500, batchTimeoutMs = 20_000
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return { open, openErrors, errorSamples, timedOut, stalled, connectMs: Math.round(performance.now() - started) };
+  return {
+    open: openCount,
+    openErrors,
+    errorSamples,
+    timedOut,
+    stalled,
+    connectMs: Math.round(performance.now() - started),
+  };
 }
 
 /** Closes every socket and resolves once they are all closed. */
@@ -93,7 +127,7 @@ async function disconnect() {
   for (let i = 0; i < 100 && sockets.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
   openErrors = 0;
   errorSamples.length = 0;
-  return { open, remaining: sockets.size };
+  return { open: openCount, remaining: sockets.size };
 }
 
 function reset() {
@@ -102,15 +136,18 @@ function reset() {
   closedSinceReset = 0;
   cpuAtReset = process.cpuUsage();
   wallAtReset = performance.now();
-  return { open };
+  answersWithEvents = answersEmpty = answersOther = 0;
+  return { open: openCount };
 }
 
 function report() {
   const cpu = process.cpuUsage(cpuAtReset);
   const wallMs = performance.now() - wallAtReset;
   return {
-    open,
+    open: openCount,
     received,
+    answers: { withEvents: answersWithEvents, empty: answersEmpty, other: answersOther },
+    histogram: histogram.toSparse(),
     closed: closedSinceReset,
     openErrors,
     errorSamples,
@@ -136,7 +173,16 @@ process.on("message", async (msg) => {
         body = reset();
         break;
       case "count":
-        body = { open, received };
+        body = { open: openCount, received, answers: answersWithEvents + answersEmpty + answersOther };
+        break;
+      case "pollMode":
+        Object.assign(pollMode, {
+          long: msg.long ?? pollMode.long,
+          waitS: msg.waitS ?? pollMode.waitS,
+          intervalMs: msg.intervalMs ?? pollMode.intervalMs,
+          generation: pollMode.generation + 1,
+        });
+        body = { ...pollMode };
         break;
       case "report":
         body = report();

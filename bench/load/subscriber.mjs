@@ -17,11 +17,47 @@ function isNumberByte(c) {
   return (c >= 48 && c <= 57) || c === 46 || c === 45 || c === 43 || c === 101 || c === 69;
 }
 
-function endsWithKeyPrefix(buf, k) {
-  const from = buf.length - k;
-  for (let m = 0; m < k; m++) if (buf[from + m] !== KEY[m]) return false;
-  return true;
+/**
+ * A scanner over a byte stream: finds every `key` followed by a number (the publish time) and calls
+ * `onEvent(now - number)`; keeps a key or number cut by a read boundary for the next read.
+ * The SSE and poll bodies carry `"t":`; a Pusher frame's data is a JSON string, so `\"t\":` there.
+ */
+export function createScanner(key, onEvent) {
+  let tail = null;
+  const endsWithKeyPrefix = (buf, k) => {
+    const from = buf.length - k;
+    for (let m = 0; m < k; m++) if (buf[from + m] !== key[m]) return false;
+    return true;
+  };
+  return function scan(chunk) {
+    const now = wallMs();
+    let buf = chunk;
+    if (tail) {
+      buf = Buffer.concat([tail, chunk]);
+      tail = null;
+    }
+    let i = 0;
+    while ((i = buf.indexOf(key, i)) !== -1) {
+      let j = i + key.length;
+      while (j < buf.length && isNumberByte(buf[j])) j++;
+      if (j === buf.length) {
+        tail = Buffer.from(buf.subarray(i));
+        return;
+      }
+      onEvent(now - Number(buf.toString("latin1", i + key.length, j)));
+      i = j;
+    }
+    // Keep a possible start of the key cut at the end of this read.
+    for (let k = Math.min(key.length - 1, buf.length); k > 0; k--) {
+      if (endsWithKeyPrefix(buf, k)) {
+        tail = Buffer.from(buf.subarray(buf.length - k));
+        return;
+      }
+    }
+  };
 }
+
+export { HEADER_END, READ_BUFFER };
 
 /**
  * @param {{ port: number, path: string,
@@ -38,7 +74,7 @@ export function openSubscriber({ port, path, onOpen, onEvent, onClose }) {
   });
   let head = null; // bytes of the response head until it is complete; null once the body started
   let opened = false;
-  let tail = null; // a partial `"t":<number>` cut by a read boundary
+  const scan = createScanner(KEY, onEvent);
   let lastError = null;
 
   socket.on("connect", () => {
@@ -74,33 +110,6 @@ export function openSubscriber({ port, path, onOpen, onEvent, onClose }) {
     }
     onClose(lastError);
   });
-
-  function scan(chunk) {
-    const now = wallMs();
-    let buf = chunk;
-    if (tail) {
-      buf = Buffer.concat([tail, chunk]);
-      tail = null;
-    }
-    let i = 0;
-    while ((i = buf.indexOf(KEY, i)) !== -1) {
-      let j = i + KEY.length;
-      while (j < buf.length && isNumberByte(buf[j])) j++;
-      if (j === buf.length) {
-        tail = Buffer.from(buf.subarray(i));
-        return;
-      }
-      onEvent(now - Number(buf.toString("latin1", i + KEY.length, j)));
-      i = j;
-    }
-    // Keep a possible start of the key cut at the end of this read.
-    for (let k = Math.min(KEY.length - 1, buf.length); k > 0; k--) {
-      if (endsWithKeyPrefix(buf, k)) {
-        tail = Buffer.from(buf.subarray(buf.length - k));
-        return;
-      }
-    }
-  }
 
   return socket;
 }

@@ -1,0 +1,24 @@
+/**
+ * herald-poll: Herald's poll endpoint (`herald.handleNodeRoutes`, `GET /api/realtime/poll`) on
+ * node:http, anonymous public channels (no `getUserId`, so no tokens). Per-IP limits are off (all
+ * load comes from 127.0.0.1; the poll route has no route rate of its own, it is admitted as SSE
+ * is). The keep-alive timeout is raised to 65 s so that short pollers reuse their connection, as a
+ * browser behind a proxy that keeps connections would. "Subscribers" are the poll requests in
+ * flight (held long-polls, in the long-poll phases).
+ */
+import { createHerald } from "herald";
+import { serve } from "./node-harness.mjs";
+
+const herald = createHerald({ limits: { connectPerIp: false, maxConnectionsPerIp: false } });
+let inFlight = 0;
+
+serve({
+  handleSse(req, res) {
+    inFlight++;
+    res.once("close", () => inFlight--);
+    if (!herald.handleNodeRoutes(req, res)) res.writeHead(404).end();
+  },
+  publish: (payload) => herald.publish("bench", "tick", payload),
+  subscribers: () => inFlight,
+  keepAliveTimeoutMs: 65_000,
+});
