@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { MemoryBroker } from "../brokers/memory.js";
 import type { Broker } from "../brokers/types.js";
-import { encodeCursor } from "../protocol/cursor.js";
+import { encodeCursor, type Cursor } from "../protocol/cursor.js";
 import { isValidChannelName } from "../protocol/names.js";
 import { defaultAuthorize } from "./auth/authorize.js";
 import { tokenAuthenticator } from "./auth/tokens/authenticator.js";
@@ -35,6 +35,8 @@ export interface Herald {
    * `invalid_channel`, `invalid_event`, `invalid_data`, `payload_too_large`.
    */
   publish(channel: string, event: string, data: unknown): Promise<string>;
+  /** {@link Herald.publish}, resolving to the event's position as a value (`{ epoch, seq }`) rather than its id. */
+  publishAt(channel: string, event: string, data: unknown): Promise<Cursor>;
   /**
    * Every Herald route (SSE, token, tasks, cancel, publish) for a Next.js catch-all route file
    * mounted at `/api/realtime`:
@@ -157,10 +159,14 @@ function build(options: HeraldOptions): Herald {
     publisher: undefined,
     routes: undefined as never,
     handleNodeRoutes: undefined as never,
-    async publish(channel, event, data) {
+    async publishAt(channel, event, data) {
       const json = preparePublish(channel, event, data, maxPayloadBytes);
       const stored = await broker.publish(channel, event, json);
-      return encodeCursor(stored.epoch, stored.seq);
+      return { epoch: stored.epoch, seq: stored.seq };
+    },
+    async publish(channel, event, data) {
+      const { epoch, seq } = await herald.publishAt(channel, event, data);
+      return encodeCursor(epoch, seq);
     },
     handleRequest: (request) => handleSseFetch(edge, request),
     handleNode: (req, res) => handleSseNode(edge, req, res),

@@ -3,7 +3,7 @@
  * then applied to the stored state with the position the broker gave them. So a stored snapshot
  * always equals "every event up to `seq`", and nothing a client replays after it is applied twice.
  */
-import { decodeCursor } from "../../protocol/cursor.js";
+import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
 import { isHeraldError } from "../../protocol/errors.js";
 import type { Herald } from "../herald.js";
 import { applyTaskEvent } from "../../protocol/tasks.js";
@@ -85,9 +85,9 @@ export class TaskPipeline {
     const { herald, store, finishedTtlMs, now, onError } = this.deps;
     const channel = `task-${this.state.id}`;
     let { event, data } = op;
-    let id: string | null = null;
+    let at: Cursor | null = null;
     try {
-      id = await herald.publish(channel, event, data);
+      at = await herald.publishAt(channel, event, data);
     } catch (error) {
       onError(error, this.state.id);
       if (event === "result" && isHeraldError(error)) {
@@ -95,15 +95,15 @@ export class TaskPipeline {
         event = "error";
         data = { status: "failed", error: { message: `result could not be published: ${error.message}` } };
         try {
-          id = await herald.publish(channel, event, data);
+          at = await herald.publishAt(channel, event, data);
         } catch (again) {
           onError(again, this.state.id);
         }
       }
     }
     let next: TaskSnapshot;
-    if (id !== null) {
-      next = applyTaskEvent(this.state, event, data, decodeCursor(id).seq, now(), id);
+    if (at !== null) {
+      next = applyTaskEvent(this.state, event, data, at.seq, now(), encodeCursor(at.epoch, at.seq));
     } else if (
       event === "result" ||
       event === "error" ||

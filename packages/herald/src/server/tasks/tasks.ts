@@ -249,7 +249,7 @@ export function createTasks(herald: Herald, options: TasksOptions = {}): Tasks {
       let state: TaskSnapshot;
       try {
         // No event of this new channel exists yet, so the broker's head is a position the snapshot is current at.
-        const [epoch, head] = await Promise.all([herald.broker.epoch(), herald.broker.head()]);
+        const { epoch, head } = await herald.broker.snapshot([], 0, 0); // one atomic read of the position
         const createdAt = now();
         state = {
           id,
