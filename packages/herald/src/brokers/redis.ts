@@ -2,7 +2,7 @@
  * The Redis broker: Redis Streams for the log, Redis pub/sub for the bus. Several Herald
  * processes on one Redis share one broker-wide sequence, so a cursor from one resumes on another.
  */
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from "ioredis";
 import { newEpoch } from "../protocol/cursor.js";
 import { PUBLISH_SCRIPT, SNAPSHOT_SCRIPT } from "./redis/scripts.js";
 import type { Broker, BrokerListener, BrokerSubscription, ReadResult, Snapshot, StoredEvent } from "./types.js";
@@ -21,14 +21,23 @@ export interface RedisBrokerOptions {
   maxAgeMs?: number;
   /** Receives connection errors (ioredis reconnects on its own; commands reject meanwhile). */
   onError?: (error: Error) => void;
+  /**
+   * Redis Cluster: its start nodes (and ioredis `Cluster` options). Every key of one `prefix` is
+   * named `{prefix}:…`, so one hash tag puts all of them (the shared sequence, every channel's log)
+   * on one slot and every script touches one slot. `url` and `redis` are ignored with it.
+   */
+  cluster?: { nodes: ClusterNode[]; options?: ClusterOptions };
 }
+
+/** A standalone or Cluster connection (the broker uses only what both offer). */
+export type RedisConnection = Redis | Cluster;
 
 type RawEntry = [id: string, fields: string[]];
 
-interface ScriptedRedis extends Redis {
+type ScriptedRedis = RedisConnection & {
   heraldPublish(...args: (string | number)[]): Promise<[string, string, string]>;
   heraldSnapshot(...args: (string | number)[]): Promise<unknown[]>;
-}
+};
 
 /** One channel this process listens to: its listeners and where its live stream is. */
 interface ChannelState {
@@ -52,7 +61,7 @@ const EXPIRY_MARGIN_MS = 60_000;
  */
 export class RedisBroker implements Broker {
   private readonly cmd: ScriptedRedis;
-  private readonly sub: Redis;
+  private readonly sub: RedisConnection;
   private readonly prefix: string;
   private readonly maxEvents: number;
   private readonly maxAgeMs: number;
@@ -62,7 +71,14 @@ export class RedisBroker implements Broker {
     this.prefix = options.prefix ?? "herald";
     this.maxEvents = options.maxEventsPerChannel ?? 1000;
     this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
-    const connect = (extra: RedisOptions = {}) => {
+    const connect = (extra: RedisOptions = {}): RedisConnection => {
+      if (options.cluster) {
+        const { nodes, options: clusterOptions } = options.cluster;
+        return new Cluster(nodes, {
+          ...clusterOptions,
+          redisOptions: { ...clusterOptions?.redisOptions, ...extra },
+        });
+      }
       const redisOptions = { ...options.redis, ...extra };
       return options.url ? new Redis(options.url, redisOptions) : new Redis(redisOptions);
     };
@@ -236,12 +252,13 @@ export class RedisBroker implements Broker {
   }
 
   private fixedKeys(): string[] {
-    const p = this.prefix;
+    const p = `{${this.prefix}}`;
     return [`${p}:epoch`, `${p}:seq`, `${p}:trimmed`, `${p}:last`];
   }
 
+  /** `{prefix}:log:{channel}`: the hash tag keeps every stream on the slot of the shared sequence. */
   private streamKey(channel: string): string {
-    return `${this.prefix}:log:${channel}`;
+    return `{${this.prefix}}:log:${channel}`;
   }
 
   private busKey(channel: string): string {
@@ -250,7 +267,7 @@ export class RedisBroker implements Broker {
 }
 
 /** Quits gracefully when connected; otherwise (Redis unreachable) drops the connection at once. */
-async function end(redis: Redis): Promise<void> {
+async function end(redis: RedisConnection): Promise<void> {
   if (redis.status === "ready") await redis.quit().catch(() => redis.disconnect());
   else redis.disconnect();
 }

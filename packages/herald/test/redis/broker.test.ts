@@ -93,8 +93,8 @@ describe("RedisBroker", () => {
     await b.publish("a", "e", "1");
     await b.publish("a", "e", "2");
     const admin = new Redis(redis.url);
-    expect(await admin.pttl(`${prefix}:log:a`)).toBeGreaterThan(5 * 60_000);
-    await admin.del(`${prefix}:log:a`); // what the expiry does to an idle channel
+    expect(await admin.pttl(`{${prefix}}:log:a`)).toBeGreaterThan(5 * 60_000);
+    await admin.del(`{${prefix}}:log:a`); // what the expiry does to an idle channel
     await admin.quit();
     expect(await b.read("a", 1, 10)).toEqual({ events: [], trimmed: true });
     expect((await b.read("a", 2, 10)).trimmed).toBe(false);
