@@ -19,6 +19,8 @@ import {
   type ErrorPayload,
   type EventEnvelope,
   type GapPayload,
+  type PresenceMember,
+  type PresencePayload,
 } from "../protocol/envelope.js";
 import { assertChannelName } from "../protocol/names.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
@@ -85,15 +87,36 @@ export interface HeraldClientOptions {
    * `"auto"`: SSE, falling back to long-polling when streams fail to open several times in a row
    * or stay silent past `sseOpenTimeoutMs` (a buffering proxy), and back to SSE when a later probe
    * opens one. Default: `"auto"` when `url` ends in `/sse` (Herald's routes, which serve `/poll`
-   * beside it) and no `EventSource` is given, else `"sse"`.
+   * beside it) and no `EventSource` is given, else `"sse"`. `"ws"`: WebSocket (the Pusher protocol,
+   * to `herald/pusher`), with the transport given as `ws`.
    */
-  transport?: "sse" | "poll" | "auto";
+  transport?: "sse" | "poll" | "auto" | "ws";
+  /**
+   * The WebSocket transport, for `transport: "ws"`:
+   * `createWebSocketEventSource({ url: "wss://host/app/{key}", authEndpoint, pollUrl })`. Passed in
+   * rather than built here, so that apps on SSE do not ship it. Presence (`presence()`) and client
+   * events (`send()`) work on it only.
+   */
+  ws?: EventSourceFactory;
   /** Polling settings (long-poll wait, idle backoff, floor). */
   poll?: Omit<PollOptions, "timers" | "visibilityTarget" | "random">;
   /** When to fall back and when to probe SSE again, in `"auto"` mode. */
   negotiation?: NegotiationOptions;
   /** In `"auto"` mode, how long an SSE attempt may take to open before it counts as buffered (default 5,000 ms). */
   sseOpenTimeoutMs?: number;
+}
+
+/** The transports the client speaks: {@link TransportKind} and `"ws"`. */
+export type ClientTransport = TransportKind | "ws";
+
+/** Who is on a presence channel, as {@link HeraldClient.presence} returns it. */
+export interface PresenceState {
+  /** One entry per user, in the order they joined (as this client saw it). */
+  members: PresenceMember[];
+  /** This client's own member (null until the subscription succeeded, or when unknown). */
+  me: PresenceMember | null;
+  /** `members.length`. */
+  count: number;
 }
 
 /** Handler of one channel's events. */
@@ -106,8 +129,10 @@ export interface ClientEvents {
   /** A `herald:error` the server sent before closing, or a connection-level failure. */
   error: ErrorPayload;
   connected: ConnectedPayload;
-  /** The transport of the connection that just opened changed (`"sse"` or `"poll"`). */
-  transport: TransportKind;
+  /** The transport of the connection that just opened changed (`"sse"`, `"poll"` or `"ws"`). */
+  transport: ClientTransport;
+  /** A presence channel's members changed (WebSocket transport); read them with `presence(channel)`. */
+  presence: PresencePayload;
 }
 
 /** The client returned by {@link createHeraldClient}. */
@@ -121,11 +146,25 @@ export interface HeraldClient {
   /** When the next reconnect attempt is due (clock ms), or null. */
   readonly nextRetryAt: number | null;
   /** The transport of the current (or next) connection. */
-  readonly transport: TransportKind;
+  readonly transport: ClientTransport;
   /** Follows `channel`; returns a function that stops following it. */
   subscribe<T = unknown>(channel: string, handler: EventHandler<T>): () => void;
   /** Listens to client events; returns a function that removes the listener. */
   on<K extends keyof ClientEvents>(type: K, listener: (payload: ClientEvents[K]) => void): () => void;
+  /**
+   * Who is on the presence channel `channel` (subscribe to it first), or null before its
+   * subscription succeeded. The same object until it changes (a `presence` event). WebSocket
+   * transport only: on SSE and polling it stays null. (Optional so that other implementations of
+   * this interface stay valid; the client {@link createHeraldClient} returns has it.)
+   */
+  presence?(channel: string): PresenceState | null;
+  /**
+   * Sends a client event (`client-*`) on a private or presence channel this client follows, to
+   * the channel's other subscribers (never back to the sender). WebSocket transport only; throws
+   * on any other transport, for other names or channels, and while not connected. (Optional like
+   * `presence`.)
+   */
+  send?(channel: string, event: string, data: unknown): void;
   /**
    * Reconnects now with a fresh token from `getToken`, whatever the state (`failed` included), and
    * starts the attempt count over. Call it when the user's session changed (signed in, signed out,
@@ -152,7 +191,7 @@ interface Attempt {
   /** Timer of the connect timeout (until `herald:connected`). */
   connectTimer: unknown;
   /** Which transport this attempt uses. */
-  kind: TransportKind;
+  kind: ClientTransport;
   /** A try of SSE while polling works: its failure leaves the polling connection alone. */
   probe: boolean;
 }
@@ -160,11 +199,13 @@ interface Attempt {
 class TokenTimeout extends Error {}
 
 /** Creates a client. It connects when the first channel is subscribed. */
-export function createHeraldClient(options: HeraldClientOptions): HeraldClient {
+export function createHeraldClient(
+  options: HeraldClientOptions,
+): HeraldClient & Required<Pick<HeraldClient, "presence" | "send">> {
   return new Client(options);
 }
 
-class Client implements HeraldClient {
+class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "send">> {
   state: ConnectionState = "idle";
   attempt = 0;
   nextRetryAt: number | null = null;
@@ -176,7 +217,12 @@ class Client implements HeraldClient {
   private readonly chooser: TransportChooser;
   private probeTimer: unknown = null;
   /** The transport last announced with a `transport` event. */
-  private announced: TransportKind | null = null;
+  private announced: ClientTransport | null = null;
+  /** Presence channels' members and own user id, and the state last handed out. */
+  private readonly presences = new Map<
+    string,
+    { me: string | null; members: Map<string, unknown>; state: PresenceState | null }
+  >();
   private readonly timers: Timers;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -210,7 +256,9 @@ class Client implements HeraldClient {
     this.ES = ES;
     const routes = /\/sse\/?(\?|$)/.test(options.url) && !options.EventSource;
     const mode = options.transport ?? (routes ? "auto" : "sse");
-    this.chooser = new TransportChooser(mode, options.negotiation);
+    if (mode === "ws" && !options.ws)
+      throw new TypeError('herald/client: transport "ws" needs options.ws = createWebSocketEventSource({ url })');
+    this.chooser = new TransportChooser(mode === "ws" ? "sse" : mode, options.negotiation);
     this.timers = options.timers ?? {
       setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
       clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
@@ -237,8 +285,8 @@ class Client implements HeraldClient {
     });
   }
 
-  get transport(): TransportKind {
-    return this.active?.kind ?? this.chooser.next;
+  get transport(): ClientTransport {
+    return this.active?.kind ?? (this.options.transport === "ws" ? "ws" : this.chooser.next);
   }
 
   get cursor(): string | null {
@@ -262,6 +310,7 @@ class Client implements HeraldClient {
       if (!current?.delete(handler as EventHandler)) return;
       if (current.size === 0) {
         this.handlers.delete(channel);
+        this.presences.delete(channel);
         this.tracker.forget(channel);
         this.channelsChanged();
       }
@@ -273,6 +322,32 @@ class Client implements HeraldClient {
     if (!set) this.listeners.set(type, (set = new Set()));
     set.add(listener as (payload: never) => void);
     return () => set.delete(listener as (payload: never) => void);
+  }
+
+  presence(channel: string): PresenceState | null {
+    const p = this.presences.get(channel);
+    if (!p) return null;
+    if (!p.state) {
+      const members = [...p.members].map(([id, info]) => ({ id, info }));
+      const me = members.find((m) => m.id === p.me) ?? null;
+      p.state = { members, me, count: members.length };
+    }
+    return p.state;
+  }
+
+  send(channel: string, event: string, data: unknown): void {
+    const source = this.active?.source as
+      (EventSourceLike & { send?: (c: string, e: string, d: unknown) => void }) | undefined;
+    if (!/^client-/.test(event)) throw new Error(`herald/client: client event names start with "client-" (${event})`);
+    if (!/^(private|presence)-/.test(channel))
+      throw new Error(`herald/client: client events go on private-* and presence-* channels only (${channel})`);
+    if (!this.handlers.has(channel)) throw new Error(`herald/client: send() on ${channel}, which is not subscribed`);
+    if (this.active && !source?.send)
+      throw new Error(
+        `herald/client: client events need the WebSocket transport (transport: "ws"), not ${this.transport}`,
+      );
+    if (!source?.send || this.state !== "connected") throw new Error(`herald/client: send() while ${this.state}`);
+    source.send(channel, event, data);
   }
 
   reconnect(): void {
@@ -351,8 +426,12 @@ class Client implements HeraldClient {
       }
     }
     if (generation !== this.generation || this.state === "closed" || this.handlers.size === 0) return;
-    const kind: TransportKind = probe ? "sse" : this.chooser.next;
-    const ES = kind === "poll" ? this.PollES : this.ES;
+    const kind: ClientTransport = probe
+      ? "sse"
+      : this.options.ws && this.options.transport === "ws"
+        ? "ws"
+        : this.chooser.next;
+    const ES = kind === "ws" ? this.options.ws! : kind === "poll" ? this.PollES : this.ES;
     const source = new ES(this.buildUrl(token), { withCredentials: this.options.withCredentials ?? false });
     const attempt: Attempt = {
       kind,
@@ -380,6 +459,7 @@ class Client implements HeraldClient {
     listen(CONTROL.error, (e) => this.onServerError(e));
     listen(CONTROL.rotate, () => this.onRotate(attempt));
     listen(CONTROL.heartbeat, () => this.onHeartbeatEvent(attempt));
+    listen(CONTROL.presence, (e) => this.onPresence(e));
     listen("error", (e) => this.onError(attempt, e));
     let connectTimeout = this.options.connectTimeoutMs ?? 20_000;
     if (kind === "sse" && this.chooser.mode === "auto") {
@@ -462,7 +542,7 @@ class Client implements HeraldClient {
       this.transition("connected", "open", 0);
     }
     this.armWatchdog();
-    this.chooser.opened(attempt.kind);
+    if (attempt.kind !== "ws") this.chooser.opened(attempt.kind);
     this.armProbe();
     if (this.announced !== attempt.kind) {
       this.announced = attempt.kind;
@@ -516,6 +596,23 @@ class Client implements HeraldClient {
     this.emit("gap", payload);
   }
 
+  private onPresence(event: MessageEvent): void {
+    const payload = parse<PresencePayload>(event);
+    if (!payload || !this.handlers.has(payload.channel)) return;
+    let p = this.presences.get(payload.channel);
+    if (payload.type === "members" || !p) {
+      p = { me: payload.me ?? p?.me ?? null, members: new Map(), state: null };
+      this.presences.set(payload.channel, p);
+    }
+    for (const m of payload.members ?? []) p.members.set(m.id, m.info);
+    if (payload.member) {
+      if (payload.type === "added") p.members.set(payload.member.id, payload.member.info);
+      else p.members.delete(payload.member.id);
+    }
+    p.state = null;
+    this.emit("presence", payload);
+  }
+
   private onServerError(event: MessageEvent): void {
     const payload = parse<ErrorPayload>(event);
     if (payload) this.emit("error", payload);
@@ -538,7 +635,7 @@ class Client implements HeraldClient {
   private onError(attempt: Attempt, event: Event): void {
     if (attempt !== this.active && attempt !== this.pending) return;
     if (this.probeFailed(attempt)) return;
-    if (!attempt.connected) this.chooser.failedToOpen(attempt.kind, false);
+    if (!attempt.connected && attempt.kind !== "ws") this.chooser.failedToOpen(attempt.kind, false);
     // Whichever stream failed, start over from the cursor: when a replacement for a channel change
     // fails, the old stream goes too, so a refused channel ends in `failed` (401/403) or backs off
     // like any failure instead of retrying in a tight loop.
@@ -572,7 +669,7 @@ class Client implements HeraldClient {
     if (attempt.connected) return;
     if (this.probeFailed(attempt)) return;
     // Headers but no stream within the open timeout: on SSE in "auto" mode, a buffering proxy.
-    this.chooser.failedToOpen(attempt.kind, attempt.kind === "sse");
+    if (attempt.kind !== "ws") this.chooser.failedToOpen(attempt.kind, attempt.kind === "sse");
     this.emit("error", { code: "connect_timeout", message: `no answer from the server within ${ms} ms` });
     this.teardown();
     this.scheduleRetry("connect_timeout");

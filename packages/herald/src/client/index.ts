@@ -5,7 +5,16 @@ export {
   type HeraldClientOptions,
   type EventHandler,
   type ClientEvents,
+  type ClientTransport,
+  type PresenceState,
 } from "./client.js";
+export {
+  createWebSocketEventSource,
+  type WebSocketSourceOptions,
+  type WebSocketLike,
+  type WebSocketFactory,
+  type ChannelAuth,
+} from "./websocket-event-source.js";
 export { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
 export { createPollEventSource, pollUrlOf, type PollOptions } from "./poll-event-source.js";
 export type { TransportKind, NegotiationOptions } from "./transport.js";
@@ -13,4 +22,11 @@ export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export type { ConnectionState, Transition } from "./state.js";
 export type { EventSourceFactory, EventSourceLike, Timers, OnlineTarget, VisibilityTarget } from "./types.js";
 export { HeraldError, isHeraldError } from "../protocol/errors.js";
-export type { EventEnvelope, GapPayload, ConnectedPayload, ErrorPayload } from "../protocol/envelope.js";
+export type {
+  EventEnvelope,
+  GapPayload,
+  ConnectedPayload,
+  ErrorPayload,
+  PresenceMember,
+  PresencePayload,
+} from "../protocol/envelope.js";

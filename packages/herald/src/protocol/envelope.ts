@@ -15,6 +15,11 @@ export interface EventEnvelope<T = unknown> {
   id: string;
   /** Publish time, milliseconds since the epoch. */
   ts: number;
+  /**
+   * The sender's user id, on client events (`client-*`) sent on a presence channel, when the
+   * transport carries it (the WebSocket transport does; SSE and polling do not).
+   */
+  userId?: string;
 }
 
 /** Names of Herald's control events (SSE `event:` field). */
@@ -32,6 +37,11 @@ export const CONTROL = {
    * event, not a comment, so that every EventSource implementation lets the client see it.
    */
   heartbeat: "herald:heartbeat",
+  /**
+   * Presence on a `presence-*` channel (WebSocket transport only): the members when the
+   * subscription succeeds, then each user who joins or leaves ({@link PresencePayload}).
+   */
+  presence: "herald:presence",
 } as const;
 
 /** Payload of `herald:connected`. */
@@ -63,4 +73,25 @@ export interface ErrorPayload {
   code: string;
   message: string;
   [detail: string]: unknown;
+}
+
+/** One member of a presence channel: one per user, whatever their number of connections. */
+export interface PresenceMember {
+  /** The user id the app's auth endpoint signed (`channel_data.user_id`). */
+  id: string;
+  /** Its `user_info` (null when none). */
+  info: unknown;
+}
+
+/** Payload of `herald:presence`. */
+export interface PresencePayload {
+  channel: string;
+  /** `members`: the whole list (on subscribing); `added` / `removed`: one user came or left. */
+  type: "members" | "added" | "removed";
+  /** With `members`: every member, one per user. */
+  members?: PresenceMember[];
+  /** With `added` / `removed`: that user (`info` is null on `removed`). */
+  member?: PresenceMember;
+  /** With `members`: the user id this connection joined as (null if unknown). */
+  me?: string | null;
 }

@@ -1,0 +1,355 @@
+/**
+ * The WebSocket transport: the Pusher Channels protocol (version 7) behind the EventSource
+ * interface, so the client's cursor, resume, reconnection and failure handling work unchanged on
+ * it. It is given the URL the client built (channels, cursor, token), opens `ws(s)://…/app/{key}`,
+ * subscribes to those channels (private and presence ones signed by the app's auth endpoint, as
+ * pusher-js does) and dispatches every event frame as a Herald `message` (the id from Herald's
+ * extra `id` field, the data parsed from the protocol's JSON string).
+ *
+ * Lossless resume: the live events of the new subscriptions are held back while Herald's poll
+ * route answers what was published after the client's cursor; those are dispatched first, then the
+ * held ones (the client drops the duplicates), then `herald:connected`. Without a cursor the same
+ * request gives the position to resume from next time.
+ *
+ * Presence (`pusher_internal:subscription_succeeded` with members, `member_added`,
+ * `member_removed`) is dispatched as `herald:presence`; client events are sent with `send`.
+ */
+import { CONTROL, type EventEnvelope, type PresenceMember, type PresencePayload } from "../protocol/envelope.js";
+import type { FetchErrorDetail } from "./fetch-event-source.js";
+import { pollUrlOf } from "./poll-event-source.js";
+import type { EventSourceFactory, EventSourceLike } from "./types.js";
+
+type Listener = (event: MessageEvent | Event) => void;
+
+/** The part of the WebSocket API used (the browser's, or the `ws` package's). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+
+/** A WebSocket constructor. */
+export type WebSocketFactory = new (url: string) => WebSocketLike;
+
+/** What a channel auth endpoint answers (`pusher.authorizeChannel(...)`'s result). */
+export interface ChannelAuth {
+  auth: string;
+  channel_data?: string;
+}
+
+/** Options of {@link createWebSocketEventSource}. */
+export interface WebSocketSourceOptions {
+  /** The Pusher endpoint, `ws(s)://host/app/{key}` (a path is taken relative to the page, `ws:` for `http:`). */
+  url: string;
+  /**
+   * Signs private and presence subscriptions: POSTed `socket_id` and `channel_name` (form-encoded,
+   * with the page's cookies), it answers `{ auth, channel_data? }`, as for pusher-js.
+   */
+  authEndpoint?: string;
+  /** Extra headers of the auth request. */
+  authHeaders?: Record<string, string>;
+  /** Extra form fields of the auth request. */
+  authParams?: Record<string, string>;
+  /** Signs subscriptions instead of the auth endpoint. */
+  authorize?: (socketId: string, channel: string) => Promise<ChannelAuth>;
+  /**
+   * Herald's poll route, which answers the events missed while disconnected (default: the
+   * client's `url` with its last segment `sse` turned into `poll`). `false`: no catch-up (a
+   * reconnect may then miss events).
+   */
+  pollUrl?: string | false;
+  /** WebSocket implementation (default: the global one; in Node 20, pass the `ws` package's). */
+  WebSocket?: WebSocketFactory;
+  /** `fetch` for the auth and poll requests (default: the global one). */
+  fetch?: typeof fetch;
+}
+
+/** A source that can send client events (the WebSocket one). */
+export interface ClientEventSender {
+  /** Sends `event` (a `client-*` name) on `channel`; throws when not subscribed yet. */
+  send(channel: string, event: string, data: unknown): void;
+}
+
+const VERSION = "0.1.0";
+const BASE = "http://relative.invalid";
+
+/** An EventSource constructor speaking the Pusher protocol to Herald's WebSocket server. */
+export function createWebSocketEventSource(options: WebSocketSourceOptions): EventSourceFactory {
+  return class WebSocketEventSource implements EventSourceLike, ClientEventSender {
+    readyState = 0;
+    readonly reportsActivity = true;
+    readonly transport = "ws";
+    private readonly listeners = new Map<string, Set<Listener>>();
+    private readonly abort = new AbortController();
+    private readonly ws: WebSocketLike;
+    private readonly channels: string[];
+    private readonly subscribed = new Set<string>();
+    /** Live events held back until the catch-up is dispatched; null once live. */
+    private held: EventEnvelope[] | null = [];
+    private socketId = "";
+    private activityMs = 120_000;
+    private lastFrame = Date.now();
+    private pingTimer: ReturnType<typeof setTimeout> | undefined;
+    private error: FetchErrorDetail = {};
+
+    constructor(
+      readonly url: string,
+      private readonly init: { withCredentials?: boolean } = {},
+    ) {
+      const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
+      if (!WS) throw new TypeError("herald/client: no WebSocket available; pass options.WebSocket");
+      this.channels = new URL(url, BASE).searchParams.getAll("channel");
+      const base = (globalThis as { location?: { href: string } }).location?.href ?? BASE;
+      const target = new URL(options.url, base);
+      target.protocol = target.protocol.replace(/^http/, "ws");
+      target.search = `?protocol=7&client=herald-js&version=${VERSION}&flash=false`;
+      this.ws = new WS(target.href);
+      this.ws.onmessage = (e) => this.onFrame(String(e.data));
+      this.ws.onerror = () => undefined; // `close` follows
+      this.ws.onclose = (e) => {
+        const c = e.code;
+        // 4000–4099: do not reconnect as is (4009: unauthorized); others: reconnect after backoff.
+        if (c >= 4000 && c < 4100) this.error = { code: c === 4009 ? 401 : 400, errorCode: `pusher_${c}` };
+        this.fail({ message: e.reason || `WebSocket closed (${c})`, ...this.error });
+      };
+    }
+
+    addEventListener(type: string, listener: Listener): void {
+      let set = this.listeners.get(type);
+      if (!set) this.listeners.set(type, (set = new Set()));
+      set.add(listener);
+    }
+
+    removeEventListener(type: string, listener: Listener): void {
+      this.listeners.get(type)?.delete(listener);
+    }
+
+    close(): void {
+      if (this.readyState === 2) return;
+      this.readyState = 2;
+      this.abort.abort();
+      clearTimeout(this.pingTimer);
+      this.ws.onclose = this.ws.onmessage = null;
+      try {
+        this.ws.close(1000);
+      } catch {
+        /* still connecting */
+      }
+    }
+
+    send(channel: string, event: string, data: unknown): void {
+      if (this.readyState !== 1 || !this.subscribed.has(channel))
+        throw new Error(`herald/client: not subscribed to ${channel} yet`);
+      this.ws.send(JSON.stringify({ event, channel, data }));
+    }
+
+    private onFrame(text: string): void {
+      this.lastFrame = Date.now();
+      this.dispatch("activity", new Event("activity"));
+      let f: { event?: string; channel?: string; data?: unknown; id?: string; user_id?: string };
+      try {
+        f = JSON.parse(text) as typeof f;
+      } catch {
+        return;
+      }
+      const channel = f.channel ?? "";
+      const data = typeof f.data === "string" ? parseData(f.data) : f.data;
+      const d = (data ?? {}) as Record<string, unknown>;
+      switch (f.event) {
+        case "pusher:connection_established":
+          this.socketId = String(d.socket_id);
+          if (Number(d.activity_timeout) > 0) this.activityMs = Number(d.activity_timeout) * 1000;
+          this.readyState = 1;
+          this.dispatch("open", new Event("open"));
+          this.schedulePing();
+          for (const c of this.channels) void this.subscribe(c);
+          return;
+        case "pusher:ping":
+          this.ws.send('{"event":"pusher:pong","data":{}}');
+          return;
+        case "pusher:error": {
+          const code = Number(d.code);
+          const message = String(d.message ?? "");
+          // A close follows codes 4000–4299; others (client event refused, rate limit) are notices.
+          if (code >= 4000 && code < 4300) this.error = { message };
+          else this.control(CONTROL.error, { code: code ? `pusher_${code}` : "pusher_error", message });
+          return;
+        }
+        case "pusher:subscription_error":
+          this.fail({
+            code: Number(d.status) || 400,
+            errorCode: d.type === "AuthError" ? undefined : String(d.type ?? "subscription_error"),
+            message: `${channel}: ${String(d.error ?? "subscription refused")}`,
+          });
+          return;
+        case "pusher_internal:subscription_succeeded": {
+          const presence = d.presence as { hash?: Record<string, unknown> } | undefined;
+          if (presence) {
+            const members: PresenceMember[] = Object.entries(presence.hash ?? {}).map(([id, info]) => ({ id, info }));
+            this.control(CONTROL.presence, { channel, type: "members", members, me: this.me.get(channel) ?? null });
+          }
+          this.subscribed.add(channel);
+          if (this.subscribed.size === this.channels.length) void this.catchUp();
+          return;
+        }
+        case "pusher_internal:member_added":
+        case "pusher_internal:member_removed":
+          this.control(CONTROL.presence, {
+            channel,
+            type: f.event.endsWith("added") ? "added" : "removed",
+            member: { id: String(d.user_id), info: d.user_info ?? null },
+          } satisfies PresencePayload);
+          return;
+      }
+      if (!f.event || f.event.startsWith("pusher") || !channel) return;
+      const envelope: EventEnvelope = { channel, event: f.event, data, id: f.id ?? "", ts: Date.now() };
+      if (f.user_id !== undefined) envelope.userId = f.user_id;
+      if (this.held) this.held.push(envelope);
+      else this.emitEvent(envelope);
+    }
+
+    /** The user id each presence subscription joined as. */
+    private readonly me = new Map<string, string>();
+
+    private async subscribe(channel: string): Promise<void> {
+      const frame: Record<string, unknown> = { channel };
+      if (/^(private|presence)-/.test(channel)) {
+        let signed: ChannelAuth;
+        try {
+          signed = await this.authorize(channel);
+        } catch (error) {
+          return this.fail(error as FetchErrorDetail);
+        }
+        frame.auth = signed.auth;
+        if (signed.channel_data !== undefined) {
+          frame.channel_data = signed.channel_data;
+          const id = (parseData(signed.channel_data) as { user_id?: unknown } | null)?.user_id;
+          if (id !== undefined) this.me.set(channel, String(id));
+        }
+      }
+      if (this.readyState === 1) this.ws.send(JSON.stringify({ event: "pusher:subscribe", data: frame }));
+    }
+
+    private async authorize(channel: string): Promise<ChannelAuth> {
+      if (options.authorize) return options.authorize(this.socketId, channel);
+      if (!options.authEndpoint)
+        throw { code: 400, errorCode: "no_auth_endpoint", message: `${channel} needs an authEndpoint` };
+      const body = new URLSearchParams({ ...options.authParams, socket_id: this.socketId, channel_name: channel });
+      const response = await this.fetch(options.authEndpoint, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded", ...options.authHeaders },
+        body: body.toString(),
+      });
+      return (await response.json()) as ChannelAuth;
+    }
+
+    /** Dispatches what was published after the cursor (from the poll route), then the held live events. */
+    private async catchUp(): Promise<void> {
+      const url = new URL(this.url, BASE);
+      let cursor = url.searchParams.get("lastEventId") ?? "";
+      let token = url.searchParams.get("token");
+      if (options.pollUrl !== false) {
+        const poll = new URL(options.pollUrl ?? pollUrlOf(this.url), BASE);
+        for (const c of this.channels) poll.searchParams.append("channel", c);
+        for (let page = 0; page < 100; page++) {
+          if (cursor) poll.searchParams.set("lastEventId", cursor);
+          if (token) poll.searchParams.set("token", token);
+          else poll.searchParams.delete("token");
+          let answer: { events: EventEnvelope[]; cursor: string; gaps: unknown[]; token?: string };
+          try {
+            const href = poll.origin === BASE ? poll.pathname + poll.search : poll.href;
+            answer = (await (await this.fetch(href)).json()) as typeof answer;
+          } catch (error) {
+            return this.fail(error as FetchErrorDetail);
+          }
+          if (this.readyState === 2) return;
+          for (const gap of answer.gaps) this.control(CONTROL.gap, gap);
+          for (const event of answer.events) this.emitEvent(event);
+          const moved = answer.cursor !== cursor;
+          cursor = answer.cursor;
+          token = answer.token ?? null;
+          if (answer.events.length === 0 || answer.gaps.length > 0 || !moved) break;
+        }
+      }
+      for (const event of this.held ?? []) this.emitEvent(event);
+      this.held = null;
+      this.control(CONTROL.connected, {
+        connectionId: this.socketId,
+        cursor,
+        channels: this.channels,
+        heartbeat: this.activityMs,
+      });
+    }
+
+    /** `fetch` with the page's cookies; a refusal throws its status and Herald's error code. */
+    private async fetch(href: string, init: RequestInit = {}): Promise<Response> {
+      let response: Response;
+      try {
+        response = await (options.fetch ?? fetch)(href, {
+          ...init,
+          credentials: this.init.withCredentials ? "include" : "same-origin",
+          cache: "no-store",
+          signal: this.abort.signal,
+        });
+      } catch (error) {
+        throw { message: String((error as Error)?.message ?? error) };
+      }
+      if (response.ok) return response;
+      const detail: FetchErrorDetail = { code: response.status, message: `${href}: ${response.status}` };
+      const retryAfter = Number(response.headers.get("retry-after"));
+      if (retryAfter > 0) detail.retryAfter = retryAfter;
+      try {
+        const body = (await response.json()) as { error?: { code?: string; message?: string } };
+        detail.errorCode = body.error?.code;
+        detail.message = body.error?.message ?? detail.message;
+      } catch {
+        /* not a Herald error body */
+      }
+      throw detail;
+    }
+
+    /** Pings the server after `activity_timeout` without a frame, as pusher-js does. */
+    private schedulePing(): void {
+      this.pingTimer = setTimeout(() => {
+        if (Date.now() - this.lastFrame >= this.activityMs) this.ws.send('{"event":"pusher:ping","data":{}}');
+        this.schedulePing();
+      }, this.activityMs / 2);
+    }
+
+    private emitEvent(envelope: EventEnvelope): void {
+      this.dispatch("message", message("message", JSON.stringify(envelope), envelope.id));
+    }
+
+    private control(type: string, payload: unknown): void {
+      this.dispatch(type, message(type, JSON.stringify(payload), ""));
+    }
+
+    private fail(detail: FetchErrorDetail): void {
+      if (this.readyState === 2) return;
+      this.close();
+      this.dispatch("error", Object.assign(new Event("error"), detail));
+    }
+
+    private dispatch(type: string, event: Event): void {
+      if (this.readyState === 2 && type !== "error") return;
+      for (const listener of [...(this.listeners.get(type) ?? [])]) listener(event);
+    }
+  };
+}
+
+/** Pusher's `data` string as JSON when it is JSON, else the string itself (as Herald's server maps it). */
+function parseData(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function message(type: string, data: string, lastEventId: string): MessageEvent {
+  if (typeof MessageEvent === "function") return new MessageEvent(type, { data, lastEventId });
+  return Object.assign(new Event(type), { data, lastEventId }) as MessageEvent;
+}
