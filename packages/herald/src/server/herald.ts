@@ -12,7 +12,7 @@ import { defaultAuthorize } from "./auth/authorize.js";
 import { tokenAuthenticator } from "./auth/tokens/authenticator.js";
 import { createTokens, type TokenPrincipal, type Tokens } from "./auth/tokens/tokens.js";
 import { Hub, type HubStats } from "./core/hub.js";
-import { DEFAULT_MAX_PAYLOAD_BYTES, preparePublish } from "./core/publish.js";
+import { preparePublish } from "./core/publish.js";
 import { createClientPublisher, type ClientPublisher } from "./http/client-publish.js";
 import { assertCorsOptions } from "./http/cors.js";
 import { HeraldCore } from "./http/edge.js";
@@ -21,7 +21,7 @@ import { nodeRoutes, sessionOfNode, type NodeHandler } from "./http/node-adapter
 import type { SessionRequest } from "./http/routes.js";
 import { handleSseFetch } from "./http/sse-fetch.js";
 import { handleSseNode } from "./http/sse-node.js";
-import type { HeraldOptions } from "./options.js";
+import { resolveOptions, type HeraldOptions } from "./options.js";
 import { createTasks, type Tasks } from "./tasks/tasks.js";
 
 /** Where Herald's routes are mounted by default (the catch-all `app/api/realtime/[...herald]/route.ts`). */
@@ -106,12 +106,11 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   return herald;
 }
 
-function build(options: HeraldOptions): Herald {
-  assertCorsOptions(options.cors);
+function build(given: HeraldOptions): Herald {
+  assertCorsOptions(given.cors);
+  const options = resolveOptions(given);
+  const { now, retryMs, maxPayloadBytes } = options;
   const broker = options.broker ?? new MemoryBroker();
-  const now = options.now ?? Date.now;
-  const retryMs = options.retryMs ?? 1000;
-  const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const hub = new Hub(broker, {
     heartbeatMs: options.heartbeatMs,
     coalesceMs: options.coalesceMs,
@@ -119,7 +118,7 @@ function build(options: HeraldOptions): Herald {
     retryMs,
     now,
   });
-  const tokens = createTokens({ now, ...options.tokens });
+  const tokens = createTokens({ now, maxChannels: options.maxChannelsPerConnection, ...options.tokens });
   // Tasks publish through the instance being built: look them up when a channel is authorized.
   let tasks: Tasks | undefined;
   const taskOwners = { ownerOf: (id: string) => tasks?.ownerOf(id) ?? Promise.resolve(null) };
@@ -129,7 +128,7 @@ function build(options: HeraldOptions): Herald {
       ...options,
       authenticate:
         options.authenticate ??
-        (withSessions ? tokenAuthenticator(tokens, { allowAnonymous: options.allowAnonymous ?? true }) : undefined),
+        (withSessions ? tokenAuthenticator(tokens, { allowAnonymous: options.allowAnonymous }) : undefined),
       authorize:
         options.authorize ??
         (withSessions

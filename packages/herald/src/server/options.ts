@@ -6,6 +6,7 @@ import type { ClientPublishOptions } from "./http/client-publish.js";
 import type { SessionRequest } from "./http/routes.js";
 import type { TasksOptions } from "./tasks/tasks.js";
 import type { Broker } from "../brokers/types.js";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "./core/publish.js";
 import type { CorsOptions } from "./http/cors.js";
 import type { LimitOptions } from "./http/limits/limits.js";
 import type { TrustProxy } from "./http/limits/client-ip.js";
@@ -96,4 +97,42 @@ export interface HeraldOptions {
   trustProxy?: TrustProxy;
   /** Clock, injectable for tests. */
   now?: () => number;
+}
+
+/** The settings every part of a Herald instance reads, with their defaults: resolved once, in {@link resolveOptions}. */
+export const DEFAULTS = {
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+  maxChannelsPerConnection: 32,
+  retryMs: 1000,
+  coalesceMs: 50,
+  heartbeatMs: 15_000,
+  maxBufferedBytes: 1024 * 1024,
+  allowAnonymous: true,
+} as const;
+
+/** {@link HeraldOptions} with every default applied once: what the parts of an instance read. */
+export type ResolvedOptions = HeraldOptions & {
+  -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends boolean ? boolean : number;
+} & {
+  now: () => number;
+};
+
+/** Applies the defaults to `options`, once per instance. Throws RangeError on a setting out of range. */
+export function resolveOptions(options: HeraldOptions): ResolvedOptions {
+  const resolved = { ...DEFAULTS, ...stripUndefined(options), now: options.now ?? Date.now } as ResolvedOptions;
+  for (const key of [
+    "maxPayloadBytes",
+    "maxChannelsPerConnection",
+    "retryMs",
+    "heartbeatMs",
+    "maxBufferedBytes",
+  ] as const) {
+    if (!(resolved[key] > 0)) throw new RangeError(`${key} must be a positive number`);
+  }
+  if (!(resolved.coalesceMs >= 0)) throw new RangeError("coalesceMs must be 0 or more");
+  return resolved;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

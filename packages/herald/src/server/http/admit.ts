@@ -6,7 +6,8 @@
 import { HeraldError } from "../../protocol/errors.js";
 import { corsHeaders } from "./cors.js";
 import type { Limits } from "./limits/limits.js";
-import type { HeraldOptions, RequestContext } from "../options.js";
+import type { RequestContext } from "../auth/request-context.js";
+import type { HeraldOptions, ResolvedOptions } from "../options.js";
 import { parseSubscription, type SubscriptionRequest } from "./request.js";
 import type { Principal } from "../core/subscriber.js";
 
@@ -36,14 +37,10 @@ export function originHeaders(options: HeraldOptions, request: IncomingRequest):
  * limit, the authenticator's code (401) when it rejects, 403 naming the first channel the
  * principal may not follow.
  */
-export async function admit(options: HeraldOptions, limits: Limits, request: IncomingRequest): Promise<Admitted> {
+export async function admit(options: ResolvedOptions, limits: Limits, request: IncomingRequest): Promise<Admitted> {
   limits.checkUrl(request.rawUrl);
   limits.attemptFromIp(request.ip);
-  const parsed = parseSubscription(
-    request.url,
-    request.header("last-event-id"),
-    options.maxChannelsPerConnection ?? 32,
-  );
+  const parsed = parseSubscription(request.url, request.header("last-event-id"), options.maxChannelsPerConnection);
   const context: RequestContext = {
     url: request.url,
     header: request.header,

@@ -6,7 +6,7 @@ import type { Buffer } from "node:buffer";
 import { openingBytes } from "../core/frames.js";
 import type { Hub } from "../core/hub.js";
 import { Limits } from "./limits/limits.js";
-import type { HeraldOptions } from "../options.js";
+import type { ResolvedOptions } from "../options.js";
 import { toHeraldError } from "./responses.js";
 import { startSession } from "../core/session.js";
 import type { Sink } from "../core/sink.js";
@@ -25,7 +25,7 @@ export class HeraldCore {
   renewToken: ((principal: Principal) => Promise<string | undefined>) | undefined;
 
   constructor(
-    readonly options: HeraldOptions,
+    readonly options: ResolvedOptions,
     readonly broker: Broker,
     readonly hub: Hub,
     readonly retryMs: number,

@@ -8,6 +8,7 @@ import type { Tokens } from "../auth/tokens/tokens.js";
 import type { ClientPublisher } from "./client-publish.js";
 import type { HeraldCore } from "./edge.js";
 import { Limits } from "./limits/limits.js";
+import { DEFAULT_MAX_TOKEN_CHANNELS } from "../auth/tokens/tokens.js";
 import { clientAddress, requestHost, type TrustProxy } from "./limits/client-ip.js";
 
 /** A matched route. */
@@ -156,7 +157,7 @@ export async function serveJson(route: Route, request: JsonRequest, deps: JsonRo
         const userId = await requireUser(request);
         limits.route("token", userId, undefined);
         const channels = request.url.searchParams.getAll("channel");
-        const maxChannels = deps.core?.options.maxChannelsPerConnection ?? 32;
+        const maxChannels = deps.core?.options.maxChannelsPerConnection ?? DEFAULT_MAX_TOKEN_CHANNELS;
         if (channels.length > maxChannels) {
           throw new HeraldError("too_many_channels", `at most ${maxChannels} channels per token`, {
             details: { limit: maxChannels },

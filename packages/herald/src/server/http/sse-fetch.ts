@@ -47,5 +47,8 @@ export async function handleSseFetch(core: HeraldCore, request: Request): Promis
  * proxy put in `X-Forwarded-For` (`trustProxy`), else unknown (the per-IP limits then do not apply).
  */
 export function fetchClientIp(core: HeraldCore, request: Request): string | undefined {
-  return core.options.clientIp?.(request) ?? clientAddress(core.options.trustProxy, undefined, request.headers.get("x-forwarded-for"));
+  return (
+    core.options.clientIp?.(request) ??
+    clientAddress(core.options.trustProxy, undefined, request.headers.get("x-forwarded-for"))
+  );
 }
