@@ -1,10 +1,12 @@
 /**
  * Abuse limits: connection attempts per IP and per user (token buckets, 429 with `Retry-After`),
  * concurrent connections per user and per IP, and a rate per user and per IP on every JSON route.
- * Idle buckets expire by time (see `TokenBuckets`); the number of keys each tracks is capped.
+ * Idle buckets expire by time (see `TokenBuckets`); the number of keys each tracks is capped. The
+ * rates count where `LimitOptions.backend` says: in this process by default, or shared (see `backend.ts`).
  */
 import { HeraldError } from "../../../protocol/errors.js";
-import { DEFAULT_MAX_KEYS, TokenBuckets, type BucketOptions } from "./token-bucket.js";
+import { memoryBackend, type KeyedRateLimiter, type RateLimiterBackend } from "./backend.js";
+import { DEFAULT_MAX_KEYS, type BucketOptions } from "./token-bucket.js";
 
 /** The JSON routes that are rate limited (see `serveJson`). */
 export type RouteKind = "token" | "tasks" | "task" | "cancel" | "publish";
@@ -54,33 +56,41 @@ export interface LimitOptions {
    * recently seen is forgotten (and starts again with a full bucket). Idle keys also expire by time.
    */
   maxTrackedKeys?: number;
+  /**
+   * Where the rates count (default {@link memoryBackend}: token buckets in this process). With
+   * `createHerald({ redis })` they count in Redis, shared by every process. Open-connection caps
+   * (`maxConnectionsPerUser`, `maxConnectionsPerIp`) stay per process.
+   */
+  backend?: RateLimiterBackend;
 }
 
 /** Enforces {@link LimitOptions}. One instance per Herald. */
 export class Limits {
-  private readonly perIp: TokenBuckets | null;
-  private readonly perUser: TokenBuckets | null;
+  private readonly perIp: KeyedRateLimiter | null;
+  private readonly perUser: KeyedRateLimiter | null;
   private readonly openByUser = new Map<string, number>();
   private readonly openByIp = new Map<string, number>();
   readonly maxUrlLength: number;
   private readonly maxPerUser: number;
   private readonly maxPerIp: number;
-  private readonly routeBuckets = new Map<RouteKind, { user: TokenBuckets | null; ip: TokenBuckets | null }>();
+  private readonly routeBuckets = new Map<RouteKind, { user: KeyedRateLimiter | null; ip: KeyedRateLimiter | null }>();
 
   constructor(options: LimitOptions = {}, now: () => number = Date.now) {
-    const maxKeys = options.maxTrackedKeys ?? DEFAULT_MAX_KEYS;
+    const backend = options.backend ?? memoryBackend;
+    const context = { maxKeys: options.maxTrackedKeys ?? DEFAULT_MAX_KEYS, now };
+    const make = (name: string, bucket: BucketOptions) => backend.create(name, bucket, context);
     const ip = options.connectPerIp === undefined ? { capacity: 120, refillPerSecond: 4 } : options.connectPerIp;
     const user = options.connectPerUser === undefined ? { capacity: 60, refillPerSecond: 2 } : options.connectPerUser;
-    this.perIp = ip ? new TokenBuckets(ip, now, maxKeys) : null;
-    this.perUser = user ? new TokenBuckets(user, now, maxKeys) : null;
+    this.perIp = ip ? make("connect-ip", ip) : null;
+    this.perUser = user ? make("connect-user", user) : null;
     for (const kind of ROUTE_KINDS) {
       const given = options.routes?.[kind];
       const defaults = DEFAULT_ROUTE_LIMITS[kind];
       const perUser = given === false ? false : given?.perUser === undefined ? defaults.perUser : given.perUser;
       const perIp = given === false ? false : given?.perIp === undefined ? defaults.perIp : given.perIp;
       this.routeBuckets.set(kind, {
-        user: perUser ? new TokenBuckets(perUser, now, maxKeys) : null,
-        ip: perIp ? new TokenBuckets(perIp, now, maxKeys) : null,
+        user: perUser ? make(`${kind}-user`, perUser) : null,
+        ip: perIp ? make(`${kind}-ip`, perIp) : null,
       });
     }
     this.maxPerUser = options.maxConnectionsPerUser === false ? Infinity : (options.maxConnectionsPerUser ?? 20);
