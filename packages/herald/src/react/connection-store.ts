@@ -17,6 +17,8 @@ export interface ConnectionSnapshot {
   readonly reason: string | null;
   /** The client's `maxAttempts`, or null when it retries forever. */
   readonly maxAttempts: number | null;
+  /** The transport of the current (or next) connection: `"sse"`, `"poll"`... */
+  readonly transport: HeraldClient["transport"];
 }
 
 /** The store behind the hooks of one provider. */
@@ -38,6 +40,7 @@ export const IDLE_SNAPSHOT: ConnectionSnapshot = Object.freeze({
   nextRetryAt: null,
   reason: null,
   maxAttempts: null,
+  transport: "sse",
 });
 
 /** Creates the store for `client`. */
@@ -50,6 +53,7 @@ export function createConnectionStore(client: HeraldClient, maxAttempts: number 
     nextRetryAt: client.nextRetryAt,
     reason: null,
     maxAttempts,
+    transport: client.transport,
   };
   const notify = (): void => {
     for (const listener of [...listeners]) listener();
@@ -62,7 +66,12 @@ export function createConnectionStore(client: HeraldClient, maxAttempts: number 
       nextRetryAt: client.nextRetryAt,
       reason: t.reason,
       maxAttempts,
+      transport: client.transport,
     };
+    notify();
+  });
+  const offTransport = client.on("transport", () => {
+    snapshot = { ...snapshot, transport: client.transport };
     notify();
   });
   const offConnected = client.on("connected", (payload) => {
@@ -79,6 +88,7 @@ export function createConnectionStore(client: HeraldClient, maxAttempts: number 
     dispose() {
       offState();
       offConnected();
+      offTransport();
       listeners.clear();
     },
   };

@@ -11,7 +11,8 @@ export interface ConnectionStatus extends ConnectionSnapshot {
 
 /**
  * The connection's `state` (`idle | connecting | connected | reconnecting | failed | closed`),
- * `attempt`, `nextRetryAt`, the `reason` of the last transition, and `retry()`. Re-renders only when
+ * `attempt`, `nextRetryAt`, the `reason` of the last transition, the `transport` in use, and
+ * `retry()`. Re-renders only when
  * one of them changes (`useSyncExternalStore`); renders `idle` on the server.
  *
  * @example
