@@ -1,6 +1,6 @@
 /**
- * The broker is the log and the bus. Implementations: `MemoryBroker` (embedded default) and,
- * later, `RedisBroker`. Every event gets a position in one broker-wide sequence (`seq`), so one
+ * The broker is the log and the bus. Implementations: `MemoryBroker` (embedded default) and
+ * `RedisBroker` (`herald/redis`). Every event gets a position in one broker-wide sequence (`seq`), so one
  * `{epoch}-{seq}` cursor resumes any set of channels.
  */
 

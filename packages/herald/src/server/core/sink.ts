@@ -1,6 +1,6 @@
 /**
  * A transport, seen from the hub: a sink of bytes with a backpressure reading. SSE over a Node
- * `ServerResponse` and over a web `ReadableStream` both fit; so will poll and WebSocket sinks.
+ * `ServerResponse` and over a web `ReadableStream` both fit.
  */
 import type { ServerResponse } from "node:http";
 
