@@ -3,14 +3,14 @@
  * ConnectionIndicator: a dot and a word for the shared Herald connection: green and pulsing when
  * live, amber while connecting or waiting to reconnect (with a countdown), red once the client has
  * given up. `data-state` is `connected | connecting | disconnected`. Beside the word, the transport
- * the client speaks (`SSE` or `Polling`, `data-transport`), marked "forced" when the demo was told
+ * the client speaks (`SSE`, `Polling`, ...; `data-transport`), marked "forced" when the demo was told
  * to use it rather than negotiating.
  */
 import { motion, useReducedMotion } from "motion/react";
 import { useConnectionStatus } from "herald/react";
 import { cn } from "@/lib/utils";
 import { secondsUntil, useNow } from "./use-now";
-import { useActiveTransport, useTransportChoice } from "./use-transport";
+import { transportName, useActiveTransport, useTransportChoice } from "./use-transport";
 
 export type Tone = "connected" | "connecting" | "disconnected";
 
@@ -36,7 +36,7 @@ export function ConnectionIndicator({ className }: { className?: string }) {
   const { state, nextRetryAt } = useConnectionStatus();
   const transport = useActiveTransport();
   const { choice } = useTransportChoice();
-  const transportLabel = transport === "poll" ? "Polling" : transport === "sse" ? "SSE" : null;
+  const transportLabel = transport ? transportName(transport) : null;
   const reduced = useReducedMotion();
   const tone = toneOf(state);
   const now = useNow(nextRetryAt !== null);
@@ -59,7 +59,7 @@ export function ConnectionIndicator({ className }: { className?: string }) {
       data-testid="connection-indicator"
       data-state={tone}
       data-transport={transport ?? undefined}
-      title={`Realtime connection: ${state}${transport ? ` over ${transport === "poll" ? "long-polling" : "SSE"}` : ""}${choice === "auto" ? " (negotiated)" : " (forced)"}`}
+      title={`Realtime connection: ${state}${transportLabel ? ` over ${transportLabel}` : ""}${choice === "auto" ? " (negotiated)" : " (forced)"}`}
       className={cn(
         "inline-flex h-8 items-center gap-2 rounded-full border border-border bg-card px-3 text-xs font-medium text-muted-foreground shadow-xs",
         className,

@@ -4,12 +4,18 @@
  * client uses now (`client.transport`, updated on its `transport` and `state` events), and which
  * one the demo asked for (`auto`, or forced `sse` / `poll`, with a way to change it).
  */
-import { useHerald } from "herald/react";
+import { useHerald, type HeraldClient } from "herald/react";
 import { createContext, useCallback, useContext, useSyncExternalStore } from "react";
 import type { TransportChoice } from "@/lib/transport";
 
-/** `"sse"` or `"poll"`: what the client speaks now (or will, for the next connection). */
-export type ActiveTransport = "sse" | "poll";
+/** What the client speaks now (or will, for the next connection): `"sse"`, `"poll"`, ... */
+export type ActiveTransport = HeraldClient["transport"];
+
+/** How the indicator names a transport. */
+export function transportName(transport: ActiveTransport): string {
+  const names: Record<string, string> = { sse: "SSE", poll: "Polling", ws: "WebSocket" };
+  return names[transport] ?? String(transport).toUpperCase();
+}
 
 /** The transport of the shared client, or null before it exists (server render, first render). */
 export function useActiveTransport(): ActiveTransport | null {
