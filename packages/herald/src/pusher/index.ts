@@ -4,6 +4,7 @@ export { EVENT_ID_FIELD } from "./fanout.js";
 export { MemoryPresenceStore, type PresenceStore, type PresenceMember } from "./presence.js";
 export type { WebhookEvent, WebhookOptions } from "./webhooks.js";
 export { signSocketAuth, verifySocketAuth } from "./signature.js";
+export { authorizeChannel, type PresenceData } from "./authorize.js";
 export {
   relayBroker,
   type RelayOptions,

@@ -1,0 +1,219 @@
+/**
+ * Herald's client over WebSocket (`transport: "ws"`) against Herald's own Pusher server on one
+ * `node:http` server with Herald's routes: live events in order, lossless resume across random
+ * cuts (catch-up through the poll route), presence, client events, refused auth.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import type { ConnectionState, EventEnvelope, GapPayload, HeraldClient } from "../../src/client/index.js";
+import { prng, startWs, waitFor, type WsFixture } from "./fixture.js";
+
+let fx: WsFixture | undefined;
+afterEach(async () => {
+  await fx?.close();
+  fx = undefined;
+});
+
+describe("Herald's client on the WebSocket transport", () => {
+  it("receives herald.publish events in order, reports the ws transport and the server's heartbeat", async () => {
+    fx = await startWs();
+    const client = fx.client();
+    expect(client.transport).toBe("ws");
+    const got: EventEnvelope<{ n: number }>[] = [];
+    const connected: unknown[] = [];
+    client.on("connected", (c) => connected.push(c));
+    client.subscribe<{ n: number }>("orders", (e) => got.push(e));
+    await waitFor(() => client.state === "connected", 5000, "connected");
+    const ids: string[] = [];
+    for (let n = 0; n < 50; n++) ids.push(await fx.herald.publish("orders", "placed", { n }));
+    await fx.herald.publish("orders", "note", "plain string");
+    await waitFor(() => got.length === 51, 5000, "51 events");
+    expect(got.slice(0, 50).map((e) => e.data.n)).toEqual([...Array(50).keys()]);
+    expect(got.slice(0, 50).map((e) => e.id)).toEqual(ids);
+    expect(got[0]).toMatchObject({ channel: "orders", event: "placed" });
+    expect(got[50]!.data).toBe("plain string");
+    expect(client.cursor).toBe(got[50]!.id);
+    expect(connected[0]).toMatchObject({ channels: ["orders"], heartbeat: 120_000 });
+    expect(client.transport).toBe("ws");
+  });
+
+  it("catches up what was published while disconnected, through the poll route", async () => {
+    fx = await startWs();
+    const client = fx.client();
+    const got: number[] = [];
+    client.subscribe<{ n: number }>("chat", (e) => got.push(e.data.n));
+    await waitFor(() => client.state === "connected", 5000, "connected");
+    await fx.herald.publish("chat", "m", { n: 0 });
+    await waitFor(() => got.length === 1);
+    const states: ConnectionState[] = [];
+    client.on("state", (t) => states.push(t.next));
+    // Cut, and publish while the client is away (its retry waits at least 200 ms).
+    const f = fx;
+    const polls = f.polls;
+    for (const s of f.wsSockets) s.destroy();
+    for (let n = 1; n <= 20; n++) await f.herald.publish("chat", "m", { n });
+    await waitFor(() => got.length >= 21 && client.state === "connected", 5000, "the missed events");
+    const upgrades = f.upgrades;
+    await f.herald.publish("chat", "m", { n: 21 });
+    await waitFor(() => got.length >= 22, 5000, "the live tail");
+    expect(got).toEqual([...Array(22).keys()]);
+    expect(states).toEqual(["reconnecting", "connected"]);
+    expect(f.polls).toBeGreaterThan(polls); // the catch-up went through the poll route
+    expect(f.upgrades).toBe(upgrades);
+  });
+
+  it("delivers every event exactly once, in order per channel, while connections are cut at random", async () => {
+    fx = await startWs();
+    const f = fx;
+    const random = prng(42);
+    const CHANNELS = ["orders", "chat", "metrics"];
+    const SUBSCRIBERS = 8;
+    const clients: HeraldClient[] = [];
+    const received: Map<string, number[]>[] = [];
+    const gaps: GapPayload[] = [];
+    for (let i = 0; i < SUBSCRIBERS; i++) {
+      const client = f.client({ random });
+      clients.push(client);
+      client.on("gap", (g) => gaps.push(g));
+      const perChannel = new Map<string, number[]>();
+      received.push(perChannel);
+      for (const channel of CHANNELS) {
+        perChannel.set(channel, []);
+        client.subscribe<{ n: number }>(channel, (e) => perChannel.get(channel)!.push(e.data.n));
+      }
+    }
+    await waitFor(() => clients.every((c) => c.state === "connected"), 20_000, "all connected");
+    const initial = f.upgrades;
+    const counts = new Map(CHANNELS.map((c) => [c, 0]));
+    const publish = async (channel: string) => {
+      const n = counts.get(channel)!;
+      counts.set(channel, n + 1);
+      await f.herald.publish(channel, "tick", { n });
+    };
+    const TOTAL = 3000;
+    let cuts = 0;
+    for (let i = 0; i < TOTAL; i++) {
+      await publish(CHANNELS[Math.floor(random() * CHANNELS.length)]!);
+      if (random() < 1 / 100) {
+        const sockets = [...f.wsSockets].filter((s) => !s.destroyed);
+        const victim = sockets[Math.floor(random() * sockets.length)];
+        if (victim) {
+          victim.destroy();
+          cuts++;
+        }
+      }
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(cuts).toBeGreaterThanOrEqual(15);
+    await waitFor(
+      () => f.upgrades >= initial + cuts && clients.every((c) => c.state === "connected"),
+      20_000,
+      "all reconnected",
+    );
+    // The tail arrives live: no new connection brings it.
+    const before = f.upgrades;
+    for (let i = 0; i < 30; i++) await publish(CHANNELS[i % CHANNELS.length]!);
+    const complete = () =>
+      received.every((perChannel) => [...perChannel].every(([channel, list]) => list.length >= counts.get(channel)!));
+    await waitFor(complete, 20_000, "every subscriber to hold every event");
+    expect(f.upgrades).toBe(before);
+    expect(gaps).toEqual([]);
+    for (const perChannel of received) {
+      for (const [channel, list] of perChannel) {
+        expect(list, channel).toEqual([...Array(counts.get(channel)).keys()]);
+      }
+    }
+  }, 60_000);
+
+  it("presence: members once per user, join and leave across clients, own member", async () => {
+    fx = await startWs();
+    const channel = "presence-room";
+    const alice = fx.client({ user: "alice" });
+    const bob = fx.client({ user: "bob" });
+    const bob2 = fx.client({ user: "bob" }); // a second tab of bob's
+    const events: string[] = [];
+    alice.on("presence", (p) => events.push(`${p.type}:${p.member?.id ?? p.members?.map((m) => m.id).join(",")}`));
+    alice.subscribe(channel, () => undefined);
+    await waitFor(() => alice.presence(channel)?.count === 1, 5000, "alice alone");
+    expect(alice.presence(channel)).toEqual({
+      members: [{ id: "alice", info: { name: "User alice" } }],
+      me: { id: "alice", info: { name: "User alice" } },
+      count: 1,
+    });
+    bob.subscribe(channel, () => undefined);
+    await waitFor(() => alice.presence(channel)?.count === 2, 5000, "bob joined");
+    bob2.subscribe(channel, () => undefined);
+    await waitFor(() => bob2.presence(channel)?.count === 2, 5000, "bob's second tab sees two");
+    expect(bob2.presence(channel)!.me?.id).toBe("bob");
+    bob.close();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(alice.presence(channel)!.count).toBe(2); // bob is still there (second tab)
+    bob2.close();
+    await waitFor(() => alice.presence(channel)?.count === 1, 5000, "bob left");
+    expect(events).toEqual(["members:alice", "added:bob", "removed:bob"]);
+    const same = alice.presence(channel);
+    expect(alice.presence(channel)).toBe(same); // stable until it changes
+  });
+
+  it("client events reach the other subscribers, not the sender, with the sender's user id", async () => {
+    fx = await startWs();
+    const channel = "presence-chat";
+    const alice = fx.client({ user: "alice" });
+    const bob = fx.client({ user: "bob" });
+    const atAlice: EventEnvelope[] = [];
+    const atBob: EventEnvelope[] = [];
+    alice.subscribe(channel, (e) => atAlice.push(e));
+    bob.subscribe(channel, (e) => atBob.push(e));
+    await waitFor(() => alice.state === "connected" && bob.state === "connected", 5000, "both connected");
+    alice.send(channel, "client-typing", { typing: true });
+    await waitFor(() => atBob.length === 1, 5000, "bob gets the client event");
+    expect(atBob[0]).toMatchObject({ channel, event: "client-typing", data: { typing: true }, userId: "alice" });
+    expect(atBob[0]!.id).toMatch(/^[a-z0-9]+-\d+$/);
+    await fx.herald.publish(channel, "marker", {});
+    await waitFor(() => atAlice.length === 1, 5000, "alice gets the marker");
+    expect(atAlice.map((e) => e.event)).toEqual(["marker"]); // not her own client event
+    // Private channels too; and the clear errors.
+    expect(() => alice.send(channel, "typing", {})).toThrow(/client-/);
+    expect(() => alice.send("public-room", "client-x", {})).toThrow(/private-\* and presence-\*/);
+    expect(() => alice.send("presence-elsewhere", "client-x", {})).toThrow(/not subscribed/);
+  });
+
+  it("client events need the WebSocket transport", async () => {
+    fx = await startWs();
+    const { createHeraldClient } = await import("../../src/client/index.js");
+    const sse = createHeraldClient({
+      url: `${fx.origin}/api/realtime/sse`,
+      onlineTarget: null,
+      visibilityTarget: null,
+    });
+    try {
+      sse.subscribe("private-room", () => undefined);
+      await waitFor(() => sse.state === "connected", 5000, "SSE connected");
+      expect(sse.transport).toBe("sse");
+      expect(() => sse.send("private-room", "client-x", {})).toThrow(/WebSocket transport/);
+      expect(sse.presence("private-room")).toBeNull();
+    } finally {
+      sse.close();
+    }
+  });
+
+  it("a private channel signed with the wrong secret ends in failed (unauthorized)", async () => {
+    fx = await startWs();
+    const client = fx.client({ mode: "wrong-secret" });
+    const errors: string[] = [];
+    client.on("error", (e) => errors.push(e.code));
+    client.subscribe("private-orders", () => undefined);
+    await waitFor(() => client.state === "failed", 5000, "failed");
+    expect(errors).toContain("unauthorized");
+    // The same channel signed properly works.
+    const good = fx.client();
+    good.subscribe("private-orders", () => undefined);
+    await waitFor(() => good.state === "connected", 5000, "connected");
+  });
+
+  it("a reserved channel (user-*) is refused on WebSocket: failed (forbidden)", async () => {
+    fx = await startWs();
+    const client = fx.client();
+    client.subscribe("user-42", () => undefined);
+    await waitFor(() => client.state === "failed", 5000, "failed");
+  });
+});
