@@ -110,7 +110,8 @@ function build(given: HeraldOptions): Herald {
   assertCorsOptions(given.cors);
   const options = resolveOptions(given);
   const { now, retryMs, maxPayloadBytes } = options;
-  const broker = options.broker ?? new MemoryBroker();
+  const shared = options.redis;
+  const broker = options.broker ?? shared?.broker ?? new MemoryBroker();
   const hub = new Hub(broker, {
     heartbeatMs: options.heartbeatMs,
     coalesceMs: options.coalesceMs,
@@ -118,7 +119,12 @@ function build(given: HeraldOptions): Herald {
     retryMs,
     now,
   });
-  const tokens = createTokens({ now, maxChannels: options.maxChannelsPerConnection, ...options.tokens });
+  const tokens = createTokens({
+    now,
+    maxChannels: options.maxChannelsPerConnection,
+    store: shared?.tokenStore,
+    ...options.tokens,
+  });
   // Tasks publish through the instance being built: look them up when a channel is authorized.
   let tasks: Tasks | undefined;
   const taskOwners = { ownerOf: (id: string) => tasks?.ownerOf(id) ?? Promise.resolve(null) };
@@ -126,6 +132,7 @@ function build(given: HeraldOptions): Herald {
   const edge = new HeraldCore(
     {
       ...options,
+      limits: shared ? { backend: shared.limiterBackend, ...options.limits } : options.limits,
       authenticate:
         options.authenticate ??
         (withSessions ? tokenAuthenticator(tokens, { allowAnonymous: options.allowAnonymous }) : undefined),
@@ -153,7 +160,9 @@ function build(given: HeraldOptions): Herald {
     core: edge,
     tokens,
     get tasks() {
-      return (tasks ??= announcingTasks(herald, createTasks(herald, { now, ...options.tasks })));
+      if (tasks) return tasks;
+      const created = createTasks(herald, { now, store: shared?.taskStore, ...options.tasks });
+      return (tasks = announcingTasks(herald, shared ? shared.wrapTasks(created) : created));
     },
     publisher: undefined,
     routes: undefined as never,
@@ -178,6 +187,7 @@ function build(given: HeraldOptions): Herald {
       tasks?.close?.();
       edge.limits.close();
       await broker.close();
+      await shared?.close();
     },
   };
   const publisher = options.authorizePublish

@@ -11,8 +11,28 @@ import type { CorsOptions } from "./http/cors.js";
 import type { LimitOptions } from "./http/limits/limits.js";
 import type { TrustProxy } from "./http/limits/client-ip.js";
 import type { Principal } from "./core/subscriber.js";
+import type { TokenStore } from "./auth/tokens/store.js";
+import type { TaskStore } from "./tasks/store.js";
+import type { Tasks } from "./tasks/tasks.js";
+import type { RateLimiterBackend } from "./http/limits/backend.js";
 
 export type { RequestContext };
+
+/**
+ * State shared by every process of an app (what {@link HeraldOptions.redis} takes): the broker,
+ * token and task stores, the rate limits' backend, and cross-process task cancels. `heraldRedis()`
+ * from `herald/redis` makes one.
+ */
+export interface SharedState {
+  readonly broker: Broker;
+  readonly tokenStore: TokenStore;
+  readonly taskStore: TaskStore;
+  readonly limiterBackend: RateLimiterBackend;
+  /** Wraps the task runner so a cancel on any process reaches the job wherever it runs. */
+  wrapTasks(tasks: Tasks): Tasks;
+  /** Closes its connections (the Herald's `close()` calls it). */
+  close(): Promise<void>;
+}
 
 /** Options for {@link createHerald}. Every field has a safe default. */
 export interface HeraldOptions {
@@ -95,6 +115,13 @@ export interface HeraldOptions {
    * On the Fetch path, `clientIp` (when given) wins over this.
    */
   trustProxy?: TrustProxy;
+  /**
+   * Every part on Redis at once (broker, tokens, tasks, rate limits), for several processes or
+   * machines: `redis: heraldRedis(process.env.HERALD_REDIS_URL)` with `heraldRedis` from
+   * `herald/redis` (undefined without a URL: everything stays in memory). `broker`, `tokens.store`,
+   * `tasks.store` and `limits.backend`, when given, win over it.
+   */
+  redis?: SharedState;
   /** Clock, injectable for tests. */
   now?: () => number;
 }
