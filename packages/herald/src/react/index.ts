@@ -21,6 +21,8 @@ export {
   type UseChannelOptions,
 } from "./use-channel.js";
 export { useConnectionStatus, type ConnectionStatus } from "./use-connection-status.js";
+export { usePresence, NO_PRESENCE } from "./use-presence.js";
+export { useClientEvent } from "./use-client-event.js";
 export { useTasks, type TasksState } from "./use-tasks.js";
 export { HeraldError, isHeraldError, type HeraldErrorCode } from "../protocol/errors.js";
 export { useTask, type TaskState, type UseTaskOptions, type UseTaskStatus } from "./use-task.js";
@@ -39,4 +41,11 @@ export {
   type TaskStep,
   type StepStatus,
 } from "./task-state.js";
-export type { ConnectionState, EventEnvelope, HeraldClient, HeraldClientOptions } from "../client/index.js";
+export type {
+  ConnectionState,
+  EventEnvelope,
+  HeraldClient,
+  HeraldClientOptions,
+  PresenceMember,
+  PresenceState,
+} from "../client/index.js";
