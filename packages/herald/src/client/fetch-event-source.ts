@@ -6,9 +6,8 @@
  * the client can tell a silent, dead connection from a quiet one.
  */
 import { createSseParser } from "../protocol/sse-parse.js";
+import { messageEvent, refusalOf, SourceBase } from "./source-base.js";
 import type { EventSourceLike } from "./types.js";
-
-type Listener = (event: MessageEvent | Event) => void;
 
 /** The extra fields of a connection-refused `error` event. */
 export interface FetchErrorDetail {
@@ -19,31 +18,17 @@ export interface FetchErrorDetail {
 }
 
 /** See the module comment. Constructed like `EventSource(url, { withCredentials })`. */
-export class FetchEventSource implements EventSourceLike {
-  static readonly CONNECTING = 0;
-  static readonly OPEN = 1;
-  static readonly CLOSED = 2;
-  readyState = 0;
+export class FetchEventSource extends SourceBase implements EventSourceLike {
   /** Dispatches `activity` per chunk received (see {@link EventSourceLike.reportsActivity}). */
   readonly reportsActivity = true;
-  private readonly listeners = new Map<string, Set<Listener>>();
   private readonly abort = new AbortController();
 
   constructor(
     readonly url: string,
     init: { withCredentials?: boolean } = {},
   ) {
+    super();
     void this.run(init.withCredentials ?? false);
-  }
-
-  addEventListener(type: string, listener: Listener): void {
-    let set = this.listeners.get(type);
-    if (!set) this.listeners.set(type, (set = new Set()));
-    set.add(listener);
-  }
-
-  removeEventListener(type: string, listener: Listener): void {
-    this.listeners.get(type)?.delete(listener);
   }
 
   close(): void {
@@ -66,17 +51,7 @@ export class FetchEventSource implements EventSourceLike {
     }
     const type = response.headers.get("content-type") ?? "";
     if (!response.ok || !type.toLowerCase().startsWith("text/event-stream") || !response.body) {
-      const detail: FetchErrorDetail = { code: response.status };
-      const retryAfter = Number(response.headers.get("retry-after"));
-      if (Number.isFinite(retryAfter) && retryAfter > 0) detail.retryAfter = retryAfter;
-      try {
-        const body = (await response.json()) as { error?: { code?: unknown; message?: unknown } };
-        if (typeof body?.error?.code === "string") detail.errorCode = body.error.code;
-        if (typeof body?.error?.message === "string") detail.message = body.error.message;
-      } catch {
-        /* not a Herald error body */
-      }
-      return this.fail(detail);
+      return this.fail(await refusalOf(response));
     }
     if (this.readyState === 2) return;
     this.readyState = 1;
@@ -99,19 +74,4 @@ export class FetchEventSource implements EventSourceLike {
     }
     if (this.readyState !== 2) this.fail({});
   }
-
-  private fail(detail: FetchErrorDetail): void {
-    if (this.readyState === 2) return;
-    this.readyState = 2;
-    this.dispatch("error", Object.assign(new Event("error"), detail));
-  }
-
-  private dispatch(type: string, event: Event): void {
-    for (const listener of [...(this.listeners.get(type) ?? [])]) listener(event);
-  }
-}
-
-function messageEvent(type: string, data: string, lastEventId: string): MessageEvent {
-  if (typeof MessageEvent === "function") return new MessageEvent(type, { data, lastEventId });
-  return Object.assign(new Event(type), { data, lastEventId }) as MessageEvent;
 }

@@ -11,10 +11,8 @@
  * does: the client decides what to do.
  */
 import type { EventEnvelope, GapPayload } from "../protocol/envelope.js";
-import type { FetchErrorDetail } from "./fetch-event-source.js";
+import { messageEvent, refusalOf, SourceBase } from "./source-base.js";
 import type { EventSourceFactory, EventSourceLike, Timers, VisibilityTarget } from "./types.js";
-
-type Listener = (event: MessageEvent | Event) => void;
 
 /** Options of {@link createPollEventSource}. */
 export interface PollOptions {
@@ -55,15 +53,10 @@ export function pollUrlOf(sseUrl: string): string {
  * (channels, cursor, token); it polls the sibling `…/poll` route.
  */
 export function createPollEventSource(options: PollOptions = {}): EventSourceFactory {
-  return class PollEventSource implements EventSourceLike {
-    static readonly CONNECTING = 0;
-    static readonly OPEN = 1;
-    static readonly CLOSED = 2;
-    readyState = 0;
+  return class PollEventSource extends SourceBase implements EventSourceLike {
     readonly reportsActivity = true;
     /** Which transport this is (the client shows it). */
     readonly transport = "poll";
-    private readonly listeners = new Map<string, Set<Listener>>();
     private readonly abort = new AbortController();
     private readonly timers: Timers;
     private readonly visibility: VisibilityTarget | null;
@@ -77,6 +70,7 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
       readonly url: string,
       private readonly init: { withCredentials?: boolean } = {},
     ) {
+      super();
       this.timers = options.timers ?? {
         setTimeout: (fn, ms) => setTimeout(fn, ms),
         clearTimeout: (h) => clearTimeout(h as never),
@@ -90,16 +84,6 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
       this.wait = options.wait ?? 25;
       this.idle = options.idleMs?.baseMs ?? 1000;
       void this.poll(new URL(pollUrlOf(this.url), "http://relative.invalid"), true);
-    }
-
-    addEventListener(type: string, listener: Listener): void {
-      let set = this.listeners.get(type);
-      if (!set) this.listeners.set(type, (set = new Set()));
-      set.add(listener);
-    }
-
-    removeEventListener(type: string, listener: Listener): void {
-      this.listeners.get(type)?.delete(listener);
     }
 
     close(): void {
@@ -126,7 +110,7 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
         return this.fail({ message: String((error as Error)?.message ?? error) });
       }
       if (this.readyState === 2) return;
-      if (response.status !== 200) return this.fail(await refusal(response));
+      if (response.status !== 200) return this.fail(await refusalOf(response));
       let answer: PollAnswer;
       try {
         answer = (await response.json()) as PollAnswer;
@@ -139,14 +123,15 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
         this.readyState = 1;
         this.dispatch("open", new Event("open"));
       }
-      for (const gap of answer.gaps) this.dispatch("herald:gap", message("herald:gap", JSON.stringify(gap), ""));
-      for (const event of answer.events) this.dispatch("message", message("message", JSON.stringify(event), event.id));
+      for (const gap of answer.gaps) this.dispatch("herald:gap", messageEvent("herald:gap", JSON.stringify(gap), ""));
+      for (const event of answer.events)
+        this.dispatch("message", messageEvent("message", JSON.stringify(event), event.id));
       if (first) {
         const channels = url.searchParams.getAll("channel");
         // A held request answers at least every `wait` seconds: that is this transport's heartbeat.
         const heartbeat = this.wait > 0 ? this.wait * 1000 : (options.idleMs?.capMs ?? 30_000);
         const connected = { connectionId: `poll`, cursor: answer.cursor, channels, retry: answer.retryMs, heartbeat };
-        this.dispatch("herald:connected", message("herald:connected", JSON.stringify(connected), answer.cursor));
+        this.dispatch("herald:connected", messageEvent("herald:connected", JSON.stringify(connected), answer.cursor));
       }
       if (this.readyState === 2) return;
       const next = new URL(url);
@@ -187,34 +172,5 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
       this.resumeOnShow = onChange;
       this.visibility.addEventListener("visibilitychange", onChange);
     }
-
-    private fail(detail: FetchErrorDetail): void {
-      if (this.readyState === 2) return;
-      this.close();
-      this.dispatch("error", Object.assign(new Event("error"), detail));
-    }
-
-    private dispatch(type: string, event: Event): void {
-      for (const listener of [...(this.listeners.get(type) ?? [])]) listener(event);
-    }
   };
-}
-
-async function refusal(response: Response): Promise<FetchErrorDetail> {
-  const detail: FetchErrorDetail = { code: response.status };
-  const retryAfter = Number(response.headers.get("retry-after"));
-  if (Number.isFinite(retryAfter) && retryAfter > 0) detail.retryAfter = retryAfter;
-  try {
-    const body = (await response.json()) as { error?: { code?: unknown; message?: unknown } };
-    if (typeof body?.error?.code === "string") detail.errorCode = body.error.code;
-    if (typeof body?.error?.message === "string") detail.message = body.error.message;
-  } catch {
-    /* not a Herald error body */
-  }
-  return detail;
-}
-
-function message(type: string, data: string, lastEventId: string): MessageEvent {
-  if (typeof MessageEvent === "function") return new MessageEvent(type, { data, lastEventId });
-  return Object.assign(new Event(type), { data, lastEventId }) as MessageEvent;
 }

@@ -1,0 +1,62 @@
+/**
+ * What Herald's EventSource-like transports share: listeners by event type, dispatch, the ready
+ * state, building message events, and reading a refused HTTP answer into the `error` event's
+ * detail (`code`, `retryAfter`, `errorCode`, `message`).
+ */
+import type { FetchErrorDetail } from "./fetch-event-source.js";
+
+type Listener = (event: MessageEvent | Event) => void;
+
+/** Listener bookkeeping and dispatch for an `EventSourceLike`. */
+export abstract class SourceBase {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSED = 2;
+  readyState = 0;
+  private readonly listeners = new Map<string, Set<Listener>>();
+
+  addEventListener(type: string, listener: Listener): void {
+    let set = this.listeners.get(type);
+    if (!set) this.listeners.set(type, (set = new Set()));
+    set.add(listener);
+  }
+
+  removeEventListener(type: string, listener: Listener): void {
+    this.listeners.get(type)?.delete(listener);
+  }
+
+  abstract close(): void;
+
+  protected dispatch(type: string, event: Event): void {
+    for (const listener of [...(this.listeners.get(type) ?? [])]) listener(event);
+  }
+
+  /** Closes, then reports `error` with `detail` (once). */
+  protected fail(detail: FetchErrorDetail): void {
+    if (this.readyState === 2) return;
+    this.close();
+    this.readyState = 2;
+    this.dispatch("error", Object.assign(new Event("error"), detail));
+  }
+}
+
+/** A `MessageEvent` (or a stand-in where the runtime has none). */
+export function messageEvent(type: string, data: string, lastEventId: string): MessageEvent {
+  if (typeof MessageEvent === "function") return new MessageEvent(type, { data, lastEventId });
+  return Object.assign(new Event(type), { data, lastEventId }) as MessageEvent;
+}
+
+/** The detail of a refused HTTP answer: its status, `Retry-After`, and Herald's error body if any. */
+export async function refusalOf(response: Response): Promise<FetchErrorDetail> {
+  const detail: FetchErrorDetail = { code: response.status };
+  const retryAfter = Number(response.headers.get("retry-after"));
+  if (Number.isFinite(retryAfter) && retryAfter > 0) detail.retryAfter = retryAfter;
+  try {
+    const body = (await response.json()) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof body?.error?.code === "string") detail.errorCode = body.error.code;
+    if (typeof body?.error?.message === "string") detail.message = body.error.message;
+  } catch {
+    /* not a Herald error body */
+  }
+  return detail;
+}
