@@ -10,7 +10,7 @@
 import http from "node:http";
 import type { Socket } from "node:net";
 import process from "node:process";
-import type { Broker } from "../brokers/types.js";
+import type { HeraldRedis } from "../redis/setup.js";
 import { createHerald } from "../server/herald.js";
 
 const USAGE = `Usage: herald serve [--port 6001] [--host 0.0.0.0]
@@ -20,7 +20,8 @@ Herald's SSE (/sse?channel=...) and /healthz.
 
 Environment:
   HERALD_APP_ID, HERALD_APP_KEY, HERALD_APP_SECRET   app credentials (default app-id, app-key, app-secret)
-  HERALD_REDIS_URL                                    use Redis as the broker (several servers, one bus)
+  HERALD_REDIS_URL                                    everything on Redis (bus, tokens, limits, presence):
+                                                      several servers, one state; redis://, rediss:// (TLS)
   HERALD_WEBHOOK_URL                                  POST Pusher webhooks here
   HERALD_CORS_ORIGINS                                 origins allowed to open /sse (comma-separated, or *)
   HERALD_DRAIN_MS                                     longest wait for connections on SIGTERM (default 10000)
@@ -56,12 +57,15 @@ async function serve(args: Args): Promise<void> {
   const appId = env.HERALD_APP_ID || "app-id";
   const key = env.HERALD_APP_KEY || "app-key";
   const secret = env.HERALD_APP_SECRET || "app-secret";
-  let broker: Broker | undefined;
+  let redis: HeraldRedis | undefined;
   if (env.HERALD_REDIS_URL) {
-    const { RedisBroker } = await import("../brokers/redis.js").catch((cause: unknown) => {
+    const { heraldRedis } = await import("../redis/setup.js").catch((cause: unknown) => {
       throw new Error("HERALD_REDIS_URL needs the ioredis package: npm install ioredis", { cause });
     });
-    broker = new RedisBroker({ url: env.HERALD_REDIS_URL });
+    redis = heraldRedis(env.HERALD_REDIS_URL, {
+      onError: (error) =>
+        console.error(`herald serve: redis: ${error instanceof Error ? error.message : String(error)}`),
+    });
   }
   const { createPusherServer } = await import("../pusher/server.js").catch((cause: unknown) => {
     throw new Error("herald serve needs the ws package: npm install ws (or npx -p herald -p ws herald serve)", {
@@ -70,7 +74,7 @@ async function serve(args: Args): Promise<void> {
   });
   const origins = env.HERALD_CORS_ORIGINS?.trim();
   const herald = createHerald({
-    broker,
+    redis,
     // SSE serves public channels only: private, presence, user and task channels are for
     // authorized Pusher connections (this server has no sessions to authorize SSE with).
     authorize: (_principal, channel) => !/^(private-|presence-|user-|task-)/.test(channel),
@@ -82,6 +86,7 @@ async function serve(args: Args): Promise<void> {
     key,
     secret,
     webhooks: env.HERALD_WEBHOOK_URL ? { url: env.HERALD_WEBHOOK_URL } : undefined,
+    presence: redis?.presence,
   });
   let draining = false;
   const server = http.createServer((req, res) => {
@@ -113,7 +118,7 @@ async function serve(args: Args): Promise<void> {
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : args.port;
   console.log(
-    `herald serve: listening on http://${args.host}:${port} (app ${appId}, key ${key}${broker ? ", Redis" : ""})`,
+    `herald serve: listening on http://${args.host}:${port} (app ${appId}, key ${key}${redis ? ", Redis" : ""})`,
   );
 
   const drain = async (signal: string) => {

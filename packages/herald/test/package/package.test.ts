@@ -100,7 +100,7 @@ describe("the npm tarball", () => {
     const claims: [RegExp, string][] = [
       [/websocket|pusher/i, "dist/pusher/index.js"],
       [/polling/i, "dist/server/http/poll.js"],
-      [/redis/i, "dist/brokers/redis.js"],
+      [/redis/i, "dist/redis/index.js"],
       [/sse/i, "dist/server/http/sse-node.js"],
     ];
     for (const [claim, file] of claims) if (claim.test(pkg.description)) expect(files).toContain(file);

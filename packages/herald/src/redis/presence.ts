@@ -1,0 +1,235 @@
+/** Presence members in Redis: `RedisPresenceStore`, for `createPusherServer({ presence })`. */
+import { randomBytes } from "node:crypto";
+import type { RedisConnection } from "../brokers/redis.js";
+import type { PresenceMember, PresenceStore } from "../pusher/presence.js";
+
+/** Options for {@link RedisPresenceStore}. */
+export interface RedisPresenceStoreOptions {
+  /** Key prefix (default `herald`). */
+  prefix?: string;
+  /**
+   * How long a connection stays a member without its process renewing it (default 30,000 ms; renewed
+   * every third of it). A crashed process' members disappear within this time.
+   */
+  ttlMs?: number;
+  /** Receives Redis errors of the renewal. */
+  onError?: (error: unknown) => void;
+}
+
+interface ScriptedPresence {
+  heraldPresenceJoin(...args: (string | number)[]): Promise<number>;
+  heraldPresenceLeave(...args: (string | number)[]): Promise<number>;
+  heraldPresenceMembers(...args: (string | number)[]): Promise<string[]>;
+  heraldPresenceRenew(...args: (string | number)[]): Promise<number>;
+}
+
+/*
+ * Per channel: `{prefix}:presence:{channel}` a sorted set of connections (`{user}\n{process}\n{socket}`
+ * scored by when they expire) and `{prefix}:presence-info:{channel}` a hash user → user_info (the first
+ * connection's). `{prefix}:presence-channels` a sorted set of channels scored by their latest expiry.
+ * Every script first drops expired connections, so a member is there exactly while one of its
+ * connections is live. The keys share the `{prefix}` hash tag (one slot on a Cluster).
+ */
+const PURGE = `
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function userOf(entry) return string.match(entry, '^([^\\n]*)') end
+local function hasUser(key, user)
+  for _, entry in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if userOf(entry) == user then return true end
+  end
+  return false
+end
+-- Drops expired connections and the info of users left with none; returns the live entries.
+local function purge(now)
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+  if #expired > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+    for _, entry in ipairs(expired) do
+      local user = userOf(entry)
+      if not hasUser(KEYS[1], user) then redis.call('HDEL', KEYS[2], user) end
+    end
+  end
+  local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+  if #live == 0 then
+    redis.call('DEL', KEYS[1], KEYS[2])
+    redis.call('ZREM', KEYS[3], ARGV[1])
+  end
+  return live
+end
+`;
+
+/** KEYS: connections, info, channels. ARGV: channel, entry, user, info json, ttl ms. Returns 1 when the user is new. */
+const JOIN = `${PURGE}
+local now = nowMs()
+purge(now)
+local first = not hasUser(KEYS[1], ARGV[3])
+local expires = now + tonumber(ARGV[5])
+redis.call('ZADD', KEYS[1], expires, ARGV[2])
+if first then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
+redis.call('ZADD', KEYS[3], 'GT', expires, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return first and 1 or 0
+`;
+
+/** KEYS: connections, info, channels. ARGV: channel, entry, user. Returns 1 when it was the user's last connection. */
+const LEAVE = `${PURGE}
+local removed = redis.call('ZREM', KEYS[1], ARGV[2])
+purge(nowMs())
+if removed == 0 then return 0 end
+if hasUser(KEYS[1], ARGV[3]) then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[3])
+return 1
+`;
+
+/** KEYS: connections, info, channels. ARGV: channel. Returns user, info, user, info, … (first joined first). */
+const MEMBERS = `${PURGE}
+local live = purge(nowMs())
+local seen = {}
+local out = {}
+for _, entry in ipairs(live) do
+  local user = userOf(entry)
+  if not seen[user] then
+    seen[user] = true
+    out[#out + 1] = user
+    out[#out + 1] = redis.call('HGET', KEYS[2], user) or 'null'
+  end
+end
+return out
+`;
+
+/** KEYS: connections, info, channels. ARGV: channel, ttl ms, entries… Renews this process' live entries. */
+const RENEW = `${PURGE}
+local now = nowMs()
+purge(now)
+local expires = now + tonumber(ARGV[2])
+local renewed = 0
+for i = 3, #ARGV do
+  if redis.call('ZADD', KEYS[1], 'XX', 'CH', expires, ARGV[i]) == 1 then renewed = renewed + 1 end
+end
+if renewed > 0 then
+  redis.call('ZADD', KEYS[3], 'GT', expires, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return renewed
+`;
+
+/**
+ * The `herald/pusher` {@link PresenceStore} on Redis: every process sees the same members, counted
+ * per user across processes. Each process renews its own connections every `ttlMs / 3`; the
+ * connections of a process that dies are dropped once `ttlMs` passes without renewal (no
+ * `member_removed` is sent for them: they are simply gone from the member list and counts).
+ */
+export class RedisPresenceStore implements PresenceStore {
+  private readonly tag: string;
+  private readonly ttlMs: number;
+  private readonly process = randomBytes(9).toString("base64url");
+  /** This process' connections: channel → entries. */
+  private readonly mine = new Map<string, Set<string>>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly onError: (error: unknown) => void;
+  private readonly scripts: ScriptedPresence;
+
+  constructor(
+    private readonly redis: RedisConnection,
+    options: RedisPresenceStoreOptions = {},
+  ) {
+    this.tag = `{${options.prefix ?? "herald"}}`;
+    this.ttlMs = options.ttlMs ?? 30_000;
+    this.onError = options.onError ?? (() => {});
+    redis.defineCommand("heraldPresenceJoin", { numberOfKeys: 3, lua: JOIN });
+    redis.defineCommand("heraldPresenceLeave", { numberOfKeys: 3, lua: LEAVE });
+    redis.defineCommand("heraldPresenceMembers", { numberOfKeys: 3, lua: MEMBERS });
+    redis.defineCommand("heraldPresenceRenew", { numberOfKeys: 3, lua: RENEW });
+    this.scripts = redis as unknown as ScriptedPresence;
+  }
+
+  private keys(channel: string): [string, string, string] {
+    return [`${this.tag}:presence:${channel}`, `${this.tag}:presence-info:${channel}`, `${this.tag}:presence-channels`];
+  }
+
+  private entry(socketId: string, userId: string): string {
+    return `${userId}\n${this.process}\n${socketId}`;
+  }
+
+  async join(channel: string, socketId: string, member: PresenceMember): Promise<boolean> {
+    const entry = this.entry(socketId, member.user_id);
+    let entries = this.mine.get(channel);
+    if (!entries) this.mine.set(channel, (entries = new Set()));
+    entries.add(entry);
+    this.ensureTimer();
+    const info = JSON.stringify(member.user_info ?? null);
+    return (
+      (await this.scripts.heraldPresenceJoin(
+        ...this.keys(channel),
+        channel,
+        entry,
+        member.user_id,
+        info,
+        this.ttlMs,
+      )) === 1
+    );
+  }
+
+  async leave(channel: string, socketId: string, userId: string): Promise<boolean> {
+    const entry = this.entry(socketId, userId);
+    const entries = this.mine.get(channel);
+    entries?.delete(entry);
+    if (entries?.size === 0) this.mine.delete(channel);
+    return (await this.scripts.heraldPresenceLeave(...this.keys(channel), channel, entry, userId)) === 1;
+  }
+
+  async members(channel: string): Promise<PresenceMember[]> {
+    const flat = await this.scripts.heraldPresenceMembers(...this.keys(channel), channel);
+    const out: PresenceMember[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      let info: unknown = null;
+      try {
+        info = JSON.parse(flat[i + 1]!);
+      } catch {
+        // stored by something else: shown as null
+      }
+      out.push({ user_id: flat[i]!, user_info: info });
+    }
+    return out;
+  }
+
+  async channels(): Promise<string[]> {
+    const [, , key] = this.keys("");
+    const [seconds, micros] = (await this.redis.time()) as unknown as [string | number, string | number];
+    const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    await this.redis.zremrangebyscore(key, "-inf", nowMs);
+    return this.redis.zrange(key, 0, -1);
+  }
+
+  /** Renews this process' connections now (the timer does this every `ttlMs / 3`). */
+  async renew(): Promise<void> {
+    await Promise.all(
+      [...this.mine].map(([channel, entries]) =>
+        this.scripts.heraldPresenceRenew(...this.keys(channel), channel, this.ttlMs, ...entries),
+      ),
+    );
+  }
+
+  /** Stops renewing (this process' members then expire within `ttlMs`). */
+  close(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private ensureTimer(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(
+      () => {
+        if (this.mine.size === 0) return this.close();
+        this.renew().catch(this.onError);
+      },
+      Math.max(50, Math.floor(this.ttlMs / 3)),
+    );
+    this.timer.unref?.();
+  }
+}
