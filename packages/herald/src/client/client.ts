@@ -93,8 +93,9 @@ export interface HeraldClientOptions {
   transport?: "sse" | "poll" | "auto" | "ws";
   /**
    * The WebSocket transport, for `transport: "ws"`:
-   * `createWebSocketEventSource({ url: "wss://host/app/{key}", authEndpoint, pollUrl })`. Passed in
-   * rather than built here, so that apps on SSE do not ship it. Presence (`presence()`) and client
+   * `createWebSocketEventSource({ url: "wss://host/app/{key}", authEndpoint, pollUrl })` from the
+   * transport's own entry (`client/ws`). Passed in rather than built here, so that apps on SSE and
+   * polling do not ship it. Presence (`presence()`) and client
    * events (`send()`) work on it only.
    */
   ws?: EventSourceFactory;

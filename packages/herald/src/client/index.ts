@@ -8,13 +8,6 @@ export {
   type ClientTransport,
   type PresenceState,
 } from "./client.js";
-export {
-  createWebSocketEventSource,
-  type WebSocketSourceOptions,
-  type WebSocketLike,
-  type WebSocketFactory,
-  type ChannelAuth,
-} from "./websocket-event-source.js";
 export { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
 export { createPollEventSource, pollUrlOf, type PollOptions } from "./poll-event-source.js";
 export type { TransportKind, NegotiationOptions } from "./transport.js";

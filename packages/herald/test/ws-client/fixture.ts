@@ -9,13 +9,8 @@ import type { AddressInfo, Socket } from "node:net";
 import { WebSocket } from "ws";
 import { createHerald, type Herald, type HeraldOptions } from "../../src/server/index.js";
 import { authorizeChannel, createPusherServer, type PusherServer } from "../../src/pusher/index.js";
-import {
-  createHeraldClient,
-  createWebSocketEventSource,
-  type HeraldClientOptions,
-  type WebSocketFactory,
-  type WebSocketSourceOptions,
-} from "../../src/client/index.js";
+import { createHeraldClient, type HeraldClientOptions } from "../../src/client/index.js";
+import { createWebSocketEventSource, type WebSocketFactory, type WebSocketSourceOptions } from "../../src/client/ws.js";
 
 export const APP = { appId: "app-id", key: "app-key", secret: "app-secret" };
 
