@@ -216,4 +216,18 @@ describe("Herald's client on the WebSocket transport", () => {
     client.subscribe("user-42", () => undefined);
     await waitFor(() => client.state === "failed", 5000, "failed");
   });
+
+  it('an unknown app key ends in failed; transport "ws" without the transport is a TypeError', async () => {
+    fx = await startWs();
+    const client = fx.client({ source: { url: fx.wsUrl.replace("app-key", "not-the-key") } });
+    const errors: string[] = [];
+    client.on("error", (e) => errors.push(e.code));
+    client.subscribe("orders", () => undefined);
+    await waitFor(() => client.state === "failed", 5000, "failed");
+    expect(errors).toContain("pusher_4001");
+    const { createHeraldClient } = await import("../../src/client/index.js");
+    expect(() => createHeraldClient({ url: "/api/realtime/sse", transport: "ws" })).toThrow(
+      /createWebSocketEventSource/,
+    );
+  });
 });
