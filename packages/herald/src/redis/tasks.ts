@@ -143,8 +143,9 @@ export interface SharedCancel {
  * Redis (`{prefix}:runner:{id}`, renewed while the job runs) and listens on `{prefix}:cancel`. A
  * cancel on a process that does not run the job publishes the request there; the runner cancels
  * it (its job's `signal` aborts, `canceled` is published and stored) and the requester answers
- * with the stored snapshot. When no process holds the lease (the runner died), or the runner does
- * not record the cancel within `cancelTimeoutMs`, the requester records it itself.
+ * with the stored snapshot. When no process holds the lease (the runner died: at most `leaseMs`
+ * after it), or the runner does not record the cancel within `cancelTimeoutMs`, the requester
+ * records it itself.
  */
 export function sharedCancel(options: SharedCancelOptions): SharedCancel {
   const prefix = options.prefix ?? "herald";
@@ -230,6 +231,8 @@ export function sharedCancel(options: SharedCancelOptions): SharedCancel {
               const now = await inner.get(id, userId);
               if (now.status === "canceled") return now;
               if (isFinished(now.status)) return inner.cancel(id, userId); // ended first: task_finished
+              // The runner's lease ran out (it died): stop waiting.
+              if ((await redis.exists(runnerKey(id)).catch(() => 1)) === 0) break;
             }
           }
           // Nobody runs it (or the runner did not answer): record the end here.
