@@ -57,8 +57,8 @@ export interface WebSocketSourceOptions {
   authorize?: (socketId: string, channel: string) => Promise<ChannelAuth>;
   /**
    * Herald's poll route, which answers the events missed while disconnected (default: the
-   * client's `url` with its last segment `sse` turned into `poll`). `false`: no catch-up (a
-   * reconnect may then miss events).
+   * client's `url` with its last segment `sse` turned into `poll`; none when it does not end in
+   * `/sse`). `false`: no catch-up (a reconnect may then miss events).
    */
   pollUrl?: string | false;
   /** WebSocket implementation (default: the global one; in Node 20, pass the `ws` package's). */
@@ -251,8 +251,10 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
       const url = new URL(this.url, BASE);
       let cursor = url.searchParams.get("lastEventId") ?? "";
       let token = url.searchParams.get("token");
-      if (options.pollUrl !== false) {
-        const poll = new URL(options.pollUrl ?? pollUrlOf(this.url), BASE);
+      // Default: the poll route beside Herald's SSE route; with another URL there is none to guess.
+      const pollUrl = options.pollUrl ?? (/\/sse\/?$/.test(url.pathname) && pollUrlOf(this.url));
+      if (pollUrl) {
+        const poll = new URL(pollUrl, BASE);
         for (const c of this.channels) poll.searchParams.append("channel", c);
         for (let page = 0; page < 100; page++) {
           if (cursor) poll.searchParams.set("lastEventId", cursor);

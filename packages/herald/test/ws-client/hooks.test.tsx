@@ -62,6 +62,8 @@ test("usePresence: members join and leave once per user; useClientEvent: typing 
   expect(alice.presence.members.map((m) => m.id)).toEqual(["alice", "bob"]);
   expect(bob.presence.me?.id).toBe("bob");
 
+  // Presence comes with the subscription; sending waits for the connection (catch-up done).
+  await waitFor(() => bobClient.state === "connected", 5000, "bob connected");
   expect(bob.send!({ typing: true })).toBe(true);
   await waitFor(() => alice.typing.length === 1, 5000, "alice sees bob typing");
   expect(alice.typing).toEqual(["bob"]);
