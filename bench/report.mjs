@@ -254,8 +254,11 @@ function renderPoll({ results, config }) {
   return lines;
 }
 
-/** Replaces the results section of bench/README.md (between its markers) with this run's tables. */
-export function updateReadme(readmePath, data) {
+/**
+ * Replaces the results section of bench/README.md (between its markers) with this run's tables,
+ * formatted by the repository's Prettier (so `npm run lint` stays clean).
+ */
+export async function updateReadme(readmePath, data) {
   const START = "<!-- bench:results:start -->";
   const END = "<!-- bench:results:end -->";
   const body = renderMarkdown(data)
@@ -266,8 +269,15 @@ export function updateReadme(readmePath, data) {
   const text = fs.readFileSync(readmePath, "utf8");
   const a = text.indexOf(START);
   const b = text.indexOf(END);
-  const next =
+  let next =
     a !== -1 && b > a ? text.slice(0, a) + section + text.slice(b + END.length) : `${text.trimEnd()}\n\n${section}\n`;
+  try {
+    const prettier = await import("prettier");
+    const options = (await prettier.resolveConfig(readmePath)) ?? {};
+    next = await prettier.format(next, { ...options, filepath: readmePath });
+  } catch {
+    // Prettier missing: the tables stay as rendered.
+  }
   fs.writeFileSync(readmePath, next);
 }
 

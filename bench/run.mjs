@@ -158,7 +158,7 @@ async function main() {
   finished = true;
   write();
   if (config.updateReadme) {
-    updateReadme(path.join(BENCH_DIR, "README.md"), data);
+    await updateReadme(path.join(BENCH_DIR, "README.md"), data);
     log("updated the tables in bench/README.md");
   }
   log(`done; wrote ${path.relative(ROOT_DIR, config.outDir)}/latest.{json,md}`);
