@@ -50,6 +50,9 @@ interface ChannelState {
   held: [StoredEvent, string][] | null;
 }
 
+/** Longest a Cluster catch-up that keeps failing holds live messages before letting them through. */
+const MAX_HOLD_MS = 30_000;
+
 /** Extra time a stream lives past `maxAgeMs` after its last publish. */
 const EXPIRY_MARGIN_MS = 60_000;
 
@@ -66,6 +69,12 @@ export class RedisBroker implements Broker {
   private readonly maxEvents: number;
   private readonly maxAgeMs: number;
   private readonly channels = new Map<string, ChannelState>();
+  /** Catch-ups run one at a time, in order. */
+  private catchingUp: Promise<void> = Promise.resolve();
+  private catchUpTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  /** Since when live messages are held for a Cluster catch-up. */
+  private holdingSince: number | undefined;
 
   constructor(options: RedisBrokerOptions = {}) {
     this.prefix = options.prefix ?? "herald";
@@ -98,7 +107,38 @@ export class RedisBroker implements Broker {
     this.sub.on("message", (bus: string, message: string) => this.onMessage(bus, message));
     // Every `ready`, the first included, re-confirms this process's subscriptions and reads what
     // the log holds past what was delivered: nothing depends on ioredis restoring them by itself.
-    this.sub.on("ready", () => void this.catchUp().catch(onError));
+    this.sub.on("ready", () => this.runCatchUp(onError));
+    if (this.sub instanceof Cluster) {
+      // A Cluster moves its subscriber to another node on its own, and says nothing when it has:
+      // every change of a node's connection schedules a catch-up (retried until one succeeds).
+      const schedule = () => this.scheduleCatchUp(onError);
+      this.sub.on("-node", schedule);
+      this.sub.on("+node", schedule);
+      this.sub.on("node error", schedule);
+    }
+  }
+
+  private runCatchUp(onError: (error: Error) => void): Promise<void> {
+    this.catchingUp = this.catchingUp.then(() => this.catchUp());
+    const run = this.catchingUp;
+    this.catchingUp = run.catch(() => {});
+    run.catch(onError);
+    return run;
+  }
+
+  private scheduleCatchUp(onError: (error: Error) => void): void {
+    if (this.closed) return;
+    // Hold live messages from now: a new subscriber may bring messages before the catch-up runs.
+    if (this.channels.size > 0) {
+      this.holdingSince ??= Date.now();
+      for (const state of this.channels.values()) state.held ??= [];
+    }
+    if (this.catchUpTimer !== undefined) return;
+    this.catchUpTimer = setTimeout(() => {
+      this.catchUpTimer = undefined;
+      this.runCatchUp(onError).catch(() => this.scheduleCatchUp(onError));
+    }, 250);
+    this.catchUpTimer.unref?.();
   }
 
   async epoch(): Promise<string> {
@@ -198,6 +238,8 @@ export class RedisBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.catchUpTimer !== undefined) clearTimeout(this.catchUpTimer);
     this.channels.clear();
     await Promise.all([end(this.cmd), end(this.sub)]);
   }
@@ -226,6 +268,7 @@ export class RedisBroker implements Broker {
     if (states.length === 0) return;
     for (const [, state] of states) state.held ??= [];
     let snap: Snapshot | undefined;
+    let ok = false;
     try {
       await this.sub.subscribe(...states.map(([channel]) => this.busKey(channel)));
       // Channels still subscribing take their start from their own head read.
@@ -237,18 +280,26 @@ export class RedisBroker implements Broker {
         if (started.some(([, state]) => state.epoch !== snap!.epoch))
           snap = await this.snapshot(names, 0, this.maxEvents);
       }
+      ok = true;
     } finally {
-      const caughtUp = snap;
-      if (caughtUp)
-        for (const event of caughtUp.events) deliver(this.channels.get(event.channel), event, caughtUp.epoch);
-      const held = states.flatMap(([, state]) => {
-        const messages = state.held ?? [];
-        state.held = null;
-        return messages;
-      });
-      held.sort((x, y) => x[0].seq - y[0].seq);
-      for (const [event, epoch] of held) deliver(this.channels.get(event.channel), event, epoch);
+      // On a Cluster, a failed catch-up keeps holding (for a while) and is retried: releasing what
+      // the new subscriber brought would move positions past the events it missed.
+      const keep = !ok && this.holdingSince !== undefined && Date.now() - this.holdingSince < MAX_HOLD_MS;
+      if (!keep) this.release(states, snap);
     }
+  }
+
+  /** Delivers a catch-up's snapshot, then what was held meanwhile, in `seq` order. */
+  private release(states: [string, ChannelState][], snap: Snapshot | undefined): void {
+    this.holdingSince = undefined;
+    if (snap) for (const event of snap.events) deliver(this.channels.get(event.channel), event, snap.epoch);
+    const held = states.flatMap(([, state]) => {
+      const messages = state.held ?? [];
+      state.held = null;
+      return messages;
+    });
+    held.sort((x, y) => x[0].seq - y[0].seq);
+    for (const [event, epoch] of held) deliver(this.channels.get(event.channel), event, epoch);
   }
 
   private fixedKeys(): string[] {
