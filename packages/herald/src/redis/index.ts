@@ -22,3 +22,15 @@ export {
   type KeyedRateLimiter,
 } from "../server/http/limits/backend.js";
 export type { SharedState } from "../server/options.js";
+export {
+  queuedJob,
+  heraldProcessor,
+  type QueuedJobOptions,
+  type QueuedJobData,
+  type HeraldProcessor,
+  type HeraldProcessorOptions,
+  type WorkerTaskContext,
+  type JobLike,
+  type QueueLike,
+  type QueueEventsLike,
+} from "./bullmq.js";
