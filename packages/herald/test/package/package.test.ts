@@ -19,7 +19,7 @@ const exec = promisify(execFile);
 const root = resolve(import.meta.dirname, "../../../..");
 
 /** Every subpath the package exports; a new export must be added here (and to docs/package.md). */
-const SUBPATHS = [".", "./client", "./protocol", "./react", "./next", "./redis", "./pusher"];
+const SUBPATHS = [".", "./client", "./client/ws", "./protocol", "./react", "./next", "./redis", "./pusher"];
 
 /**
  * Size budgets, gzipped bytes, for the bundle a browser app gets from each entry (esbuild, minified,

@@ -69,7 +69,8 @@ describe("the token route", () => {
     const port = (nodeServer.address() as AddressInfo).port;
     const statuses: number[] = [];
     // A different user each time: only the per-address bucket can stop this.
-    const capacity = DEFAULT_ROUTE_LIMITS.token.perIp.capacity;
+    const { capacity, refillPerSecond } = DEFAULT_ROUTE_LIMITS.token.perIp;
+    const start = Date.now();
     for (let i = 0; i < capacity + 20; i++) {
       const res = await fetch(`http://127.0.0.1:${port}/api/realtime/token`, {
         method: "POST",
@@ -79,7 +80,10 @@ describe("the token route", () => {
       await res.arrayBuffer();
     }
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
-    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(capacity + 6);
+    // The bucket refills while the loop runs (slowly on a loaded machine): at most what it held
+    // plus what it earned meanwhile.
+    const earned = Math.ceil(((Date.now() - start) / 1000) * refillPerSecond);
+    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(capacity + earned + 1);
   });
 
   it("refuses more channels than a stream may follow with 400 too_many_channels, storing nothing", async () => {
