@@ -16,10 +16,9 @@
  */
 import { CONTROL, type EventEnvelope, type PresenceMember, type PresencePayload } from "../protocol/envelope.js";
 import type { FetchErrorDetail } from "./fetch-event-source.js";
+import { messageEvent, refusalOf, SourceBase } from "./source-base.js";
 import { pollUrlOf } from "./poll-event-source.js";
 import type { EventSourceFactory, EventSourceLike } from "./types.js";
-
-type Listener = (event: MessageEvent | Event) => void;
 
 /** The part of the WebSocket API used (the browser's, or the `ws` package's). */
 export interface WebSocketLike {
@@ -78,11 +77,9 @@ const BASE = "http://relative.invalid";
 
 /** An EventSource constructor speaking the Pusher protocol to Herald's WebSocket server. */
 export function createWebSocketEventSource(options: WebSocketSourceOptions): EventSourceFactory {
-  return class WebSocketEventSource implements EventSourceLike, ClientEventSender {
-    readyState = 0;
+  return class WebSocketEventSource extends SourceBase implements EventSourceLike, ClientEventSender {
     readonly reportsActivity = true;
     readonly transport = "ws";
-    private readonly listeners = new Map<string, Set<Listener>>();
     private readonly abort = new AbortController();
     private readonly ws: WebSocketLike;
     private readonly channels: string[];
@@ -99,6 +96,7 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
       readonly url: string,
       private readonly init: { withCredentials?: boolean } = {},
     ) {
+      super();
       const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
       if (!WS) throw new TypeError("herald/client: no WebSocket available; pass options.WebSocket");
       this.channels = new URL(url, BASE).searchParams.getAll("channel");
@@ -115,16 +113,6 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
         if (c >= 4000 && c < 4100) this.error = { code: c === 4009 ? 401 : 400, errorCode: `pusher_${c}` };
         this.fail({ message: e.reason || `WebSocket closed (${c})`, ...this.error });
       };
-    }
-
-    addEventListener(type: string, listener: Listener): void {
-      let set = this.listeners.get(type);
-      if (!set) this.listeners.set(type, (set = new Set()));
-      set.add(listener);
-    }
-
-    removeEventListener(type: string, listener: Listener): void {
-      this.listeners.get(type)?.delete(listener);
     }
 
     close(): void {
@@ -300,17 +288,7 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
         throw { message: String((error as Error)?.message ?? error) };
       }
       if (response.ok) return response;
-      const detail: FetchErrorDetail = { code: response.status, message: `${href}: ${response.status}` };
-      const retryAfter = Number(response.headers.get("retry-after"));
-      if (retryAfter > 0) detail.retryAfter = retryAfter;
-      try {
-        const body = (await response.json()) as { error?: { code?: string; message?: string } };
-        detail.errorCode = body.error?.code;
-        detail.message = body.error?.message ?? detail.message;
-      } catch {
-        /* not a Herald error body */
-      }
-      throw detail;
+      throw { message: `${href}: ${response.status}`, ...(await refusalOf(response)) };
     }
 
     /** Pings the server after `activity_timeout` without a frame, as pusher-js does. */
@@ -322,22 +300,17 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
     }
 
     private emitEvent(envelope: EventEnvelope): void {
-      this.dispatch("message", message("message", JSON.stringify(envelope), envelope.id));
+      this.dispatch("message", messageEvent("message", JSON.stringify(envelope), envelope.id));
     }
 
     private control(type: string, payload: unknown): void {
-      this.dispatch(type, message(type, JSON.stringify(payload), ""));
+      this.dispatch(type, messageEvent(type, JSON.stringify(payload), ""));
     }
 
-    private fail(detail: FetchErrorDetail): void {
-      if (this.readyState === 2) return;
-      this.close();
-      this.dispatch("error", Object.assign(new Event("error"), detail));
-    }
-
-    private dispatch(type: string, event: Event): void {
+    /** Nothing but the final `error` after close. */
+    protected override dispatch(type: string, event: Event): void {
       if (this.readyState === 2 && type !== "error") return;
-      for (const listener of [...(this.listeners.get(type) ?? [])]) listener(event);
+      super.dispatch(type, event);
     }
   };
 }
@@ -349,9 +322,4 @@ function parseData(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-function message(type: string, data: string, lastEventId: string): MessageEvent {
-  if (typeof MessageEvent === "function") return new MessageEvent(type, { data, lastEventId });
-  return Object.assign(new Event(type), { data, lastEventId }) as MessageEvent;
 }
