@@ -54,10 +54,12 @@ export interface FlexibleBackendOptions {
  * `capacity / refillPerSecond` seconds (same sustained rate, bursts counted per window).
  *
  * Every attempt is counted atomically in the store, but the admission checks are synchronous, so
- * each decision is taken from what the store last answered for that key in this process: a process
- * that has not yet heard about a key lets its first attempt through (with N processes, at most N−1
- * attempts per window beyond the limit, plus attempts still in flight), and a process that knows
- * the key is spent refuses at once, with the window's remaining time as `Retry-After`.
+ * each decision is taken from what the store last answered for that key in this process, less the
+ * attempts it has let through since: a key this process has not seen starts as a full window, a
+ * process that knows the key is spent refuses at once (with the window's remaining time as
+ * `Retry-After`), and one that has not heard yet lets the attempt through and learns from the
+ * answer. Alone, a process counts exactly; with N processes, a limit can be passed by about one
+ * attempt per process per window (more only for attempts in flight at the same instant).
  */
 export function flexibleBackend(
   limiter: (limit: FlexibleLimit) => RateLimiterAbstract,
@@ -70,7 +72,14 @@ export function flexibleBackend(
       }
       const points = Math.floor(bucket.capacity);
       const duration = Math.max(1, Math.ceil(bucket.capacity / bucket.refillPerSecond));
-      return new FlexibleLimiter(limiter({ name, points, duration }), maxKeys, now, options.onError);
+      return new FlexibleLimiter(
+        limiter({ name, points, duration }),
+        points,
+        duration * 1000,
+        maxKeys,
+        now,
+        options.onError,
+      );
     },
   };
 }
@@ -91,6 +100,9 @@ class FlexibleLimiter implements KeyedRateLimiter {
 
   constructor(
     private readonly limiter: RateLimiterAbstract,
+    /** What a key starts with before the store has answered: a full window. */
+    private readonly points: number,
+    private readonly windowMs: number,
     private readonly maxKeys = DEFAULT_MAX_KEYS,
     private readonly now: () => number = Date.now,
     private readonly onError: (error: unknown) => void = () => {},
@@ -108,7 +120,7 @@ class FlexibleLimiter implements KeyedRateLimiter {
       return Math.max(0.001, (entry.resetAt - now) / 1000);
     }
     if (!entry) {
-      entry = { remaining: Infinity, resetAt: 0, inflight: 0 };
+      entry = { remaining: this.points, resetAt: now + this.windowMs, inflight: 0 };
       this.known.delete(key);
       while (this.known.size >= this.maxKeys) this.known.delete(this.known.keys().next().value!);
       this.known.set(key, entry);
