@@ -105,6 +105,35 @@ describe("backoffDelay", () => {
 });
 
 describe("client state machine", () => {
+  it("folds a removal into the next change: a task that ends and the next that starts cost one reconnect", async () => {
+    const { client } = make({ connectTimeoutMs: 120_000 });
+    client.subscribe("user-1", () => {});
+    const offTask = client.subscribe("task-a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    ScriptedEventSource.last().connect();
+    expect(ScriptedEventSource.instances).toHaveLength(1);
+    offTask(); // the task ended: no reconnect yet
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(ScriptedEventSource.instances).toHaveLength(1);
+    client.subscribe("task-b", () => {}); // the next task starts: one connection for both changes
+    await vi.advanceTimersByTimeAsync(20);
+    expect(ScriptedEventSource.instances).toHaveLength(2);
+    expect(new URL(ScriptedEventSource.last().url).searchParams.getAll("channel")).toEqual(["task-b", "user-1"]);
+    // A removal alone still applies, after removeDebounceMs.
+    ScriptedEventSource.last().connect();
+    const offB = client.subscribe("task-c", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    ScriptedEventSource.last().connect();
+    const count = ScriptedEventSource.instances.length;
+    offB();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(ScriptedEventSource.instances).toHaveLength(count);
+    await vi.advanceTimersByTimeAsync(4100);
+    expect(ScriptedEventSource.instances).toHaveLength(count + 1);
+    expect(new URL(ScriptedEventSource.last().url).searchParams.getAll("channel")).toEqual(["task-b", "user-1"]);
+    client.close();
+  });
+
   it("connects once for many channels and reports idle → connecting → connected", async () => {
     const { client, transitions } = make();
     client.subscribe("a", () => {});

@@ -65,6 +65,12 @@ export interface HeraldClientOptions {
   stableAfterMs?: number;
   /** Wait this long after a subscription change before reconnecting, to batch changes (default 10 ms). */
   debounceMs?: number;
+  /**
+   * Unsubscribing from a channel while others stay reconnects only after this long (default
+   * 5,000 ms), or sooner with the next new subscription: a task that ends and the next that starts
+   * cost one reconnect, not two. Meanwhile the old channel's events are ignored.
+   */
+  removeDebounceMs?: number;
   /** Send cookies cross-origin. */
   withCredentials?: boolean;
   /**
@@ -313,7 +319,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
         this.handlers.delete(channel);
         this.presences.delete(channel);
         this.tracker.forget(channel);
-        this.channelsChanged();
+        this.channelsChanged(this.handlers.size > 0);
       }
     };
   }
@@ -378,13 +384,18 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
 
   // --- connection lifecycle -------------------------------------------------------------------
 
-  /** Subscriptions changed: after a short debounce, open a connection for the new channel set. */
-  private channelsChanged(): void {
+  /**
+   * Subscriptions changed: after a short debounce, open a connection for the new channel set. A
+   * removal (others staying) waits longer, unless a change is already due sooner.
+   */
+  private channelsChanged(removal = false): void {
+    if (removal && this.debounceTimer !== null) return; // a change is already scheduled: it includes this one
     if (this.debounceTimer !== null) this.timers.clearTimeout(this.debounceTimer);
+    const delay = removal ? (this.options.removeDebounceMs ?? 5000) : (this.options.debounceMs ?? 10);
     this.debounceTimer = this.timers.setTimeout(() => {
       this.debounceTimer = null;
       this.applyChannels();
-    }, this.options.debounceMs ?? 10);
+    }, delay);
   }
 
   private applyChannels(): void {
