@@ -1,12 +1,15 @@
 "use client";
 import { ArrowRight, LoaderCircle } from "lucide-react";
-import { useActionState, useEffect } from "react";
+import { useActionState, useEffect, useState } from "react";
 import { signIn } from "@/app/actions";
 import { SESSION_BROADCAST } from "@/lib/utils";
 import { Button } from "@/components/ui/button";
 
 export function SignInForm({ next }: { next: string }) {
   const [state, action, pending] = useActionState(signIn, null);
+  // Controlled: the typed name survives a refusal and the form reset after each action, even when
+  // the next name is typed while the previous attempt is still pending.
+  const [name, setName] = useState("");
   // This page renders only without a session: any other tab of this browser still showing a
   // signed-in page is out of date (it moves to the sign-in page too).
   useEffect(() => {
@@ -28,7 +31,8 @@ export function SignInForm({ next }: { next: string }) {
           required
           minLength={2}
           maxLength={40}
-          defaultValue={state?.name ?? ""}
+          value={name}
+          onChange={(event) => setName(event.target.value)}
           autoComplete="nickname"
           autoFocus
           placeholder="Ada Lovelace"
