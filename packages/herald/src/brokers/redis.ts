@@ -73,6 +73,7 @@ export class RedisBroker implements Broker {
   private catchingUp: Promise<void> = Promise.resolve();
   private catchUpTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  private readonly onError: (error: Error) => void;
   /** Since when live messages are held for a Cluster catch-up. */
   private holdingSince: number | undefined;
 
@@ -102,6 +103,7 @@ export class RedisBroker implements Broker {
     this.cmd.defineCommand("heraldPublish", { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand("heraldSnapshot", { lua: SNAPSHOT_SCRIPT });
     const onError = (error: Error) => options.onError?.(error);
+    this.onError = onError;
     this.cmd.on("error", onError);
     this.sub.on("error", onError);
     this.sub.on("message", (bus: string, message: string) => this.onMessage(bus, message));
@@ -248,12 +250,17 @@ export class RedisBroker implements Broker {
     const channel = bus.slice(this.prefix.length + 5); // `${prefix}:bus:`
     const state = this.channels.get(channel);
     if (!state) return;
-    const parts = splitN(message, 4);
+    const parts = splitN(message, 5);
     if (!parts) return;
-    const [epoch, seq, ts, event, json] = parts;
+    const [epoch, seq, ts, prev, event, json] = parts;
     const stored: StoredEvent = { seq: Number(seq), channel, event, json, ts: Number(ts) };
     if (state.held) state.held.push([stored, epoch]);
-    else deliver(state, stored, epoch);
+    else if (state.epoch === epoch && Number(prev) > state.lastSeq) {
+      // The channel's previous event never arrived (a subscriber that moved, a dropped message):
+      // hold this one and catch up from the log.
+      state.held = [[stored, epoch]];
+      this.scheduleCatchUp(this.onError);
+    } else deliver(state, stored, epoch);
   }
 
   /**
@@ -341,7 +348,7 @@ function toEvent(channel: string, [id, fields]: RawEntry): StoredEvent {
 }
 
 /** Splits `text` at its first `n` newlines (the JSON payload, last, may hold none: it is one line). */
-function splitN(text: string, n: number): [string, string, string, string, string] | null {
+function splitN(text: string, n: number): [string, string, string, string, string, string] | null {
   const parts: string[] = [];
   let start = 0;
   for (let i = 0; i < n; i++) {
@@ -351,5 +358,5 @@ function splitN(text: string, n: number): [string, string, string, string, strin
     start = end + 1;
   }
   parts.push(text.slice(start));
-  return parts as [string, string, string, string, string];
+  return parts as [string, string, string, string, string, string];
 }

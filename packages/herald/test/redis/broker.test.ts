@@ -28,6 +28,27 @@ function broker(options: RedisBrokerOptions = {}): RedisBroker {
 }
 
 describe("RedisBroker", () => {
+  it("notices a message it never got (each carries its channel's previous seq) and fills it from the log, in order", async () => {
+    const prefix = `t${++prefixCount}`;
+    const a = broker({ prefix });
+    const b = broker({ prefix });
+    const got: number[] = [];
+    const sub = b.subscribe("gap", (event) => got.push(event.seq));
+    await sub.ready;
+    const first = await a.publish("gap", "e", "1");
+    await waitFor(() => got.length === 1, 2000, "the first event");
+    // Behind the broker's back, B stops listening while one event goes out.
+    const raw = (b as unknown as { sub: Redis }).sub;
+    await raw.unsubscribe(`${prefix}:bus:gap`);
+    const missed = await a.publish("gap", "e", "2");
+    await a.publish("other", "e", "x");
+    await raw.subscribe(`${prefix}:bus:gap`);
+    const third = await a.publish("gap", "e", "3");
+    await waitFor(() => got.length === 3, 3000, "the missed event and the next");
+    expect(got).toEqual([first.seq, missed.seq, third.seq]);
+    sub.unsubscribe();
+  });
+
   it("assigns one broker-wide sequence and reads it back per channel", async () => {
     const b = broker();
     expect(await b.head()).toBe(0);

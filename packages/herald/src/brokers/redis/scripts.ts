@@ -62,7 +62,9 @@ end
 
 /**
  * KEYS[5] the channel's stream. ARGV: candidate epoch, channel, event, json, maxLen, maxAgeMs,
- * stream TTL in ms, bus channel. Returns { epoch, seq, ts } (numbers as strings).
+ * stream TTL in ms, bus channel. Publishes `epoch\nseq\nts\nprev\nevent\njson` on the bus, `prev`
+ * being the channel's previous seq (0 for none), so a subscriber notices a message it never got.
+ * Returns { epoch, seq, ts } (numbers as strings).
  */
 export const PUBLISH_SCRIPT = `${PRELUDE}
 local epoch = currentEpoch(ARGV[1])
@@ -72,13 +74,14 @@ if redis.call('EXISTS', KEYS[5]) == 0 then
   local last = redis.call('HGET', KEYS[4], channel)
   if last then redis.call('HSET', KEYS[3], channel, last) end
 end
+local prev = redis.call('HGET', KEYS[4], channel) or '0'
 local seq = redis.call('INCR', KEYS[2])
 local ts = nowMs()
 redis.call('XADD', KEYS[5], int(seq) .. '-0', 'event', ARGV[3], 'json', ARGV[4], 'ts', int(ts))
 redis.call('HSET', KEYS[4], channel, int(seq))
 trim(KEYS[5], channel, tonumber(ARGV[5]), ts - tonumber(ARGV[6]))
 redis.call('PEXPIRE', KEYS[5], ARGV[7])
-redis.call('PUBLISH', ARGV[8], epoch .. '\\n' .. int(seq) .. '\\n' .. int(ts) .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4])
+redis.call('PUBLISH', ARGV[8], epoch .. '\\n' .. int(seq) .. '\\n' .. int(ts) .. '\\n' .. prev .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4])
 return { epoch, int(seq), int(ts) }
 `;
 
