@@ -85,6 +85,19 @@ async function openSse(base: string, query: string): Promise<{ status: number; t
   return { status: 200, text };
 }
 
+describe("the one setting", () => {
+  it("is off without a URL, and a rediss:// URL turns TLS on for every connection", async () => {
+    expect(heraldRedis(undefined)).toBeUndefined();
+    expect(heraldRedis("")).toBeUndefined();
+    const shared = heraldRedis("rediss://user:secret@127.0.0.1:1/0", { onError: () => {} })!;
+    const broker = shared.broker as unknown as { cmd: Redis; sub: Redis };
+    for (const connection of [shared.connection as Redis, broker.cmd, broker.sub]) {
+      expect(connection.options).toMatchObject({ tls: true, password: "secret", port: 1 });
+    }
+    await shared.close();
+  });
+});
+
 describe("tokens on Redis", () => {
   it("a token issued by one instance is accepted once, by another; the replay is token_used on either", async () => {
     const { a, b } = await pair();
