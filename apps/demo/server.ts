@@ -17,7 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import next from "next";
 import { createHeraldServer } from "herald/next";
-import { ACTIVITY_CHANNEL, dashboardHistory, firstPollAtOnce, herald } from "./lib/herald";
+import { ACTIVITY_CHANNEL, dashboardHistory, herald } from "./lib/herald";
 
 const dev = process.argv.includes("--dev");
 const port = Number(process.env.PORT ?? 3000);
@@ -33,12 +33,6 @@ dashboardHistory(); // start sampling now, not at the first dashboard visit
 const server = createHeraldServer({
   herald,
   next: (req, res) => (e2e && req.url?.startsWith("/api/e2e/") ? e2eRoute(req, res) : handle(req, res)),
-});
-
-// First polls answer at once (see `firstPollAtOnce`); runs before Herald's handler reads the URL.
-server.prependListener("request", (req: IncomingMessage) => {
-  const url = req.url?.startsWith("/api/realtime/poll") ? firstPollAtOnce(req.url) : null;
-  if (url) req.url = url;
 });
 
 // --- e2e only: cut the realtime connections --------------------------------------------------

@@ -107,20 +107,3 @@ export function activity(kind: string, data: Record<string, unknown>): void {
 export function recentActivity(): ActivityItem[] {
   return [...recent];
 }
-
-/**
- * Workaround for the library's poll route: a first poll (no `lastEventId`) with `wait` is held until
- * an event arrives or `wait` passes (25 s), although it only learns the head cursor and should
- * answer at once; the client's connect timeout (20 s) then fires first, so a page on a quiet channel
- * set never connects over polling. Dropping `wait` from first polls makes them answer at once; the
- * next ones (with a cursor) are long-polls as usual. Returns the URL to serve instead, or null to
- * leave the request alone. Remove once `servePoll` answers first polls at once.
- */
-export function firstPollAtOnce(url: string): string | null {
-  const query = url.indexOf("?");
-  if (query < 0 || !/\/poll$/.test(url.slice(0, query))) return null;
-  const params = new URLSearchParams(url.slice(query + 1));
-  if (params.has("lastEventId") || !params.has("wait")) return null;
-  params.delete("wait");
-  return `${url.slice(0, query)}?${params}`;
-}

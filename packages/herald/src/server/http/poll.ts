@@ -47,7 +47,9 @@ export async function servePoll(edge: HeraldCore, request: PollRequest): Promise
   try {
     const wait = parseWait(request.url.searchParams.get("wait"));
     let reply = await read(edge, admitted, wait > 0);
-    if (reply.events.length === 0 && reply.gaps.length === 0 && wait > 0 && !request.signal.aborted) {
+    // A first poll (no cursor) answers at once with where "now" is; only a resumed one is held.
+    const resumed = admitted.cursor !== null;
+    if (resumed && reply.events.length === 0 && reply.gaps.length === 0 && wait > 0 && !request.signal.aborted) {
       reply = await holdUntilEvent(edge, admitted, wait * 1000, request.signal);
     }
     const token = admitted.principal && admitted.token ? await edge.renewToken?.(admitted.principal) : undefined;

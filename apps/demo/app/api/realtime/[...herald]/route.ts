@@ -3,15 +3,9 @@
  * snapshots and cancel. Under the custom server (server.ts) the same paths are served on the Node
  * fast path before a request ever reaches Next, so this file only runs without it.
  */
-import { firstPollAtOnce, herald } from "@/lib/herald";
+import { herald } from "@/lib/herald";
 
 export const dynamic = "force-dynamic";
 export const runtime = "nodejs";
 
-export const { POST } = herald.routes;
-
-/** `herald.routes.GET`, with first polls answered at once (see `firstPollAtOnce`). */
-export function GET(request: Request): Promise<Response> {
-  const url = firstPollAtOnce(request.url);
-  return herald.routes.GET(url ? new Request(url, request) : request);
-}
+export const { GET, POST } = herald.routes;
