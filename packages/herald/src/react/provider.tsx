@@ -31,8 +31,8 @@ export interface HeraldProviderProps {
    */
   session?: string | null;
   /**
-   * Other client options (`backoff`, `maxAttempts`, `EventSource`, ...). Read when the client is
-   * created: changing them later has no effect until `url` changes.
+   * Other client options (`backoff`, `maxAttempts`, `transport`, ...). Read when the client is
+   * created: changing them later has no effect until `url` or `transport` changes.
    */
   options?: HeraldProviderOptions;
   /** Use this client instead of creating one. The provider never closes a client it was given. */
@@ -118,7 +118,8 @@ export function HeraldProvider({
       if (owned) instance.close();
       setValue({ basePath, client: null, store: IDLE_STORE });
     };
-  }, [endpoint, basePath, client, url]);
+    // A different transport needs a new client; the other options are read at creation only.
+  }, [endpoint, basePath, client, url, options?.transport]);
 
   // A new session: reconnect with a fresh token (skipped on the first render: nothing changed yet).
   const lastSession = useRef(session);
