@@ -143,7 +143,11 @@ export interface HeraldProcessorOptions {
   redis: RedisSetting;
   /** Queue name (cancels are per queue). */
   queue: string;
-  /** Prefix of the cancel channel (default `herald`). */
+  /**
+   * The web side's prefix (default `herald`, as `heraldRedis`'s): cancels are heard on
+   * `{prefix}:job-cancel:{queue}` and on `{prefix}:cancel` (a cancel recorded by another web
+   * process when the one that started the task is gone).
+   */
   prefix?: string;
 }
 
@@ -176,7 +180,10 @@ export function heraldProcessor<D, R>(
   run: (ctx: WorkerTaskContext<D>, job: JobLike<QueuedJobData<D>>) => Promise<R>,
   options: HeraldProcessorOptions,
 ): HeraldProcessor<D, R> {
-  const channel = cancelChannel(options.prefix ?? "herald", options.queue);
+  const prefix = options.prefix ?? "herald";
+  const channel = cancelChannel(prefix, options.queue);
+  /** Where `sharedCancel` announces cancels: heard too, for a task whose web-side runner is gone. */
+  const taskCancels = `${prefix}:cancel`;
   const running = new Map<string, AbortController>();
   let subscriber: RedisConnection | undefined;
   let listening: Promise<unknown> | undefined;
@@ -184,10 +191,18 @@ export function heraldProcessor<D, R>(
     if (listening) return listening;
     subscriber = connect(options.redis, { enableReadyCheck: false });
     subscriber.on("error", () => {});
-    subscriber.on("message", (from: string, jobId: string) => {
-      if (from === channel) running.get(jobId)?.abort(new Error("task was canceled"));
+    subscriber.on("message", (from: string, message: string) => {
+      let jobId: unknown = from === channel ? message : undefined;
+      if (from === taskCancels) {
+        try {
+          jobId = (JSON.parse(message) as { id?: unknown }).id;
+        } catch {
+          return;
+        }
+      }
+      if (typeof jobId === "string") running.get(jobId)?.abort(new Error("task was canceled"));
     });
-    return (listening = subscriber.subscribe(channel));
+    return (listening = subscriber.subscribe(channel, taskCancels));
   };
 
   const processor = async (job: JobLike<QueuedJobData<D>>, _token?: string, signal?: AbortSignal): Promise<R> => {

@@ -235,7 +235,9 @@ export function sharedCancel(options: SharedCancelOptions): SharedCancel {
               if ((await redis.exists(runnerKey(id)).catch(() => 1)) === 0) break;
             }
           }
-          // Nobody runs it (or the runner did not answer): record the end here.
+          // Nobody runs it (or the runner did not answer): record the end here, and say so on the
+          // channel anyway, for workers whose web-side runner is gone (`heraldProcessor` listens).
+          if (runner === null) await redis.publish(channel, JSON.stringify({ id, userId })).catch(onError);
           return inner.cancel(id, userId);
         },
       };

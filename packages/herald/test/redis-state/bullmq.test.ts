@@ -94,4 +94,16 @@ describe("BullMQ jobs as Herald tasks", () => {
     await waitFor(() => out.includes(`aborted ${task.id}`), 5000, "the worker's job to abort");
     expect(await herald.tasks.wait(task.id, "alice")).toMatchObject({ status: "canceled" });
   });
+
+  it("a cancel reaches the worker even when the web process that started the task is gone", async () => {
+    const starter = createHerald({ redis: heraldRedis(redis.url, { prefix, cancel: { leaseMs: 600 } }) });
+    const task = await starter.tasks.start("alice", queuedJob(queue, events, "report", { mode: "wait" }, { prefix }));
+    for (let i = 0; i < 200; i++) {
+      if ((await herald.tasks.get(task.id, "alice")).progress === 75) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await starter.close(); // its relay is gone; the job still runs in the worker
+    expect(await herald.tasks.cancel(task.id, "alice")).toMatchObject({ status: "canceled" });
+    await waitFor(() => out.includes(`aborted ${task.id}`), 5000, "the worker's job to abort");
+  });
 });
