@@ -18,33 +18,35 @@ interface ScriptedTasks {
   heraldTaskPut(...args: (string | number)[]): Promise<number>;
 }
 
+/** How long an owner's index lives past the last write to any of its tasks (at least a finished task's TTL). */
+const OWNER_IDLE_MS = 24 * 60 * 60_000;
+
 /**
- * KEYS[1] the task, KEYS[2] its owner's index (sorted set: id by createdAt). ARGV: json, id,
- * createdAt, ttl in ms (0: none), finished (1/0). A stored final state is never replaced, so a late
- * write of a job that was canceled elsewhere cannot bring it back to life. Returns 1 when written.
+ * KEYS[1] the task, KEYS[2] its owner's index (sorted set: id by createdAt). ARGV: value
+ * (`{status}\n{json}`), id, createdAt, ttl in ms (0: none), the index's life in ms. A stored final
+ * state is never replaced (read from the value's first line, without decoding the snapshot), so a
+ * late write of a job that was canceled elsewhere cannot bring it back to life. Returns 1 when written.
  */
 const PUT_SCRIPT = `
-local old = redis.call('GET', KEYS[1])
-if old then
-  local ok, state = pcall(cjson.decode, old)
-  if ok and (state.status == 'succeeded' or state.status == 'failed' or state.status == 'canceled') then
-    return 0
-  end
-end
+local old = redis.call('GETRANGE', KEYS[1], 0, 15)
+local status = string.match(old, '^(%a+)\\n')
+if status == 'succeeded' or status == 'failed' or status == 'canceled' then return 0 end
 if tonumber(ARGV[4]) > 0 then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])
 else
   redis.call('SET', KEYS[1], ARGV[1])
 end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
 return 1
 `;
 
 /**
  * The {@link TaskStore} on Redis: a task's snapshot lives in Redis, so any process answers for it
  * and it survives the process that ran it. A finished task expires with its TTL; the owner's index
- * drops ids whose task is gone when it is listed. The task and its owner's index share the
- * `{prefix}` hash tag (one script writes both: one slot on a Cluster).
+ * drops ids whose task is gone when it is listed, and expires a day after the last write to any of
+ * the owner's tasks (a job silent for a day drops out of the list, still readable by id). The task
+ * and its owner's index share the `{prefix}` hash tag (one script writes both: one slot on a Cluster).
  */
 export class RedisTaskStore implements TaskStore {
   private readonly tag: string;
@@ -74,11 +76,11 @@ export class RedisTaskStore implements TaskStore {
     await (this.redis as unknown as ScriptedTasks).heraldTaskPut(
       this.taskKey(state.id),
       this.ownerKey(state.ownerId),
-      JSON.stringify(state),
+      `${state.status}\n${JSON.stringify(state)}`,
       state.id,
       state.createdAt,
       ttl,
-      isFinished(state.status) ? 1 : 0,
+      Math.max(ttl, OWNER_IDLE_MS),
     );
   }
 
@@ -108,7 +110,7 @@ export class RedisTaskStore implements TaskStore {
 function parse(text: string | null): TaskSnapshot | null {
   if (text === null) return null;
   try {
-    return JSON.parse(text) as TaskSnapshot;
+    return JSON.parse(text.slice(text.indexOf("\n") + 1)) as TaskSnapshot;
   } catch {
     return null;
   }

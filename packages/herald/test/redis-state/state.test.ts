@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createHerald, type Herald, type HeraldOptions } from "../../src/server/index.js";
-import { heraldRedis, RedisPresenceStore } from "../../src/redis/index.js";
+import { heraldRedis, RedisPresenceStore, RedisTaskStore } from "../../src/redis/index.js";
 import { waitFor } from "../helpers.js";
 import { startRedis, type TestRedis } from "../redis/redis-server.js";
 
@@ -203,6 +203,36 @@ describe("tasks on Redis", () => {
     expect(await b.herald.tasks.cancel(task.id, "alice")).toMatchObject({ status: "canceled" });
     expect(Date.now() - started).toBeLessThan(1500); // once the dead runner's lease (600 ms) is gone
     expect(await b.herald.tasks.get(task.id, "alice")).toMatchObject({ status: "canceled" });
+  });
+
+  it("the store never replaces a final state, and the owner's index expires", async () => {
+    const prefix = `t${++prefixCount}`;
+    const conn = new Redis(redis.url);
+    cleanups.push(() => conn.quit());
+    const store = new RedisTaskStore(conn, { prefix });
+    const base = {
+      id: "t1",
+      ownerId: "alice",
+      title: null,
+      progress: 0,
+      steps: [],
+      text: "",
+      result: null,
+      error: null,
+      createdAt: 1,
+      updatedAt: 1,
+      seq: 0,
+      cursor: "x-0",
+    };
+    await store.put({ ...base, status: "running" });
+    expect(await conn.pttl(`{${prefix}}:owner:alice`)).toBeGreaterThan(23 * 3600_000);
+    await store.put({ ...base, status: "canceled" }, 60_000);
+    await store.put({ ...base, status: "running", progress: 50 }); // a late write from the job
+    expect(await store.get("t1")).toMatchObject({ status: "canceled", progress: 0 });
+    expect(await conn.pttl(`{${prefix}}:task:t1`)).toBeGreaterThan(50_000);
+    expect((await store.list("alice")).map((t) => t.id)).toEqual(["t1"]);
+    await store.delete("t1");
+    expect(await store.list("alice")).toEqual([]);
   });
 
   it("a task that succeeded keeps its result for every instance; a cancel after it is task_finished", async () => {
