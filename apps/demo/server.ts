@@ -6,6 +6,9 @@
  *   npm run dev -w demo                                # development
  *
  * PORT sets the port (default 3000); HERALD_HEARTBEAT_MS the heartbeat interval (lib/herald.ts).
+ * The chat page's WebSocket is Herald's Pusher-compatible server (`herald/pusher`) at `/app/{key}`
+ * on the same port (credentials: PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET, see lib/chat.ts);
+ * its auth route is app/api/chat/auth.
  * With DEMO_E2E=1 (the browser tests) it also serves `POST /api/e2e/cut?ms=` (destroys every
  * stream socket, SSE and long-poll, and refuses new ones for `ms`; `?hold=1`
  * refuses them until `POST /api/e2e/release`) and `POST /api/e2e/publish?count=` (publishes
@@ -17,6 +20,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import next from "next";
 import { createHeraldServer } from "herald/next";
+import { createPusherServer } from "herald/pusher";
+import { pusherCredentials } from "./lib/chat";
 import { ACTIVITY_CHANNEL, dashboardHistory, herald } from "./lib/herald";
 
 const dev = process.argv.includes("--dev");
@@ -33,6 +38,15 @@ dashboardHistory(); // start sampling now, not at the first dashboard visit
 const server = createHeraldServer({
   herald,
   next: (req, res) => (e2e && req.url?.startsWith("/api/e2e/") ? e2eRoute(req, res) : handle(req, res)),
+});
+
+// --- the chat's WebSocket: Herald's Pusher-compatible server, on the same bus as SSE ------------
+const pusher = createPusherServer({ herald, ...pusherCredentials() });
+const nextUpgrade = dev ? app.getUpgradeHandler() : null; // hot reloading's socket, in development
+server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+  if (pusher.handleUpgrade(req, socket, head)) return;
+  if (nextUpgrade) return void nextUpgrade(req, socket, head);
+  socket.destroy();
 });
 
 // --- e2e only: cut the realtime connections --------------------------------------------------
@@ -94,11 +108,14 @@ let stopping = false;
 const stop = (): void => {
   if (stopping) return;
   stopping = true;
-  void herald.close().finally(() => {
-    server.closeAllConnections();
-    server.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
-  });
+  // The WebSockets first (closed with 4200: clients reconnect at once), then Herald.
+  void Promise.allSettled([pusher.close()])
+    .then(() => herald.close())
+    .finally(() => {
+      server.closeAllConnections();
+      server.close(() => process.exit(0));
+      setTimeout(() => process.exit(0), 2000).unref();
+    });
 };
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);

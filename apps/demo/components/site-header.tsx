@@ -1,6 +1,6 @@
 "use client";
 import { motion } from "motion/react";
-import { BellRing, Gauge, ListChecks, LogOut, RadioTower } from "lucide-react";
+import { BellRing, Gauge, ListChecks, LogOut, MessagesSquare, RadioTower } from "lucide-react";
 import Link from "next/link";
 import { usePathname } from "next/navigation";
 import { signOut } from "@/app/actions";
@@ -14,6 +14,7 @@ const NAV = [
   { href: "/tasks", label: "Tasks", icon: ListChecks },
   { href: "/notifications", label: "Notifications", icon: BellRing },
   { href: "/dashboard", label: "Dashboard", icon: Gauge },
+  { href: "/chat", label: "Chat", icon: MessagesSquare },
 ];
 
 export function SiteHeader({ user }: { user: { id: string; name: string } }) {

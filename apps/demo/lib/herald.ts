@@ -9,6 +9,7 @@
  * silent connection is noticed within seconds).
  */
 import { createHerald } from "herald";
+import { roomOfChannel } from "./chat";
 import { sessionFromCookieHeader } from "./session";
 import { userCount } from "./users";
 
@@ -19,6 +20,9 @@ export const herald = createHerald({
   getUserId: (request) => sessionFromCookieHeader(request.header("cookie"))?.id ?? null,
   // Streams need a token (signed-in users only), as before: `…/sse` without one answers 401.
   allowAnonymous: false,
+  // The chat rooms (`presence-chat-{room}`) for signed-in users: the WebSocket client's catch-up
+  // reads them through the poll route, under the same rule as the chat's auth route.
+  authorizePrivate: (principal, channel) => principal !== null && roomOfChannel(channel) !== null,
   tasks: { finishedTtlMs: 30 * 60_000 },
   ...(heartbeatMs && heartbeatMs >= 500 ? { heartbeatMs } : {}),
 });

@@ -1,0 +1,377 @@
+"use client";
+/**
+ * One chat room, on the chat's own WebSocket client (ChatProvider): its messages (the history the
+ * page was rendered with, read again once the connection is up, then live `message` events, merged
+ * by event id), who is online (`usePresence`), typing indicators (`client-typing` client events,
+ * sent at most every 2 s while typing, shown for 4 s) and the composer (a Server Action that
+ * validates and publishes).
+ */
+import { AnimatePresence, motion, useReducedMotion } from "motion/react";
+import { Hash, LoaderCircle, MessagesSquare, Send, Users } from "lucide-react";
+import Link from "next/link";
+import { useClientEvent, useConnectionStatus, useEvent, usePresence } from "herald/react";
+import { useCallback, useEffect, useMemo, useRef, useState, useTransition } from "react";
+import { toast } from "sonner";
+import { postMessage, roomHistory } from "@/app/(app)/chat/actions";
+import { ConnectionIndicator } from "@/components/realtime/connection-indicator";
+import { Avatar } from "@/components/ui/avatar";
+import { Button } from "@/components/ui/button";
+import { Card, PageHeader } from "@/components/ui/card";
+import {
+  MAX_MESSAGE_LENGTH,
+  MESSAGE_EVENT,
+  roomChannel,
+  TYPING_EVENT,
+  type ChatMessage,
+  type RoomId,
+  type TypingEvent,
+} from "@/lib/chat";
+import { cn } from "@/lib/utils";
+
+type Person = { id: string; name: string };
+type RoomInfo = { id: RoomId; title: string; description: string };
+
+/** How long a "typing" lasts without another one. */
+const TYPING_MS = 4000;
+/** At most one typing event per this many ms. */
+const TYPING_THROTTLE_MS = 2000;
+
+function merge(list: ChatMessage[], more: ChatMessage[]): ChatMessage[] {
+  const byId = new Map(list.map((m) => [m.id, m]));
+  let changed = false;
+  for (const m of more) {
+    if (!byId.has(m.id)) {
+      byId.set(m.id, m);
+      changed = true;
+    }
+  }
+  if (!changed) return list;
+  return [...byId.values()].sort((a, b) => a.at - b.at || a.id.localeCompare(b.id));
+}
+
+const clock = (at: number) => new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+/** "Ann is typing…", "Ann and Bob are typing…", "3 people are typing…". */
+function typingLine(names: string[]): string {
+  if (names.length === 0) return "";
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return `${names.length} people are typing…`;
+}
+
+export function ChatRoom({
+  me,
+  room,
+  rooms,
+  history,
+}: {
+  me: Person;
+  room: RoomId;
+  rooms: RoomInfo[];
+  history: ChatMessage[];
+}) {
+  const channel = roomChannel(room);
+  const info = rooms.find((r) => r.id === room)!;
+  const [messages, setMessages] = useState<ChatMessage[]>(history);
+  const [draft, setDraft] = useState("");
+  const [pending, startTransition] = useTransition();
+  const [typing, setTyping] = useState<Record<string, { name: string; until: number }>>({});
+  const { state } = useConnectionStatus();
+  const { members, me: self, count } = usePresence(channel);
+  const reduced = useReducedMotion();
+  const listRef = useRef<HTMLOListElement>(null);
+  const lastTypingSent = useRef(0);
+
+  // Live messages (our own too: `herald.publish` reaches every subscriber).
+  useEvent<Omit<ChatMessage, "id">>(channel, MESSAGE_EVENT, (data, envelope) => {
+    if (!envelope.id) return;
+    setMessages((list) => merge(list, [{ ...data, id: envelope.id! }]));
+    setTyping((t) => {
+      if (!(data.user.id in t)) return t;
+      const { [data.user.id]: _, ...rest } = t;
+      return rest;
+    });
+  });
+
+  // Once live, read the history again: whatever was posted between the render and the subscription.
+  useEffect(() => {
+    if (state !== "connected") return;
+    let current = true;
+    roomHistory(room)
+      .then((list) => current && setMessages((m) => merge(m, list)))
+      .catch(() => undefined);
+    return () => {
+      current = false;
+    };
+  }, [state, room]);
+
+  // Others typing (client events never come back to their sender; a replayed old one is ignored).
+  const sendTyping = useClientEvent<TypingEvent>(channel, TYPING_EVENT, (data, envelope) => {
+    const from = envelope.userId;
+    if (!from || from === me.id || typeof data?.at !== "number") return;
+    if (Date.now() - data.at > TYPING_MS) return;
+    setTyping((t) => {
+      if (!data.typing) {
+        if (!(from in t)) return t;
+        const { [from]: _, ...rest } = t;
+        return rest;
+      }
+      return { ...t, [from]: { name: String(data.name ?? "Someone").slice(0, 40), until: Date.now() + TYPING_MS } };
+    });
+  });
+
+  // Typing indicators expire.
+  const typingIds = Object.keys(typing);
+  useEffect(() => {
+    if (typingIds.length === 0) return;
+    const timer = setInterval(() => {
+      const now = Date.now();
+      setTyping((t) => {
+        const kept = Object.entries(t).filter(([, v]) => v.until > now);
+        return kept.length === Object.keys(t).length ? t : Object.fromEntries(kept);
+      });
+    }, 500);
+    return () => clearInterval(timer);
+  }, [typingIds.length]);
+
+  const notify = useCallback(
+    (isTyping: boolean) => {
+      try {
+        sendTyping({ typing: isTyping, name: me.name, at: Date.now() });
+      } catch {
+        // not on WebSocket (yet): no typing indicator, nothing else is lost
+      }
+    },
+    [sendTyping, me.name],
+  );
+
+  const onDraft = (value: string) => {
+    setDraft(value);
+    const now = Date.now();
+    if (value.trim() && now - lastTypingSent.current > TYPING_THROTTLE_MS) {
+      lastTypingSent.current = now;
+      notify(true);
+    }
+  };
+
+  // Keep the newest message in view.
+  useEffect(() => {
+    const list = listRef.current;
+    if (list) list.scrollTop = list.scrollHeight;
+  }, [messages.length]);
+
+  const send = (event?: { preventDefault(): void }) => {
+    event?.preventDefault();
+    const text = draft.trim();
+    if (!text || pending) return;
+    startTransition(async () => {
+      const result = await postMessage(room, text);
+      if (result.ok) {
+        setDraft("");
+        setMessages((list) => merge(list, [result.message]));
+        if (lastTypingSent.current) notify(false);
+        lastTypingSent.current = 0;
+      } else toast.error("Not sent", { description: result.error });
+    });
+  };
+
+  const typingNames = useMemo(() => Object.values(typing).map((t) => t.name), [typing]);
+  const online = useMemo(
+    () =>
+      [...members]
+        .map((m) => ({ id: m.id, name: (m.info as { name?: string } | null)?.name ?? m.id }))
+        .sort((a, b) => (a.id === self?.id ? -1 : b.id === self?.id ? 1 : a.name.localeCompare(b.name))),
+    [members, self?.id],
+  );
+
+  return (
+    <div>
+      <PageHeader
+        title="Chat"
+        description="Rooms on WebSocket: Herald's Pusher-compatible server. Messages go through a Server Action and herald.publish; who is online and who is typing come from presence and client events."
+        actions={
+          <div data-testid="chat-connection" className="flex items-center gap-2 text-xs text-muted-foreground">
+            <span className="sr-only sm:not-sr-only">This page:</span>
+            <ConnectionIndicator />
+          </div>
+        }
+      />
+      <div className="grid gap-6 lg:grid-cols-[14rem_minmax(0,1fr)]">
+        <aside className="space-y-6">
+          <nav aria-label="Rooms">
+            <h2 className="mb-2 hidden text-xs font-semibold tracking-wide text-muted-foreground uppercase lg:block">
+              Rooms
+            </h2>
+            <ul className="flex gap-2 overflow-x-auto pb-1 lg:flex-col lg:gap-1 lg:overflow-visible lg:pb-0">
+              {rooms.map((r) => {
+                const active = r.id === room;
+                return (
+                  <li key={r.id} className="shrink-0">
+                    <Link
+                      href={`/chat/${r.id}`}
+                      aria-current={active ? "page" : undefined}
+                      data-testid="room-link"
+                      className={cn(
+                        "flex h-9 items-center gap-2 rounded-lg px-3 text-sm font-medium transition-colors",
+                        "focus-visible:ring-2 focus-visible:ring-ring focus-visible:outline-none",
+                        active
+                          ? "bg-muted text-foreground"
+                          : "border border-border text-muted-foreground hover:bg-muted/60 hover:text-foreground lg:border-transparent",
+                      )}
+                    >
+                      <Hash aria-hidden className="size-4" />
+                      {r.id}
+                    </Link>
+                  </li>
+                );
+              })}
+            </ul>
+          </nav>
+          <section aria-labelledby="online-heading" className="rounded-xl border border-border bg-card p-4 shadow-xs">
+            <h2 id="online-heading" className="mb-3 flex items-center gap-2 text-sm font-semibold">
+              <Users aria-hidden className="size-4 text-muted-foreground" />
+              Online
+              <span
+                className="ml-auto rounded-full bg-muted px-2 py-0.5 text-xs font-medium text-muted-foreground tabular-nums"
+                data-testid="online-count"
+              >
+                {count}
+              </span>
+            </h2>
+            {online.length === 0 ? (
+              <p className="text-sm text-muted-foreground">{state === "connected" ? "No one" : "Joining…"}</p>
+            ) : (
+              <ul className="flex flex-wrap gap-2 lg:flex-col" data-testid="members">
+                {online.map((m) => (
+                  <li
+                    key={m.id}
+                    data-testid="member"
+                    data-user-name={m.name}
+                    className="flex min-w-0 items-center gap-2 rounded-full border border-border py-1 pr-3 pl-1 text-sm lg:rounded-lg lg:border-0 lg:p-0"
+                  >
+                    <span className="relative">
+                      <Avatar name={m.name} className="size-6 text-[10px] ring-0" />
+                      <span
+                        aria-hidden
+                        className="absolute -right-0.5 -bottom-0.5 size-2.5 rounded-full bg-emerald-500 ring-2 ring-card"
+                      />
+                    </span>
+                    <span className="truncate">{m.name}</span>
+                    {m.id === self?.id ? <span className="text-xs text-muted-foreground">(you)</span> : null}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </section>
+        </aside>
+
+        <Card className="flex min-h-[28rem] flex-col overflow-hidden lg:h-[calc(100dvh-16rem)]">
+          <div className="flex items-center gap-3 border-b border-border px-4 py-3 sm:px-5">
+            <div className="flex size-8 shrink-0 items-center justify-center rounded-lg border border-border bg-muted/60 text-muted-foreground">
+              <Hash aria-hidden className="size-4" />
+            </div>
+            <div className="min-w-0">
+              <h2 className="truncate text-sm font-semibold tracking-tight" data-testid="room-title">
+                {info.id}
+              </h2>
+              <p className="truncate text-xs text-muted-foreground">{info.description}</p>
+            </div>
+          </div>
+
+          {messages.length === 0 ? (
+            <div className="flex flex-1 flex-col items-center justify-center px-6 py-14 text-center">
+              <div className="mb-4 flex size-11 items-center justify-center rounded-full bg-muted text-muted-foreground">
+                <MessagesSquare aria-hidden className="size-5" />
+              </div>
+              <p className="text-sm font-medium">No messages yet</p>
+              <p className="mt-1 max-w-sm text-sm text-muted-foreground">
+                Say hello. Everyone in #{info.id} sees it at once, and whoever joins later gets the last messages.
+              </p>
+            </div>
+          ) : null}
+          <ol
+            ref={listRef}
+            role="log"
+            aria-label={`Messages in #${info.id}`}
+            aria-live="polite"
+            tabIndex={0}
+            data-testid="messages"
+            className={cn(
+              "space-y-3 overflow-y-auto px-4 py-4 focus-visible:ring-2 focus-visible:ring-ring focus-visible:outline-none focus-visible:ring-inset sm:px-5",
+              messages.length === 0 ? "hidden" : "flex-1",
+            )}
+          >
+            <AnimatePresence initial={false}>
+              {messages.map((m) => {
+                const mine = m.user.id === me.id;
+                return (
+                  <motion.li
+                    key={m.id}
+                    data-testid="chat-message"
+                    data-mine={mine ? "true" : undefined}
+                    initial={reduced ? false : { opacity: 0, y: 6 }}
+                    animate={{ opacity: 1, y: 0 }}
+                    className={cn("flex max-w-full gap-2.5", mine && "flex-row-reverse")}
+                  >
+                    <Avatar name={m.user.name} className="mt-0.5 size-7 text-[10px] ring-0" />
+                    <div className={cn("flex min-w-0 max-w-[80%] flex-col", mine ? "items-end" : "items-start")}>
+                      <div className="mb-0.5 flex items-baseline gap-2 text-xs text-muted-foreground">
+                        <span className="font-medium text-foreground">{mine ? "You" : m.user.name}</span>
+                        <time dateTime={new Date(m.at).toISOString()} suppressHydrationWarning>
+                          {clock(m.at)}
+                        </time>
+                      </div>
+                      <p
+                        className={cn(
+                          "rounded-2xl px-3 py-2 text-sm break-words whitespace-pre-wrap",
+                          mine
+                            ? "rounded-tr-sm bg-foreground text-background"
+                            : "rounded-tl-sm bg-muted text-foreground",
+                        )}
+                      >
+                        {m.text}
+                      </p>
+                    </div>
+                  </motion.li>
+                );
+              })}
+            </AnimatePresence>
+          </ol>
+
+          <div className="border-t border-border px-4 pt-2 pb-4 sm:px-5">
+            <p aria-live="polite" data-testid="typing" className="h-5 truncate text-xs text-muted-foreground italic">
+              {typingLine(typingNames)}
+            </p>
+            <form onSubmit={send} className="mt-1 flex items-end gap-2">
+              <label htmlFor="chat-message" className="sr-only">
+                Message #{info.id}
+              </label>
+              <textarea
+                id="chat-message"
+                data-testid="chat-input"
+                value={draft}
+                onChange={(e) => onDraft(e.target.value)}
+                onKeyDown={(e) => {
+                  if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) send(e);
+                }}
+                maxLength={MAX_MESSAGE_LENGTH}
+                rows={1}
+                placeholder={`Message #${info.id}`}
+                className="max-h-32 min-h-9 flex-1 resize-none rounded-lg border border-border bg-background px-3 py-2 text-sm shadow-xs outline-none placeholder:text-muted-foreground focus:border-accent focus:ring-3 focus:ring-accent/20"
+              />
+              <Button
+                type="submit"
+                disabled={pending || !draft.trim()}
+                data-testid="chat-send"
+                aria-label="Send message"
+              >
+                {pending ? <LoaderCircle aria-hidden className="animate-spin" /> : <Send aria-hidden />}
+                <span className="hidden sm:inline">Send</span>
+              </Button>
+            </form>
+          </div>
+        </Card>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,103 @@
+/**
+ * The chat page's rules and state: its rooms (each a `presence-chat-{room}` channel on Herald's
+ * Pusher-compatible WebSocket server), the Pusher app credentials (server.ts attaches the server,
+ * the auth route signs with them), and each room's last messages (a small bounded buffer per room,
+ * shared per process like the rest of the demo's state) for history on join. Imports nothing of
+ * Next: server.ts uses it too.
+ *
+ * PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET set the credentials (demo defaults otherwise).
+ */
+
+/** The rooms, in the order the page lists them. */
+export const ROOMS = [
+  { id: "general", title: "General", description: "Anything goes." },
+  { id: "random", title: "Random", description: "Off-topic, memes, weekend plans." },
+  { id: "help", title: "Help", description: "Questions about Herald." },
+] as const;
+
+export type RoomId = (typeof ROOMS)[number]["id"];
+
+/** Whether `value` names one of the rooms (and nothing inherited). */
+export function isRoom(value: unknown): value is RoomId {
+  return typeof value === "string" && ROOMS.some((r) => r.id === value);
+}
+
+/** The room's channel: presence, so members, client events and auth come with it. */
+export function roomChannel(room: RoomId): string {
+  return `presence-chat-${room}`;
+}
+
+/** The room of a chat channel, or null for any other channel. */
+export function roomOfChannel(channel: string): RoomId | null {
+  const room = channel.startsWith("presence-chat-") ? channel.slice("presence-chat-".length) : null;
+  return isRoom(room) ? room : null;
+}
+
+/** The event a message is published as. */
+export const MESSAGE_EVENT = "message";
+/** The client event for typing indicators. */
+export const TYPING_EVENT = "client-typing";
+/** Longest message, in characters. */
+export const MAX_MESSAGE_LENGTH = 500;
+/** How many messages each room keeps for people who join later. */
+export const HISTORY_SIZE = 50;
+
+/** One chat message as published and kept. */
+export interface ChatMessage {
+  /** Herald's event id (set once published). */
+  id: string;
+  room: RoomId;
+  text: string;
+  user: { id: string; name: string };
+  /** ms since the epoch. */
+  at: number;
+}
+
+/** What a typing client event carries (the sender's user id comes from the server: `userId`). */
+export interface TypingEvent {
+  typing: boolean;
+  name: string;
+  /** When it was sent: the catch-up after a reconnect may replay old ones, which are ignored. */
+  at: number;
+}
+
+/** The Pusher app's credentials (the key is public: the browser connects to `/app/{key}`). */
+export function pusherCredentials(): { appId: string; key: string; secret: string } {
+  return {
+    appId: process.env.PUSHER_APP_ID || "herald-demo",
+    key: process.env.PUSHER_APP_KEY || "herald-demo-key",
+    secret: process.env.PUSHER_APP_SECRET || "herald-demo-secret",
+  };
+}
+
+const shared = globalThis as { __heraldDemoChat?: Map<RoomId, ChatMessage[]> };
+const rooms: Map<RoomId, ChatMessage[]> = (shared.__heraldDemoChat ??= new Map());
+
+/** Keeps a published message in its room's history (the last {@link HISTORY_SIZE}). */
+export function remember(message: ChatMessage): void {
+  const list = rooms.get(message.room) ?? [];
+  if (list.some((m) => m.id === message.id)) return;
+  list.push(message);
+  if (list.length > HISTORY_SIZE) list.splice(0, list.length - HISTORY_SIZE);
+  rooms.set(message.room, list);
+}
+
+/** The room's last messages, oldest first. */
+export function historyOf(room: RoomId): ChatMessage[] {
+  return [...(rooms.get(room) ?? [])];
+}
+
+/** A message's text as it will be sent, or why it cannot be. */
+export function checkMessage(raw: unknown): { ok: true; text: string } | { ok: false; error: string } {
+  if (typeof raw !== "string") return { ok: false, error: "A message is text." };
+  const text = raw.replace(/\r\n?/g, "\n").trim();
+  if (!text) return { ok: false, error: "Write something first." };
+  if (text.length > MAX_MESSAGE_LENGTH) {
+    return { ok: false, error: `Messages are at most ${MAX_MESSAGE_LENGTH} characters.` };
+  }
+  // Control characters (newlines and tabs aside) and bidi overrides have no place in a chat line.
+  if (/[\u0000-\u0008\u000B-\u001F\u007F\u202A-\u202E\u2066-\u2069]/u.test(text)) {
+    return { ok: false, error: "Messages cannot contain control or text-direction characters." };
+  }
+  return { ok: true, text };
+}
