@@ -90,8 +90,12 @@ describe("axe-core on every demo page", () => {
     await other.page.fill("#message", "Accessible, I hope");
     await other.page.click("[data-testid=send-notification]");
     await me.page.locator("[data-sonner-toast]", { hasText: "Accessible" }).waitFor({ timeout: 10_000 });
+    await other.page.goto("/chat/general"); // a message in the chat (on WebSocket)
+    await other.page.fill("[data-testid=chat-input]", "Is this chat accessible?");
+    await other.page.click("[data-testid=chat-send]");
+    await other.page.locator("[data-testid=chat-message]", { hasText: "accessible?" }).waitFor({ timeout: 10_000 });
 
-    const pages = ["/signin", "/tasks", "/notifications", "/dashboard"];
+    const pages = ["/signin", "/tasks", "/notifications", "/dashboard", "/chat"];
     const failures: string[] = [];
     const cookies = await me.context.cookies();
     for (const size of WIDTHS) {
@@ -111,6 +115,11 @@ describe("axe-core on every demo page", () => {
           await page.goto(route);
           if (route !== "/signin") {
             await page.waitForSelector("[data-testid=connection-indicator][data-state=connected]");
+          }
+          if (route === "/chat") {
+            await page.waitForSelector(
+              "[data-testid=chat-connection] [data-testid=connection-indicator][data-state=connected]",
+            );
           }
           await page.waitForTimeout(800); // let toasts and springs settle
           const where = `${route} ${size.name} ${scheme}`;

@@ -79,7 +79,7 @@ export function ChatRoom({
   const { state } = useConnectionStatus();
   const { members, me: self, count } = usePresence(channel);
   const reduced = useReducedMotion();
-  const listRef = useRef<HTMLOListElement>(null);
+  const listRef = useRef<HTMLDivElement>(null);
   const lastTypingSent = useRef(0);
 
   // Live messages (our own too: `herald.publish` reaches every subscriber).
@@ -289,7 +289,7 @@ export function ChatRoom({
               </p>
             </div>
           ) : null}
-          <ol
+          <div
             ref={listRef}
             role="log"
             aria-label={`Messages in #${info.id}`}
@@ -297,46 +297,48 @@ export function ChatRoom({
             tabIndex={0}
             data-testid="messages"
             className={cn(
-              "space-y-3 overflow-y-auto px-4 py-4 focus-visible:ring-2 focus-visible:ring-ring focus-visible:outline-none focus-visible:ring-inset sm:px-5",
+              "overflow-y-auto px-4 py-4 focus-visible:ring-2 focus-visible:ring-ring focus-visible:outline-none focus-visible:ring-inset sm:px-5",
               messages.length === 0 ? "hidden" : "flex-1",
             )}
           >
-            <AnimatePresence initial={false}>
-              {messages.map((m) => {
-                const mine = m.user.id === me.id;
-                return (
-                  <motion.li
-                    key={m.id}
-                    data-testid="chat-message"
-                    data-mine={mine ? "true" : undefined}
-                    initial={reduced ? false : { opacity: 0, y: 6 }}
-                    animate={{ opacity: 1, y: 0 }}
-                    className={cn("flex max-w-full gap-2.5", mine && "flex-row-reverse")}
-                  >
-                    <Avatar name={m.user.name} className="mt-0.5 size-7 text-[10px] ring-0" />
-                    <div className={cn("flex min-w-0 max-w-[80%] flex-col", mine ? "items-end" : "items-start")}>
-                      <div className="mb-0.5 flex items-baseline gap-2 text-xs text-muted-foreground">
-                        <span className="font-medium text-foreground">{mine ? "You" : m.user.name}</span>
-                        <time dateTime={new Date(m.at).toISOString()} suppressHydrationWarning>
-                          {clock(m.at)}
-                        </time>
+            <ol className="space-y-3">
+              <AnimatePresence initial={false}>
+                {messages.map((m) => {
+                  const mine = m.user.id === me.id;
+                  return (
+                    <motion.li
+                      key={m.id}
+                      data-testid="chat-message"
+                      data-mine={mine ? "true" : undefined}
+                      initial={reduced ? false : { opacity: 0, y: 6 }}
+                      animate={{ opacity: 1, y: 0 }}
+                      className={cn("flex max-w-full gap-2.5", mine && "flex-row-reverse")}
+                    >
+                      <Avatar name={m.user.name} className="mt-0.5 size-7 text-[10px] ring-0" />
+                      <div className={cn("flex min-w-0 max-w-[80%] flex-col", mine ? "items-end" : "items-start")}>
+                        <div className="mb-0.5 flex items-baseline gap-2 text-xs text-muted-foreground">
+                          <span className="font-medium text-foreground">{mine ? "You" : m.user.name}</span>
+                          <time dateTime={new Date(m.at).toISOString()} suppressHydrationWarning>
+                            {clock(m.at)}
+                          </time>
+                        </div>
+                        <p
+                          className={cn(
+                            "rounded-2xl px-3 py-2 text-sm break-words whitespace-pre-wrap",
+                            mine
+                              ? "rounded-tr-sm bg-foreground text-background"
+                              : "rounded-tl-sm bg-muted text-foreground",
+                          )}
+                        >
+                          {m.text}
+                        </p>
                       </div>
-                      <p
-                        className={cn(
-                          "rounded-2xl px-3 py-2 text-sm break-words whitespace-pre-wrap",
-                          mine
-                            ? "rounded-tr-sm bg-foreground text-background"
-                            : "rounded-tl-sm bg-muted text-foreground",
-                        )}
-                      >
-                        {m.text}
-                      </p>
-                    </div>
-                  </motion.li>
-                );
-              })}
-            </AnimatePresence>
-          </ol>
+                    </motion.li>
+                  );
+                })}
+              </AnimatePresence>
+            </ol>
+          </div>
 
           <div className="border-t border-border px-4 pt-2 pb-4 sm:px-5">
             <p aria-live="polite" data-testid="typing" className="h-5 truncate text-xs text-muted-foreground italic">
