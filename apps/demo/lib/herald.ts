@@ -6,9 +6,11 @@
  * Node fast path and the route handlers).
  *
  * HERALD_HEARTBEAT_MS sets the heartbeat interval (default 15 s; the browser tests shorten it so a
- * silent connection is noticed within seconds).
+ * silent connection is noticed within seconds). HERALD_REDIS_URL puts every part (broker, tokens,
+ * tasks, limits) on Redis, so several demo processes serve one audience; unset, all is in memory.
  */
 import { createHerald } from "herald";
+import { heraldRedis } from "herald/redis";
 import { roomOfChannel } from "./chat";
 import { sessionFromCookieHeader } from "./session";
 import { userCount } from "./users";
@@ -24,6 +26,7 @@ export const herald = createHerald({
   // reads them through the poll route, under the same rule as the chat's auth route.
   authorizePrivate: (principal, channel) => principal !== null && roomOfChannel(channel) !== null,
   tasks: { finishedTtlMs: 30 * 60_000 },
+  redis: heraldRedis(process.env.HERALD_REDIS_URL),
   ...(heartbeatMs && heartbeatMs >= 500 ? { heartbeatMs } : {}),
 });
 
