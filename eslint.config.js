@@ -74,8 +74,8 @@ export default tseslint.config(
     },
   },
   {
-    // The Pusher-protocol server is server code: never the client or React.
-    files: ["packages/herald/src/pusher/**/*.ts", "packages/herald/src/bin/**/*.ts"],
+    // The Pusher-protocol server, the standalone server and the Redis parts are server code: never the client or React.
+    files: ["packages/herald/src/pusher/**/*.ts", "packages/herald/src/bin/**/*.ts", "packages/herald/src/redis/**/*.ts"],
     ignores: ["**/*.test.ts"],
     rules: { "no-restricted-imports": ["error", { patterns: [...CLIENT_SIDE] }] },
   },
