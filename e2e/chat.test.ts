@@ -127,6 +127,21 @@ describe("chat in Chromium", () => {
     expect(data.user_info.name).toBe("Dee Auth");
   }, 60_000);
 
+  test("at phone width nothing overflows sideways, the header's Chat link included", async () => {
+    const { context, page } = await signedIn(browser, demo.origin, "Pat Phone");
+    contexts.push(context);
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const route of ["/chat/general", "/tasks"]) {
+      await page.goto(route);
+      await page.waitForSelector("[data-testid=connection-indicator][data-state=connected]");
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      expect(width, `${route} scrolls sideways at 390 px`).toBeLessThanOrEqual(390);
+    }
+    // Icon-only below md, the link keeps its name for screen readers.
+    expect(await page.getByRole("link", { name: "Chat", exact: true }).isVisible()).toBe(true);
+    await shot(page, "chat-phone");
+  }, 60_000);
+
   test("an unknown room is a 404; a blank message cannot be sent", async () => {
     const page = await inRoom("Eve Edge", "help");
     await page.fill("[data-testid=chat-input]", "   ");
