@@ -7,7 +7,16 @@
  * evicts the oldest idle session (no open realtime connection, not seen for `DEMO_USER_GRACE_MS`,
  * default 30 s); when every session is in use it is refused with a clear message. Sessions idle for
  * `DEMO_USER_IDLE_MS` (default 30 minutes) are dropped on the next sign-in or listing.
+ *
+ * With `HERALD_REDIS_URL` set, the list is shared by every demo process on that Redis (so a cookie
+ * issued by one process is honoured by the others, and everyone sees the same people): each
+ * process keeps its in-memory copy (lookups stay synchronous), writes sign-ins and sign-outs to the
+ * hash `herald-demo:users` and announces them on the Redis channel `herald-demo:users`, which every
+ * process listens to. The cookie's signing secret must then be shared too (`DEMO_SESSION_SECRET`).
+ * Idle expiry and eviction are decided by the process a session was signed in on (or loaded by at
+ * start); the others drop it when told.
  */
+import { Redis } from "ioredis";
 import { activity, herald } from "./herald";
 import type { Session } from "./session";
 
@@ -22,6 +31,8 @@ export interface DemoUser {
 interface Entry extends DemoUser {
   /** Last request seen with this session (page, action or token), ms since the epoch. */
   lastSeen: number;
+  /** Signed in on another process (shared through Redis): that process expires or evicts it. */
+  remote?: boolean;
 }
 
 const envNumber = (name: string, fallback: number): number => {
@@ -33,8 +44,80 @@ export const MAX_USERS = envNumber("DEMO_MAX_USERS", 100);
 const GRACE_MS = envNumber("DEMO_USER_GRACE_MS", 30_000);
 const IDLE_MS = envNumber("DEMO_USER_IDLE_MS", 30 * 60_000);
 
-const store = globalThis as { __heraldDemoUsers?: Map<string, Entry> };
+const store = globalThis as {
+  __heraldDemoUsers?: Map<string, Entry>;
+  __heraldDemoUsersShared?: SharedUsers | null;
+};
 const users = (store.__heraldDemoUsers ??= new Map());
+
+// --- sharing the list through Redis (HERALD_REDIS_URL) -------------------------------------------
+const SHARED_KEY = "herald-demo:users";
+
+/** Writes this process's changes to Redis and applies the other processes' changes here. */
+interface SharedUsers {
+  added(entry: Entry): void;
+  removed(id: string): void;
+}
+
+type Change = { op: "add"; entry: DemoUser } | { op: "remove"; id: string };
+
+function shareThroughRedis(url: string): SharedUsers {
+  const writer = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+  const listener = new Redis(url, { lazyConnect: false, enableReadyCheck: false });
+  const ignore = (): void => undefined;
+  writer.on("error", ignore);
+  listener.on("error", ignore);
+  const apply = (change: Change): void => {
+    if (change.op === "remove") {
+      users.delete(change.id);
+    } else if (!users.has(change.entry.id)) {
+      const { id, name, since } = change.entry;
+      users.set(id, { id, name, since, lastSeen: Date.now(), remote: true });
+    }
+  };
+  // Listen first, then load what is already there: a change between the two is not missed.
+  listener.on("message", (_channel: string, message: string) => {
+    try {
+      apply(JSON.parse(message) as Change);
+    } catch {
+      // not ours
+    }
+  });
+  void listener
+    .subscribe(SHARED_KEY)
+    .then(() => writer.hgetall(SHARED_KEY))
+    .then((all) => {
+      for (const json of Object.values(all)) {
+        try {
+          const { id, name, since } = JSON.parse(json) as DemoUser;
+          if (!users.has(id)) users.set(id, { id, name, since, lastSeen: Date.now() });
+        } catch {
+          // skip a damaged entry
+        }
+      }
+    })
+    .catch(ignore);
+  const send = (change: Change): void => {
+    void writer.publish(SHARED_KEY, JSON.stringify(change)).catch(ignore);
+  };
+  return {
+    added(entry) {
+      const user: DemoUser = { id: entry.id, name: entry.name, since: entry.since };
+      void writer.hset(SHARED_KEY, entry.id, JSON.stringify(user)).catch(ignore);
+      send({ op: "add", entry: user });
+    },
+    removed(id) {
+      void writer.hdel(SHARED_KEY, id).catch(ignore);
+      send({ op: "remove", id });
+    },
+  };
+}
+
+if (store.__heraldDemoUsersShared === undefined) {
+  const url = process.env.HERALD_REDIS_URL;
+  store.__heraldDemoUsersShared = url ? shareThroughRedis(url) : null;
+}
+const shared = store.__heraldDemoUsersShared;
 
 /** True while `id` has an open realtime connection (every signed-in page subscribes to `user-{id}`). */
 function connected(id: string): boolean {
@@ -46,12 +129,13 @@ function connected(id: string): boolean {
 }
 
 function idleFor(entry: Entry, ms: number, now: number): boolean {
-  return now - entry.lastSeen >= ms && !connected(entry.id);
+  return !entry.remote && now - entry.lastSeen >= ms && !connected(entry.id);
 }
 
 /** Ends a session: forgets it and tells its open tabs (they move to the sign-in page). */
 function end(entry: Entry, why: "signout" | "evicted" | "expired"): void {
   users.delete(entry.id);
+  shared?.removed(entry.id);
   void herald
     .publish(`user-${entry.id}`, "session-ended", { reason: why })
     .catch(() => undefined);
@@ -95,7 +179,9 @@ export function addUser(session: Session): { ok: true } | { ok: false; error: st
     }
     end(victim, "evicted");
   }
-  users.set(session.id, { id: session.id, name: session.name, since: now, lastSeen: now });
+  const entry: Entry = { id: session.id, name: session.name, since: now, lastSeen: now };
+  users.set(session.id, entry);
+  shared?.added(entry);
   return { ok: true };
 }
 
