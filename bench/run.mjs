@@ -13,7 +13,9 @@ import { BENCH_DIR, NEXT_APP_DIR, NEXT_BIN, ROOT_DIR, readConfig } from "./lib/c
 import { busyCores, machineTicks } from "./lib/machine-load.mjs";
 import { measure } from "./lib/scenario.mjs";
 import { measurePoll } from "./lib/scenario-poll.mjs";
+import { measureRedisScenario } from "./lib/scenario-redis.mjs";
 import { renderMarkdown, updateReadme } from "./report.mjs";
+import { renderRedisMarkdown, updateReadmeRedis } from "./report-redis.mjs";
 
 const started = Date.now();
 const config = readConfig();
@@ -64,9 +66,20 @@ function machineInfo() {
   };
 }
 
+/** The Redis rows' results (BENCH_ONLY=redis), written to results/redis.{json,md}. */
+let redisData = null;
+
 function write() {
   fs.mkdirSync(config.outDir, { recursive: true });
   data.meta.durationS = Math.round((Date.now() - started) / 1000);
+  if (redisData) {
+    redisData.meta.durationS = data.meta.durationS;
+    if (data.meta.aborted) redisData.meta.aborted = data.meta.aborted;
+    fs.writeFileSync(path.join(config.outDir, "redis.json"), `${JSON.stringify(redisData, null, 2)}\n`);
+    fs.writeFileSync(path.join(config.outDir, "redis.md"), renderRedisMarkdown(redisData));
+  }
+  // A run of the Redis rows alone leaves latest.{json,md} as they are.
+  if (config.servers.length === 0) return;
   fs.writeFileSync(path.join(config.outDir, "latest.json"), `${JSON.stringify(data, null, 2)}\n`);
   fs.writeFileSync(path.join(config.outDir, "latest.md"), renderMarkdown(data));
 }
@@ -155,14 +168,37 @@ async function main() {
       write();
     }
   }
+  if (config.redis) {
+    const rest = { ...data.config };
+    delete rest.servers;
+    redisData = { meta: data.meta, config: rest, results: [] };
+    const elapsed = Date.now() - started;
+    if (elapsed + 150_000 + config.redisSize * 8 > config.deadlineMs) {
+      redisData.results.push({ server: "herald-redis", ok: false, error: "skipped: not enough time left" });
+      log("redis rows: skipped (time budget)");
+    } else {
+      redisData.results = await measureRedisScenario(config, log);
+    }
+    write();
+  }
   finished = true;
   write();
+  if (config.redis && !config.quick && !process.env.BENCH_OUT && process.env.BENCH_README !== "0") {
+    await updateReadmeRedis(path.join(BENCH_DIR, "README.md"), redisData);
+    log("updated the Redis table in bench/README.md");
+  }
   if (config.updateReadme) {
     await updateReadme(path.join(BENCH_DIR, "README.md"), data);
     log("updated the tables in bench/README.md");
   }
-  log(`done; wrote ${path.relative(ROOT_DIR, config.outDir)}/latest.{json,md}`);
-  console.log(`\n${renderMarkdown(data)}`);
+  if (config.servers.length) {
+    log(`done; wrote ${path.relative(ROOT_DIR, config.outDir)}/latest.{json,md}`);
+    console.log(`\n${renderMarkdown(data)}`);
+  }
+  if (redisData) {
+    log(`wrote ${path.relative(ROOT_DIR, config.outDir)}/redis.{json,md}`);
+    console.log(`\n${renderRedisMarkdown(redisData)}`);
+  }
   killAllNow();
 }
 

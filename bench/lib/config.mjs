@@ -36,6 +36,13 @@ export const SERVERS = [
   },
 ];
 
+/**
+ * `BENCH_ONLY=redis`: the Redis rows (lib/scenario-redis.mjs; herald-node on MemoryBroker beside
+ * several herald-redis processes on one private redis-server). Not in the default run: only when
+ * BENCH_ONLY names it. Writes results/redis.{json,md}.
+ */
+export const REDIS_SCENARIO = "redis";
+
 /** The row each group's ratios are to. */
 export const GROUP_BASE = { sse: "baseline", ws: "ws-baseline", poll: null };
 
@@ -72,11 +79,17 @@ export function readConfig(env = process.env) {
     env.BENCH_ONLY,
     SERVERS.map((s) => s.name),
   );
-  const unknown = only.filter((name) => !SERVERS.some((s) => s.name === name));
+  const unknown = only.filter((name) => name !== REDIS_SCENARIO && !SERVERS.some((s) => s.name === name));
   if (unknown.length) throw new Error(`BENCH_ONLY: unknown server(s) ${unknown.join(", ")}`);
   return {
     servers: SERVERS.filter((s) => only.includes(s.name)),
     quick,
+    redis: only.includes(REDIS_SCENARIO),
+    redisSize: int(env.BENCH_REDIS_SIZE, quick ? 1000 : 10_000),
+    /** The Redis rows repeat their steady window 3 times unless BENCH_REPEAT says otherwise (1 when quick). */
+    redisRepeat: Math.max(1, int(env.BENCH_REPEAT, quick ? 1 : 3)),
+    redisProcesses: Math.max(1, int(env.BENCH_REDIS_PROCS, 2)),
+    throughputMs: int(env.BENCH_THROUGHPUT_MS, quick ? 1500 : 3000),
     sizes: list(env.BENCH_SIZES, ["2000", "10000"]).map(Number),
     wsSizes: list(env.BENCH_WS_SIZES, ["10000"]).map(Number),
     pollSizes: list(env.BENCH_POLL_SIZES, ["10000"]).map(Number),

@@ -35,12 +35,55 @@ export function createControl({ publish, subscribers }) {
         case "stop":
           publisher.stop();
           return { status: 200, body: snapshot() };
+        case "throughput":
+          return {
+            status: 200,
+            body: await throughput(publish, {
+              durationMs: Number(params.get("durationMs") ?? 2000),
+              concurrency: Number(params.get("concurrency") ?? 1),
+            }),
+          };
         default:
           return { status: 404, body: { error: `unknown control op ${op}` } };
       }
     } catch (error) {
       return { status: 500, body: { error: String(error?.stack ?? error) } };
     }
+  };
+}
+
+/**
+ * Publish throughput: publishes as fast as it can for `durationMs`, keeping `concurrency`
+ * publishes in flight (1: each publish awaited before the next), and counts the publishes that
+ * resolved. Returns events/s and this process's CPU over the window.
+ */
+async function throughput(publish, { durationMs, concurrency }) {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const end = t0 + Math.min(durationMs, 10_000);
+  let done = 0;
+  let errors = 0;
+  let n = 0;
+  const worker = async () => {
+    while (performance.now() < end) {
+      try {
+        await publish({ t: performance.timeOrigin + performance.now(), n: ++n });
+        done++;
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, 1000)) }, worker));
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    concurrency,
+    published: done,
+    errors,
+    ms: Math.round(ms),
+    eventsPerS: Math.round((done / ms) * 1000),
+    cpuUsPerPublish: done ? Math.round(((cpu.user + cpu.system) / done) * 100) / 100 : null,
   };
 }
 

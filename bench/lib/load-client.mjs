@@ -96,7 +96,9 @@ export function startLoadGenerator(n = 1) {
         if (type !== "connect") return p.call(type, args, timeoutMs);
         const share = Math.floor(args.count / procs.length) + (i < args.count % procs.length ? 1 : 0);
         const batch = Math.max(1, Math.ceil((args.batch ?? 500) / procs.length));
-        return p.call(type, { ...args, count: share, batch }, timeoutMs);
+        // `ports`: process i connects to ports[i % ports.length] (subscribers spread over several servers).
+        const port = args.ports ? args.ports[i % args.ports.length] : args.port;
+        return p.call(type, { ...args, port, count: share, batch }, timeoutMs);
       }),
     );
     return fold(type, replies);

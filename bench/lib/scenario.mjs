@@ -48,8 +48,10 @@ export async function waitForSubscribers(port, n, timeoutMs, exact = false) {
  * server's publish schedule, wait for it to end and for deliveries to stop arriving, read the CPU
  * time again.
  */
-export async function publishRun(port, load, { label, mode, rate, durationMs, group = 1 }) {
+export async function publishRun(port, load, { label, mode, rate, durationMs, group = 1 }, otherPorts = []) {
   const { open: openAtStart } = await load.call("reset");
+  // CPU of other server processes that deliver the same events (several processes on one broker).
+  const others0 = await Promise.all(otherPorts.map((p) => control(p, "stats", {}, BUSY_TIMEOUT_MS)));
   const s0 = await control(port, "stats", {}, BUSY_TIMEOUT_MS);
   const m0 = machineTicks();
   const t0 = performance.now();
@@ -72,12 +74,16 @@ export async function publishRun(port, load, { label, mode, rate, durationMs, gr
     await sleep(100);
   }
   const s1 = await control(port, "stats", {}, BUSY_TIMEOUT_MS);
+  const others1 = await Promise.all(otherPorts.map((p) => control(p, "stats", {}, BUSY_TIMEOUT_MS)));
   const m1 = machineTicks();
   const wallMs = performance.now() - t0;
   const client = await load.call("report");
   const run = s1.run;
   const expected = run.published * openAtStart;
-  const cpuUs = cpuOf(s1) - cpuOf(s0);
+  const perProcessCpuUs = [cpuOf(s1) - cpuOf(s0), ...others1.map((s, i) => cpuOf(s) - cpuOf(others0[i]))];
+  const cpuUs = perProcessCpuUs.reduce((a, b) => a + b, 0);
+  const cpuSystemUs =
+    s1.cpuSystem - s0.cpuSystem + others1.reduce((a, s, i) => a + s.cpuSystem - others0[i].cpuSystem, 0);
   return {
     label,
     mode,
@@ -96,7 +102,10 @@ export async function publishRun(port, load, { label, mode, rate, durationMs, gr
     serverCpuMs: Math.round(cpuUs / 1000),
     serverCpuUs: cpuUs,
     answers: client.answers,
-    serverCpuSystemMs: Math.round((s1.cpuSystem - s0.cpuSystem) / 1000),
+    serverCpuSystemMs: Math.round(cpuSystemUs / 1000),
+    ...(otherPorts.length
+      ? { serverProcesses: 1 + otherPorts.length, perProcessCpuMs: perProcessCpuUs.map((u) => Math.round(u / 1000)) }
+      : {}),
     cpuUsPerDelivery: client.received > 0 ? Math.round((cpuUs / client.received) * 100) / 100 : null,
     serverCpuShare: Math.round((cpuUs / 1000 / wallMs) * 1000) / 1000,
     windowMs: Math.round(wallMs),
@@ -107,7 +116,7 @@ export async function publishRun(port, load, { label, mode, rate, durationMs, gr
       processes: client.processes,
       saturated: client.cpuShareMax > 0.85,
     },
-    serverSaturated: cpuUs / 1000 / wallMs > 0.9,
+    serverSaturated: Math.max(...perProcessCpuUs) / 1000 / wallMs > 0.9,
     machine: otherLoad(busyCores(m0, m1), cpuUs / 1000 / wallMs, client.cpuShare, stealShare(m0, m1)),
     rssAfterMiB: Math.round((s1.rss / 2 ** 20) * 10) / 10,
   };
