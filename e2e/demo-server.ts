@@ -14,31 +14,36 @@ const DEMO = path.join(ROOT, "apps", "demo");
 export const SCREENSHOTS = path.join(ROOT, "test-output", "screenshots");
 
 /** Newest modification time of the files under `dir` (skipping build output and dependencies). */
-function newest(dir: string, skip: (name: string) => boolean = () => false): number {
+export function newest(dir: string, skip: (name: string) => boolean = () => false): number {
   if (!existsSync(dir)) return 0;
   const stat = statSync(dir);
   if (!stat.isDirectory()) return stat.mtimeMs;
   let max = 0;
   for (const entry of readdirSync(dir)) {
-    if (entry === "node_modules" || entry === ".next" || entry === "dist" || skip(entry)) continue;
+    if (["node_modules", ".next", "dist", "next-env.d.ts"].includes(entry) || skip(entry)) continue;
     max = Math.max(max, newest(path.join(dir, entry), skip));
   }
   return max;
 }
 
-function run(command: string, args: string[], cwd: string): void {
-  const result = spawnSync(command, args, { cwd, stdio: "pipe", encoding: "utf8", env: process.env });
+/** Runs a command to completion; throws with its output when it fails. */
+export function run(command: string, args: string[], cwd: string): void {
+  const result = spawnSync(command, args, {
+    cwd,
+    stdio: "pipe",
+    encoding: "utf8",
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
+  });
   if (result.status !== 0) {
     throw new Error(`${command} ${args.join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
   }
 }
 
 /**
- * Builds the library and the demo unless their outputs are newer than their sources. Test files run
- * in parallel, so the build holds a lock (an atomic mkdir): a second caller waits for it, then finds
- * the output fresh.
+ * Runs `build` under the build lock (an atomic mkdir) shared by every browser-test file: test files
+ * run in parallel, so a second caller waits for the first, then finds the output fresh.
  */
-export async function buildIfStale(): Promise<void> {
+export async function withBuildLock(build: () => void): Promise<void> {
   const lock = path.join(ROOT, "test-output", ".build-lock");
   mkdirSync(path.dirname(lock), { recursive: true });
   const deadline = Date.now() + 10 * 60_000;
@@ -54,26 +59,35 @@ export async function buildIfStale(): Promise<void> {
     }
   }
   try {
-    buildNow();
+    build();
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
 }
 
-function buildNow(): void {
+/** Builds the library unless its output is newer than its sources. Call under the build lock. */
+export function buildLibraryIfStale(): void {
   const librarySources = newest(path.join(ROOT, "packages", "herald", "src"), (n) => /\.test\.tsx?$/.test(n));
   const libraryOutput = path.join(ROOT, "packages", "herald", "dist", "react", "index.js");
   if (!existsSync(libraryOutput) || statSync(libraryOutput).mtimeMs < librarySources) {
     run("npm", ["run", "build"], ROOT);
   }
-  const buildId = path.join(DEMO, ".next", "BUILD_ID");
-  const demoSources = Math.max(newest(DEMO), newest(path.join(ROOT, "packages", "herald", "dist")));
-  if (!existsSync(buildId) || statSync(buildId).mtimeMs < demoSources) {
-    run("npm", ["run", "build", "-w", "demo"], ROOT);
-  }
 }
 
-function freePort(): Promise<number> {
+/** Builds the library and the demo unless their outputs are newer than their sources. */
+export async function buildIfStale(): Promise<void> {
+  await withBuildLock(() => {
+    buildLibraryIfStale();
+    const buildId = path.join(DEMO, ".next", "BUILD_ID");
+    const demoSources = Math.max(newest(DEMO), newest(path.join(ROOT, "packages", "herald", "dist")));
+    if (!existsSync(buildId) || statSync(buildId).mtimeMs < demoSources) {
+      run("npm", ["run", "build", "-w", "demo"], ROOT);
+    }
+  });
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once("error", reject);

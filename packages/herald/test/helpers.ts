@@ -99,3 +99,15 @@ export async function openUntilConnected(herald: Herald, query: string): Promise
   createParser({ onEvent: (e) => events.push(e) }).feed(text);
   return events;
 }
+
+/** Deterministic PRNG (mulberry32) so a failing randomized run can be replayed from its seed. */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHerald, MemoryBroker, type Herald } from "../src/server/index.js";
 import { createHeraldClient, type HeraldClient, type VisibilityTarget } from "../src/client/index.js";
-import { waitFor } from "./helpers.js";
+import { prng, waitFor } from "./helpers.js";
 
 const heralds: Herald[] = [];
 const servers: http.Server[] = [];
@@ -181,13 +181,7 @@ describe("poll transport and negotiation", () => {
   it("resumes without loss on the poll transport while connections are cut at random", async () => {
     const { herald, port, sockets } = await app();
     const origin = `http://127.0.0.1:${port}`;
-    let seed = 99;
-    const random = () => {
-      seed = (seed + 0x6d2b79f5) >>> 0;
-      let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const random = prng(99);
     const received: Map<string, number[]>[] = [];
     const channels = ["a", "b", "c"];
     for (let i = 0; i < 8; i++) {

@@ -9,7 +9,7 @@ import { createHerald, MemoryBroker, type Herald } from "../src/server/index.js"
 import { RedisBroker } from "../src/brokers/redis.js";
 import { createHeraldClient, type HeraldClient } from "../src/client/index.js";
 import type { GapPayload } from "../src/protocol/envelope.js";
-import { startServer, waitFor, type TestServer } from "./helpers.js";
+import { prng, startServer, waitFor, type TestServer } from "./helpers.js";
 import { startRedis, type TestRedis } from "./redis/redis-server.js";
 import { startTcpProxy, type TcpProxy } from "./faults/tcp-proxy.js";
 
@@ -37,18 +37,6 @@ afterEach(async () => {
   await server?.close();
   await Promise.all(heralds.splice(0).map((h) => h.close()));
 });
-
-/** Deterministic PRNG so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Setup = "memory" | "redis" | "redis, two instances";
 
