@@ -4,22 +4,33 @@
  * HTTP API at `/apps/{id}/…`, Herald's SSE at `/sse` and a health check at `/healthz`, on one port.
  *
  * Environment: HERALD_APP_ID, HERALD_APP_KEY, HERALD_APP_SECRET (defaults app-id, app-key,
- * app-secret), HERALD_REDIS_URL (scale out over Redis), HERALD_WEBHOOK_URL, HERALD_CORS_ORIGINS
- * (comma-separated origins, or `*`, allowed to open `/sse` from a browser).
+ * app-secret: for a local try only), HERALD_REDIS_URL (scale out over Redis), HERALD_WEBHOOK_URL,
+ * HERALD_CORS_ORIGINS (comma-separated origins, or `*`, allowed to open `/sse` from a browser).
+ * It listens on loopback unless `--host` says otherwise, and refuses to start with the default
+ * secret off loopback or with NODE_ENV=production (unless `--allow-default-credentials`). The server
+ * has the library's Node hardening (`hardenServer`: header and request timeouts, header limits, a
+ * cap on sockets per address that have not sent their request).
  */
 import http from "node:http";
 import type { Socket } from "node:net";
 import process from "node:process";
 import type { HeraldRedis } from "../redis/setup.js";
 import { createHerald } from "../server/herald.js";
+import { HARDENED_SERVER_OPTIONS, hardenServer } from "../server/http/harden.js";
+import { credentialsProblem, DEFAULTS } from "./credentials.js";
 
-const USAGE = `Usage: herald serve [--port 6001] [--host 0.0.0.0]
+const USAGE = `Usage: herald serve [--port 6001] [--host 127.0.0.1] [--allow-default-credentials]
 
 Serves the Pusher Channels protocol (ws://host:port/app/{key}), its HTTP API (/apps/{id}/...),
-Herald's SSE (/sse?channel=...) and /healthz.
+Herald's SSE (/sse?channel=...) and /healthz. Listens on 127.0.0.1 unless --host says otherwise.
+
+With the default secret (app-secret, which anyone can read here) it refuses to start on a
+non-loopback --host or with NODE_ENV=production: set HERALD_APP_SECRET (and HERALD_APP_KEY),
+or pass --allow-default-credentials to accept the risk.
 
 Environment:
-  HERALD_APP_ID, HERALD_APP_KEY, HERALD_APP_SECRET   app credentials (default app-id, app-key, app-secret)
+  HERALD_APP_ID, HERALD_APP_KEY, HERALD_APP_SECRET   app credentials (default app-id, app-key, app-secret:
+                                                      a local try only); the secret signs every auth
   HERALD_REDIS_URL                                    everything on Redis (bus, tokens, limits, presence):
                                                       several servers, one state; redis://, rediss:// (TLS)
   HERALD_WEBHOOK_URL                                  POST Pusher webhooks here
@@ -32,10 +43,11 @@ interface Args {
   command: string | undefined;
   port: number;
   host: string;
+  allowDefaultCredentials: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { command: undefined, port: 6001, host: "0.0.0.0" };
+  const args: Args = { command: undefined, port: 6001, host: "127.0.0.1", allowDefaultCredentials: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.startsWith("--")
@@ -44,6 +56,7 @@ function parseArgs(argv: string[]): Args {
     const value = () => inline ?? argv[++i];
     if (flag === "--port" || flag === "-p") args.port = Number(value());
     else if (flag === "--host") args.host = value() ?? args.host;
+    else if (flag === "--allow-default-credentials") args.allowDefaultCredentials = true;
     else if (flag === "--help" || flag === "-h") args.command = "help";
     else if (args.command === undefined) args.command = arg;
     else throw new Error(`unknown argument: ${arg}`);
@@ -54,9 +67,14 @@ function parseArgs(argv: string[]): Args {
 
 async function serve(args: Args): Promise<void> {
   const env = process.env;
-  const appId = env.HERALD_APP_ID || "app-id";
-  const key = env.HERALD_APP_KEY || "app-key";
-  const secret = env.HERALD_APP_SECRET || "app-secret";
+  const appId = env.HERALD_APP_ID || DEFAULTS.appId;
+  const key = env.HERALD_APP_KEY || DEFAULTS.key;
+  const secret = env.HERALD_APP_SECRET || DEFAULTS.secret;
+  const problem = credentialsProblem(secret, args.host, env.NODE_ENV === "production", args.allowDefaultCredentials);
+  if (problem) throw new Error(problem);
+  if (secret === DEFAULTS.secret) {
+    console.warn("herald serve: using the default credentials (app-key / app-secret): for a local try only");
+  }
   let redis: HeraldRedis | undefined;
   if (env.HERALD_REDIS_URL) {
     const { heraldRedis } = await import("../redis/setup.js").catch((cause: unknown) => {
@@ -89,7 +107,7 @@ async function serve(args: Args): Promise<void> {
     presence: redis?.presence,
   });
   let draining = false;
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(HARDENED_SERVER_OPTIONS, (req, res) => {
     const path = (req.url ?? "/").split("?", 1)[0];
     if (path === "/healthz") {
       res.writeHead(draining ? 503 : 200, { "Content-Type": "application/json", "Cache-Control": "no-store" });
@@ -103,6 +121,7 @@ async function serve(args: Args): Promise<void> {
     if (pusher.handleRequest(req, res)) return;
     res.writeHead(404, { "Content-Type": "text/plain" }).end("Not found\n");
   });
+  hardenServer(server);
   server.on("upgrade", (req, socket: Socket, head) => {
     if (!pusher.handleUpgrade(req, socket, head)) socket.destroy();
   });

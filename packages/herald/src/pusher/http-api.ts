@@ -9,7 +9,7 @@ import { assertEventName } from "../protocol/names.js";
 import { brokerChannel, brokerJsonOfPusherData, channelKind, pusherDataOfBrokerJson } from "./channels.js";
 import type { Fanout } from "./fanout.js";
 import type { PresenceStore } from "./presence.js";
-import { verifyApiRequest } from "./signature.js";
+import { ReplayGuard, verifyApiRequest, verifyBodyMd5 } from "./signature.js";
 
 /** What the HTTP API needs from the server. */
 export interface HttpApiContext {
@@ -19,6 +19,10 @@ export interface HttpApiContext {
   readonly fanout: Fanout;
   readonly presence: PresenceStore;
   readonly maxEventBytes: number;
+  /** How far `auth_timestamp` may be from the clock, in seconds. */
+  readonly maxSkewS: number;
+  /** Signed POSTs already served. */
+  readonly replays: ReplayGuard;
   readonly now: () => number;
   /** Herald's own (SSE) subscribers of a channel on this process, added to `subscription_count`. */
   heraldSubscribers(channel: string): number;
@@ -45,18 +49,25 @@ export function handleApiRequest(ctx: HttpApiContext, req: IncomingMessage, res:
   const url = new URL(req.url ?? "/", "http://herald.invalid");
   if (!url.pathname.startsWith("/apps/")) return false;
   serve(ctx, req, url).then(
-    (body) => reply(res, 200, JSON.stringify(body), "application/json"),
+    (body) => reply(req, res, 200, JSON.stringify(body), "application/json"),
     (error: unknown) => {
-      if (error instanceof ApiError) reply(res, error.status, `${error.message}\n`, "text/plain");
-      else reply(res, 500, "Internal error\n", "text/plain");
+      if (error instanceof ApiError) reply(req, res, error.status, `${error.message}\n`, "text/plain");
+      else reply(req, res, 500, "Internal error\n", "text/plain");
     },
   );
   return true;
 }
 
-function reply(res: ServerResponse, status: number, body: string, type: string): void {
+/** Answers; a request whose body was not read (refused before it) is not kept alive to read it. */
+function reply(req: IncomingMessage, res: ServerResponse, status: number, body: string, type: string): void {
   if (res.writableEnded || res.destroyed) return;
-  res.writeHead(status, { "Content-Type": `${type}; charset=utf-8`, "Cache-Control": "no-store" });
+  const headers: Record<string, string> = { "Content-Type": `${type}; charset=utf-8`, "Cache-Control": "no-store" };
+  if (!req.complete) {
+    headers.Connection = "close";
+    res.shouldKeepAlive = false;
+    res.once("finish", () => req.socket.destroy());
+  }
+  res.writeHead(status, headers);
   res.end(body);
 }
 
@@ -65,9 +76,15 @@ async function serve(ctx: HttpApiContext, req: IncomingMessage, url: URL): Promi
   // ["apps", id, ...rest]
   if (parts[1] !== ctx.appId) throw new ApiError(404, "Unknown app");
   const method = req.method ?? "GET";
-  const body = method === "POST" ? await readBody(req) : "";
-  const auth = verifyApiRequest(method, url.pathname, url.searchParams, body, ctx, ctx.now());
+  // The signature (which covers `body_md5`) is checked before a byte of the body is read.
+  const auth = verifyApiRequest(method, url.pathname, url.searchParams, ctx, ctx.now(), ctx.maxSkewS);
   if (!auth.ok) throw new ApiError(401, auth.message);
+  const body = method === "POST" ? await readBody(req) : "";
+  const bodyError = verifyBodyMd5(url.searchParams, body);
+  if (bodyError !== null) throw new ApiError(401, bodyError);
+  if (method === "POST" && !ctx.replays.accept(auth.signature, auth.timestamp, ctx.now())) {
+    throw new ApiError(401, "Replayed request: this signed request was already served");
+  }
   const rest = parts.slice(2);
   const route = `${method} ${rest[0] ?? ""}${rest.length > 1 ? `/${rest.length}` : ""}`;
   switch (route) {
@@ -161,6 +178,15 @@ function parseTrigger(ctx: HttpApiContext, value: unknown): Trigger {
     throw new ApiError(400, "Invalid socket_id");
   }
   const infoList = typeof info === "string" && info !== "" ? info.split(",") : [];
+  // Checked before anything is published, so a bad `info` never follows a published event.
+  for (const field of infoList) {
+    if (field === "user_count") {
+      if (!(list as string[]).every((c) => channelKind(c) === "presence"))
+        throw new ApiError(400, "user_count is only available for presence channels");
+    } else if (field !== "subscription_count") {
+      throw new ApiError(400, `Unknown info attribute: ${field.slice(0, 100)}`);
+    }
+  }
   return { name, data, channels: list as string[], socketId: socket_id as string | undefined, info: infoList };
 }
 

@@ -10,13 +10,21 @@ export interface PresenceMember {
   readonly user_info: unknown;
 }
 
+/**
+ * What a join did: `"first"` when this is the user's first connection on the channel (then
+ * `member_added` goes out), `"again"` for another connection of a present user, `"full"` when the
+ * channel already held `maxMembers` other users (nothing was added).
+ */
+export type PresenceJoin = "first" | "again" | "full";
+
 /** The registry of presence members. */
 export interface PresenceStore {
   /**
-   * Adds connection `socketId` as `member` of `channel`. Resolves true when this is the user's first
-   * connection on the channel (then `member_added` goes out).
+   * Adds connection `socketId` as `member` of `channel`, unless the user is new and the channel
+   * already holds `maxMembers` users: the check and the add are one step, so concurrent joins
+   * (from any process) never overshoot the cap.
    */
-  join(channel: string, socketId: string, member: PresenceMember): Promise<boolean>;
+  join(channel: string, socketId: string, member: PresenceMember, maxMembers?: number): Promise<PresenceJoin>;
   /** Removes a connection. Resolves true when it was the user's last one (then `member_removed`). */
   leave(channel: string, socketId: string, userId: string): Promise<boolean>;
   /** The channel's members, one per user (the first connection's `user_info`). */
@@ -34,16 +42,17 @@ interface UserEntry {
 export class MemoryPresenceStore implements PresenceStore {
   private readonly byChannel = new Map<string, Map<string, UserEntry>>();
 
-  join(channel: string, socketId: string, member: PresenceMember): Promise<boolean> {
-    let users = this.byChannel.get(channel);
-    if (!users) this.byChannel.set(channel, (users = new Map()));
+  join(channel: string, socketId: string, member: PresenceMember, maxMembers = Infinity): Promise<PresenceJoin> {
+    const users = this.byChannel.get(channel) ?? new Map<string, UserEntry>();
     const entry = users.get(member.user_id);
     if (entry) {
       entry.sockets.add(socketId);
-      return Promise.resolve(false);
+      return Promise.resolve("again");
     }
+    if (users.size >= maxMembers) return Promise.resolve("full");
     users.set(member.user_id, { info: member.user_info, sockets: new Set([socketId]) });
-    return Promise.resolve(true);
+    this.byChannel.set(channel, users);
+    return Promise.resolve("first");
   }
 
   leave(channel: string, socketId: string, userId: string): Promise<boolean> {

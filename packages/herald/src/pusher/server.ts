@@ -6,10 +6,13 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import type { Herald } from "../server/herald.js";
+import { DEFAULT_MAX_CLIENT_DEPTH } from "../server/core/publish.js";
+import { admitUpgrade, refuseUpgrade, type SocketAdmission } from "./admission.js";
 import { Fanout } from "./fanout.js";
 import { handleApiRequest } from "./http-api.js";
 import { MemoryPresenceStore, type PresenceStore } from "./presence.js";
 import { CODES, errorFrame } from "./protocol.js";
+import { ReplayGuard } from "./signature.js";
 import { PusherSocket, type SocketContext } from "./socket.js";
 import { Webhooks, type WebhookOptions } from "./webhooks.js";
 
@@ -29,8 +32,32 @@ export interface PusherServerOptions {
   activityTimeout?: number;
   /** How long the server waits for `pusher:pong` after its own `pusher:ping`, in ms (default 30,000; then close 4201). */
   pongTimeoutMs?: number;
-  /** Most concurrent connections; more are refused with 4100 (default 100,000). */
+  /**
+   * Most concurrent connections on this server; more are refused with 4100 (default 100,000). Per
+   * address and per user, the Herald instance's `limits` apply (`maxConnectionsPerIp`,
+   * `maxConnectionsPerUser`, `connectPerIp`, `connectPerUser`), counted together with its SSE and
+   * poll connections.
+   */
   maxConnections?: number;
+  /** Channels one connection may subscribe to (default: the Herald instance's `maxChannelsPerConnection`, 32). */
+  maxChannelsPerConnection?: number;
+  /**
+   * Messages a connection may send (pings, subscriptions, client events): a burst, then a rate per
+   * second (default 100, then 20/s). Past it the connection is closed with 4100.
+   */
+  messageRate?: { capacity: number; refillPerSecond: number };
+  /** Deepest JSON nesting of a client event's `data` (default 16, as `POST …/publish`). */
+  maxClientEventDepth?: number;
+  /**
+   * How long a connection the server closed (slow consumer, too many messages, shutdown) may take
+   * to finish the closing handshake before its socket is destroyed, in ms (default 5,000).
+   */
+  closeGraceMs?: number;
+  /**
+   * Signed HTTP API requests: how far `auth_timestamp` may be from the server's clock, in seconds
+   * (default 60; Pusher allows 600).
+   */
+  apiMaxSkewSeconds?: number;
   /** Accept client events (`client-*`) on private and presence channels (default true). */
   clientEvents?: boolean;
   /** Client events per second per connection (default 10, as Pusher); over it: `pusher:error` 4301. */
@@ -93,6 +120,8 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
   const pongTimeoutMs = options.pongTimeoutMs ?? 30_000;
   const maxConnections = options.maxConnections ?? 100_000;
   const maxEventBytes = options.maxEventBytes ?? 10_240;
+  const apiMaxSkewS = options.apiMaxSkewSeconds ?? 60;
+  const replays = new ReplayGuard(apiMaxSkewS);
   const fanout = new Fanout(options.herald.broker, options.cacheTtlMs ?? 30 * 60_000, now);
   const presence = options.presence ?? new MemoryPresenceStore();
   const webhooks = options.webhooks ? new Webhooks(options.webhooks, options.key, options.secret) : undefined;
@@ -102,6 +131,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
   let timer: ReturnType<typeof setInterval> | undefined;
 
   const ctx: SocketContext = {
+    herald: options.herald,
     key: options.key,
     secret: options.secret,
     fanout,
@@ -113,6 +143,10 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     maxPresenceMembers: options.maxPresenceMembers ?? 100,
     maxUserInfoBytes: options.maxUserInfoBytes ?? 1024,
     maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    maxChannels: options.maxChannelsPerConnection ?? options.herald.core.options.maxChannelsPerConnection,
+    messageRate: options.messageRate ?? { capacity: 100, refillPerSecond: 20 },
+    maxDepth: options.maxClientEventDepth ?? DEFAULT_MAX_CLIENT_DEPTH,
+    closeGraceMs: options.closeGraceMs ?? 5000,
     isReserved: options.isReserved ?? ((channel) => /^(user|task)-/.test(channel)),
     now,
     onClosed: (socket) => {
@@ -142,6 +176,19 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
   const refuse = (ws: import("ws").WebSocket, code: number, message: string): void => {
     ws.send(errorFrame(code, message));
     ws.close(code, message);
+    const timer = setTimeout(() => ws.terminate(), ctx.closeGraceMs);
+    timer.unref?.();
+    ws.once("close", () => clearTimeout(timer));
+  };
+
+  const accept = (ws: import("ws").WebSocket, admission: SocketAdmission): void => {
+    const pusherSocket = new PusherSocket(ws, ctx, admission);
+    sockets.add(pusherSocket);
+    if (timer === undefined) {
+      timer = setInterval(tick, tickMs);
+      timer.unref?.();
+    }
+    pusherSocket.established(activityTimeoutS);
   };
 
   return {
@@ -149,26 +196,33 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
       const url = new URL(req.url ?? "/", "http://herald.invalid");
       const match = /^\/app\/([^/]+)\/?$/.exec(url.pathname);
       if (!match) return false;
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        // Pusher accepts the upgrade and reports problems on the socket (pusher-websockets-protocol, "Connection").
-        if (closing) return refuse(ws, CODES.reconnect, "Server is shutting down");
-        if (safeDecode(match[1]!) !== options.key) return refuse(ws, CODES.appNotFound, "App key not in this app");
-        const protocol = url.searchParams.get("protocol");
-        if (protocol === null) return refuse(ws, CODES.noProtocol, "No protocol version supplied");
-        const version = Number(protocol);
-        if (!(version >= 5 && version <= 7))
-          return refuse(ws, CODES.unsupportedProtocol, "Unsupported protocol version");
-        if (sockets.size >= maxConnections) return refuse(ws, CODES.overCapacity, "Over capacity");
-        const pusherSocket = new PusherSocket(ws, ctx);
-        sockets.add(pusherSocket);
-        if (timer === undefined) {
-          timer = setInterval(tick, tickMs);
-          timer.unref?.();
-        }
-        pusherSocket.established(activityTimeoutS);
-      });
+      // Herald's admission first (origin, attempt rates, connection slots): a refusal is an HTTP
+      // answer, before the upgrade costs anything.
+      admitUpgrade(options.herald, req).then(
+        (admission) => {
+          if (socket.destroyed) return admission.release();
+          wss.handleUpgrade(req, socket, head, (ws) => {
+            // Pusher accepts the upgrade and reports problems on the socket (pusher-websockets-protocol, "Connection").
+            const refuseWith = (code: number, message: string): void => {
+              admission.release();
+              refuse(ws, code, message);
+            };
+            if (closing) return refuseWith(CODES.reconnect, "Server is shutting down");
+            if (safeDecode(match[1]!) !== options.key) return refuseWith(CODES.appNotFound, "App key not in this app");
+            const protocol = url.searchParams.get("protocol");
+            if (protocol === null) return refuseWith(CODES.noProtocol, "No protocol version supplied");
+            const version = Number(protocol);
+            if (!(version >= 5 && version <= 7))
+              return refuseWith(CODES.unsupportedProtocol, "Unsupported protocol version");
+            if (sockets.size >= maxConnections) return refuseWith(CODES.overCapacity, "Over capacity");
+            accept(ws, admission);
+          });
+        },
+        (error: unknown) => refuseUpgrade(socket, error),
+      );
       return true;
     },
+
     handleRequest(req, res) {
       return handleApiRequest(
         {
@@ -178,6 +232,8 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
           fanout,
           presence,
           maxEventBytes,
+          maxSkewS: apiMaxSkewS,
+          replays,
           now,
           heraldSubscribers: (channel) => options.herald.subscriberCount(channel),
           terminateUser: (userId) => {

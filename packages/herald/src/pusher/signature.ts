@@ -40,19 +40,19 @@ export function signSocketAuth(key: string, secret: string, signed: string): str
 }
 
 /** What {@link verifyApiRequest} decides. */
-export type ApiAuthResult = { ok: true } | { ok: false; message: string };
+export type ApiAuthResult = { ok: true; signature: string; timestamp: number } | { ok: false; message: string };
 
 /**
- * Verifies an HTTP API request (auth-signatures, "Generating the signature"): `auth_key`,
- * `auth_timestamp` within `maxSkewS` seconds, `auth_version=1.0`, `body_md5` when there is a body,
- * and `auth_signature` = HMAC-SHA256 of `METHOD\nPATH\nk=v&…` (keys lowercased and sorted, values
- * unescaped, `auth_signature` left out).
+ * Verifies an HTTP API request's query (auth-signatures, "Generating the signature"): `auth_key`,
+ * `auth_timestamp` (decimal seconds) within `maxSkewS` seconds, `auth_version=1.0`, and
+ * `auth_signature` = HMAC-SHA256 of `METHOD\nPATH\nk=v&…` (keys lowercased and sorted, values
+ * unescaped, `auth_signature` left out). The signature covers `body_md5`, so this runs before the
+ * body is read; {@link verifyBodyMd5} then checks the body against it.
  */
 export function verifyApiRequest(
   method: string,
   path: string,
   query: URLSearchParams,
-  body: string,
   credentials: { key: string; secret: string },
   nowMs: number,
   maxSkewS = 600,
@@ -60,9 +60,10 @@ export function verifyApiRequest(
   const get = (name: string) => query.get(name);
   const key = get("auth_key");
   if (key === null || !safeEqual(key, credentials.key)) return { ok: false, message: "Unknown auth_key" };
-  const timestamp = Number(get("auth_timestamp"));
-  if (!Number.isFinite(timestamp) || get("auth_timestamp") === "")
-    return { ok: false, message: "Missing or invalid auth_timestamp" };
+  const stamp = get("auth_timestamp") ?? "";
+  // Decimal seconds only: `0x…`, `1e9`, signs, fractions and padding are refused.
+  if (!/^[1-9][0-9]{0,11}$/.test(stamp)) return { ok: false, message: "Missing or invalid auth_timestamp" };
+  const timestamp = Number(stamp);
   if (Math.abs(nowMs / 1000 - timestamp) > maxSkewS) {
     return {
       ok: false,
@@ -70,11 +71,6 @@ export function verifyApiRequest(
     };
   }
   if (get("auth_version") !== "1.0") return { ok: false, message: "auth_version must be 1.0" };
-  if (body.length > 0) {
-    const md5 = get("body_md5");
-    if (md5 === null || !safeEqual(md5.toLowerCase(), md5Hex(body)))
-      return { ok: false, message: "body_md5 does not match the body" };
-  }
   const signature = get("auth_signature");
   if (signature === null) return { ok: false, message: "Missing auth_signature" };
   const pairs: [string, string][] = [];
@@ -88,5 +84,47 @@ export function verifyApiRequest(
       message: `Invalid signature: you should have sent HmacSHA256Hex(${JSON.stringify(signed)}, your_secret_key)`,
     };
   }
-  return { ok: true };
+  return { ok: true, signature: expected, timestamp };
+}
+
+/** Checks a request body against the signed `body_md5` (required when there is a body); returns why not, or null. */
+export function verifyBodyMd5(query: URLSearchParams, body: string): string | null {
+  if (body.length === 0) return null;
+  const md5 = query.get("body_md5");
+  if (md5 === null || !safeEqual(md5.toLowerCase(), md5Hex(body))) return "body_md5 does not match the body";
+  return null;
+}
+
+/**
+ * Refuses a signed request seen before. A signature is remembered until its timestamp leaves the
+ * accepted window; a repeat is refused, except within `repeatSeconds` of its own timestamp: the
+ * protocol has no nonce, so an SDK that sends the same event twice in one second signs both
+ * identically, and that cannot be told apart from a replay. At most `maxEntries` signatures are
+ * kept (the oldest is forgotten first).
+ */
+export class ReplayGuard {
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly maxSkewS: number,
+    private readonly repeatSeconds = 2,
+    private readonly maxEntries = 100_000,
+  ) {}
+
+  /** True when the request may be served; remembers it. */
+  accept(signature: string, timestamp: number, nowMs: number): boolean {
+    for (const [known, until] of this.seen) {
+      if (until > nowMs) break;
+      this.seen.delete(known);
+    }
+    if (this.seen.has(signature)) return Math.abs(nowMs / 1000 - timestamp) <= this.repeatSeconds;
+    while (this.seen.size >= this.maxEntries) this.seen.delete(this.seen.keys().next().value!);
+    this.seen.set(signature, (timestamp + this.maxSkewS) * 1000);
+    return true;
+  }
+
+  /** Signatures remembered. */
+  get size(): number {
+    return this.seen.size;
+  }
 }

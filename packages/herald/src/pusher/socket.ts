@@ -1,11 +1,17 @@
 /**
  * One Pusher connection: the messages of protocol 7 (ping, subscribe, unsubscribe, sign-in, client
- * events) over a `ws` socket, with the checks the protocol asks for.
+ * events) over a `ws` socket, with the checks the protocol asks for and Herald's own rules (see
+ * `admission.ts`): channel rules on public channels, a channel cap, a message rate, client events
+ * validated like `POST …/publish`, and unsent bytes counted per frame, not per payload byte.
  */
 import { Buffer } from "node:buffer";
 import { randomInt } from "node:crypto";
 import type { WebSocket } from "ws";
 import { assertEventName } from "../protocol/names.js";
+import { assertDepth } from "../server/core/publish.js";
+import type { Principal } from "../server/core/subscriber.js";
+import type { Herald } from "../server/herald.js";
+import { admitSignin, countClientEvent, mayFollow, type SocketAdmission } from "./admission.js";
 import {
   brokerChannel,
   brokerJsonOfPusherData,
@@ -23,6 +29,7 @@ import type { Webhooks } from "./webhooks.js";
 
 /** Settings a connection needs, resolved once by the server. */
 export interface SocketContext {
+  readonly herald: Herald;
   readonly key: string;
   readonly secret: string;
   readonly fanout: Fanout;
@@ -34,6 +41,14 @@ export interface SocketContext {
   readonly maxPresenceMembers: number;
   readonly maxUserInfoBytes: number;
   readonly maxBufferedBytes: number;
+  /** Channels one connection may hold. */
+  readonly maxChannels: number;
+  /** Messages a connection may send: a burst, then a sustained rate per second. */
+  readonly messageRate: { readonly capacity: number; readonly refillPerSecond: number };
+  /** Deepest JSON nesting of a client event's data. */
+  readonly maxDepth: number;
+  /** How long a connection the server closed may take to go, in ms, before its socket is destroyed. */
+  readonly closeGraceMs: number;
   readonly isReserved: (channel: string) => boolean;
   readonly now: () => number;
   /** Called once when the socket is gone. */
@@ -44,6 +59,13 @@ interface Subscription {
   /** The presence user id, on presence channels. */
   userId?: string;
 }
+
+/**
+ * What one queued frame costs beyond its bytes (the socket's write request, the frame header and
+ * their objects; measured at about 300 bytes of heap per small frame with `ws` 8), so a client
+ * that reads nothing holds at most `maxBufferedBytes` whatever the size of what it is sent.
+ */
+export const FRAME_OVERHEAD_BYTES = 320;
 
 /** Makes a socket id as the protocol shows it (`^\d+\.\d+$`). */
 export function newSocketId(): string {
@@ -66,41 +88,83 @@ export class PusherSocket implements FanoutTarget {
   private readonly cancelled = new Set<string>();
   private windowStart = 0;
   private windowCount = 0;
+  /** The message bucket: tokens left, and when it was last refilled. */
+  private messageTokens: number;
+  private messagesAt: number;
+  /** Frames handed to the socket and not yet flushed to the kernel, counted while it is backed up. */
+  private queuedFrames = 0;
+  private readonly flushed = (): void => {
+    this.queuedFrames--;
+  };
+  /** The Herald principal: the session's user, or the user of `pusher:signin`. */
+  private principal: Principal | null;
+  private releaseSignin: () => void = () => {};
   private closed = false;
 
   constructor(
     readonly ws: WebSocket,
     private readonly ctx: SocketContext,
+    private readonly admission: SocketAdmission,
   ) {
     this.lastSeen = ctx.now();
+    this.principal = admission.principal;
+    this.messageTokens = ctx.messageRate.capacity;
+    this.messagesAt = this.lastSeen;
     ws.on("message", (data, isBinary) => {
+      if (this.closed) return;
       this.lastSeen = this.ctx.now();
       this.pingSentAt = undefined;
+      if (!this.takeMessageToken()) {
+        this.close(CODES.overCapacity, "Too many messages: reconnect after a pause");
+        return;
+      }
       if (isBinary) return;
       void this.onMessage(data.toString()).catch(() => {
         /* a failure on one message (broker down) is reported where it happened */
       });
     });
-    ws.on("close", () => this.cleanup());
+    ws.on("close", () => {
+      // The connection slots are held until the socket is really gone, as for SSE: a closed client
+      // that does not read keeps its slot until the close grace destroys its socket.
+      this.admission.release();
+      this.releaseSignin();
+      this.cleanup();
+    });
     ws.on("error", () => this.cleanup());
   }
 
-  /** Sends a frame unless the client is too far behind reading (then it is closed with 4100). */
+  /**
+   * Sends a frame unless the client is too far behind reading: past `maxBufferedBytes` of unsent
+   * frames, each counted as its bytes plus {@link FRAME_OVERHEAD_BYTES}, it is closed with 4100.
+   */
   send(data: Buffer | string): void {
     if (this.closed) return;
-    if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {
+    const backlog = this.ws.bufferedAmount;
+    if (backlog === 0) {
+      this.ws.send(data, { binary: false });
+      return;
+    }
+    if (backlog + (this.queuedFrames + 1) * FRAME_OVERHEAD_BYTES > this.ctx.maxBufferedBytes) {
       this.close(CODES.overCapacity, "client too slow: reconnect and catch up");
       return;
     }
-    this.ws.send(data, { binary: false });
+    this.queuedFrames++;
+    this.ws.send(data, { binary: false }, this.flushed);
   }
 
-  /** Sends `pusher:error` and closes with `code`. */
+  /**
+   * Sends `pusher:error` and closes with `code`. A client that does not complete the closing
+   * handshake within the close grace has its socket destroyed (it holds nothing after that).
+   */
   close(code: number, message: string): void {
     if (this.closed) return;
     if (this.ws.readyState === this.ws.OPEN) {
       this.ws.send(errorFrame(code, message));
       this.ws.close(code, message);
+      const ws = this.ws;
+      const timer = setTimeout(() => ws.terminate(), this.ctx.closeGraceMs);
+      timer.unref?.();
+      ws.once("close", () => clearTimeout(timer));
     }
     this.cleanup();
   }
@@ -113,6 +177,18 @@ export class PusherSocket implements FanoutTarget {
   /** The channels this connection is subscribed to. */
   channels(): string[] {
     return [...this.subscriptions.keys()];
+  }
+
+  /** Takes one token of the message bucket; false when it is empty. */
+  private takeMessageToken(): boolean {
+    const { capacity, refillPerSecond } = this.ctx.messageRate;
+    const now = this.lastSeen;
+    const elapsed = Math.max(0, now - this.messagesAt) / 1000;
+    this.messagesAt = now;
+    this.messageTokens = Math.min(capacity, this.messageTokens + elapsed * refillPerSecond);
+    if (this.messageTokens < 1) return false;
+    this.messageTokens -= 1;
+    return true;
   }
 
   private async onMessage(text: string): Promise<void> {
@@ -155,15 +231,35 @@ export class PusherSocket implements FanoutTarget {
       return;
     }
     if (this.subscriptions.has(channel) || this.joining.has(channel)) return;
+    if (this.subscriptions.size + this.joining.size >= this.ctx.maxChannels) {
+      this.subscriptionError(channel, 429, `At most ${this.ctx.maxChannels} channels per connection`, "LimitReached");
+      return;
+    }
     const kind = channelKind(channel);
     if (kind === "user") {
       if (this.userId === undefined || channel !== userChannel(this.userId)) {
         this.subscriptionError(channel, 403, "Only the signed-in user may subscribe to their own user channel");
         return;
       }
-    } else if (kind === "public" && this.ctx.isReserved(channel)) {
-      this.subscriptionError(channel, 403, "This channel is reserved for Herald's own channel rules");
-      return;
+    } else if (kind === "public") {
+      if (this.ctx.isReserved(channel)) {
+        this.subscriptionError(channel, 403, "This channel is reserved for Herald's own channel rules");
+        return;
+      }
+      this.joining.add(channel);
+      let verdict;
+      try {
+        verdict = await mayFollow(this.ctx.herald, this.admission, this.principal, brokerChannel(channel)!);
+      } catch {
+        verdict = { ok: false as const, status: 500, message: "The app's channel rule failed" };
+      } finally {
+        this.joining.delete(channel);
+      }
+      if (this.closed || this.cancelled.delete(channel)) return;
+      if (!verdict.ok) {
+        this.subscriptionError(channel, verdict.status, verdict.message);
+        return;
+      }
     }
     let member: PresenceMember | undefined;
     if (needsAuth(kind)) {
@@ -188,19 +284,6 @@ export class PusherSocket implements FanoutTarget {
     }
     this.joining.add(channel);
     try {
-      if (member) {
-        const members = await this.ctx.presence.members(channel);
-        const present = members.some((m) => m.user_id === member.user_id);
-        if (!present && members.length >= this.ctx.maxPresenceMembers) {
-          this.subscriptionError(
-            channel,
-            403,
-            `Presence channels hold at most ${this.ctx.maxPresenceMembers} members`,
-            "LimitReached",
-          );
-          return;
-        }
-      }
       const before = this.ctx.fanout.count(channel);
       try {
         await this.ctx.fanout.add(channel, this);
@@ -213,10 +296,29 @@ export class PusherSocket implements FanoutTarget {
         this.removeFromFanout(channel);
         return;
       }
+      // The member cap is checked and the member added in one step of the store (atomic on Redis).
+      const joined = member
+        ? await this.ctx.presence.join(channel, this.socketId, member, this.ctx.maxPresenceMembers)
+        : undefined;
+      if (joined === "full") {
+        this.removeFromFanout(channel);
+        this.subscriptionError(
+          channel,
+          403,
+          `Presence channels hold at most ${this.ctx.maxPresenceMembers} members`,
+          "LimitReached",
+        );
+        return;
+      }
+      if (this.closed) {
+        if (member) await this.ctx.presence.leave(channel, this.socketId, member.user_id);
+        this.removeFromFanout(channel);
+        return;
+      }
       this.subscriptions.set(channel, member ? { userId: member.user_id } : {});
       if (before === 0) this.ctx.webhooks?.emit({ name: "channel_occupied", channel });
       if (member) {
-        const first = await this.ctx.presence.join(channel, this.socketId, member);
+        const first = joined === "first";
         const members = await this.ctx.presence.members(channel);
         const hash: Record<string, unknown> = {};
         for (const m of members) hash[m.user_id] = m.user_info ?? null;
@@ -295,7 +397,18 @@ export class PusherSocket implements FanoutTarget {
       this.close(CODES.unauthorized, "Invalid sign-in: user_data needs a string id of channel-name characters");
       return;
     }
+    if (this.userId !== id) {
+      try {
+        const release = admitSignin(this.ctx.herald, this.admission, id);
+        this.releaseSignin();
+        this.releaseSignin = release;
+      } catch (error) {
+        this.close(CODES.overCapacity, error instanceof Error ? error.message : "Too many connections for this user");
+        return;
+      }
+    }
     this.userId = id;
+    this.principal = { userId: id };
     this.send(frame("pusher:signin_success", { user_data: userData }));
   }
 
@@ -334,13 +447,27 @@ export class PusherSocket implements FanoutTarget {
       this.send(errorFrame(null, "Client event rejected: invalid event name"));
       return;
     }
+    const userId = this.subscriptions.get(channel)!.userId;
+    try {
+      countClientEvent(this.ctx.herald, this.admission, userId ?? this.principal?.userId ?? null);
+    } catch {
+      this.send(errorFrame(CODES.clientEventRateLimit, "Client event rejected: too many from this user or address"));
+      return;
+    }
+    // The checks of `POST …/publish`: nesting (before anything serializes it: the frame is at most
+    // `ws`'s `maxPayload`), then size.
+    try {
+      assertDepth(typeof data === "string" ? parsedOrText(data) : data, this.ctx.maxDepth);
+    } catch {
+      this.send(errorFrame(null, `Client event rejected: data is nested deeper than ${this.ctx.maxDepth} levels`));
+      return;
+    }
     const text = typeof data === "string" ? data : JSON.stringify(data ?? null);
     if (Buffer.byteLength(text) > this.ctx.maxEventBytes) {
       this.send(errorFrame(null, `Client event rejected: data is larger than ${this.ctx.maxEventBytes} bytes`));
       return;
     }
     const json = typeof data === "string" ? brokerJsonOfPusherData(data) : text;
-    const userId = this.subscriptions.get(channel)!.userId;
     await this.ctx.fanout.publish(channel, event, json, { exclude: this.socketId, userId });
     this.ctx.webhooks?.emit({
       name: "client_event",
@@ -357,6 +484,15 @@ export class PusherSocket implements FanoutTarget {
     this.closed = true;
     for (const channel of [...this.subscriptions.keys()]) void this.unsubscribe(channel).catch(() => {});
     this.ctx.onClosed(this);
+  }
+}
+
+/** A string's JSON value, or the string itself when it is not JSON. */
+function parsedOrText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
   }
 }
 

@@ -3,8 +3,10 @@
  * `Content-Type: application/json`, `X-Pusher-Key`, and `X-Pusher-Signature` = hex HMAC-SHA256 of
  * the raw body under the app secret. Events are batched; `channel_vacated` and `member_removed`
  * wait a little and are dropped when the channel or member comes back meanwhile (so a reconnect
- * does not flap); failed deliveries (network or non-2xx) are retried with backoff for a while.
+ * does not flap); failed deliveries (network, timeout or non-2xx) are retried with backoff for a
+ * while. What waits for a retry is bounded in bytes: past the bound the oldest batch is dropped.
  */
+import { Buffer } from "node:buffer";
 import { hmacHex } from "./signature.js";
 
 /** One webhook event. */
@@ -25,6 +27,10 @@ export interface WebhookOptions {
   vacateDelayMs?: number;
   /** How long a failing delivery is retried, in ms (default 5 minutes, like Pusher). */
   retryForMs?: number;
+  /** How long one delivery may take before it counts as failed, in ms (default 10,000). */
+  timeoutMs?: number;
+  /** Bytes of batches kept for a retry (default 1 MiB); past it the oldest batch is dropped. */
+  maxPendingBytes?: number;
   /** `fetch`, injectable. */
   fetch?: typeof fetch;
 }
@@ -35,7 +41,11 @@ export class Webhooks {
   private batchTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly delayed = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly inflight = new Set<Promise<void>>();
-  private readonly retries = new Set<ReturnType<typeof setTimeout>>();
+  /** Batches waiting for a retry, oldest first, with their timers. */
+  private readonly retries = new Map<ReturnType<typeof setTimeout>, number>();
+  private queuedBytes = 0;
+  /** Batches dropped because the retry queue was full. */
+  dropped = 0;
   private closed = false;
 
   constructor(
@@ -43,6 +53,11 @@ export class Webhooks {
     private readonly key: string,
     private readonly secret: string,
   ) {}
+
+  /** Bytes of batches waiting for a retry. */
+  get pendingBytes(): number {
+    return this.queuedBytes;
+  }
 
   /** Queues `event` (vacated/removed after the delay, cancelling a pending opposite). */
   emit(event: WebhookEvent): void {
@@ -74,8 +89,9 @@ export class Webhooks {
   async close(): Promise<void> {
     for (const timer of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
-    for (const timer of this.retries) clearTimeout(timer);
+    for (const timer of this.retries.keys()) clearTimeout(timer);
     this.retries.clear();
+    this.queuedBytes = 0;
     this.flush();
     this.closed = true;
     await Promise.allSettled([...this.inflight]);
@@ -108,6 +124,7 @@ export class Webhooks {
         "X-Pusher-Signature": hmacHex(this.secret, body),
       },
       body,
+      signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
     })
       .then(async (res) => {
         await res.arrayBuffer().catch(() => undefined);
@@ -116,12 +133,27 @@ export class Webhooks {
       .catch(() => {
         const delay = Math.min(60_000, 1000 * 2 ** attempt);
         if (this.closed || Date.now() + delay - firstAt > (this.options.retryForMs ?? 5 * 60_000)) return;
+        const size = Buffer.byteLength(body);
+        const max = this.options.maxPendingBytes ?? 1024 * 1024;
+        if (size > max) {
+          this.dropped++;
+          return;
+        }
+        while (this.queuedBytes + size > max) {
+          const [oldest, bytes] = this.retries.entries().next().value!;
+          clearTimeout(oldest);
+          this.retries.delete(oldest);
+          this.queuedBytes -= bytes;
+          this.dropped++;
+        }
         const timer = setTimeout(() => {
           this.retries.delete(timer);
+          this.queuedBytes -= size;
           this.deliver(body, firstAt, attempt + 1);
         }, delay);
         timer.unref?.();
-        this.retries.add(timer);
+        this.retries.set(timer, size);
+        this.queuedBytes += size;
       })
       .finally(() => this.inflight.delete(sending));
     this.inflight.add(sending);

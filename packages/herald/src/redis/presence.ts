@@ -1,7 +1,7 @@
 /** Presence members in Redis: `RedisPresenceStore`, for `createPusherServer({ presence })`. */
 import { randomBytes } from "node:crypto";
 import type { RedisConnection } from "../brokers/redis.js";
-import type { PresenceMember, PresenceStore } from "../pusher/presence.js";
+import type { PresenceJoin, PresenceMember, PresenceStore } from "../pusher/presence.js";
 
 /** Options for {@link RedisPresenceStore}. */
 export interface RedisPresenceStoreOptions {
@@ -61,11 +61,16 @@ local function purge(now)
 end
 `;
 
-/** KEYS: connections, info, channels. ARGV: channel, entry, user, info json, ttl ms. Returns 1 when the user is new. */
+/**
+ * KEYS: connections, info, channels. ARGV: channel, entry, user, info json, ttl ms, max members (0:
+ * no cap). Returns 1 when the user is new, 0 when present, -1 when the channel is full (nothing added).
+ */
 const JOIN = `${PURGE}
 local now = nowMs()
 purge(now)
 local first = not hasUser(KEYS[1], ARGV[3])
+local cap = tonumber(ARGV[6])
+if first and cap > 0 and redis.call('HLEN', KEYS[2]) >= cap then return -1 end
 local expires = now + tonumber(ARGV[5])
 redis.call('ZADD', KEYS[1], expires, ARGV[2])
 if first then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
@@ -156,23 +161,29 @@ export class RedisPresenceStore implements PresenceStore {
     return `${userId}\n${this.process}\n${socketId}`;
   }
 
-  async join(channel: string, socketId: string, member: PresenceMember): Promise<boolean> {
+  async join(channel: string, socketId: string, member: PresenceMember, maxMembers = Infinity): Promise<PresenceJoin> {
     const entry = this.entry(socketId, member.user_id);
     let entries = this.mine.get(channel);
     if (!entries) this.mine.set(channel, (entries = new Set()));
     entries.add(entry);
     this.ensureTimer();
     const info = JSON.stringify(member.user_info ?? null);
-    return (
-      (await this.scripts.heraldPresenceJoin(
-        ...this.keys(channel),
-        channel,
-        entry,
-        member.user_id,
-        info,
-        this.ttlMs,
-      )) === 1
+    const cap = Number.isFinite(maxMembers) ? Math.max(1, Math.floor(maxMembers)) : 0;
+    const result = await this.scripts.heraldPresenceJoin(
+      ...this.keys(channel),
+      channel,
+      entry,
+      member.user_id,
+      info,
+      this.ttlMs,
+      cap,
     );
+    if (result === -1) {
+      entries.delete(entry);
+      if (entries.size === 0) this.mine.delete(channel);
+      return "full";
+    }
+    return result === 1 ? "first" : "again";
   }
 
   async leave(channel: string, socketId: string, userId: string): Promise<boolean> {

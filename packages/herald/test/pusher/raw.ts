@@ -19,11 +19,29 @@ export interface RawClient {
   closed: Promise<{ code: number; reason: string }>;
 }
 
+/** A refused upgrade: the HTTP status and body the server answered. */
+export interface RefusedUpgrade extends Error {
+  status: number;
+  body: string;
+}
+
+/** Connects; rejects with a {@link RefusedUpgrade} when the server answers the upgrade with an HTTP error. */
 export async function rawConnect(
   port: number,
   path = "/app/app-key?protocol=7&client=js&version=8.6.0&flash=false",
+  headers: Record<string, string> = {},
 ): Promise<RawClient> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers });
+  const refused = new Promise<never>((_, reject) => {
+    ws.once("unexpected-response", (_req, res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () =>
+        reject(Object.assign(new Error(`refused ${res.statusCode}`), { status: res.statusCode, body })),
+      );
+    });
+  });
+  refused.catch(() => undefined);
   const frames: RawFrame[] = [];
   const waiters: (() => void)[] = [];
   ws.on("message", (data) => {
@@ -58,7 +76,7 @@ export async function rawConnect(
     waitFrame,
     closed,
   };
-  const first = await waitFrame(() => true);
+  const first = await Promise.race([waitFrame(() => true), refused]);
   if (first.event === "pusher:connection_established") {
     client.socketId = (JSON.parse(first.data as string) as { socket_id: string }).socket_id;
   }

@@ -282,13 +282,40 @@ describe("limits on Redis", () => {
 });
 
 describe("presence on Redis", () => {
+  it("the member cap holds under concurrent joins from two stores (checked and added in one script)", async () => {
+    const prefix = `p${++prefixCount}`;
+    const a = new Redis(redis.url);
+    const b = new Redis(redis.url);
+    cleanups.push(
+      () => a.quit(),
+      () => b.quit(),
+    );
+    const one = new RedisPresenceStore(a, { prefix, ttlMs: 60_000 });
+    const two = new RedisPresenceStore(b, { prefix, ttlMs: 60_000 });
+    cleanups.push(
+      () => one.close(),
+      () => two.close(),
+    );
+    const results = await Promise.all(
+      Array.from({ length: 150 }, (_, i) =>
+        (i % 2 ? one : two).join("presence-capped", `${i}.1`, { user_id: `u${i}`, user_info: null }, 100),
+      ),
+    );
+    expect(results.filter((r) => r === "first")).toHaveLength(100);
+    expect(results.filter((r) => r === "full")).toHaveLength(50);
+    expect(await one.members("presence-capped")).toHaveLength(100);
+    // A present user's second connection is not refused by a full channel.
+    const present = results.findIndex((r) => r === "first");
+    expect(await one.join("presence-capped", "999.1", { user_id: `u${present}`, user_info: null }, 100)).toBe("again");
+  });
+
   it("members are shared, counted per user across instances, and a killed process' members expire", async () => {
     const prefix = `p${++prefixCount}`;
     const conn = new Redis(redis.url);
     cleanups.push(() => conn.quit());
     const one = new RedisPresenceStore(conn, { prefix, ttlMs: 600 });
     cleanups.push(() => one.close());
-    expect(await one.join("presence-room", "1.1", { user_id: "alice", user_info: { name: "A" } })).toBe(true);
+    expect(await one.join("presence-room", "1.1", { user_id: "alice", user_info: { name: "A" } })).toBe("first");
     // A process that joins then dies without leaving.
     const child = spawn(
       process.execPath,

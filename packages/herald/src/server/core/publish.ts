@@ -1,4 +1,7 @@
-/** Validation of what `publish()` accepts: names from the allow-list, JSON data under a size cap. */
+/**
+ * Validation of what is published: names from the allow-list, JSON data under a size cap, and the
+ * nesting limit that every message from a browser passes (`POST …/publish`, WebSocket client events).
+ */
 import { Buffer } from "node:buffer";
 import { HeraldError } from "../../protocol/errors.js";
 import { assertChannelName, assertEventName } from "../../protocol/names.js";
@@ -26,4 +29,31 @@ export function preparePublish(channel: unknown, event: unknown, data: unknown, 
     });
   }
   return json;
+}
+
+/** Deepest JSON nesting accepted in a message from a browser, by default. */
+export const DEFAULT_MAX_CLIENT_DEPTH = 16;
+
+/**
+ * Nesting depth of a parsed JSON value, counting no further than `limit + 1` (iterative: no stack
+ * overflow, however deep the input).
+ */
+export function jsonDepth(value: unknown, limit: number): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, level] = stack.pop()!;
+    if (typeof node !== "object" || node === null) continue;
+    if (level + 1 > max) max = level + 1;
+    if (max > limit) return max;
+    for (const child of Object.values(node)) stack.push([child, level + 1]);
+  }
+  return max;
+}
+
+/** Throws `invalid_data` when `value` is nested deeper than `limit`. */
+export function assertDepth(value: unknown, limit: number): void {
+  if (jsonDepth(value, limit) > limit) {
+    throw new HeraldError("invalid_data", `data is nested deeper than ${limit} levels`, { details: { limit } });
+  }
 }

@@ -8,6 +8,7 @@ import { Buffer } from "node:buffer";
 import { HeraldError } from "../../protocol/errors.js";
 import { assertChannelName, assertEventName } from "../../protocol/names.js";
 import type { Herald } from "../herald.js";
+import { assertDepth, DEFAULT_MAX_CLIENT_DEPTH } from "../core/publish.js";
 import { TokenBuckets, type BucketOptions } from "./limits/token-bucket.js";
 
 /** Options for {@link createClientPublisher}. */
@@ -31,7 +32,7 @@ export type ClientPublisher = (userId: string, body: string) => Promise<{ id: st
 export function createClientPublisher(herald: Herald, options: ClientPublishOptions = {}): ClientPublisher {
   const buckets = new TokenBuckets(options.rate ?? { capacity: 20, refillPerSecond: 10 }, options.now);
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
-  const maxDepth = options.maxDepth ?? 16;
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_CLIENT_DEPTH;
   return async (userId, body) => {
     if (Buffer.byteLength(body) > maxBody) {
       throw new HeraldError("payload_too_large", `request body is larger than ${maxBody} bytes`);
@@ -55,26 +56,10 @@ export function createClientPublisher(herald: Herald, options: ClientPublishOpti
     if (!event.startsWith("client-")) {
       throw new HeraldError("invalid_event", 'client events must be named "client-…"');
     }
-    if (depth(data, maxDepth) > maxDepth) {
-      throw new HeraldError("invalid_data", `data is nested deeper than ${maxDepth} levels`);
-    }
+    assertDepth(data, maxDepth);
     if (!options.authorizePublish || !(await options.authorizePublish(userId, channel, event))) {
       throw new HeraldError("forbidden", `not allowed to publish on "${channel}"`, { details: { channel } });
     }
     return { id: await herald.publish(channel, event, data) };
   };
-}
-
-/** Nesting depth of a parsed JSON value, counting no further than `limit + 1` (iterative: no stack overflow). */
-function depth(value: unknown, limit: number): number {
-  let max = 0;
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [node, level] = stack.pop()!;
-    if (typeof node !== "object" || node === null) continue;
-    if (level + 1 > max) max = level + 1;
-    if (max > limit) return max;
-    for (const child of Object.values(node)) stack.push([child, level + 1]);
-  }
-  return max;
 }
