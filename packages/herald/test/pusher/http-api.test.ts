@@ -8,6 +8,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { WebhookEvent } from "../../src/pusher/index.js";
+import { Webhooks } from "../../src/pusher/webhooks.js";
 import { APP, closeAll, connected, next, open, sdkFor, startPusher, subscribed, waitFor } from "./fixture.js";
 
 afterEach(closeAll);
@@ -189,5 +190,48 @@ describe("webhooks", () => {
       data: '{"p":1}',
       user_id: "a",
     });
+  });
+});
+
+describe("webhooks against a failing receiver", () => {
+  /** A receiver that answers `status`, or never answers when `status` is null; counts requests. */
+  async function receiver(status: number | null) {
+    const state = { requests: 0 };
+    const server = http.createServer((req, res) => {
+      state.requests++;
+      req.resume();
+      if (status !== null) res.writeHead(status).end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    open.push({
+      close: () =>
+        new Promise<void>((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    });
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, state };
+  }
+
+  it("keeps at most maxPendingBytes of batches for a retry while the receiver answers 503", async () => {
+    const { url, state } = await receiver(503);
+    const hooks = new Webhooks({ url, batchMs: 1, maxPendingBytes: 2048 }, APP.key, APP.secret);
+    open.push({ close: () => hooks.close() });
+    for (let i = 0; i < 60; i++) {
+      hooks.emit({ name: "channel_occupied", channel: `room-${i}` });
+      await new Promise((r) => setTimeout(r, 2)); // one batch each
+    }
+    await waitFor(() => state.requests >= 20 && hooks.dropped > 0);
+    expect(hooks.pendingBytes).toBeLessThanOrEqual(2048);
+  });
+
+  it("gives up on a delivery the receiver never answers after timeoutMs, and retries it", async () => {
+    const { url, state } = await receiver(null);
+    const hooks = new Webhooks({ url, batchMs: 1, timeoutMs: 100 }, APP.key, APP.secret);
+    open.push({ close: () => hooks.close() });
+    hooks.emit({ name: "channel_occupied", channel: "room" });
+    // The first request hangs; the retry (after 1 s of backoff) can only come once it timed out.
+    await waitFor(() => state.requests >= 2, 15_000);
+    expect(state.requests).toBe(2);
   });
 });

@@ -3,6 +3,7 @@
  * SDK against it, SSE at /sse, HERALD_REDIS_URL across two servers, and draining on SIGTERM.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PusherJs } from "./pusher-js.js";
@@ -31,8 +32,11 @@ afterEach(async () => {
 });
 
 /** Starts `herald serve --port 0` and resolves with its port once it listens. */
-async function serve(env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", BIN, "serve", "--port", "0", "--host", "127.0.0.1"], {
+async function serve(
+  env: Record<string, string> = {},
+  args: string[] = ["--host", "127.0.0.1"],
+): Promise<{ child: ChildProcess; port: number; url: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", BIN, "serve", "--port", "0", ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -182,5 +186,38 @@ describe("herald serve", () => {
     await sdk.trigger("scaled", "e", { across: true });
     expect(await got).toEqual({ across: true });
     await expect(sdkFor(one.port).trigger("scaled", "e", {})).rejects.toMatchObject({ status: 404 });
+  });
+});
+
+describe("herald serve: credentials and hardening", () => {
+  it("refuses the default secret off loopback and under NODE_ENV=production, unless told", async () => {
+    const open = await serve({}, ["--host", "0.0.0.0"]).catch((e: Error) => e);
+    expect(String(open)).toMatch(/exited \(1\).*refusing to listen on 0\.0\.0\.0 with the default secret/s);
+    const production = await serve({ NODE_ENV: "production" }).catch((e: Error) => e);
+    expect(String(production)).toMatch(/exited \(1\).*NODE_ENV=production/s);
+    // Told to (a deliberate choice), or given a secret: it starts, on any interface.
+    const allowed = await serve({ NODE_ENV: "production" }, ["--host", "127.0.0.1", "--allow-default-credentials"]);
+    expect((await fetch(`${allowed.url}/healthz`)).status).toBe(200);
+    const configured = await serve({ HERALD_APP_SECRET: "a-real-secret-of-some-length" }, ["--host", "0.0.0.0"]);
+    expect((await fetch(`http://127.0.0.1:${configured.port}/healthz`)).status).toBe(200);
+  });
+
+  it("has the Node hardening: past 32 sockets from one address without a request head, new ones are closed", async () => {
+    const { port } = await serve();
+    const sockets = Array.from({ length: 40 }, () => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\n"); // never finishes its head
+      return socket;
+    });
+    try {
+      await waitFor(() => sockets.filter((s) => s.destroyed || s.readableEnded).length >= 8);
+      // A complete request from the same address is still answered once the slow ones are gone.
+      for (const s of sockets) s.destroy();
+      await waitFor(() => sockets.every((s) => s.destroyed));
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
   });
 });
