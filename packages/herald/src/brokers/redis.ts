@@ -53,14 +53,19 @@ interface ChannelState {
 /** Longest a Cluster catch-up that keeps failing holds live messages before letting them through. */
 const MAX_HOLD_MS = 30_000;
 
-/** Extra time a stream lives past `maxAgeMs` after its last publish. */
+/**
+ * Extra time a stream lives past `maxAgeMs` after its last publish: between half of it and all of
+ * it (a publish renews the stream's expiry only once it has run below `maxAgeMs` + half the margin).
+ */
 const EXPIRY_MARGIN_MS = 60_000;
 
 /**
  * Broker on Redis (ioredis 5). One Lua script per publish assigns the broker-wide `seq`, appends
- * to the channel's stream, trims it (by count and age, recording what was trimmed) and publishes
- * the event; one Lua script per snapshot reads the epoch, the head and the channels' ranges
- * atomically. Each process keeps one pub/sub subscription per channel, on a dedicated connection.
+ * to the channel's stream with its previous `seq` (capped by count; trimmed by age only when its
+ * oldest entry may be too old) and publishes the event; one Lua script per snapshot reads the
+ * epoch, the head and the channels' ranges atomically, and what retention removed from each
+ * stream's first entry. Concurrent commands are auto-pipelined. Each process keeps one pub/sub
+ * subscription per channel, on a dedicated connection.
  */
 export class RedisBroker implements Broker {
   private readonly cmd: ScriptedRedis;
@@ -81,18 +86,22 @@ export class RedisBroker implements Broker {
     this.prefix = options.prefix ?? "herald";
     this.maxEvents = options.maxEventsPerChannel ?? 1000;
     this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
-    const connect = (extra: RedisOptions = {}): RedisConnection => {
+    const connect = (extra: RedisOptions = {}, pipelined = false): RedisConnection => {
+      // Auto-pipelining (unless the options say otherwise): commands issued in one turn of the
+      // event loop, such as concurrent publishes, go out in one write and Redis reads them in one.
+      const defaults = pipelined ? { enableAutoPipelining: true } : {};
       if (options.cluster) {
         const { nodes, options: clusterOptions } = options.cluster;
         return new Cluster(nodes, {
+          ...defaults,
           ...clusterOptions,
           redisOptions: { ...clusterOptions?.redisOptions, ...extra },
         });
       }
-      const redisOptions = { ...options.redis, ...extra };
+      const redisOptions = { ...defaults, ...options.redis, ...extra };
       return options.url ? new Redis(options.url, redisOptions) : new Redis(redisOptions);
     };
-    this.cmd = connect() as ScriptedRedis;
+    this.cmd = connect({}, true) as ScriptedRedis;
     // The pub/sub connection runs no ready check. ioredis writes SUBSCRIBE at once while a
     // connection is still handshaking (Redis allows it while loading), so a subscription made in
     // that window put the connection in subscriber mode before the ready check's INFO, which
@@ -162,6 +171,7 @@ export class RedisBroker implements Broker {
       this.maxEvents,
       this.maxAgeMs,
       this.maxAgeMs + EXPIRY_MARGIN_MS,
+      this.maxAgeMs + EXPIRY_MARGIN_MS / 2,
       this.busKey(channel),
     );
     return { seq: Number(seq), channel, event, json, ts: Number(ts), epoch };
@@ -311,7 +321,7 @@ export class RedisBroker implements Broker {
 
   private fixedKeys(): string[] {
     const p = `{${this.prefix}}`;
-    return [`${p}:epoch`, `${p}:seq`, `${p}:trimmed`, `${p}:last`];
+    return [`${p}:epoch`, `${p}:seq`, `${p}:last`, `${p}:oldest`];
   }
 
   /** `{prefix}:log:{channel}`: the hash tag keeps every stream on the slot of the shared sequence. */
@@ -343,7 +353,7 @@ function deliver(state: ChannelState | undefined, event: StoredEvent, epoch: str
 }
 
 function toEvent(channel: string, [id, fields]: RawEntry): StoredEvent {
-  // Fields are written as event, json, ts.
+  // Fields are written as event, json, ts, prev.
   return { seq: Number.parseInt(id, 10), channel, event: fields[1]!, json: fields[3]!, ts: Number(fields[5]) };
 }
 

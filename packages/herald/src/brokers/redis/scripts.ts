@@ -2,112 +2,132 @@
  * The Lua scripts of `RedisBroker`. Each runs atomically in Redis, so a publish (sequence number,
  * append, trim, fan-out) and a snapshot (epoch, head, per-channel ranges) are never interleaved.
  *
- * Keys common to both scripts: KEYS[1] epoch, KEYS[2] seq, KEYS[3] trimmed (hash: channel -> highest
- * seq trimmed), KEYS[4] last (hash: channel -> last seq published), then channel streams.
- * Stream entries have the id `{seq}-0` and the fields `event`, `json`, `ts` (in that order).
+ * Keys common to both scripts: KEYS[1] epoch, KEYS[2] seq, KEYS[3] last (hash: channel -> last seq
+ * published), KEYS[4] oldest (hash: channel -> a time, in ms, no later than the `ts` of the
+ * channel's oldest retained entry), then channel streams.
+ * Stream entries have the id `{seq}-0` and the fields `event`, `json`, `ts`, `prev` (in that order);
+ * `prev` is the channel's previous seq when the entry was added (0 for none).
+ *
+ * What retention removed is read from the log itself: every event of a channel before its first
+ * retained entry is gone, and the highest of them is that entry's `prev` (or, for a stream that is
+ * empty or gone, the channel's last seq). So neither trim needs to record anything: the count cap
+ * is `XADD … MAXLEN ~` on publish (made exact by the next read), and the age trim reads entries
+ * only when one may be too old, which the `oldest` hash tells without touching the stream (on a
+ * busy channel, about once per `maxAgeMs`).
  */
 
-const PRELUDE = `
-local function int(n) return string.format('%d', n) end
-local function seqOf(id) return tonumber(string.match(id, '^(%d+)')) end
-
--- The epoch is valid only together with the seq counter: if either is gone (Redis restarted
--- without persistence, or keys were deleted), a new epoch starts, so old cursors get a gap.
-local function currentEpoch(candidate)
-  local e = redis.call('GET', KEYS[1])
-  local hasSeq = redis.call('EXISTS', KEYS[2]) == 1
-  if e and hasSeq then return e end
-  if not hasSeq then
-    redis.call('SET', KEYS[2], '0')
-    redis.call('DEL', KEYS[3], KEYS[4])
-  end
-  redis.call('SET', KEYS[1], candidate)
-  return candidate
-end
-
-local function nowMs()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
--- Trims a stream by count and by age (ts < cutoff), recording the highest seq trimmed.
-local function trim(key, channel, maxLen, cutoff)
+/**
+ * Drops the entries of stream `key` with ts < `cutoff` (Lua expressions: `key`, `channel`,
+ * `cutoff`, `now`). KEYS[4] holds, per channel, a time no later than the oldest retained entry's
+ * ts (entries are appended with the clock's time and only ever removed from the front), so when it
+ * is not before the cutoff nothing is read. Otherwise the front is read in growing batches up to
+ * the first young entry, whose ts becomes the new bound. Inlined where used (a Lua function would
+ * be a closure created on every run of the script).
+ */
+const trimByAge = (key: string, channel: string, cutoff: string, now: string) => `
+if tonumber(redis.call('HGET', KEYS[4], ${channel}) or '0') < ${cutoff} then
   local through = nil
-  local len = redis.call('XLEN', key)
-  if len > maxLen then
-    local old = redis.call('XRANGE', key, '-', '+', 'COUNT', len - maxLen)
-    through = old[#old][1]
-  end
+  local young = nil
+  local count = 1
   while true do
-    local batch = redis.call('XRANGE', key, through and ('(' .. through) or '-', '+', 'COUNT', 100)
-    local done = #batch < 100
+    local batch = redis.call('XRANGE', ${key}, through and ('(' .. through) or '-', '+', 'COUNT', count)
     for _, entry in ipairs(batch) do
-      if tonumber(entry[2][6]) >= cutoff then
-        done = true
+      local ts = tonumber(entry[2][6])
+      if ts >= ${cutoff} then
+        young = ts
         break
       end
       through = entry[1]
     end
-    if done then break end
+    if young or #batch < count then break end
+    if count < 512 then count = count * 2 end
   end
   if through then
-    local s = seqOf(through)
-    redis.call('XTRIM', key, 'MINID', int(s + 1) .. '-0')
-    if s > tonumber(redis.call('HGET', KEYS[3], channel) or '0') then
-      redis.call('HSET', KEYS[3], channel, int(s))
-    end
+    redis.call('XTRIM', ${key}, 'MINID', string.format('%d', tonumber(string.match(through, '^(%d+)')) + 1) .. '-0')
   end
+  redis.call('HSET', KEYS[4], ${channel}, string.format('%d', young or ${now}))
 end
 `;
 
 /**
- * KEYS[5] the channel's stream. ARGV: candidate epoch, channel, event, json, maxLen, maxAgeMs,
- * stream TTL in ms, bus channel. Publishes `epoch\nseq\nts\nprev\nevent\njson` on the bus, `prev`
- * being the channel's previous seq (0 for none), so a subscriber notices a message it never got.
- * Returns { epoch, seq, ts } (numbers as strings).
+ * The epoch, valid only together with the seq counter: if either is gone (Redis restarted without
+ * persistence, or keys were deleted), a new epoch (ARGV[1]) starts, so old cursors get a gap.
  */
-export const PUBLISH_SCRIPT = `${PRELUDE}
-local epoch = currentEpoch(ARGV[1])
-local channel = ARGV[2]
-if redis.call('EXISTS', KEYS[5]) == 0 then
-  -- The stream expired (or never existed): everything published before is gone.
-  local last = redis.call('HGET', KEYS[4], channel)
-  if last then redis.call('HSET', KEYS[3], channel, last) end
+const CURRENT_EPOCH = `
+local epoch = redis.call('GET', KEYS[1])
+if not (epoch and redis.call('EXISTS', KEYS[2]) == 1) then
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    redis.call('SET', KEYS[2], '0')
+    redis.call('DEL', KEYS[3], KEYS[4])
+  end
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
 end
-local prev = redis.call('HGET', KEYS[4], channel) or '0'
-local seq = redis.call('INCR', KEYS[2])
-local ts = nowMs()
-redis.call('XADD', KEYS[5], int(seq) .. '-0', 'event', ARGV[3], 'json', ARGV[4], 'ts', int(ts))
-redis.call('HSET', KEYS[4], channel, int(seq))
-trim(KEYS[5], channel, tonumber(ARGV[5]), ts - tonumber(ARGV[6]))
-redis.call('PEXPIRE', KEYS[5], ARGV[7])
-redis.call('PUBLISH', ARGV[8], epoch .. '\\n' .. int(seq) .. '\\n' .. int(ts) .. '\\n' .. prev .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4])
-return { epoch, int(seq), int(ts) }
+`;
+
+/** `now`: Redis' clock, in ms. */
+const NOW = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+`;
+
+/**
+ * KEYS[5] the channel's stream. ARGV: candidate epoch, channel, event, json, maxLen, maxAgeMs,
+ * stream TTL in ms, TTL below which it is renewed, bus channel. Publishes
+ * `epoch\nseq\nts\nprev\nevent\njson` on the bus, `prev` being the channel's previous seq (0 for
+ * none), so a subscriber notices a message it never got. Returns { epoch, seq, ts } (numbers as
+ * strings).
+ *
+ * The count cap is `MAXLEN ~` (whole stream nodes at a time: an exact cap marks entries deleted
+ * one by one, several times the cost of the append); reads apply the exact cap. The stream's
+ * expiry is renewed only when it has run below the threshold (PEXPIRE costs several times PTTL).
+ */
+export const PUBLISH_SCRIPT = `${CURRENT_EPOCH}${NOW}
+local channel = ARGV[2]
+local prev = redis.call('HGET', KEYS[3], channel) or '0'
+local seq = string.format('%d', redis.call('INCR', KEYS[2]))
+local ts = string.format('%d', now)
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'event', ARGV[3], 'json', ARGV[4], 'ts', ts, 'prev', prev)
+redis.call('HSET', KEYS[3], channel, seq)
+${trimByAge("KEYS[5]", "channel", "now - tonumber(ARGV[6])", "now")}
+if redis.call('PTTL', KEYS[5]) < tonumber(ARGV[8]) then redis.call('PEXPIRE', KEYS[5], ARGV[7]) end
+redis.call('PUBLISH', ARGV[9], epoch .. '\\n' .. seq .. '\\n' .. ts .. '\\n' .. prev .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4])
+return { epoch, seq, ts }
 `;
 
 /**
  * KEYS[5..] the channels' streams. ARGV: candidate epoch, after, limit per channel, maxLen,
  * maxAgeMs, then the channel names (same order as the streams). Returns
  * { epoch, head, trimmed1, entries1, trimmed2, entries2, ... } with trimmed as 1/0.
+ *
+ * Per channel: the exact count cap (publishes cap approximately), the age trim, then what the log
+ * no longer holds: the first retained entry's prev; for an empty or missing stream, the channel's
+ * last seq. (An entry without prev, written by an older version, counts everything before it as
+ * gone.)
  */
-export const SNAPSHOT_SCRIPT = `${PRELUDE}
-local epoch = currentEpoch(ARGV[1])
+export const SNAPSHOT_SCRIPT = `${CURRENT_EPOCH}${NOW}
 local head = redis.call('GET', KEYS[2])
 local after = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-local cutoff = nowMs() - tonumber(ARGV[5])
+local maxLen = tonumber(ARGV[4])
+local cutoff = now - tonumber(ARGV[5])
 local out = { epoch, head }
 for i = 5, #KEYS do
+  local key = KEYS[i]
   local channel = ARGV[i + 1]
-  local trimmedThrough
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    trim(KEYS[i], channel, tonumber(ARGV[4]), cutoff)
-    trimmedThrough = redis.call('HGET', KEYS[3], channel)
-  else
-    trimmedThrough = redis.call('HGET', KEYS[4], channel)
+  if redis.call('XLEN', key) > maxLen then redis.call('XTRIM', key, 'MAXLEN', maxLen) end
+  if redis.call('EXISTS', key) == 1 then
+    ${trimByAge("key", "channel", "cutoff", "now")}
   end
-  out[#out + 1] = (tonumber(trimmedThrough or '0') > after) and 1 or 0
-  out[#out + 1] = redis.call('XRANGE', KEYS[i], int(after + 1) .. '-0', '+', 'COUNT', limit)
+  local gone
+  local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
+  if first then
+    gone = tonumber(first[2][8] or (tonumber(string.match(first[1], '^(%d+)')) - 1))
+  else
+    gone = tonumber(redis.call('HGET', KEYS[3], channel) or '0')
+  end
+  out[#out + 1] = (gone > after) and 1 or 0
+  out[#out + 1] = redis.call('XRANGE', key, string.format('%d', after + 1) .. '-0', '+', 'COUNT', limit)
 end
 return out
 `;
