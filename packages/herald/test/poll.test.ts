@@ -121,19 +121,24 @@ describe.each(["node", "fetch"] as const)("poll (%s path)", (path) => {
     expect(reply.body!.events.map((e) => e.data)).toEqual([{ hi: true }]);
   });
 
-  it("frees a long-poll's waiter when its client goes away", async () => {
+  it("frees a long-poll's waiter when its client goes away (its channels let go after their grace)", async () => {
     const broker = new CountingBroker();
-    const { base } = await serve(path, broker);
+    const { herald, base } = await serve(path, broker);
     const { cursor } = (await poll(base, "channel=x&channel=y")).body!;
     const controller = new AbortController();
     const pending = poll(base, `channel=x&channel=y&lastEventId=${cursor}&wait=20`, {}, controller.signal).catch(
       (e: Error) => e,
     );
-    await waitFor(() => broker.listeners === 2, 5000, "the waiter to listen on both channels");
+    await waitFor(() => herald.stats().pollWaiters === 1, 5000, "the waiter to be held");
+    // The hub's one upstream subscription per channel, not one per waiter.
+    expect(broker.listeners).toBe(2);
     controller.abort();
     expect(await pending).toBeInstanceOf(Error);
-    await waitFor(() => broker.listeners === 0, 5000, "the waiter to be freed");
-  });
+    await waitFor(() => herald.stats().pollWaiters === 0, 5000, "the waiter to be freed");
+    // Kept for the grace period between polls (default 5 s), then released.
+    await waitFor(() => broker.listeners === 0, 30_000, "the channels to be let go after their grace");
+    expect(herald.stats()).toMatchObject({ channels: 0, idleChannels: 0, timerActive: false });
+  }, 40_000);
 
   it("answers gaps as SSE does (a cursor from another log), and refuses channels as SSE does", async () => {
     const { base } = await serve(path);

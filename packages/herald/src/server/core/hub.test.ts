@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MemoryBroker } from "../../brokers/memory.js";
 import { Hub } from "./hub.js";
+import { longPoll } from "./poll.js";
 import { startSession } from "./session.js";
 import type { Sink } from "./sink.js";
 import { Subscriber } from "./subscriber.js";
@@ -77,5 +78,125 @@ describe("hub coalescing", () => {
     hub.closeAll(); // closeAll clears a pending flush timer
     await new Promise((r) => setTimeout(r, 350));
     expect(sink.events()).toBe(4);
+  });
+});
+
+/** A MemoryBroker that counts upstream subscriptions still open. */
+class OpenCountingBroker extends MemoryBroker {
+  open = 0;
+  subscribes = 0;
+  override subscribe(channel: string, listener: Parameters<MemoryBroker["subscribe"]>[1]) {
+    this.subscribes++;
+    this.open++;
+    const subscription = super.subscribe(channel, listener);
+    let live = true;
+    return {
+      ready: subscription.ready,
+      unsubscribe: () => {
+        if (live) this.open--;
+        live = false;
+        subscription.unsubscribe();
+      },
+    };
+  }
+}
+
+describe("hub long-poll waiters", () => {
+  async function cursorOf(broker: MemoryBroker) {
+    return { epoch: await broker.epoch(), seq: await broker.head() };
+  }
+
+  it("answers held waiters from the events in hand, one shared answer, and times them out on the poll clock", async () => {
+    let clock = 0;
+    const broker = new OpenCountingBroker();
+    const hub = new Hub(broker, { coalesceMs: 0, pollClock: () => clock, pollGraceMs: 1000 });
+    const cursor = await cursorOf(broker);
+    const text = `${cursor.epoch}-${cursor.seq}`;
+    const signal = new AbortController().signal;
+    const a = longPoll(hub, broker, ["c"], cursor, text, 5000, signal);
+    const b = longPoll(hub, broker, ["c"], cursor, text, 5000, signal);
+    await until(() => hub.stats().pollWaiters === 2);
+    await broker.publish("c", "e", '{"n":1}');
+    const [answerA, answerB] = await Promise.all([a, b]);
+    expect(answerA).toBe(answerB); // built once, shared
+    expect(JSON.parse(answerA.body)).toMatchObject({ events: [{ channel: "c", data: { n: 1 } }], gaps: [] });
+    expect(hub.stats()).toMatchObject({ pollWaiters: 0, pollDelivered: 2, pollWakes: 2, idleChannels: 1 });
+
+    // Nothing comes: answered empty (the same cursor) once the clock passes the deadline.
+    const next = JSON.parse(answerA.body) as { cursor: string };
+    const [epoch, seq] = next.cursor.split("-");
+    const waiting = longPoll(hub, broker, ["c"], { epoch: epoch!, seq: Number(seq) }, next.cursor, 5000, signal);
+    await until(() => hub.stats().pollWaiters === 1);
+    expect(hub.stats().pollReads).toBe(2); // a and b read the log (the hub did not know c yet); this one did not
+    clock += 4999;
+    hub.sweepPolls();
+    expect(hub.stats().pollWaiters).toBe(1);
+    clock += 1;
+    hub.sweepPolls();
+    expect(JSON.parse((await waiting).body)).toEqual({ events: [], cursor: next.cursor, retryMs: 0, gaps: [] });
+    hub.closeAll();
+  });
+
+  it("keeps a channel followed only by pollers subscribed for its grace, then lets go", async () => {
+    let clock = 0;
+    const broker = new OpenCountingBroker();
+    const hub = new Hub(broker, { coalesceMs: 0, pollClock: () => clock, pollGraceMs: 1000 });
+    const cursor = await cursorOf(broker);
+    const text = `${cursor.epoch}-${cursor.seq}`;
+    for (let i = 0; i < 3; i++) {
+      const controller = new AbortController();
+      const pending = longPoll(hub, broker, ["c"], cursor, text, 5000, controller.signal);
+      await until(() => hub.stats().pollWaiters === 1);
+      controller.abort();
+      await pending;
+      expect(hub.stats()).toMatchObject({ pollWaiters: 0, channels: 1, idleChannels: 1 });
+      clock += 999;
+      hub.sweepPolls();
+      expect(broker.open).toBe(1);
+    }
+    expect(broker.subscribes).toBe(1);
+    // An SSE subscriber takes the channel out of its grace too; when it leaves, the grace starts again.
+    await live(hub, broker, ["c"]);
+    expect(hub.stats().idleChannels).toBe(0);
+    clock += 5000;
+    hub.sweepPolls();
+    expect(broker.open).toBe(1);
+    hub.closeAll();
+    expect(broker.open).toBe(0);
+    expect(hub.stats()).toMatchObject({ channels: 0, idleChannels: 0, timerActive: false });
+  });
+
+  it("lets go of a channel only SSE followed at once, as before", async () => {
+    const broker = new OpenCountingBroker();
+    const hub = new Hub(broker, { coalesceMs: 0 });
+    await live(hub, broker, ["s"]);
+    expect(broker.open).toBe(1);
+    hub.closeAll();
+    expect(broker.open).toBe(0);
+  });
+
+  it("answers a multi-channel waiter once, in seq order, with the events of one flush across its channels", async () => {
+    const broker = new MemoryBroker();
+    const hub = new Hub(broker, { coalesceMs: 0 });
+    const cursor = await cursorOf(broker);
+    const text = `${cursor.epoch}-${cursor.seq}`;
+    const pending = longPoll(hub, broker, ["x", "y"], cursor, text, 5000, new AbortController().signal);
+    await until(() => hub.stats().pollWaiters === 1);
+    for (let i = 0; i < 6; i++) void broker.publish(i % 2 ? "x" : "y", "e", String(i));
+    const reply = JSON.parse((await pending).body) as { events: { data: number; id: string }[]; cursor: string };
+    expect(reply.events.map((e) => e.data)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(reply.cursor).toBe(reply.events[5]!.id);
+    hub.closeAll();
+  });
+
+  it("fails held waiters with server_closing on closeAll", async () => {
+    const broker = new MemoryBroker();
+    const hub = new Hub(broker);
+    const cursor = await cursorOf(broker);
+    const pending = longPoll(hub, broker, ["z"], cursor, `${cursor.epoch}-0`, 5000, new AbortController().signal);
+    await until(() => hub.stats().pollWaiters === 1);
+    hub.closeAll();
+    await expect(pending).rejects.toMatchObject({ code: "server_closing" });
+    expect(hub.stats()).toMatchObject({ pollWaiters: 0, channels: 0, timerActive: false });
   });
 });

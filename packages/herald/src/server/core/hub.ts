@@ -1,13 +1,17 @@
 /**
- * The hub holds this process's subscribers per channel. Each event is serialized once; what
- * arrives in one tick is coalesced into one write per subscriber; one shared timer drives
- * heartbeats, rotation and the teardown of dropped clients; a subscriber whose unread bytes pass
- * the cap is dropped (it reconnects and resumes from the log).
+ * The hub holds this process's subscribers and long-poll waiters per channel, on one upstream broker
+ * subscription per channel. Each event is serialized once per wire format (the SSE frame, the poll
+ * envelope); what arrives in one tick is coalesced into one write per subscriber and one answer per
+ * waiter; one shared timer drives heartbeats, rotation and the teardown of dropped clients, another
+ * the long-poll deadlines and the grace that keeps a channel followed only by pollers subscribed
+ * between their polls; a subscriber whose unread bytes pass the cap is dropped (it reconnects and
+ * resumes from the log).
  */
 import { Buffer } from "node:buffer";
 import type { Broker, BrokerSubscription, StoredEvent } from "../../brokers/types.js";
 import { HeraldError, type HeraldErrorCode } from "../../protocol/errors.js";
 import { encodeEventFrame, errorFrame, HEARTBEAT, rotateFrame, type Frame } from "./frames.js";
+import { deliveriesAnswer, type Delivery, type PollAnswer, type PollWaiter } from "./poll.js";
 import type { Sink } from "./sink.js";
 import type { Subscriber } from "./subscriber.js";
 
@@ -29,15 +33,47 @@ export interface HubOptions {
   retryMs?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
+  /**
+   * How long a channel that long-pollers followed stays subscribed upstream after its last waiter
+   * (and subscriber) left, in ms (default 5,000): a poller is back within its round trip, so the
+   * broker (on Redis: SUBSCRIBE/UNSUBSCRIBE) is not asked again on every poll cycle. 0 lets go at once.
+   */
+  pollGraceMs?: number;
+  /** Monotonic clock of long-poll deadlines and the grace, in ms (default `performance.now`), injectable for tests. */
+  pollClock?: () => number;
 }
 
 interface ChannelState {
   readonly name: string;
   readonly subs: Set<Subscriber>;
+  readonly waiters: Set<PollWaiter>;
   upstream: BrokerSubscription | undefined;
+  /** True once `upstream.ready` resolved; `failed` once it rejected. */
+  ready: boolean;
+  failed: boolean;
+  /** SSE frames since the last flush (only while the channel has subscribers). */
   batch: Frame[];
-  /** Epoch of the last event seen on this channel. */
+  /** Events since the last flush, for waiters (only while the channel has waiters). */
+  pending: Delivery[];
+  /** Queued for the next flush. */
+  dirty: boolean;
+  /** Epoch of the last event seen on this channel by a live subscriber. */
   epoch: string | undefined;
+  /** Epoch and `seq` of the last event the broker delivered on this channel (to anyone or no one). */
+  lastEpoch: string | undefined;
+  lastSeq: number;
+  /**
+   * Every event on this channel with `seq > clear` (in `clearEpoch`) is delivered to the hub: known
+   * from a log read that began once the upstream subscription was ready. With `lastSeq`, it tells
+   * whether a waiter's cursor already covers everything on the channel (nothing can be missing
+   * between the cursor and the next event delivered).
+   */
+  clear: number;
+  clearEpoch: string | undefined;
+  /** A waiter followed it: it gets a grace period once idle. */
+  polled: boolean;
+  /** While idle in its grace period: when it lets go of its upstream subscription (poll clock). */
+  idleUntil: number | undefined;
 }
 
 /** Counts describing the hub, for dashboards and tests. */
@@ -52,9 +88,21 @@ export interface HubStats {
   dropped: number;
   /** Ended streams (dropped, rotated, closed) whose connection is torn down once their grace ends. */
   closing: number;
+  /** Long-poll requests held now (waiting for an event or their deadline). */
+  pollWaiters: number;
+  /** Events answered to long-poll waiters from the events in hand since start (one per event per waiter). */
+  pollDelivered: number;
+  /** Long-poll answers made from the events in hand (without reading the log) since start. */
+  pollWakes: number;
+  /** Log reads made by long-polls since start (at most one per request; none when the hub vouches for the cursor). */
+  pollReads: number;
+  /** Channels kept subscribed upstream with no subscriber or waiter, in their grace period after the last poll. */
+  idleChannels: number;
 }
 
 const TICK_MS = 1000;
+/** Long-poll deadlines are kept in buckets of waits this wide (deadlines in one bucket arrive nearly in order). */
+const WAIT_BUCKET_MS = 100;
 /** How often a replay waiting for its client to read checks again, in ms. */
 const REPLAY_WAIT_MS = 10;
 
@@ -74,6 +122,20 @@ export class Hub {
   private lastHeartbeat = 0;
   private delivered = 0;
   private dropped = 0;
+  private readonly waiters = new Set<PollWaiter>();
+  /** Held waiters by wait (in `WAIT_BUCKET_MS` steps), each in arrival order, so nearly in deadline order. */
+  private readonly deadlines = new Map<number, Set<PollWaiter>>();
+  /** Idle polled channels in their grace period, in the order it ends. */
+  private readonly idle = new Set<ChannelState>();
+  private multiWaiters: PollWaiter[] = [];
+  private pollTimer: ReturnType<typeof setTimeout> | undefined;
+  private pollTimerAt = Infinity;
+  private held = 0;
+  private pollDelivered = 0;
+  private pollWakes = 0;
+  private pollReads = 0;
+  private readonly pollGraceMs: number;
+  private readonly pollClock: () => number;
   /** Interval between heartbeat comments, in ms (told to every client in `herald:connected`). */
   readonly heartbeatMs: number;
   private readonly maxBufferedBytes: number;
@@ -92,6 +154,8 @@ export class Hub {
     this.retryMs = options.retryMs ?? 1_000;
     this.coalesceMs = options.coalesceMs ?? 50;
     this.now = options.now ?? Date.now;
+    this.pollGraceMs = options.pollGraceMs ?? 5_000;
+    this.pollClock = options.pollClock ?? (() => performance.now());
   }
 
   /**
@@ -103,13 +167,7 @@ export class Hub {
     if (sub.deadline !== undefined) this.rotating++;
     const ready: Promise<void>[] = [];
     for (const name of sub.channels) {
-      let state = this.channels.get(name);
-      if (!state) {
-        state = { name, subs: new Set(), upstream: undefined, batch: [], epoch: undefined };
-        this.channels.set(name, state);
-        const s = state;
-        state.upstream = this.broker.subscribe(name, (event, epoch) => this.onEvent(s, event, epoch));
-      }
+      const state = this.channelState(name);
       state.subs.add(sub);
       ready.push(state.upstream!.ready);
     }
@@ -168,10 +226,7 @@ export class Hub {
       const state = this.channels.get(name);
       if (!state) continue;
       state.subs.delete(sub);
-      if (state.subs.size === 0) {
-        state.upstream?.unsubscribe();
-        this.channels.delete(name);
-      }
+      this.releaseIfIdle(state);
     }
     this.stopTimerIfIdle();
     for (const handler of sub.closeHandlers) handler(reason);
@@ -186,9 +241,14 @@ export class Hub {
     this.ensureTimer();
   }
 
-  /** Ends every stream (on shutdown) and stops the timer. */
+  /** Ends every stream and long-poll (on shutdown), lets go of every channel and stops the timers. */
   closeAll(code: HeraldErrorCode = "server_closing", message = "the server is shutting down"): void {
+    for (const waiter of [...this.waiters]) {
+      this.removeWaiter(waiter);
+      waiter.reject(new HeraldError(code, message));
+    }
     for (const sub of [...this.subscribers]) this.close(sub, code, message);
+    for (const state of [...this.idle]) this.dropChannel(state);
     if (this.flushTimer !== undefined) {
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
@@ -198,6 +258,7 @@ export class Hub {
     for (const sink of this.closing.keys()) sink.destroy();
     this.closing.clear();
     this.stopTimerIfIdle();
+    this.armPollTimer();
   }
 
   /** Counts describing the hub. */
@@ -206,9 +267,14 @@ export class Hub {
       closing: this.closing.size,
       subscribers: this.subscribers.size,
       channels: this.channels.size,
-      timerActive: this.timer !== undefined,
+      timerActive: this.timer !== undefined || this.pollTimer !== undefined,
       delivered: this.delivered,
       dropped: this.dropped,
+      pollWaiters: this.held,
+      pollDelivered: this.pollDelivered,
+      pollWakes: this.pollWakes,
+      pollReads: this.pollReads,
+      idleChannels: this.idle.size,
     };
   }
 
@@ -217,18 +283,217 @@ export class Hub {
     return this.channels.get(channel)?.subs.size ?? 0;
   }
 
+  /** The state of channel `name`, created (and subscribed upstream) on first use, or taken out of its grace. */
+  private channelState(name: string): ChannelState {
+    const state = this.channels.get(name);
+    if (state) {
+      if (state.idleUntil !== undefined) {
+        state.idleUntil = undefined;
+        this.idle.delete(state);
+      }
+      return state;
+    }
+    const created: ChannelState = {
+      name,
+      subs: new Set(),
+      waiters: new Set(),
+      upstream: undefined,
+      ready: false,
+      failed: false,
+      batch: [],
+      pending: [],
+      dirty: false,
+      epoch: undefined,
+      lastEpoch: undefined,
+      lastSeq: 0,
+      clear: 0,
+      clearEpoch: undefined,
+      polled: false,
+      idleUntil: undefined,
+    };
+    this.channels.set(name, created);
+    created.upstream = this.broker.subscribe(name, (event, epoch) => this.onEvent(created, event, epoch));
+    created.upstream.ready.then(
+      () => (created.ready = true),
+      () => {
+        created.failed = true;
+        if (created.idleUntil !== undefined) this.dropChannel(created);
+      },
+    );
+    return created;
+  }
+
+  /**
+   * With no subscriber and no waiter left, a channel lets go of its upstream subscription: at once,
+   * or, when pollers followed it, after the grace period (unless someone comes back meanwhile).
+   */
+  private releaseIfIdle(state: ChannelState): void {
+    if (state.subs.size > 0 || state.waiters.size > 0 || state.idleUntil !== undefined) return;
+    if (!state.polled || state.failed || this.pollGraceMs <= 0) {
+      this.dropChannel(state);
+      return;
+    }
+    state.idleUntil = this.pollClock() + this.pollGraceMs;
+    this.idle.add(state);
+    this.armPollTimer();
+  }
+
+  private dropChannel(state: ChannelState): void {
+    this.idle.delete(state);
+    state.idleUntil = undefined;
+    if (this.channels.get(state.name) !== state) return;
+    state.upstream?.unsubscribe();
+    this.channels.delete(state.name);
+    state.batch = [];
+    state.pending = [];
+  }
+
+  /**
+   * Registers a long-poll waiter on its channels (events on them queue for it while it reads). Returns
+   * a promise only when an upstream subscription is not ready yet; it rejects (the waiter removed)
+   * when the broker cannot subscribe.
+   */
+  addWaiter(waiter: PollWaiter): Promise<void> | undefined {
+    this.waiters.add(waiter);
+    let pending: Promise<void>[] | undefined;
+    for (const name of waiter.channels) {
+      const state = this.channelState(name);
+      state.polled = true;
+      state.waiters.add(waiter);
+      if (!state.ready) (pending ??= []).push(state.upstream!.ready);
+    }
+    if (!pending) return undefined;
+    return Promise.all(pending).then(
+      () => {},
+      (cause: unknown) => {
+        this.removeWaiter(waiter);
+        throw new HeraldError("broker_unavailable", "the broker could not subscribe", { cause });
+      },
+    );
+  }
+
+  /**
+   * True when, on every channel of `waiter`, the hub knows that nothing follows its cursor yet and
+   * that everything after it will be delivered here: the cursor is the predecessor of whatever comes
+   * next, so the waiter can be held, and answered from the events in hand, without reading the log.
+   * (The cursor is a broker-wide position: events on other channels move it, so "nothing missing"
+   * is judged per channel, from the last position the broker delivered on it.)
+   */
+  canHoldWithoutRead(waiter: PollWaiter): boolean {
+    const { epoch, seq } = waiter.cursor;
+    for (const name of waiter.channels) {
+      const state = this.channels.get(name);
+      if (!state?.ready || state.clearEpoch !== epoch || state.clear > seq) return false;
+      if (state.lastEpoch !== undefined && (state.lastEpoch !== epoch || state.lastSeq > seq)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Records that a log read of `channels`, begun after their upstream subscriptions were ready (so
+   * by a waiter registered on them), saw the log at `head`: every event on them past `head` is
+   * delivered here from now on.
+   */
+  noteClear(channels: readonly string[], epoch: string, head: number): void {
+    for (const name of channels) {
+      const state = this.channels.get(name);
+      if (!state?.ready) continue;
+      if (state.lastEpoch !== undefined && state.lastEpoch !== epoch) continue;
+      if (state.clearEpoch === epoch) state.clear = Math.min(state.clear, head);
+      else if (state.clearEpoch === undefined) {
+        state.clearEpoch = epoch;
+        state.clear = head;
+      }
+    }
+  }
+
+  /** Counts a long-poll's log read (for `stats()`). */
+  countPollRead(): void {
+    this.pollReads++;
+  }
+
+  /**
+   * Holds a registered waiter past `floor` (its cursor, or the head of its read): events it queued
+   * meanwhile past the floor are answered at once; otherwise it waits for the next ones, or its deadline.
+   */
+  holdWaiter(waiter: PollWaiter, floor: number): void {
+    if (waiter.state !== "reading") return;
+    waiter.floor = floor;
+    waiter.state = "held";
+    const queued = waiter.queue;
+    waiter.queue = [];
+    const fresh = queued.filter((d) => d.epoch !== waiter.cursor.epoch || d.event.seq > floor);
+    if (fresh.length > 0) {
+      if (fresh.length > 1) fresh.sort((a, b) => a.event.seq - b.event.seq);
+      this.wake(waiter, fresh, deliveriesAnswer(waiter, fresh));
+      return;
+    }
+    const now = this.pollClock();
+    waiter.deadline = now + waiter.waitMs;
+    const key = Math.ceil(waiter.waitMs / WAIT_BUCKET_MS);
+    let bucket = this.deadlines.get(key);
+    if (!bucket) this.deadlines.set(key, (bucket = new Set()));
+    bucket.add(waiter);
+    waiter.bucket = key;
+    this.held++;
+    if (waiter.deadline < this.pollTimerAt) this.armPollTimer();
+  }
+
+  /** Answers a registered waiter (idempotent: a waiter already answered or gone is left alone). */
+  answerWaiter(waiter: PollWaiter, answer: PollAnswer): void {
+    if (waiter.state === "done" || !this.waiters.has(waiter)) return;
+    this.removeWaiter(waiter);
+    waiter.resolve(answer);
+  }
+
+  /** Lets go of a waiter without answering it (idempotent). */
+  removeWaiter(waiter: PollWaiter): void {
+    if (!this.waiters.delete(waiter)) return;
+    if (waiter.bucket !== undefined) {
+      const bucket = this.deadlines.get(waiter.bucket);
+      bucket?.delete(waiter);
+      if (bucket?.size === 0) this.deadlines.delete(waiter.bucket);
+      waiter.bucket = undefined;
+      this.held--;
+    }
+    for (const name of waiter.channels) {
+      const state = this.channels.get(name);
+      if (!state) continue;
+      state.waiters.delete(waiter);
+      this.releaseIfIdle(state);
+    }
+  }
+
+  private wake(waiter: PollWaiter, deliveries: readonly Delivery[], answer: PollAnswer): void {
+    this.pollWakes++;
+    this.pollDelivered += deliveries.length;
+    this.answerWaiter(waiter, answer);
+  }
+
   private onEvent(state: ChannelState, event: StoredEvent, epoch: string): void {
-    if (state.subs.size === 0) return;
-    if (epoch !== state.epoch) {
+    // Where the channel is, whoever listens: a waiter's cursor is judged against it.
+    if (epoch !== state.lastEpoch) {
+      state.lastEpoch = epoch;
+      state.lastSeq = 0;
+      if (state.clearEpoch !== epoch) state.clearEpoch = undefined;
+    }
+    if (event.seq > state.lastSeq) state.lastSeq = event.seq;
+    if (state.subs.size > 0 && epoch !== state.epoch) {
       // Rare: the first event on this channel, or the broker's log was lost and restarted. Positions
       // from the old epoch mean nothing in the new one, so its subscribers reconnect with their
       // cursor and get a `herald:gap` (reason "epoch") instead of silently skipping events.
       state.epoch = epoch;
       for (const sub of [...state.subs]) if (sub.state === "live" && sub.epoch !== epoch) this.epochChanged(sub);
-      if (state.subs.size === 0) return;
     }
-    if (state.batch.length === 0) this.dirty.push(state);
-    state.batch.push(encodeEventFrame(epoch, event));
+    const forSubs = state.subs.size > 0;
+    const forWaiters = state.waiters.size > 0;
+    if (!forSubs && !forWaiters) return;
+    if (!state.dirty) {
+      state.dirty = true;
+      this.dirty.push(state);
+    }
+    if (forSubs) state.batch.push(encodeEventFrame(epoch, event));
+    if (forWaiters) state.pending.push({ event, epoch, envelope: undefined });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // A monotonic clock: this is scheduling, not event time, so it ignores the injected `now`.
@@ -245,8 +510,13 @@ export class Hub {
     const dirty = this.dirty;
     this.dirty = [];
     for (const state of dirty) {
+      state.dirty = false;
       const frames = state.batch;
       state.batch = [];
+      const deliveries = state.pending;
+      state.pending = [];
+      if (deliveries.length > 0 && state.waiters.size > 0) this.wakeWaiters(state, deliveries);
+      if (frames.length === 0) continue;
       let bytes: Buffer | undefined;
       for (const sub of state.subs) {
         this.delivered += frames.length;
@@ -274,7 +544,96 @@ export class Hub {
         sub.drainQueue();
       }
     }
+    if (this.multiWaiters.length > 0) {
+      const waiters = this.multiWaiters;
+      this.multiWaiters = [];
+      for (const waiter of waiters) {
+        if (waiter.state !== "held") continue;
+        const queued = waiter.queue;
+        waiter.queue = [];
+        queued.sort((a, b) => a.event.seq - b.event.seq);
+        this.wake(waiter, queued, deliveriesAnswer(waiter, queued));
+      }
+    }
   };
+
+  /**
+   * Answers the held waiters of one channel from this flush's events (in `seq` order). A
+   * single-channel waiter whose floor is before all of them (the common case) gets the answer built
+   * once for everyone; a waiter still reading queues them; a multi-channel one gathers them from
+   * every channel of the flush and is answered once, in `seq` order, after all of them.
+   */
+  private wakeWaiters(state: ChannelState, deliveries: Delivery[]): void {
+    const first = deliveries[0]!;
+    const epoch = deliveries.every((d) => d.epoch === first.epoch) ? first.epoch : undefined;
+    let shared: PollAnswer | undefined;
+    for (const waiter of state.waiters) {
+      const sameEpoch = waiter.cursor.epoch === epoch;
+      if (waiter.state === "held" && waiter.channels.length === 1 && sameEpoch && first.event.seq > waiter.floor) {
+        // The cursor is the predecessor of these events on this channel: answer from them, as they are.
+        shared ??= deliveriesAnswer(waiter, deliveries);
+        this.wake(waiter, deliveries, shared);
+        continue;
+      }
+      const fresh = deliveries.filter((d) => d.epoch !== waiter.cursor.epoch || d.event.seq > waiter.floor);
+      if (fresh.length === 0) continue;
+      if (waiter.state === "reading") {
+        for (const d of fresh) waiter.queue.push(d);
+      } else if (waiter.channels.length === 1) {
+        this.wake(waiter, fresh, deliveriesAnswer(waiter, fresh));
+      } else {
+        if (waiter.queue.length === 0) this.multiWaiters.push(waiter);
+        for (const d of fresh) waiter.queue.push(d);
+      }
+    }
+  }
+
+  /** Arms the one poll timer for the earliest long-poll deadline or end of grace (or stops it when there is none). */
+  private armPollTimer(): void {
+    let at = Infinity;
+    for (const bucket of this.deadlines.values()) {
+      for (const waiter of bucket) {
+        if (waiter.deadline < at) at = waiter.deadline;
+        break;
+      }
+    }
+    for (const state of this.idle) {
+      if (state.idleUntil! < at) at = state.idleUntil!;
+      break;
+    }
+    if (at === this.pollTimerAt && this.pollTimer !== undefined) return;
+    if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+    this.pollTimerAt = at;
+    if (at === Infinity) return;
+    this.pollTimer = setTimeout(this.onPollTimer, Math.max(0, Math.ceil(at - this.pollClock())));
+    this.pollTimer.unref?.();
+  }
+
+  private readonly onPollTimer = (): void => {
+    this.pollTimer = undefined;
+    this.pollTimerAt = Infinity;
+    this.sweepPolls();
+  };
+
+  /**
+   * Answers the long-polls whose wait is over (empty: nothing came) and lets go of the channels whose
+   * grace ended, then re-arms the poll timer. The timer calls it; tests with an injected `pollClock` may too.
+   */
+  sweepPolls(): void {
+    const now = this.pollClock();
+    for (const bucket of [...this.deadlines.values()]) {
+      for (const waiter of bucket) {
+        if (waiter.deadline > now) break;
+        this.answerWaiter(waiter, waiter.emptyAnswer());
+      }
+    }
+    for (const state of this.idle) {
+      if (state.idleUntil! > now) break;
+      this.dropChannel(state);
+    }
+    this.armPollTimer();
+  }
 
   /**
    * A subscriber is slow when the bytes it has not taken yet exceed the cap at the moment more

@@ -6,16 +6,17 @@
  * an event arrives on one of its channels (or `wait` seconds pass, or the client goes away).
  * `ETag` is the answer's cursor: `If-None-Match` with it answers 304 when nothing changed.
  */
-import type { BrokerSubscription, Snapshot } from "../../brokers/types.js";
-import { encodeCursor } from "../../protocol/cursor.js";
 import type { EventEnvelope, GapPayload } from "../../protocol/envelope.js";
 import { HeraldError } from "../../protocol/errors.js";
-import { REPLAY_LIMIT } from "../core/session.js";
+import { firstAnswer, longPoll, readPoll, withToken, type PollAnswer } from "../core/poll.js";
 import { admit, originHeaders, type Admitted, type IncomingRequest } from "./admit.js";
 import type { HeraldCore } from "./edge.js";
 import type { JsonReply } from "./routes.js";
 
-/** What a poll answers. */
+/**
+ * What a poll answers (its JSON body). Built as text from each stored event's JSON as it is
+ * (core/poll.ts): `data` is never parsed and re-serialized on the server.
+ */
 export interface PollReply {
   /** Events after the cursor, oldest first, in the SSE envelope. */
   events: EventEnvelope[];
@@ -31,8 +32,6 @@ export interface PollReply {
 
 /** Longest `wait` honoured, in seconds (under the usual 30 s proxy and platform timeouts). */
 export const MAX_WAIT_SECONDS = 25;
-/** Suggested delay after an answer with events: enough to batch a burst into the next answer. */
-const BUSY_RETRY_MS = 250;
 
 /** A poll request as the adapters see it. */
 export interface PollRequest extends IncomingRequest {
@@ -46,25 +45,19 @@ export async function servePoll(edge: HeraldCore, request: PollRequest): Promise
   const admitted = await admit(edge.options, edge.limits, request);
   try {
     const wait = parseWait(request.url.searchParams.get("wait"));
-    let reply = await read(edge, admitted, wait > 0);
-    // A first poll (no cursor) answers at once with where "now" is; only a resumed one is held.
-    const resumed = admitted.cursor !== null;
-    if (resumed && reply.events.length === 0 && reply.gaps.length === 0 && wait > 0 && !request.signal.aborted) {
-      reply = await holdUntilEvent(edge, admitted, wait * 1000, request.signal);
-    }
+    const answer = await answerPoll(edge, admitted, wait, request.signal);
     const token = admitted.principal && admitted.token ? await edge.renewToken?.(admitted.principal) : undefined;
-    if (token) reply.token = token;
-    const etag = `"${reply.cursor}"`;
+    const etag = `"${answer.cursor}"`;
     const headers = {
       ...cors,
       "Content-Type": "application/json; charset=utf-8",
       "Cache-Control": "no-store",
       ETag: etag,
     };
-    if (reply.events.length === 0 && reply.gaps.length === 0 && request.header("if-none-match") === etag) {
+    if (answer.empty && request.header("if-none-match") === etag) {
       return { status: 304, headers, body: "" };
     }
-    return { status: 200, headers, body: JSON.stringify(reply) };
+    return { status: 200, headers, body: token ? withToken(answer.body, token) : answer.body };
   } finally {
     admitted.release();
   }
@@ -79,62 +72,25 @@ function parseWait(text: string | null): number {
   return Math.min(seconds, MAX_WAIT_SECONDS);
 }
 
-/** One atomic read after the request's cursor. */
-async function read(edge: HeraldCore, admitted: Admitted, waiting: boolean): Promise<PollReply> {
-  const { cursor, cursorText, channels } = admitted;
-  // A long-poller comes straight back (the server holds it); a short poller waits a little.
-  const retryMs = waiting ? 0 : edge.retryMs;
-  if (cursor === null || cursorText === null) {
-    // A first poll: start from now, as a fresh SSE connection does, and come back at once.
-    const { epoch, head } = await edge.broker.snapshot([], 0, 0);
-    return { events: [], cursor: encodeCursor(epoch, head), retryMs: 0, gaps: [] };
-  }
-  const snapshot: Snapshot = await edge.broker.snapshot(channels, cursor.seq, REPLAY_LIMIT);
-  if (snapshot.epoch !== cursor.epoch) {
-    const gaps = channels.map((channel) => ({ channel, reason: "epoch" as const, cursor: cursorText }));
-    return { events: [], cursor: encodeCursor(snapshot.epoch, snapshot.head), retryMs: 0, gaps };
-  }
-  const gaps = snapshot.trimmed.map((channel) => ({ channel, reason: "retention" as const, cursor: cursorText }));
-  const events = snapshot.events.map((event) => {
-    const id = encodeCursor(snapshot.epoch, event.seq);
-    return { channel: event.channel, event: event.event, id, ts: event.ts, data: JSON.parse(event.json) as unknown };
-  });
-  // The cursor moves only past what was answered, so an unchanged answer keeps its ETag.
-  const last = events.length > 0 ? snapshot.events[snapshot.events.length - 1]!.seq : cursor.seq;
-  const next = gaps.length > 0 ? snapshot.head : last;
-  return {
-    events,
-    cursor: encodeCursor(snapshot.epoch, next),
-    retryMs: events.length > 0 ? BUSY_RETRY_MS : retryMs,
-    gaps,
-  };
-}
-
 /**
- * Waits for the next event on the request's channels, then reads again. Listens on the broker
- * directly (it keeps one upstream subscription per channel and fans out to every listener), and
- * reads once more after listening starts, so an event published in between is not missed.
+ * A first poll (no cursor) answers at once with where "now" is, as a fresh SSE connection starts;
+ * a resumed one with `wait` is a long-poll on the hub (at most one log read, none when the hub
+ * vouches for the cursor); one without `wait` reads the log once.
  */
-async function holdUntilEvent(
+async function answerPoll(
   edge: HeraldCore,
   admitted: Admitted,
-  waitMs: number,
+  wait: number,
   signal: AbortSignal,
-): Promise<PollReply> {
-  let wake = (): void => {};
-  const woken = new Promise<void>((resolve) => (wake = resolve));
-  const subscriptions: BrokerSubscription[] = admitted.channels.map((channel) => edge.broker.subscribe(channel, wake));
-  const timer = setTimeout(wake, waitMs);
-  signal.addEventListener("abort", wake, { once: true });
-  try {
-    await Promise.all(subscriptions.map((s) => s.ready));
-    const again = await read(edge, admitted, true);
-    if (again.events.length > 0 || again.gaps.length > 0 || signal.aborted) return again;
-    await woken;
-    return await read(edge, admitted, true);
-  } finally {
-    clearTimeout(timer);
-    signal.removeEventListener("abort", wake);
-    for (const subscription of subscriptions) subscription.unsubscribe();
+): Promise<PollAnswer> {
+  const { cursor, cursorText, channels } = admitted;
+  if (cursor === null || cursorText === null) {
+    const { epoch, head } = await edge.broker.snapshot([], 0, 0);
+    return firstAnswer(epoch, head);
   }
+  if (wait > 0 && !signal.aborted) {
+    return longPoll(edge.hub, edge.broker, channels, cursor, cursorText, wait * 1000, signal);
+  }
+  // A long-poller comes straight back (the server holds it); a short poller waits a little.
+  return readPoll(edge.broker, channels, cursor, cursorText, wait > 0 ? 0 : edge.retryMs);
 }

@@ -1,0 +1,239 @@
+/**
+ * Long-polling on the hub's per-channel registry. A poll waiter attaches to the same channel
+ * states (one upstream broker subscription per channel per process) as SSE subscribers, and is
+ * answered from the events in hand when the hub can vouch that nothing on its channels lies between
+ * its cursor and them; otherwise it reads the log once. Replies are built from each stored event's
+ * JSON text as it is (never parsed, never re-stringified): one event's poll envelope is encoded once
+ * and the reply built from it is shared by every waiter the same events wake.
+ */
+import type { Broker, Snapshot, StoredEvent } from "../../brokers/types.js";
+import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
+import type { GapPayload } from "../../protocol/envelope.js";
+import type { Hub } from "./hub.js";
+import { REPLAY_LIMIT } from "./session.js";
+
+/** Suggested delay after an answer with events: enough to batch a burst into the next answer. */
+export const BUSY_RETRY_MS = 250;
+
+/**
+ * A poll answer, ready to send. `body` is the JSON text of `{ events, cursor, retryMs, gaps }`
+ * (the wire shape of a poll reply, without `token`); the same string goes to every waiter one
+ * flush wakes with the same events.
+ */
+export interface PollAnswer {
+  readonly body: string;
+  /** The cursor in `body` (the ETag). */
+  readonly cursor: string;
+  /** True when `body` carries neither events nor gaps (a conditional request may get a 304). */
+  readonly empty: boolean;
+}
+
+/** One event as the hub received it, with its poll envelope encoded at most once. */
+export interface Delivery {
+  readonly event: StoredEvent;
+  readonly epoch: string;
+  /** `{"channel":…,"event":…,"id":…,"ts":…,"data":<json as stored>}`, once a poller needs it. */
+  envelope: string | undefined;
+}
+
+/** The poll envelope of an event (the SSE envelope, with the stored JSON text embedded as it is). */
+export function pollEnvelope(epoch: string, event: StoredEvent): string {
+  // Channel and event names are validated on publish to an alphabet without quotes or backslashes.
+  const id = encodeCursor(epoch, event.seq);
+  return `{"channel":"${event.channel}","event":"${event.event}","id":"${id}","ts":${event.ts},"data":${event.json}}`;
+}
+
+/** The envelope of `delivery`, encoded on first use and kept. */
+export function envelopeOf(delivery: Delivery): string {
+  return (delivery.envelope ??= pollEnvelope(delivery.epoch, delivery.event));
+}
+
+/** Builds an answer from envelopes already encoded (joined with commas). */
+export function pollAnswer(
+  eventsJson: string,
+  cursor: string,
+  retryMs: number,
+  gaps: readonly GapPayload[],
+): PollAnswer {
+  const gapsJson = gaps.length === 0 ? "[]" : JSON.stringify(gaps);
+  return {
+    body: `{"events":[${eventsJson}],"cursor":"${cursor}","retryMs":${retryMs},"gaps":${gapsJson}}`,
+    cursor,
+    empty: eventsJson === "" && gaps.length === 0,
+  };
+}
+
+/** `answer`'s body with the next single-use token added (last member, as clients have always seen it). */
+export function withToken(body: string, token: string): string {
+  return `${body.slice(0, -1)},"token":${JSON.stringify(token)}}`;
+}
+
+/** The answer to a first poll (no cursor): where "now" is, at once. */
+export function firstAnswer(epoch: string, head: number): PollAnswer {
+  return pollAnswer("", encodeCursor(epoch, head), 0, []);
+}
+
+/**
+ * The answer from one atomic read after the cursor: the events (or the gaps), and the cursor past
+ * what was answered. The cursor moves only past what was answered, so an unchanged answer keeps its ETag.
+ */
+export function snapshotAnswer(
+  snapshot: Snapshot,
+  cursor: Cursor,
+  cursorText: string,
+  channels: readonly string[],
+  idleRetryMs: number,
+): PollAnswer {
+  if (snapshot.epoch !== cursor.epoch) {
+    const gaps = channels.map((channel) => ({ channel, reason: "epoch" as const, cursor: cursorText }));
+    return pollAnswer("", encodeCursor(snapshot.epoch, snapshot.head), 0, gaps);
+  }
+  const gaps = snapshot.trimmed.map((channel) => ({ channel, reason: "retention" as const, cursor: cursorText }));
+  let eventsJson = "";
+  for (const event of snapshot.events) {
+    const envelope = pollEnvelope(snapshot.epoch, event);
+    eventsJson = eventsJson === "" ? envelope : `${eventsJson},${envelope}`;
+  }
+  const count = snapshot.events.length;
+  const last = count > 0 ? snapshot.events[count - 1]!.seq : cursor.seq;
+  const next = gaps.length > 0 ? snapshot.head : last;
+  return pollAnswer(eventsJson, encodeCursor(snapshot.epoch, next), count > 0 ? BUSY_RETRY_MS : idleRetryMs, gaps);
+}
+
+/** Lifecycle of a waiter: it reads the log (or not), is held, then answered once. */
+export type PollWaiterState = "reading" | "held" | "done";
+
+/** One long-poll request as the hub holds it. Created by {@link longPoll}; owned by the hub once added. */
+export class PollWaiter {
+  state: PollWaiterState = "reading";
+  /** Events with `seq <= floor` (in the cursor's epoch) are behind the cursor or in its read: never answered. */
+  floor: number;
+  /** Events received while reading, or gathered across channels within one flush. */
+  queue: Delivery[] = [];
+  /** When the hub answers it empty (a timeout), on the hub's poll clock. */
+  deadline = Infinity;
+  /** The hub's deadline bucket this waiter sits in, while held. */
+  bucket: number | undefined;
+  /** Settles once: the answer, or the error (the server closing). */
+  readonly answered: Promise<PollAnswer>;
+  private settle!: (answer: PollAnswer) => void;
+  private fail!: (error: unknown) => void;
+
+  constructor(
+    /** Channels it follows (validated, deduplicated). */
+    readonly channels: readonly string[],
+    /** Its cursor. */
+    readonly cursor: Cursor,
+    /** Its cursor as the client sent it (gaps name it). */
+    readonly cursorText: string,
+    /** How long it may be held, in ms. */
+    readonly waitMs: number,
+  ) {
+    this.floor = cursor.seq;
+    this.answered = new Promise<PollAnswer>((resolve, reject) => {
+      this.settle = resolve;
+      this.fail = reject;
+    });
+    // Awaited by its request; this only keeps a rejection seen before then from counting as unhandled.
+    this.answered.catch(() => {});
+  }
+
+  /** The answer when nothing came: the cursor as it was (same ETag), come back at once. */
+  emptyAnswer(): PollAnswer {
+    return pollAnswer("", this.cursorText, 0, []);
+  }
+
+  /** Settles the waiter (the hub calls it once, after letting go of it). */
+  resolve(answer: PollAnswer): void {
+    this.state = "done";
+    this.queue = [];
+    this.settle(answer);
+  }
+
+  /** Fails the waiter (the hub calls it once, after letting go of it). */
+  reject(error: unknown): void {
+    this.state = "done";
+    this.queue = [];
+    this.fail(error);
+  }
+}
+
+/**
+ * Answers `deliveries` (in `seq` order, all past the waiter's floor or from another epoch) to a
+ * waiter: the events, or, when the log's epoch changed under the cursor, a gap on every channel.
+ */
+export function deliveriesAnswer(waiter: PollWaiter, deliveries: readonly Delivery[]): PollAnswer {
+  const moved = deliveries.find((d) => d.epoch !== waiter.cursor.epoch);
+  if (moved) {
+    // The log restarted: positions of the old epoch mean nothing now. Gaps, and a cursor just before
+    // the first event seen in the new epoch, so the next poll gets it and what follows.
+    const gaps = waiter.channels.map((channel) => ({ channel, reason: "epoch" as const, cursor: waiter.cursorText }));
+    return pollAnswer("", encodeCursor(moved.epoch, moved.event.seq - 1), 0, gaps);
+  }
+  let eventsJson = "";
+  for (const delivery of deliveries) {
+    const envelope = envelopeOf(delivery);
+    eventsJson = eventsJson === "" ? envelope : `${eventsJson},${envelope}`;
+  }
+  const last = deliveries[deliveries.length - 1]!;
+  return pollAnswer(eventsJson, encodeCursor(last.epoch, last.event.seq), BUSY_RETRY_MS, []);
+}
+
+/** A poll without `wait` (or whose client already left): one read. */
+export async function readPoll(
+  broker: Broker,
+  channels: readonly string[],
+  cursor: Cursor,
+  cursorText: string,
+  idleRetryMs: number,
+): Promise<PollAnswer> {
+  const snapshot = await broker.snapshot(channels, cursor.seq, REPLAY_LIMIT);
+  return snapshotAnswer(snapshot, cursor, cursorText, channels, idleRetryMs);
+}
+
+/**
+ * A long-poll: attach a waiter to the hub's channels first (so no event can fall between), then
+ * either hold it at once (the hub vouches that nothing on its channels follows the cursor yet) or
+ * read the log once after the cursor: events or gaps are answered at once, otherwise the waiter is
+ * held past the read's head. A held waiter is answered from the next events in hand, or empty
+ * after `waitMs` or when `signal` aborts.
+ */
+export async function longPoll(
+  hub: Hub,
+  broker: Broker,
+  channels: readonly string[],
+  cursor: Cursor,
+  cursorText: string,
+  waitMs: number,
+  signal: AbortSignal,
+): Promise<PollAnswer> {
+  const waiter = new PollWaiter(channels, cursor, cursorText, waitMs);
+  const abort = (): void => hub.answerWaiter(waiter, waiter.emptyAnswer());
+  signal.addEventListener("abort", abort, { once: true });
+  try {
+    const attaching = hub.addWaiter(waiter);
+    if (attaching) await attaching;
+    if (waiter.state === "reading") {
+      if (hub.canHoldWithoutRead(waiter)) {
+        hub.holdWaiter(waiter, cursor.seq);
+      } else {
+        hub.countPollRead();
+        const snapshot = await broker.snapshot(channels, cursor.seq, REPLAY_LIMIT);
+        if (waiter.state === "reading") {
+          const answer = snapshotAnswer(snapshot, cursor, cursorText, channels, 0);
+          if (!answer.empty) hub.answerWaiter(waiter, answer);
+          else {
+            // The read began after every channel's upstream was ready: each channel is known
+            // complete past its head, for this waiter and the ones after it.
+            hub.noteClear(channels, snapshot.epoch, snapshot.head);
+            hub.holdWaiter(waiter, snapshot.head);
+          }
+        }
+      }
+    }
+    return await waiter.answered;
+  } finally {
+    signal.removeEventListener("abort", abort);
+    hub.removeWaiter(waiter);
+  }
+}
