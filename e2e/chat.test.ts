@@ -8,6 +8,8 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import WebSocket from "ws";
+import { signSocketAuth } from "../packages/herald/src/pusher/signature.js";
 import { buildIfStale, launchChromium, SCREENSHOTS, signedIn, startDemo, type Demo } from "./demo-server.js";
 
 let demo: Demo;
@@ -149,4 +151,97 @@ describe("chat in Chromium", () => {
     const response = await page.goto("/chat/nope");
     expect(response?.status()).toBe(404);
   }, 60_000);
+
+  test("the chat's own holes (issue 16): cross-site auth, the documented secret, a typing name from the client", async () => {
+    const ann = await inRoom("Ann Holes", "general");
+    const bob = await inRoom("Bob Holes", "general");
+    await member(ann, "Bob Holes").waitFor({ timeout: 10_000 });
+    const cookies = await bob.context().cookies();
+    const cookie = cookies.map((c) => `${c.name}=${c.value}`).join("; ");
+    const wsOrigin = demo.origin.replace(/^http/, "ws");
+
+    // #12: another site's page posting with Bob's cookie is refused.
+    const form = new URLSearchParams({ socket_id: "1.2", channel_name: "presence-chat-general" });
+    const crossSite = await fetch(`${demo.origin}/api/chat/auth`, {
+      method: "POST",
+      body: form,
+      headers: { Origin: "https://evil.example", Cookie: cookie },
+    });
+    expect(crossSite.status).toBe(403);
+
+    // #2: in production the documented secret signs nothing: a forged member is refused.
+    const forger = await rawSocket(`${wsOrigin}/app/herald-demo-key?protocol=7`, {});
+    const channelData = JSON.stringify({ user_id: "admin", user_info: { name: "Administrator" } });
+    forger.send("pusher:subscribe", {
+      channel: "presence-chat-general",
+      channel_data: channelData,
+      auth: signSocketAuth(
+        "herald-demo-key",
+        "herald-demo-secret",
+        `${forger.socketId}:presence-chat-general:${channelData}`,
+      ),
+    });
+    const refused = await forger.next((f) => f.event === "pusher:subscription_error");
+    expect(JSON.parse(refused.data as string)).toMatchObject({ status: 401 });
+    forger.ws.close();
+
+    // #10: a typing event that names someone else shows the sender's signed-in name.
+    const raw = await rawSocket(`${wsOrigin}/app/herald-demo-key?protocol=7`, { Cookie: cookie });
+    const auth = await fetch(`${demo.origin}/api/chat/auth`, {
+      method: "POST",
+      body: new URLSearchParams({ socket_id: raw.socketId, channel_name: "presence-chat-general" }),
+      headers: { Cookie: cookie },
+    }).then((r) => r.json() as Promise<{ auth: string; channel_data: string }>);
+    raw.send("pusher:subscribe", { channel: "presence-chat-general", ...auth });
+    await raw.next((f) => f.event === "pusher_internal:subscription_succeeded");
+    raw.send("client-typing", { typing: true, name: "Bob (moderator)\u202E", at: Date.now() }, "presence-chat-general");
+    await expect
+      .poll(() => ann.locator("[data-testid=typing]").textContent(), { timeout: 10_000 })
+      .toBe("Bob Holes is typing…");
+    raw.ws.close();
+  }, 120_000);
+
+  test("the demo refuses to start in production with the documented chat secret", async () => {
+    const refused = await startDemo({ env: { PUSHER_APP_SECRET: "herald-demo-secret" } }).catch((e: Error) => e);
+    expect(String(refused)).toMatch(/exited.*documented secret/s);
+  }, 120_000);
 });
+
+interface Frame {
+  event: string;
+  channel?: string;
+  data?: unknown;
+}
+
+/** A raw Pusher-protocol socket (as an attacker's script would open one). */
+async function rawSocket(url: string, headers: Record<string, string>) {
+  const ws = new WebSocket(url, { headers });
+  const frames: Frame[] = [];
+  const waiters = new Set<() => void>();
+  ws.on("message", (data) => {
+    frames.push(JSON.parse(data.toString()) as Frame);
+    for (const w of [...waiters]) w();
+  });
+  const next = (pred: (f: Frame) => boolean) =>
+    new Promise<Frame>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no frame; got ${JSON.stringify(frames)}`)), 10_000);
+      const check = () => {
+        const found = frames.find(pred);
+        if (!found) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve(found);
+      };
+      waiters.add(check);
+      check();
+    });
+  const established = await next((f) => f.event === "pusher:connection_established");
+  const socketId = (JSON.parse(established.data as string) as { socket_id: string }).socket_id;
+  return {
+    ws,
+    socketId,
+    next,
+    send: (event: string, data: unknown, channel?: string) =>
+      ws.send(JSON.stringify({ event, data, ...(channel ? { channel } : {}) })),
+  };
+}

@@ -157,6 +157,9 @@ describe("the demo's holes (issue 13)", () => {
       ["Nul\u0000Byte", /control, invisible or text-direction/],
       ["Esc\u001b[31m", /control, invisible or text-direction/],
       ["dana DOUBLE", /already signed in/],
+      // Look-alikes (issue 16 #11): Cyrillic а, о, е; a zero for an o; "rn" for "m"-less tricks.
+      ["D\u0430n\u0430 D\u043eubl\u0435", /already signed in/],
+      ["Dana D0uble", /already signed in/],
     ] as const) {
       await trySignIn(other, name);
       await expect

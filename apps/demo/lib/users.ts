@@ -18,6 +18,7 @@
  */
 import { Redis } from "ioredis";
 import { activity, herald } from "./herald";
+import { skeleton } from "./confusables";
 import type { Session } from "./session";
 
 /** A signed-in user as others see them. */
@@ -147,13 +148,14 @@ function sweep(now = Date.now()): void {
   for (const entry of users.values()) if (idleFor(entry, IDLE_MS, now)) end(entry, "expired");
 }
 
-/** A key for comparing display names: case-insensitive, compatibility-normalized. */
+/** A key for comparing display names: names that look alike (see `skeleton`) share it. */
 function nameKey(name: string): string {
-  return name.normalize("NFKC").toLocaleLowerCase("en-US");
+  return skeleton(name);
 }
 
 /**
- * Lists a new session, or says why not: the name is taken (case-insensitive) or the demo is full
+ * Lists a new session, or says why not: the name is taken (or one that looks the same: case,
+ * accents, look-alike letters of other scripts) or the demo is full
  * and nobody is idle.
  */
 export function addUser(session: Session): { ok: true } | { ok: false; error: string } {

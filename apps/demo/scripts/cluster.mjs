@@ -23,6 +23,8 @@ const secret =
   process.env.DEMO_SESSION_SECRET && process.env.DEMO_SESSION_SECRET.length >= 16
     ? process.env.DEMO_SESSION_SECRET
     : randomBytes(32).toString("base64url");
+// The chat's signing secret, shared too (an auth answered by one process, a socket on another).
+const pusherSecret = process.env.PUSHER_APP_SECRET || randomBytes(32).toString("base64url");
 const dev = process.argv.includes("--dev");
 
 const children = [];
@@ -60,6 +62,7 @@ for (let i = 0; i < count; i++) {
       PORT: String(port),
       HERALD_REDIS_URL: redisUrl,
       DEMO_SESSION_SECRET: secret,
+      PUSHER_APP_SECRET: pusherSecret,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

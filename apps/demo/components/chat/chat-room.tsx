@@ -75,7 +75,7 @@ export function ChatRoom({
   const [messages, setMessages] = useState<ChatMessage[]>(history);
   const [draft, setDraft] = useState("");
   const [pending, startTransition] = useTransition();
-  const [typing, setTyping] = useState<Record<string, { name: string; until: number }>>({});
+  const [typing, setTyping] = useState<Record<string, { until: number }>>({});
   const { state } = useConnectionStatus();
   const { members, me: self, count } = usePresence(channel);
   const reduced = useReducedMotion();
@@ -116,7 +116,7 @@ export function ChatRoom({
         const { [from]: _, ...rest } = t;
         return rest;
       }
-      return { ...t, [from]: { name: String(data.name ?? "Someone").slice(0, 40), until: Date.now() + TYPING_MS } };
+      return { ...t, [from]: { until: Date.now() + TYPING_MS } };
     });
   });
 
@@ -137,7 +137,7 @@ export function ChatRoom({
   const notify = useCallback(
     (isTyping: boolean) => {
       try {
-        sendTyping({ typing: isTyping, name: me.name, at: Date.now() });
+        sendTyping({ typing: isTyping, at: Date.now() });
       } catch {
         // not on WebSocket (yet): no typing indicator, nothing else is lost
       }
@@ -175,13 +175,22 @@ export function ChatRoom({
     });
   };
 
-  const typingNames = useMemo(() => Object.values(typing).map((t) => t.name), [typing]);
   const online = useMemo(
     () =>
       [...members]
         .map((m) => ({ id: m.id, name: (m.info as { name?: string } | null)?.name ?? m.id }))
         .sort((a, b) => (a.id === self?.id ? -1 : b.id === self?.id ? 1 : a.name.localeCompare(b.name))),
     [members, self?.id],
+  );
+  // Who is typing, by the names the server vouched for (presence members), never a name the
+  // typing event carries: the sender's user id is set by the server, its data by the sender.
+  const typingNames = useMemo(
+    () =>
+      Object.keys(typing).flatMap((id) => {
+        const member = online.find((m) => m.id === id);
+        return member ? [member.name] : [];
+      }),
+    [typing, online],
   );
 
   return (

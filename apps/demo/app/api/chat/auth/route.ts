@@ -3,7 +3,8 @@
  * what pusher-js posts (a form of `socket_id` and `channel_name`, with the page's cookies); this
  * answers `{ auth, channel_data }` for a chat room's presence channel, with the signed-in user as
  * the member (`user_id` = the demo user id, `user_info` = `{ name }`). Signed out: 403. Any other
- * channel: 403.
+ * channel: 403. A request from another site (an `Origin` that is not this host): 403, whatever
+ * cookies it carries.
  */
 import { authorizeChannel } from "herald/pusher";
 import { getSession } from "@/lib/auth";
@@ -14,7 +15,19 @@ export const dynamic = "force-dynamic";
 const refuse = (status: number, message: string) =>
   new Response(message, { status, headers: { "content-type": "text/plain", "cache-control": "no-store" } });
 
+/** True when the request comes from another site's page (an `Origin` naming another host). */
+function crossSite(request: Request): boolean {
+  const origin = request.headers.get("origin");
+  if (origin === null) return false; // not a browser's cross-origin request
+  try {
+    return new URL(origin).host !== (request.headers.get("host") ?? new URL(request.url).host);
+  } catch {
+    return true;
+  }
+}
+
 export async function POST(request: Request): Promise<Response> {
+  if (crossSite(request)) return refuse(403, "Cross-site requests are refused");
   const session = await getSession();
   if (!session) return refuse(403, "Sign in to chat");
   const form = await request.formData().catch(() => null);
