@@ -50,6 +50,19 @@ interface ChannelState {
   held: [StoredEvent, string][] | null;
 }
 
+/** A publish waiting for the end of the tick, to be sent with the others of its tick. */
+interface PendingPublish {
+  readonly channel: string;
+  readonly event: string;
+  readonly json: string;
+  readonly resolve: (stored: StoredEvent & { epoch: string }) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Most events, and most bytes of names and payloads, sent in one publish script call. */
+const MAX_BATCH_EVENTS = 256;
+const MAX_BATCH_BYTES = 1 << 20;
+
 /** Longest a Cluster catch-up that keeps failing holds live messages before letting them through. */
 const MAX_HOLD_MS = 30_000;
 
@@ -60,12 +73,12 @@ const MAX_HOLD_MS = 30_000;
 const EXPIRY_MARGIN_MS = 60_000;
 
 /**
- * Broker on Redis (ioredis 5). One Lua script per publish assigns the broker-wide `seq`, appends
+ * Broker on Redis (ioredis 5). One Lua script assigns the broker-wide `seq`, appends
  * to the channel's stream with its previous `seq` (capped by count; trimmed by age only when its
- * oldest entry may be too old) and publishes the event; one Lua script per snapshot reads the
- * epoch, the head and the channels' ranges atomically, and what retention removed from each
- * stream's first entry. Concurrent commands are auto-pipelined. Each process keeps one pub/sub
- * subscription per channel, on a dedicated connection.
+ * oldest entry may be too old) and publishes the event; the publishes made in one tick go
+ * together in one call of that script. One Lua script per snapshot reads the epoch, the head and
+ * the channels' ranges atomically, and what retention removed from each stream's first entry.
+ * Each process keeps one pub/sub subscription per channel, on a dedicated connection.
  */
 export class RedisBroker implements Broker {
   private readonly cmd: ScriptedRedis;
@@ -81,27 +94,27 @@ export class RedisBroker implements Broker {
   private readonly onError: (error: Error) => void;
   /** Since when live messages are held for a Cluster catch-up. */
   private holdingSince: number | undefined;
+  /** Publishes made this tick, sent together at its end (see `flush`). */
+  private batch: PendingPublish[] = [];
+  private batchBytes = 0;
+  private flushQueued = false;
 
   constructor(options: RedisBrokerOptions = {}) {
     this.prefix = options.prefix ?? "herald";
     this.maxEvents = options.maxEventsPerChannel ?? 1000;
     this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
-    const connect = (extra: RedisOptions = {}, pipelined = false): RedisConnection => {
-      // Auto-pipelining (unless the options say otherwise): commands issued in one turn of the
-      // event loop, such as concurrent publishes, go out in one write and Redis reads them in one.
-      const defaults = pipelined ? { enableAutoPipelining: true } : {};
+    const connect = (extra: RedisOptions = {}): RedisConnection => {
       if (options.cluster) {
         const { nodes, options: clusterOptions } = options.cluster;
         return new Cluster(nodes, {
-          ...defaults,
           ...clusterOptions,
           redisOptions: { ...clusterOptions?.redisOptions, ...extra },
         });
       }
-      const redisOptions = { ...defaults, ...options.redis, ...extra };
+      const redisOptions = { ...options.redis, ...extra };
       return options.url ? new Redis(options.url, redisOptions) : new Redis(redisOptions);
     };
-    this.cmd = connect({}, true) as ScriptedRedis;
+    this.cmd = connect() as ScriptedRedis;
     // The pub/sub connection runs no ready check. ioredis writes SUBSCRIBE at once while a
     // connection is still handshaking (Redis allows it while loading), so a subscription made in
     // that window put the connection in subscriber mode before the ready check's INFO, which
@@ -109,7 +122,7 @@ export class RedisBroker implements Broker {
     // down and reconnected it, and the live messages of that moment were lost. With no INFO on this
     // connection, it only ever carries subscriber commands and `ready` follows the handshake.
     this.sub = connect({ enableReadyCheck: false });
-    this.cmd.defineCommand("heraldPublish", { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
+    this.cmd.defineCommand("heraldPublish", { lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand("heraldSnapshot", { lua: SNAPSHOT_SCRIPT });
     const onError = (error: Error) => options.onError?.(error);
     this.onError = onError;
@@ -160,21 +173,69 @@ export class RedisBroker implements Broker {
     return (await this.query([], 0, 0)).head;
   }
 
-  async publish(channel: string, event: string, json: string): Promise<StoredEvent & { epoch: string }> {
-    const [epoch, seq, ts] = await this.cmd.heraldPublish(
-      ...this.fixedKeys(),
-      this.streamKey(channel),
-      newEpoch(),
-      channel,
-      event,
-      json,
-      this.maxEvents,
-      this.maxAgeMs,
-      this.maxAgeMs + EXPIRY_MARGIN_MS,
-      this.maxAgeMs + EXPIRY_MARGIN_MS / 2,
-      this.busKey(channel),
-    );
-    return { seq: Number(seq), channel, event, json, ts: Number(ts), epoch };
+  publish(channel: string, event: string, json: string): Promise<StoredEvent & { epoch: string }> {
+    return new Promise((resolve, reject) => {
+      this.batch.push({ channel, event, json, resolve, reject });
+      this.batchBytes += channel.length + event.length + json.length;
+      if (this.batch.length >= MAX_BATCH_EVENTS || this.batchBytes >= MAX_BATCH_BYTES) this.flush();
+      else if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(() => {
+          this.flushQueued = false;
+          this.flush();
+        });
+      }
+    });
+  }
+
+  /**
+   * Sends the publishes made since the last flush as one script call: one round trip, and in Redis
+   * one epoch check, clock read and INCRBY for all of them. Called at the end of the tick they were
+   * made in, when the batch is full, and before any other command (so commands reach Redis in the
+   * order they were made).
+   */
+  private flush(): void {
+    const batch = this.batch;
+    if (batch.length === 0) return;
+    this.batch = [];
+    this.batchBytes = 0;
+    const channels: string[] = [];
+    const position = new Map<string, number>();
+    const events: (string | number)[] = [];
+    for (const p of batch) {
+      let at = position.get(p.channel);
+      if (at === undefined) {
+        at = channels.push(p.channel);
+        position.set(p.channel, at);
+      }
+      events.push(at, p.event, p.json);
+    }
+    this.cmd
+      .heraldPublish(
+        4 + channels.length,
+        ...this.fixedKeys(),
+        ...channels.map((c) => this.streamKey(c)),
+        newEpoch(),
+        this.maxEvents,
+        this.maxAgeMs,
+        this.maxAgeMs + EXPIRY_MARGIN_MS,
+        this.maxAgeMs + EXPIRY_MARGIN_MS / 2,
+        `${this.prefix}:bus:`,
+        ...channels,
+        ...events,
+      )
+      .then(
+        ([epoch, first, ts]) => {
+          const seq = Number(first);
+          const time = Number(ts);
+          batch.forEach((p, i) =>
+            p.resolve({ seq: seq + i, channel: p.channel, event: p.event, json: p.json, ts: time, epoch }),
+          );
+        },
+        (error: unknown) => {
+          for (const p of batch) p.reject(error);
+        },
+      );
   }
 
   subscribe(channel: string, listener: BrokerListener): BrokerSubscription {
@@ -231,6 +292,7 @@ export class RedisBroker implements Broker {
     after: number,
     limit: number,
   ): Promise<{ epoch: string; head: number; results: ReadResult[] }> {
+    this.flush();
     const reply = await this.cmd.heraldSnapshot(
       4 + channels.length,
       ...this.fixedKeys(),
@@ -250,6 +312,7 @@ export class RedisBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    this.flush(); // publishes made just before closing go out before the connection quits
     this.closed = true;
     if (this.catchUpTimer !== undefined) clearTimeout(this.catchUpTimer);
     this.channels.clear();

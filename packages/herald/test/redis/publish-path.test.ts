@@ -2,7 +2,8 @@
  * RedisBroker's publish path (issue 17): the age trim reads no entries while none can be too old,
  * the count cap is approximate on publish and exact on read, what retention removed is read from
  * the first retained entry's `prev` (precise per channel, also across interleaved channels), and
- * concurrent publishes (auto-pipelined) keep one sequence, delivered once and in order.
+ * the publishes of one tick go in one script call, keep one sequence, and are delivered once and in
+ * order.
  *
  * Its own redis-server: the tests read server-wide command counts (INFO commandstats).
  */
@@ -130,6 +131,22 @@ describe("RedisBroker publish path", () => {
     expect((await b.read("a", 1, 10)).trimmed).toBe(false);
   });
 
+  it("sends publishes before a read made after them in the same tick", async () => {
+    const b = broker();
+    const writes = [b.publish("a", "e", "1"), b.publish("b", "e", "2")];
+    const snap = await b.snapshot(["a", "b"], 0, 10);
+    expect(snap.events.map((e) => e.json)).toEqual(["1", "2"]);
+    expect((await Promise.all(writes)).map((w) => w.seq)).toEqual([1, 2]);
+  });
+
+  it("rejects every publish of a batch that fails", async () => {
+    const b = broker();
+    await b.publish("a", "e", "0");
+    await admin.set(`{p${prefixCount}}:seq`, "not a number");
+    const results = await Promise.allSettled([b.publish("a", "e", "1"), b.publish("b", "e", "2")]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+  });
+
   it("keeps one sequence for concurrent publishes, delivered once and in order", async () => {
     const prefix = `p${++prefixCount}`;
     const publisher = broker({ prefix, maxEventsPerChannel: 50 });
@@ -141,7 +158,9 @@ describe("RedisBroker publish path", () => {
     const published = await Promise.all(
       Array.from({ length: 300 }, (_, i) => publisher.publish(channels[i % 3]!, "e", String(i))),
     );
-    expect(published.map((p) => p.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    // Publishes made in one tick go in one script call (at most 256 events each), numbered in call order.
+    expect(published.map((p) => p.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect((await calls("evalsha")) + (await calls("eval"))).toBe(2);
     await waitFor(() => channels.every((c) => got.get(c)!.length === 100), 10_000, "every event");
     for (const c of channels) {
       const seqs = got.get(c)!.map((e) => e.seq);

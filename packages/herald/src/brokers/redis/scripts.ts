@@ -72,27 +72,46 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 `;
 
 /**
- * KEYS[5] the channel's stream. ARGV: candidate epoch, channel, event, json, maxLen, maxAgeMs,
- * stream TTL in ms, TTL below which it is renewed, bus channel. Publishes
- * `epoch\nseq\nts\nprev\nevent\njson` on the bus, `prev` being the channel's previous seq (0 for
- * none), so a subscriber notices a message it never got. Returns { epoch, seq, ts } (numbers as
- * strings).
+ * Publishes a batch of events (those published in one tick), in order. KEYS[5..] the streams of
+ * the batch's channels. ARGV: candidate epoch, maxLen, maxAgeMs, stream TTL in ms, TTL below which
+ * it is renewed, bus prefix (`{prefix}:bus:`), the channels' names (in KEYS order), then per event
+ * its channel's position among them (1-based), its name and its JSON. The events get consecutive
+ * seqs from one INCRBY; each is appended to its stream with its channel's previous seq and
+ * published as `epoch\nseq\nts\nprev\nevent\njson` on its bus channel (`prev` 0 for none), so a
+ * subscriber notices a message it never got. Returns { epoch, first seq, ts } (as strings).
  *
- * The count cap is `MAXLEN ~` (whole stream nodes at a time: an exact cap marks entries deleted
- * one by one, several times the cost of the append); reads apply the exact cap. The stream's
- * expiry is renewed only when it has run below the threshold (PEXPIRE costs several times PTTL).
+ * What is paid once per batch (the epoch check, the clock, the sequence) and once per channel
+ * (its last seq, the age check, the expiry) is shared by the batch's events; each event costs an
+ * XADD and a PUBLISH. The count cap is `MAXLEN ~` (whole stream nodes at a time: an exact cap
+ * marks entries deleted one by one, several times the cost of the append); reads apply the exact
+ * cap. The stream's expiry is renewed only when it has run below the threshold (PEXPIRE costs
+ * several times PTTL).
  */
 export const PUBLISH_SCRIPT = `${CURRENT_EPOCH}${NOW}
-local channel = ARGV[2]
-local prev = redis.call('HGET', KEYS[3], channel) or '0'
-local seq = string.format('%d', redis.call('INCR', KEYS[2]))
+local channels = #KEYS - 4
+local from = 7 + channels
+local n = (#ARGV - from + 1) / 3
+local first = redis.call('INCRBY', KEYS[2], n) - n + 1
 local ts = string.format('%d', now)
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'event', ARGV[3], 'json', ARGV[4], 'ts', ts, 'prev', prev)
-redis.call('HSET', KEYS[3], channel, seq)
-${trimByAge("KEYS[5]", "channel", "now - tonumber(ARGV[6])", "now")}
-if redis.call('PTTL', KEYS[5]) < tonumber(ARGV[8]) then redis.call('PEXPIRE', KEYS[5], ARGV[7]) end
-redis.call('PUBLISH', ARGV[9], epoch .. '\\n' .. seq .. '\\n' .. ts .. '\\n' .. prev .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4])
-return { epoch, seq, ts }
+local prevs = {}
+for c = 1, channels do prevs[c] = redis.call('HGET', KEYS[3], ARGV[6 + c]) or '0' end
+for i = 0, n - 1 do
+  local at = from + 3 * i
+  local c = tonumber(ARGV[at])
+  local seq = string.format('%d', first + i)
+  local prev = prevs[c]
+  redis.call('XADD', KEYS[4 + c], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'event', ARGV[at + 1], 'json', ARGV[at + 2], 'ts', ts, 'prev', prev)
+  redis.call('PUBLISH', ARGV[6] .. ARGV[6 + c], epoch .. '\\n' .. seq .. '\\n' .. ts .. '\\n' .. prev .. '\\n' .. ARGV[at + 1] .. '\\n' .. ARGV[at + 2])
+  prevs[c] = seq
+end
+for c = 1, channels do
+  local key = KEYS[4 + c]
+  local channel = ARGV[6 + c]
+  redis.call('HSET', KEYS[3], channel, prevs[c])
+  ${trimByAge("key", "channel", "now - tonumber(ARGV[3])", "now")}
+  if redis.call('PTTL', key) < tonumber(ARGV[5]) then redis.call('PEXPIRE', key, ARGV[4]) end
+end
+return { epoch, string.format('%d', first), ts }
 `;
 
 /**
