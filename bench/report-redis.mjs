@@ -75,22 +75,59 @@ export function renderRedisMarkdown(data) {
   lines.push(
     `One publisher (the first process of the row) calling \`herald.publish\` on one channel as fast as it can for ` +
       `${config.throughputMs / 1000} s, after every subscriber has gone (the publish path alone: no fan-out): one publish awaited ` +
-      `before the next, then 64 in flight. CPU µs / publish is the publishing process's; redis-server CPU is its share of a core over the window.`,
+      `before the next, then 64 in flight. On Redis the channel's stream is full (filled to its 1,000 events first), and more ` +
+      `rows come from the same redis-server in the same run: 64 in flight while every process follows the channel (one SSE ` +
+      `subscriber each, so Redis sends each event to every process), and the floors: \`raw XADD + PUBLISH\`, a process of its own ` +
+      `sending a capped \`XADD\` (\`MAXLEN ~ 1000\`, full stream, Herald's fields) and a \`PUBLISH\` per publish on one ` +
+      `auto-pipelined ioredis connection; and \`minimal script\`, the least an atomic publish script does (one Lua script: ` +
+      `\`INCR\` a sequence, \`XADD\` under it with \`MAXLEN ~ 1000\`, \`PUBLISH\`), the floor of scripting. CPU µs / publish is the publishing process's; redis-server CPU is its share of a core ` +
+      `over the window, and its µs per publish that CPU divided by the publishes.`,
   );
   lines.push("");
-  lines.push("| server | in flight | events / s | × memory | CPU µs / publish | redis-server CPU | errors |");
-  lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  lines.push(
+    "| server | in flight | events / s | × memory | CPU µs / publish | redis-server CPU | redis-server µs / publish | errors |",
+  );
+  lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  const row = (name, t) => {
+    const m = mem?.throughput?.find((x) => x.concurrency === t.concurrency && !x.followedIn);
+    const ratio = m ? t.eventsPerS / m.eventsPerS : null;
+    lines.push(
+      `| ${name} | ${t.concurrency} | ${int(t.eventsPerS)} | ${ratio == null ? "–" : `${ratio < 0.1 ? ratio.toFixed(3) : ratio.toFixed(2)}×`} | ` +
+        `${fmt(t.cpuUsPerPublish, 2)} | ${t.redisCpuShare == null ? "–" : `${Math.round(t.redisCpuShare * 100)}%`} | ` +
+        `${fmt(t.redisCpuUsPerPublish)} | ${t.errors} |`,
+    );
+  };
   for (const r of results) {
-    for (const t of r.throughput ?? []) {
-      const m = mem?.throughput?.find((x) => x.concurrency === t.concurrency);
-      const ratio = m ? t.eventsPerS / m.eventsPerS : null;
-      lines.push(
-        `| ${r.server} | ${t.concurrency} | ${int(t.eventsPerS)} | ${ratio == null ? "–" : `${ratio < 0.1 ? ratio.toFixed(3) : ratio.toFixed(2)}×`} | ` +
-          `${fmt(t.cpuUsPerPublish, 2)} | ${t.redisCpuShare == null ? "–" : `${Math.round(t.redisCpuShare * 100)}%`} | ${t.errors} |`,
-      );
-    }
+    for (const t of r.throughput ?? [])
+      row(t.followedIn ? `${r.server}, followed in ${t.followedIn} processes` : r.server, t);
+    for (const t of r.raw ?? []) row("raw XADD + PUBLISH", t);
+    for (const t of r.minimalScript ?? []) row("minimal script (INCR + XADD + PUBLISH)", t);
   }
   lines.push("");
+  const h64 = red?.throughput?.find((t) => t.concurrency === 64 && !t.followedIn);
+  const raw64 = red?.raw?.find((t) => t.concurrency === 64);
+  if (h64?.redisCpuUsPerPublish != null && raw64?.redisCpuUsPerPublish != null) {
+    lines.push("### Against the targets (issue 17)");
+    lines.push("");
+    lines.push("| target | measured | met |");
+    lines.push("| --- | --- | --- |");
+    const ratio = h64.redisCpuUsPerPublish / raw64.redisCpuUsPerPublish;
+    lines.push(
+      `| redis-server CPU per publish ≤ 2× a raw capped XADD + PUBLISH (64 in flight, full streams${red.streamLength != null ? `: ${int(red.streamLength)} and ${int(red.rawStreamLength)} entries` : ""}) | ` +
+        `${fmt(h64.redisCpuUsPerPublish)} vs ${fmt(raw64.redisCpuUsPerPublish)} µs = ${ratio.toFixed(2)}× | ${ratio <= 2 ? "yes" : "**no**"} |`,
+    );
+    lines.push(
+      `| ≥ 20,000 publishes/s to one channel, 64 in flight | ${int(h64.eventsPerS)} / s | ${h64.eventsPerS >= 20_000 ? "yes" : "**no**"} |`,
+    );
+    const script64 = red.minimalScript?.find((t) => t.concurrency === 64);
+    if (script64?.redisCpuUsPerPublish != null)
+      lines.push(
+        `| (the floor of scripting: the minimal script's redis-server CPU per publish) | ${fmt(script64.redisCpuUsPerPublish)} µs = ` +
+          `${(script64.redisCpuUsPerPublish / raw64.redisCpuUsPerPublish).toFixed(2)}× raw; Herald's = ` +
+          `${(h64.redisCpuUsPerPublish / script64.redisCpuUsPerPublish).toFixed(2)}× it | – |`,
+      );
+    lines.push("");
+  }
   lines.push("### Against the targets (issue 12)");
   lines.push("");
   lines.push("| target | measured | met |");

@@ -12,13 +12,19 @@
  * row); in the Redis row each load generator holds one server's subscribers. Steps per row: start,
  * warm up, GC + RSS, connect, GC + RSS, 2 s idle, the steady run (`publishRun`, server CPU summed
  * over the row's processes), then with every subscriber gone, publish throughput from the first
- * process (`herald.publish` awaited one at a time, then with 64 in flight).
+ * process (`herald.publish` awaited one at a time, then with 64 in flight). On Redis the channel's
+ * stream is filled to its cap (1,000) first, redis-server's CPU is divided by the publishes, and
+ * two more figures come from the same redis-server: 64 in flight with the channel followed in
+ * every process, and two floors on full streams, one at a time then 64 in flight: a raw capped
+ * `XADD` + `PUBLISH` (servers/herald-redis.mjs with `BENCH_PUBLISH=raw`) and the least an atomic
+ * publish script does, INCR + capped XADD + PUBLISH (`BENCH_PUBLISH=script`).
  */
 import path from "node:path";
 import { BENCH_DIR, ROOT_DIR } from "./config.mjs";
 import { freePort, sleep, startProcess, stopProcess } from "./children.mjs";
 import { control, waitUntilUp } from "./control-client.mjs";
 import { startLoadGenerator } from "./load-client.mjs";
+import { Redis } from "ioredis";
 import { startRedis } from "./redis-server.mjs";
 import { cpuOf, memoryDelta, publishRun, repeated, summarize } from "./scenario.mjs";
 
@@ -162,17 +168,70 @@ export async function measureRow({ name, script, processes, size, redis, loadPro
       true,
     );
     await sleep(500);
+    // The publish path with full streams: fill the channel's stream to its cap first (unmeasured).
+    if (redis) await control(ports[0], "throughput", { durationMs: 500, concurrency: 64 }, 60_000);
+    const streamLength = async (key) => {
+      const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      try {
+        await client.connect();
+        return await client.xlen(key);
+      } finally {
+        client.disconnect();
+      }
+    };
     result.throughput = [];
-    for (const concurrency of [1, 64]) {
+    const measureThroughput = async (port, concurrency, label) => {
       const r0 = redis?.cpuUs() ?? null;
-      const t = await control(ports[0], "throughput", { durationMs: config.throughputMs, concurrency }, 60_000);
+      const t = await control(port, "throughput", { durationMs: config.throughputMs, concurrency }, 60_000);
       const r1 = redis?.cpuUs() ?? null;
-      if (r0 !== null && r1 !== null) t.redisCpuShare = Math.round(((r1 - r0) / 1000 / t.ms) * 100) / 100;
-      result.throughput.push(t);
+      if (r0 !== null && r1 !== null) {
+        t.redisCpuShare = Math.round(((r1 - r0) / 1000 / t.ms) * 100) / 100;
+        t.redisCpuUsPerPublish = t.published > 0 ? Math.round(((r1 - r0) / t.published) * 10) / 10 : null;
+      }
       log(
-        `  throughput, ${concurrency} in flight: ${t.eventsPerS} events/s (${t.cpuUsPerPublish} µs CPU/publish, ${t.errors} errors)`,
+        `  throughput${label ? ` (${label})` : ""}, ${concurrency} in flight: ${t.eventsPerS} events/s (${t.cpuUsPerPublish} µs CPU/publish` +
+          `${t.redisCpuUsPerPublish != null ? `, redis-server ${t.redisCpuUsPerPublish} µs/publish` : ""}, ${t.errors} errors)`,
       );
       await sleep(300);
+      return t;
+    };
+    for (const concurrency of [1, 64]) result.throughput.push(await measureThroughput(ports[0], concurrency));
+    if (redis) {
+      result.streamLength = await streamLength("{herald}:log:bench");
+      // The same with the channel followed in every process (one SSE subscriber each): Redis then
+      // sends every event to each process's pub/sub connection.
+      await load.call("connect", { kind: "sse", ports, path: SSE_PATH, count: processes, batch: processes });
+      await waitForShares(ports, share(processes), 10_000);
+      await sleep(300);
+      const followed = await measureThroughput(ports[0], 64, `followed in ${processes} processes`);
+      followed.followedIn = processes;
+      result.throughput.push(followed);
+      await load.call("disconnect");
+      // The floors, each from a process of its own on the same redis-server, its stream full too:
+      // a raw capped XADD + PUBLISH per publish, and the least an atomic publish script does
+      // (INCR + capped XADD + PUBLISH in one script).
+      for (const [mode, label, field] of [
+        ["raw", "raw XADD + PUBLISH", "raw"],
+        ["script", "minimal script", "minimalScript"],
+      ]) {
+        const port = await freePort();
+        const child = startProcess(process.execPath, ["--expose-gc", path.join(BENCH_DIR, script)], {
+          cwd: ROOT_DIR,
+          env: {
+            ...process.env,
+            PORT: String(port),
+            NODE_ENV: "production",
+            REDIS_URL: redis.url,
+            BENCH_PUBLISH: mode,
+          },
+        });
+        children.push(child);
+        await waitUntilUp(port, child);
+        result[field] = [];
+        for (const concurrency of [1, 64]) result[field].push(await measureThroughput(port, concurrency, label));
+        result[`${field}StreamLength`] = await streamLength(`{bench-${mode}}:log:bench`);
+        await stopProcess(child);
+      }
     }
     result.ok = true;
   } catch (error) {
