@@ -128,6 +128,33 @@ export function renderRedisMarkdown(data) {
       );
     lines.push("");
   }
+  const before = readBefore();
+  if (before) {
+    const b = before.results.find((r) => r.server === "herald-redis" && r.ok);
+    lines.push("### Before the publish path's rework (issue 17), for comparison");
+    lines.push("");
+    lines.push(
+      `From \`results/redis-before.json\`: the same bench at ${before.meta.git.commit} (${before.meta.date}; host busy with ` +
+        `other work before the run: ${before.meta.hostBusyCoresBeforeRun ?? "–"} cores), when the publish script read 100 stream ` +
+        `entries per publish once the stream was full and each publish was its own script call.`,
+    );
+    lines.push("");
+    lines.push("| server | in flight | events / s | CPU µs / publish | redis-server CPU | redis-server µs / publish |");
+    lines.push("| --- | ---: | ---: | ---: | ---: | ---: |");
+    const rows = [
+      ...(b?.throughput ?? []).map((t) => [
+        t.followedIn ? `herald-redis, followed in ${t.followedIn} processes` : "herald-redis",
+        t,
+      ]),
+      ...(b?.raw ?? []).map((t) => ["raw XADD + PUBLISH", t]),
+    ];
+    for (const [name, t] of rows)
+      lines.push(
+        `| ${name} | ${t.concurrency} | ${int(t.eventsPerS)} | ${fmt(t.cpuUsPerPublish, 2)} | ` +
+          `${t.redisCpuShare == null ? "–" : `${Math.round(t.redisCpuShare * 100)}%`} | ${fmt(t.redisCpuUsPerPublish)} |`,
+      );
+    lines.push("");
+  }
   lines.push("### Against the targets (issue 12)");
   lines.push("");
   lines.push("| target | measured | met |");
@@ -153,6 +180,15 @@ export function renderRedisMarkdown(data) {
   }
   lines.push("");
   return lines.join("\n");
+}
+
+/** The run recorded before the publish path's rework (results/redis-before.json), if present. */
+function readBefore() {
+  try {
+    return JSON.parse(fs.readFileSync(new URL("./results/redis-before.json", import.meta.url), "utf8"));
+  } catch {
+    return null;
+  }
 }
 
 /** Replaces the Redis section of bench/README.md (between its markers, or appended). */

@@ -6,7 +6,8 @@
  * With `BENCH_PUBLISH=raw` it is the floor the Redis publish path is measured against instead: no
  * Herald, each publish is a raw capped `XADD` (`MAXLEN ~ 1000`, the same fields as Herald's
  * entries) plus a `PUBLISH` of the same message shape, sent together on one ioredis connection
- * (auto-pipelined, as the broker's command connection is). Its stream is filled to 1,000 entries
+ * (auto-pipelined: the commands of one tick go out in one write, as the broker sends the publishes
+ * of one tick in one script call). Its stream is filled to 1,000 entries
  * before the control endpoint answers, so it is measured full, as Herald's is.
  *
  * With `BENCH_PUBLISH=script`, each publish is the least an atomic publish script can do: one Lua
