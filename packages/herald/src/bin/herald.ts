@@ -33,6 +33,8 @@ Environment:
                                                       a local try only); the secret signs every auth
   HERALD_REDIS_URL                                    everything on Redis (bus, tokens, limits, presence):
                                                       several servers, one state; redis://, rediss:// (TLS)
+  HERALD_PRESENCE_TTL_MS                              with Redis: how soon a dead server's presence members
+                                                      are announced gone (default 30000)
   HERALD_WEBHOOK_URL                                  POST Pusher webhooks here
   HERALD_CORS_ORIGINS                                 origins allowed to open /sse (comma-separated, or *)
   HERALD_DRAIN_MS                                     longest wait for connections on SIGTERM (default 10000)
@@ -80,7 +82,9 @@ async function serve(args: Args): Promise<void> {
     const { heraldRedis } = await import("../redis/setup.js").catch((cause: unknown) => {
       throw new Error("HERALD_REDIS_URL needs the ioredis package: npm install ioredis", { cause });
     });
+    const presenceTtlMs = Number(env.HERALD_PRESENCE_TTL_MS) || undefined;
     redis = heraldRedis(env.HERALD_REDIS_URL, {
+      ...(presenceTtlMs ? { presence: { ttlMs: presenceTtlMs } } : {}),
       onError: (error) =>
         console.error(`herald serve: redis: ${error instanceof Error ? error.message : String(error)}`),
     });

@@ -17,6 +17,8 @@ export interface FanoutTarget {
   readonly socketId: string;
   /** Sends one frame (the same Buffer is shared by every target). */
   send(frame: Buffer): void;
+  /** Sends a presence transition frame on `channel` (held while the member list is on its way). */
+  sendPresence(channel: string, frame: Buffer): void;
 }
 
 /** What travels beside an event on this process (not through the broker). */

@@ -1,7 +1,9 @@
 /**
  * Presence: who is on each presence channel, counted per user (one user may hold several
  * connections). One registry for the process, behind {@link PresenceStore} so a shared (Redis)
- * store can replace the in-memory one.
+ * store can replace the in-memory one. The store also tells of every transition (a user's first
+ * connection joined, their last one left or expired) once, to every process that watches: the
+ * servers turn them into `member_added` / `member_removed` for their own sockets.
  */
 
 /** A member as the protocol shows it. */
@@ -17,6 +19,18 @@ export interface PresenceMember {
  */
 export type PresenceJoin = "first" | "again" | "full";
 
+/** A user joined a presence channel (first connection) or left it (last connection gone or expired). */
+export interface PresenceChange {
+  readonly channel: string;
+  readonly type: "member_added" | "member_removed";
+  /** The member (`user_info` is null on removal). */
+  readonly member: PresenceMember;
+  /** The connection that joined or left, when it is on this process (it is not told of itself). */
+  readonly socketId?: string;
+  /** True on the one process that made the change (it sends the webhook). */
+  readonly local: boolean;
+}
+
 /** The registry of presence members. */
 export interface PresenceStore {
   /**
@@ -31,6 +45,11 @@ export interface PresenceStore {
   members(channel: string): Promise<PresenceMember[]>;
   /** Channels with at least one member. */
   channels(): Promise<string[]>;
+  /**
+   * Calls `listener` once for every transition, on every process (a shared store carries them
+   * between processes). Returns the function that stops it.
+   */
+  watch(listener: (change: PresenceChange) => void): () => void;
 }
 
 interface UserEntry {
@@ -41,6 +60,16 @@ interface UserEntry {
 /** The in-process {@link PresenceStore}. */
 export class MemoryPresenceStore implements PresenceStore {
   private readonly byChannel = new Map<string, Map<string, UserEntry>>();
+  private readonly watchers = new Set<(change: PresenceChange) => void>();
+
+  watch(listener: (change: PresenceChange) => void): () => void {
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
+  }
+
+  private tell(change: PresenceChange): void {
+    for (const watcher of [...this.watchers]) watcher(change);
+  }
 
   join(channel: string, socketId: string, member: PresenceMember, maxMembers = Infinity): Promise<PresenceJoin> {
     const users = this.byChannel.get(channel) ?? new Map<string, UserEntry>();
@@ -52,6 +81,7 @@ export class MemoryPresenceStore implements PresenceStore {
     if (users.size >= maxMembers) return Promise.resolve("full");
     users.set(member.user_id, { info: member.user_info, sockets: new Set([socketId]) });
     this.byChannel.set(channel, users);
+    this.tell({ channel, type: "member_added", member, socketId, local: true });
     return Promise.resolve("first");
   }
 
@@ -62,6 +92,7 @@ export class MemoryPresenceStore implements PresenceStore {
     if (entry.sockets.size > 0) return Promise.resolve(false);
     users.delete(userId);
     if (users.size === 0) this.byChannel.delete(channel);
+    this.tell({ channel, type: "member_removed", member: { user_id: userId, user_info: null }, socketId, local: true });
     return Promise.resolve(true);
   }
 

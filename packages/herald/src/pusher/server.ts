@@ -11,7 +11,8 @@ import { admitUpgrade, refuseUpgrade, type SocketAdmission } from "./admission.j
 import { Fanout } from "./fanout.js";
 import { handleApiRequest } from "./http-api.js";
 import { MemoryPresenceStore, type PresenceStore } from "./presence.js";
-import { CODES, errorFrame } from "./protocol.js";
+import { Buffer } from "node:buffer";
+import { CODES, errorFrame, frame } from "./protocol.js";
 import { ReplayGuard } from "./signature.js";
 import { PusherSocket, type SocketContext } from "./socket.js";
 import { Webhooks, type WebhookOptions } from "./webhooks.js";
@@ -171,6 +172,19 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     }
     fanout.sweep();
   };
+  // Presence transitions, from this process or any other sharing the store: once each.
+  const unwatch = presence.watch((change) => {
+    const data =
+      change.type === "member_added"
+        ? { user_id: change.member.user_id, user_info: change.member.user_info }
+        : { user_id: change.member.user_id };
+    const bytes = Buffer.from(frame(`pusher_internal:${change.type}`, data, change.channel));
+    for (const target of fanout.targets(change.channel)) {
+      if (target.socketId !== change.socketId) target.sendPresence(change.channel, bytes);
+    }
+    if (change.local) webhooks?.emit({ name: change.type, channel: change.channel, user_id: change.member.user_id });
+  });
+
   const tickMs = Math.max(50, Math.min(5000, (activityTimeoutS * 1000) / 4, pongTimeoutMs / 2));
 
   const refuse = (ws: import("ws").WebSocket, code: number, message: string): void => {
@@ -254,6 +268,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     connectionCount: () => sockets.size,
     async close() {
       closing = true;
+      unwatch();
       for (const socket of [...sockets]) socket.close(CODES.reconnect, "Server is shutting down");
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;

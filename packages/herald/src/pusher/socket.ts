@@ -86,6 +86,10 @@ export class PusherSocket implements FanoutTarget {
   private readonly joining = new Set<string>();
   /** Subscriptions the client withdrew while they were being set up. */
   private readonly cancelled = new Set<string>();
+  /** Presence channels whose member list was sent (transitions go out at once). */
+  private readonly presenceReady = new Set<string>();
+  /** Presence transitions held until the member list is sent. */
+  private readonly presenceHeld = new Map<string, Buffer[]>();
   private windowStart = 0;
   private windowCount = 0;
   /** The message bucket: tokens left, and when it was last refilled. */
@@ -167,6 +171,19 @@ export class PusherSocket implements FanoutTarget {
       ws.once("close", () => clearTimeout(timer));
     }
     this.cleanup();
+  }
+
+  /**
+   * Sends a presence transition frame (`member_added` / `member_removed`) on `channel`: at once when
+   * the member list was sent, held until then while subscribing, dropped otherwise.
+   */
+  sendPresence(channel: string, data: Buffer): void {
+    if (this.presenceReady.has(channel)) this.send(data);
+    else if (this.subscriptions.has(channel) || this.joining.has(channel)) {
+      const held = this.presenceHeld.get(channel) ?? [];
+      held.push(data);
+      this.presenceHeld.set(channel, held);
+    }
   }
 
   /** Sends `pusher:connection_established`. */
@@ -318,7 +335,6 @@ export class PusherSocket implements FanoutTarget {
       this.subscriptions.set(channel, member ? { userId: member.user_id } : {});
       if (before === 0) this.ctx.webhooks?.emit({ name: "channel_occupied", channel });
       if (member) {
-        const first = joined === "first";
         const members = await this.ctx.presence.members(channel);
         const hash: Record<string, unknown> = {};
         for (const m of members) hash[m.user_id] = m.user_info ?? null;
@@ -329,13 +345,11 @@ export class PusherSocket implements FanoutTarget {
             channel,
           ),
         );
-        if (first) {
-          const added = Buffer.from(
-            frame("pusher_internal:member_added", { user_id: member.user_id, user_info: member.user_info }, channel),
-          );
-          for (const target of this.ctx.fanout.targets(channel)) if (target !== this) target.send(added);
-          this.ctx.webhooks?.emit({ name: "member_added", channel, user_id: member.user_id });
-        }
+        // Transitions that arrived while the list was read follow it (adding or removing a member
+        // twice is harmless to a client).
+        this.presenceReady.add(channel);
+        for (const held of this.presenceHeld.get(channel) ?? []) this.send(held);
+        this.presenceHeld.delete(channel);
       } else {
         this.send(frame("pusher_internal:subscription_succeeded", {}, channel));
       }
@@ -361,14 +375,10 @@ export class PusherSocket implements FanoutTarget {
       return;
     }
     this.subscriptions.delete(channel);
-    if (sub.userId !== undefined) {
-      const last = await this.ctx.presence.leave(channel, this.socketId, sub.userId);
-      if (last) {
-        const removed = Buffer.from(frame("pusher_internal:member_removed", { user_id: sub.userId }, channel));
-        for (const target of this.ctx.fanout.targets(channel)) if (target !== this) target.send(removed);
-        this.ctx.webhooks?.emit({ name: "member_removed", channel, user_id: sub.userId });
-      }
-    }
+    this.presenceReady.delete(channel);
+    this.presenceHeld.delete(channel);
+    // The store tells every process (this one included) when this was the user's last connection.
+    if (sub.userId !== undefined) await this.ctx.presence.leave(channel, this.socketId, sub.userId);
     this.removeFromFanout(channel);
   }
 

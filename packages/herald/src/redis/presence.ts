@@ -1,7 +1,7 @@
 /** Presence members in Redis: `RedisPresenceStore`, for `createPusherServer({ presence })`. */
 import { randomBytes } from "node:crypto";
 import type { RedisConnection } from "../brokers/redis.js";
-import type { PresenceJoin, PresenceMember, PresenceStore } from "../pusher/presence.js";
+import type { PresenceChange, PresenceJoin, PresenceMember, PresenceStore } from "../pusher/presence.js";
 
 /** Options for {@link RedisPresenceStore}. */
 export interface RedisPresenceStoreOptions {
@@ -26,9 +26,16 @@ interface ScriptedPresence {
 /*
  * Per channel: `{prefix}:presence:{channel}` a sorted set of connections (`{user}\n{process}\n{socket}`
  * scored by when they expire) and `{prefix}:presence-info:{channel}` a hash user → user_info (the first
- * connection's). `{prefix}:presence-channels` a sorted set of channels scored by their latest expiry.
- * Every script first drops expired connections, so a member is there exactly while one of its
- * connections is live. The keys share the `{prefix}` hash tag (one slot on a Cluster).
+ * connection's; one field per present user). `{prefix}:presence-channels` a sorted set of channels
+ * scored by their latest expiry. Every script first drops expired connections, so a member is there
+ * exactly while one of its connections is live. Every transition (a user added, a user gone: left
+ * or expired) is PUBLISHed on `{prefix}:presence-events` by the script that made it, so each is told
+ * once, whichever process's script it was: `{c: channel, t: "a"|"r", u: user, i: info json, o:
+ * process that ran the script, s: socket that joined or left}`. The keys share the `{prefix}` hash
+ * tag (one slot on a Cluster).
+ *
+ * KEYS of every script: connections, info, channels, events. ARGV[1]: channel, ARGV[2]: the process
+ * running the script.
  */
 const PURGE = `
 local function nowMs()
@@ -36,20 +43,26 @@ local function nowMs()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function userOf(entry) return string.match(entry, '^([^\\n]*)') end
+local function socketOf(entry) return string.match(entry, '([^\\n]*)$') end
 local function hasUser(key, user)
   for _, entry in ipairs(redis.call('ZRANGE', key, 0, -1)) do
     if userOf(entry) == user then return true end
   end
   return false
 end
--- Drops expired connections and the info of users left with none; returns the live entries.
+local function announce(kind, user, info, socket)
+  redis.call('PUBLISH', KEYS[4], cjson.encode({ c = ARGV[1], t = kind, u = user, i = info, o = ARGV[2], s = socket }))
+end
+-- Drops expired connections, and the users left with none (announced as gone); returns the live entries.
 local function purge(now)
   local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
   if #expired > 0 then
     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
     for _, entry in ipairs(expired) do
       local user = userOf(entry)
-      if not hasUser(KEYS[1], user) then redis.call('HDEL', KEYS[2], user) end
+      if not hasUser(KEYS[1], user) and redis.call('HDEL', KEYS[2], user) == 1 then
+        announce('r', user, 'null', '')
+      end
     end
   end
   local live = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -62,35 +75,41 @@ end
 `;
 
 /**
- * KEYS: connections, info, channels. ARGV: channel, entry, user, info json, ttl ms, max members (0:
- * no cap). Returns 1 when the user is new, 0 when present, -1 when the channel is full (nothing added).
+ * ARGV: channel, process, entry, user, info json, ttl ms, max members (0: no cap). Returns 1 when
+ * the user is new, 0 when present, -1 when the channel is full (nothing added).
  */
 const JOIN = `${PURGE}
 local now = nowMs()
 purge(now)
-local first = not hasUser(KEYS[1], ARGV[3])
-local cap = tonumber(ARGV[6])
+local first = not hasUser(KEYS[1], ARGV[4])
+local cap = tonumber(ARGV[7])
 if first and cap > 0 and redis.call('HLEN', KEYS[2]) >= cap then return -1 end
-local expires = now + tonumber(ARGV[5])
-redis.call('ZADD', KEYS[1], expires, ARGV[2])
-if first then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
+local expires = now + tonumber(ARGV[6])
+redis.call('ZADD', KEYS[1], expires, ARGV[3])
+if first then
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+  announce('a', ARGV[4], ARGV[5], socketOf(ARGV[3]))
+end
 redis.call('ZADD', KEYS[3], 'GT', expires, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return first and 1 or 0
 `;
 
-/** KEYS: connections, info, channels. ARGV: channel, entry, user. Returns 1 when it was the user's last connection. */
+/** ARGV: channel, process, entry, user. Returns 1 when it was the user's last connection. */
 const LEAVE = `${PURGE}
-local removed = redis.call('ZREM', KEYS[1], ARGV[2])
+local removed = redis.call('ZREM', KEYS[1], ARGV[3])
+local last = 0
+-- A user whose other connections have expired but are not purged yet is announced by the purge.
+if removed == 1 and not hasUser(KEYS[1], ARGV[4]) and redis.call('HDEL', KEYS[2], ARGV[4]) == 1 then
+  announce('r', ARGV[4], 'null', socketOf(ARGV[3]))
+  last = 1
+end
 purge(nowMs())
-if removed == 0 then return 0 end
-if hasUser(KEYS[1], ARGV[3]) then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[3])
-return 1
+return last
 `;
 
-/** KEYS: connections, info, channels. ARGV: channel. Returns user, info, user, info, … (first joined first). */
+/** ARGV: channel, process. Returns user, info, user, info, … (first joined first). */
 const MEMBERS = `${PURGE}
 local live = purge(nowMs())
 local seen = {}
@@ -106,28 +125,32 @@ end
 return out
 `;
 
-/** KEYS: connections, info, channels. ARGV: channel, ttl ms, entries… Renews this process' live entries. */
+/**
+ * ARGV: channel, process, ttl ms, entries… Renews this process' live entries (and, through the
+ * purge, announces the users whose connections expired: a dead process' members).
+ */
 const RENEW = `${PURGE}
 local now = nowMs()
 purge(now)
-local expires = now + tonumber(ARGV[2])
+local expires = now + tonumber(ARGV[3])
 local renewed = 0
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   if redis.call('ZADD', KEYS[1], 'XX', 'CH', expires, ARGV[i]) == 1 then renewed = renewed + 1 end
 end
 if renewed > 0 then
   redis.call('ZADD', KEYS[3], 'GT', expires, ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
 end
 return renewed
 `;
 
 /**
  * The `herald/pusher` {@link PresenceStore} on Redis: every process sees the same members, counted
- * per user across processes. Each process renews its own connections every `ttlMs / 3`; the
- * connections of a process that dies are dropped once `ttlMs` passes without renewal (no
- * `member_removed` is sent for them: they are simply gone from the member list and counts).
+ * per user across processes, and every transition told once to every process (see {@link watch}).
+ * Each process renews its own connections every `ttlMs / 3`; the connections of a process that
+ * dies are dropped once `ttlMs` passes without renewal, and the first script to see them gone (a
+ * surviving process's renewal, a join, a leave or a member list) announces `member_removed`.
  */
 export class RedisPresenceStore implements PresenceStore {
   private readonly tag: string;
@@ -138,6 +161,9 @@ export class RedisPresenceStore implements PresenceStore {
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly onError: (error: unknown) => void;
   private readonly scripts: ScriptedPresence;
+  private readonly watchers = new Set<(change: PresenceChange) => void>();
+  private subscriber: RedisConnection | undefined;
+  private subscribed: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly redis: RedisConnection,
@@ -146,15 +172,24 @@ export class RedisPresenceStore implements PresenceStore {
     this.tag = `{${options.prefix ?? "herald"}}`;
     this.ttlMs = options.ttlMs ?? 30_000;
     this.onError = options.onError ?? (() => {});
-    redis.defineCommand("heraldPresenceJoin", { numberOfKeys: 3, lua: JOIN });
-    redis.defineCommand("heraldPresenceLeave", { numberOfKeys: 3, lua: LEAVE });
-    redis.defineCommand("heraldPresenceMembers", { numberOfKeys: 3, lua: MEMBERS });
-    redis.defineCommand("heraldPresenceRenew", { numberOfKeys: 3, lua: RENEW });
+    redis.defineCommand("heraldPresenceJoin", { numberOfKeys: 4, lua: JOIN });
+    redis.defineCommand("heraldPresenceLeave", { numberOfKeys: 4, lua: LEAVE });
+    redis.defineCommand("heraldPresenceMembers", { numberOfKeys: 4, lua: MEMBERS });
+    redis.defineCommand("heraldPresenceRenew", { numberOfKeys: 4, lua: RENEW });
     this.scripts = redis as unknown as ScriptedPresence;
   }
 
-  private keys(channel: string): [string, string, string] {
-    return [`${this.tag}:presence:${channel}`, `${this.tag}:presence-info:${channel}`, `${this.tag}:presence-channels`];
+  private keys(channel: string): [string, string, string, string] {
+    return [
+      `${this.tag}:presence:${channel}`,
+      `${this.tag}:presence-info:${channel}`,
+      `${this.tag}:presence-channels`,
+      this.eventsChannel,
+    ];
+  }
+
+  private get eventsChannel(): string {
+    return `${this.tag}:presence-events`;
   }
 
   private entry(socketId: string, userId: string): string {
@@ -172,6 +207,7 @@ export class RedisPresenceStore implements PresenceStore {
     const result = await this.scripts.heraldPresenceJoin(
       ...this.keys(channel),
       channel,
+      this.process,
       entry,
       member.user_id,
       info,
@@ -191,11 +227,11 @@ export class RedisPresenceStore implements PresenceStore {
     const entries = this.mine.get(channel);
     entries?.delete(entry);
     if (entries?.size === 0) this.mine.delete(channel);
-    return (await this.scripts.heraldPresenceLeave(...this.keys(channel), channel, entry, userId)) === 1;
+    return (await this.scripts.heraldPresenceLeave(...this.keys(channel), channel, this.process, entry, userId)) === 1;
   }
 
   async members(channel: string): Promise<PresenceMember[]> {
-    const flat = await this.scripts.heraldPresenceMembers(...this.keys(channel), channel);
+    const flat = await this.scripts.heraldPresenceMembers(...this.keys(channel), channel, this.process);
     const out: PresenceMember[] = [];
     for (let i = 0; i < flat.length; i += 2) {
       let info: unknown = null;
@@ -221,15 +257,75 @@ export class RedisPresenceStore implements PresenceStore {
   async renew(): Promise<void> {
     await Promise.all(
       [...this.mine].map(([channel, entries]) =>
-        this.scripts.heraldPresenceRenew(...this.keys(channel), channel, this.ttlMs, ...entries),
+        this.scripts.heraldPresenceRenew(...this.keys(channel), channel, this.process, this.ttlMs, ...entries),
       ),
     );
   }
 
-  /** Stops renewing (this process' members then expire within `ttlMs`). */
+  /**
+   * Tells `listener` of every transition on every process, through Redis pub/sub on a connection
+   * of its own (opened with the first watcher, closed with the last).
+   */
+  watch(listener: (change: PresenceChange) => void): () => void {
+    this.watchers.add(listener);
+    if (!this.subscriber) {
+      const subscriber = (this.subscriber = this.redis.duplicate());
+      subscriber.on("error", this.onError);
+      subscriber.on("message", (channel: string, message: string) => {
+        if (channel === this.eventsChannel) this.onEvent(message);
+      });
+      this.subscribed = subscriber.subscribe(this.eventsChannel).then(
+        () => undefined,
+        (error: unknown) => this.onError(error),
+      );
+    }
+    return () => {
+      this.watchers.delete(listener);
+      if (this.watchers.size === 0) this.stopWatching();
+    };
+  }
+
+  /** Resolves once transitions flow to the watchers (after the first `watch`). */
+  watching(): Promise<void> {
+    return this.subscribed;
+  }
+
+  private onEvent(message: string): void {
+    let m: { c: string; t: string; u: string; i: string; o: string; s: string };
+    try {
+      m = JSON.parse(message) as typeof m;
+    } catch {
+      return;
+    }
+    let info: unknown = null;
+    try {
+      info = JSON.parse(m.i);
+    } catch {
+      // stored by something else: shown as null
+    }
+    const local = m.o === this.process;
+    const change: PresenceChange = {
+      channel: m.c,
+      type: m.t === "a" ? "member_added" : "member_removed",
+      member: { user_id: m.u, user_info: info },
+      ...(local && m.s ? { socketId: m.s } : {}),
+      local,
+    };
+    for (const watcher of [...this.watchers]) watcher(change);
+  }
+
+  private stopWatching(): void {
+    const subscriber = this.subscriber;
+    this.subscriber = undefined;
+    if (subscriber) void subscriber.quit().catch(() => subscriber.disconnect());
+  }
+
+  /** Stops renewing (this process' members then expire within `ttlMs`) and watching. */
   close(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    this.watchers.clear();
+    this.stopWatching();
   }
 
   private ensureTimer(): void {

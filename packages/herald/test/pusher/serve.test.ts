@@ -189,6 +189,53 @@ describe("herald serve", () => {
   });
 });
 
+describe("herald serve: presence across processes (one Redis)", () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it("member_added and member_removed reach every server's sockets once, also when a server dies", async () => {
+    const env = { HERALD_REDIS_URL: redis.url, HERALD_PRESENCE_TTL_MS: "900" };
+    const [one, two] = await Promise.all([serve(env), serve(env)]);
+    const auth = await startAuthServer(sdkFor(one.port));
+    const member = async (port: number, userId: string) => {
+      const c = client(port, auth, { user_id: userId });
+      await connected(c);
+      const channel = await subscribed(c, "presence-room");
+      return {
+        c,
+        channel,
+        added: collect(channel, "pusher:member_added") as { id: string }[],
+        removed: collect(channel, "pusher:member_removed") as { id: string }[],
+      };
+    };
+    const ann = await member(one.port, "ann");
+    const bob = await member(two.port, "bob");
+    // Bob (on the second server) was told of Ann in his member list; Ann (on the first) of Bob.
+    expect(Object.keys((bob.channel as unknown as { members: { members: object } }).members.members).sort()).toEqual([
+      "ann",
+      "bob",
+    ]);
+    await waitFor(() => ann.added.length === 1);
+    expect(ann.added[0]!.id).toBe("bob");
+    // Cid on the first server, then Cid leaves: both servers' members hear it once.
+    const cid = await member(one.port, "cid");
+    await waitFor(() => ann.added.length === 2 && bob.added.length === 1);
+    cid.c.disconnect();
+    await waitFor(() => ann.removed.length === 1 && bob.removed.length === 1);
+    expect([ann.removed[0]!.id, bob.removed[0]!.id]).toEqual(["cid", "cid"]);
+    // The second server dies: its member (Bob) expires and the first server announces it.
+    two.child.kill("SIGKILL");
+    await waitFor(() => ann.removed.length === 2, 15_000);
+    expect(ann.removed[1]!.id).toBe("bob");
+    expect(ann.added.map((m) => m.id)).toEqual(["bob", "cid"]);
+  });
+});
+
 describe("herald serve: credentials and hardening", () => {
   it("refuses the default secret off loopback and under NODE_ENV=production, unless told", async () => {
     const open = await serve({}, ["--host", "0.0.0.0"]).catch((e: Error) => e);

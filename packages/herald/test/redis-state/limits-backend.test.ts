@@ -20,7 +20,15 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const tick = () => new Promise((r) => setTimeout(r, 10));
+/**
+ * Waits until the store has answered what was sent: a PING on the same connection is answered
+ * after every command before it (one connection answers in order), then the answers' callbacks run.
+ * (A fixed 10 ms was a race on a busy machine.)
+ */
+const tick = async () => {
+  await conn.ping();
+  await new Promise((r) => setImmediate(r));
+};
 const only = (backend: RateLimiterBackend) =>
   new Limits({
     backend,
