@@ -200,6 +200,33 @@ export function pusherTargets({ results }) {
   ];
 }
 
+/** Issue 17's long-poll target, and where node:http's own floor puts it. */
+function pollTargets(r, sse) {
+  const wake = r.longPoll?.cpuUsPerWake;
+  const delivery = sse?.steady?.cpuUsPerDelivery;
+  if (wake == null) return [];
+  const floor = r.floor?.longPoll?.cpuUsPerWake;
+  const ratio = (a, b) => (a == null || b == null ? "–" : `${fmt(a / b, 2)}×`);
+  return [
+    {
+      target: `CPU per long-poll wake ≤ 3× CPU per SSE delivery at ${r.subscribers}`,
+      measured:
+        delivery == null
+          ? `${fmt(wake)} µs (no SSE row)`
+          : `${fmt(wake)} vs ${fmt(delivery)} µs = ${ratio(wake, delivery)}`,
+      met: delivery == null ? null : wake <= 3 * delivery,
+    },
+    {
+      target: `node:http's floor for the same exchange (poll-floor) at ${r.subscribers}`,
+      measured:
+        floor == null
+          ? "–"
+          : `${fmt(floor)} µs = ${ratio(floor, delivery)} an SSE delivery; herald-poll = ${ratio(wake, floor)} the floor`,
+      met: null,
+    },
+  ];
+}
+
 /** The polling tables (herald-poll), with herald-node's SSE row at the same size beside them. */
 function renderPoll({ results, config }) {
   const rows = results.filter((r) => groupOf(r) === "poll");
@@ -210,29 +237,49 @@ function renderPoll({ results, config }) {
       `Long-poll: every client holds a \`wait=${config.pollWaitS}\` request; ${config.pollRate} event/s for ${config.pollMs / 1000} s wakes ` +
       `them all (one event every ${fmt(1 / config.pollRate, 0)} s), each polls again at once. A *wake* is one answer carrying events plus the next request's admission, read and hold. ` +
       `Memory: (RSS after connecting N held long-polls and a full GC − before) / N. The SSE columns are herald-node's row ` +
-      `at the same size in this run (5 events/s).`,
+      `at the same size in this run (5 events/s). \`poll-floor\` is plain node:http doing the same exchange with nothing else ` +
+      `(requests held, each event answering all of them with one body; no routing, admission, log or cursor), measured ` +
+      `after herald-poll in the same run with the same steps: what node:http alone costs per wake and per held request here.`,
   );
   lines.push("");
   lines.push(
-    "| clients | held | KiB / held request | of which JS heap KiB | CPU µs / wake | wakes | p50 ms | p99 ms | lost | SSE µs / delivery | SSE KiB / subscriber | notes |",
+    "| server | clients | held | KiB / held request | of which JS heap KiB | CPU µs / wake | wakes | p50 ms | p99 ms | lost | SSE µs / delivery | SSE KiB / subscriber | notes |",
   );
-  lines.push("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
   for (const r of rows) {
-    if (!r.longPoll) {
-      lines.push(`| ${r.subscribers} | – | – | – | – | – | – | – | – | – | – | error: ${oneLine(r.error)} |`);
-      continue;
-    }
-    const l = r.longPoll;
     const sse = find(results, "herald-node", r.subscribers);
-    const extra = [notes(l)];
-    if (l.emptyAnswers) extra.push(`${l.emptyAnswers} answers without events`);
-    if (!r.ok) extra.push(`error: ${oneLine(r.error)}`);
-    lines.push(
-      `| ${r.connect?.open ?? r.subscribers} | ${r.memory?.heldRequests ?? "–"} | ${fmt(r.memory?.kibPerSubscriber)} | ` +
-        `${fmt(r.memory?.heapKibPerSubscriber)} | ${fmt(l.cpuUsPerWake)} | ${l.wakes} | ${fmt(l.latency?.p50Ms)} | ` +
-        `${fmt(l.latency?.p99Ms)} | ${l.lost} | ${fmt(sse?.steady?.cpuUsPerDelivery)} | ${fmt(sse?.memory?.kibPerSubscriber)} | ` +
-        `${extra.filter(Boolean).join("; ")} |`,
-    );
+    for (const [name, m] of [
+      [r.server, r],
+      ["poll-floor", r.floor],
+    ]) {
+      if (!m) continue;
+      if (!m.longPoll) {
+        lines.push(
+          `| ${name} | ${r.subscribers} | – | – | – | – | – | – | – | – | – | – | error: ${oneLine(m.error)} |`,
+        );
+        continue;
+      }
+      const l = m.longPoll;
+      const extra = [notes(l)];
+      if (l.emptyAnswers) extra.push(`${l.emptyAnswers} answers without events`);
+      if (!m.ok) extra.push(`error: ${oneLine(m.error)}`);
+      lines.push(
+        `| ${name} | ${m.connect?.open ?? r.subscribers} | ${m.memory?.heldRequests ?? "–"} | ${fmt(m.memory?.kibPerSubscriber)} | ` +
+          `${fmt(m.memory?.heapKibPerSubscriber)} | ${fmt(l.cpuUsPerWake)} | ${l.wakes} | ${fmt(l.latency?.p50Ms)} | ` +
+          `${fmt(l.latency?.p99Ms)} | ${l.lost} | ${fmt(sse?.steady?.cpuUsPerDelivery)} | ${fmt(sse?.memory?.kibPerSubscriber)} | ` +
+          `${extra.filter(Boolean).join("; ")} |`,
+      );
+    }
+  }
+  const targets = rows.flatMap((r) => pollTargets(r, find(results, "herald-node", r.subscribers)));
+  if (targets.length > 0) {
+    lines.push("");
+    lines.push("#### herald-poll against its target (issue 17)");
+    lines.push("");
+    lines.push("| target | measured | met |");
+    lines.push("|---|---|---|");
+    for (const t of targets)
+      lines.push(`| ${t.target} | ${t.measured} | ${t.met == null ? "–" : t.met ? "yes" : "**no**"} |`);
   }
   lines.push("");
   lines.push(

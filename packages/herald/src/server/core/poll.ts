@@ -114,10 +114,9 @@ export class PollWaiter {
   deadline = Infinity;
   /** The hub's deadline bucket this waiter sits in, while held. */
   bucket: number | undefined;
-  /** Settles once: the answer, or the error (the server closing). */
-  readonly answered: Promise<PollAnswer>;
-  private settle!: (answer: PollAnswer) => void;
-  private fail!: (error: unknown) => void;
+  /** Settles once: the answer, or the error to throw (the server closing). Never rejects. */
+  readonly answered: Promise<PollAnswer | Error>;
+  private settle!: (answer: PollAnswer | Error) => void;
 
   constructor(
     /** Channels it follows (validated, deduplicated). */
@@ -130,12 +129,7 @@ export class PollWaiter {
     readonly waitMs: number,
   ) {
     this.floor = cursor.seq;
-    this.answered = new Promise<PollAnswer>((resolve, reject) => {
-      this.settle = resolve;
-      this.fail = reject;
-    });
-    // Awaited by its request; this only keeps a rejection seen before then from counting as unhandled.
-    this.answered.catch(() => {});
+    this.answered = new Promise<PollAnswer | Error>((resolve) => (this.settle = resolve));
   }
 
   /** The answer when nothing came: the cursor as it was (same ETag), come back at once. */
@@ -151,10 +145,10 @@ export class PollWaiter {
   }
 
   /** Fails the waiter (the hub calls it once, after letting go of it). */
-  reject(error: unknown): void {
+  reject(error: Error): void {
     this.state = "done";
     this.queue = [];
-    this.fail(error);
+    this.settle(error);
   }
 }
 
@@ -231,7 +225,9 @@ export async function longPoll(
         }
       }
     }
-    return await waiter.answered;
+    const answer = await waiter.answered;
+    if (answer instanceof Error) throw answer;
+    return answer;
   } finally {
     signal.removeEventListener("abort", abort);
     hub.removeWaiter(waiter);
