@@ -114,9 +114,12 @@ export class PollWaiter {
   deadline = Infinity;
   /** The hub's deadline bucket this waiter sits in, while held. */
   bucket: number | undefined;
-  /** Settles once: the answer, or the error to throw (the server closing). Never rejects. */
-  readonly answered: Promise<PollAnswer | Error>;
-  private settle!: (answer: PollAnswer | Error) => void;
+  /** Settles once: the answer, or the error (the server closing). */
+  readonly answered: Promise<PollAnswer>;
+  private settle!: (answer: PollAnswer) => void;
+  private fail!: (error: Error) => void;
+  private signal: AbortSignal | undefined;
+  private onAbort: (() => void) | undefined;
 
   constructor(
     /** Channels it follows (validated, deduplicated). */
@@ -129,7 +132,10 @@ export class PollWaiter {
     readonly waitMs: number,
   ) {
     this.floor = cursor.seq;
-    this.answered = new Promise<PollAnswer | Error>((resolve) => (this.settle = resolve));
+    this.answered = new Promise<PollAnswer>((resolve, reject) => {
+      this.settle = resolve;
+      this.fail = reject;
+    });
   }
 
   /** The answer when nothing came: the cursor as it was (same ETag), come back at once. */
@@ -137,10 +143,25 @@ export class PollWaiter {
     return pollAnswer("", this.cursorText, 0, []);
   }
 
+  /** Calls `onAbort` when `signal` aborts, until the waiter is settled. */
+  listen(signal: AbortSignal, onAbort: () => void): void {
+    this.signal = signal;
+    this.onAbort = onAbort;
+    signal.addEventListener("abort", onAbort);
+  }
+
+  /** Stops listening to the request's signal. */
+  unlisten(): void {
+    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
+    this.signal = undefined;
+    this.onAbort = undefined;
+  }
+
   /** Settles the waiter (the hub calls it once, after letting go of it). */
   resolve(answer: PollAnswer): void {
     this.state = "done";
     this.queue = [];
+    this.unlisten();
     this.settle(answer);
   }
 
@@ -148,7 +169,8 @@ export class PollWaiter {
   reject(error: Error): void {
     this.state = "done";
     this.queue = [];
-    this.settle(error);
+    this.unlisten();
+    this.fail(error);
   }
 }
 
@@ -190,9 +212,10 @@ export async function readPoll(
  * either hold it at once (the hub vouches that nothing on its channels follows the cursor yet) or
  * read the log once after the cursor: events or gaps are answered at once, otherwise the waiter is
  * held past the read's head. A held waiter is answered from the next events in hand, or empty
- * after `waitMs` or when `signal` aborts.
+ * after `waitMs` or when `signal` aborts. Rejects when the broker cannot subscribe or read, or the
+ * hub closes. (Not `async`: the common case, held at once, returns the waiter's own promise.)
  */
-export async function longPoll(
+export function longPoll(
   hub: Hub,
   broker: Broker,
   channels: readonly string[],
@@ -202,10 +225,25 @@ export async function longPoll(
   signal: AbortSignal,
 ): Promise<PollAnswer> {
   const waiter = new PollWaiter(channels, cursor, cursorText, waitMs);
-  const abort = (): void => hub.answerWaiter(waiter, waiter.emptyAnswer());
-  signal.addEventListener("abort", abort, { once: true });
+  waiter.listen(signal, () => hub.answerWaiter(waiter, waiter.emptyAnswer()));
+  const attaching = hub.addWaiter(waiter);
+  if (attaching === undefined && hub.canHoldWithoutRead(waiter)) {
+    hub.holdWaiter(waiter, cursor.seq);
+    return waiter.answered;
+  }
+  // Settled (by the hub closing) maybe before it is awaited below: not an unhandled rejection.
+  waiter.answered.catch(() => {});
+  return readThenHold(hub, broker, waiter, attaching);
+}
+
+async function readThenHold(
+  hub: Hub,
+  broker: Broker,
+  waiter: PollWaiter,
+  attaching: Promise<void> | undefined,
+): Promise<PollAnswer> {
+  const { channels, cursor, cursorText } = waiter;
   try {
-    const attaching = hub.addWaiter(waiter);
     if (attaching) await attaching;
     if (waiter.state === "reading") {
       if (hub.canHoldWithoutRead(waiter)) {
@@ -225,11 +263,10 @@ export async function longPoll(
         }
       }
     }
-    const answer = await waiter.answered;
-    if (answer instanceof Error) throw answer;
-    return answer;
-  } finally {
-    signal.removeEventListener("abort", abort);
+    return await waiter.answered;
+  } catch (error) {
     hub.removeWaiter(waiter);
+    waiter.unlisten();
+    throw error;
   }
 }

@@ -6,6 +6,7 @@
  * an event arrives on one of its channels (or `wait` seconds pass, or the client goes away).
  * `ETag` is the answer's cursor: `If-None-Match` with it answers 304 when nothing changed.
  */
+import { Buffer } from "node:buffer";
 import type { EventEnvelope, GapPayload } from "../../protocol/envelope.js";
 import { HeraldError } from "../../protocol/errors.js";
 import { firstAnswer, longPoll, readPoll, withToken, type PollAnswer } from "../core/poll.js";
@@ -48,7 +49,7 @@ export async function servePoll(edge: HeraldCore, request: PollRequest): Promise
     const answer = await answerPoll(edge, admitted, wait, request.signal);
     const token = admitted.principal && admitted.token ? await edge.renewToken?.(admitted.principal) : undefined;
     const etag = `"${answer.cursor}"`;
-    const headers = {
+    const headers: Record<string, string> = {
       ...cors,
       "Content-Type": "application/json; charset=utf-8",
       "Cache-Control": "no-store",
@@ -57,7 +58,10 @@ export async function servePoll(edge: HeraldCore, request: PollRequest): Promise
     if (answer.empty && request.header("if-none-match") === etag) {
       return { status: 304, headers, body: "" };
     }
-    return { status: 200, headers, body: token ? withToken(answer.body, token) : answer.body };
+    const body = token ? withToken(answer.body, token) : answer.body;
+    // A known length: the answer goes out in one piece, without chunked framing.
+    headers["Content-Length"] = String(Buffer.byteLength(body));
+    return { status: 200, headers, body };
   } finally {
     admitted.release();
   }
@@ -77,16 +81,10 @@ function parseWait(text: string | null): number {
  * a resumed one with `wait` is a long-poll on the hub (at most one log read, none when the hub
  * vouches for the cursor); one without `wait` reads the log once.
  */
-async function answerPoll(
-  edge: HeraldCore,
-  admitted: Admitted,
-  wait: number,
-  signal: AbortSignal,
-): Promise<PollAnswer> {
+function answerPoll(edge: HeraldCore, admitted: Admitted, wait: number, signal: AbortSignal): Promise<PollAnswer> {
   const { cursor, cursorText, channels } = admitted;
   if (cursor === null || cursorText === null) {
-    const { epoch, head } = await edge.broker.snapshot([], 0, 0);
-    return firstAnswer(epoch, head);
+    return edge.broker.snapshot([], 0, 0).then(({ epoch, head }) => firstAnswer(epoch, head));
   }
   if (wait > 0 && !signal.aborted) {
     return longPoll(edge.hub, edge.broker, channels, cursor, cursorText, wait * 1000, signal);
