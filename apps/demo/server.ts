@@ -21,7 +21,7 @@ import { fileURLToPath } from "node:url";
 import next from "next";
 import { createHeraldServer } from "herald/next";
 import { createPusherServer } from "herald/pusher";
-import { pusherCredentials } from "./lib/chat";
+import { pusherCredentials } from "./lib/chat-credentials";
 import { ACTIVITY_CHANNEL, dashboardHistory, herald } from "./lib/herald";
 
 const dev = process.argv.includes("--dev");

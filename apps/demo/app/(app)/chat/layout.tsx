@@ -1,7 +1,7 @@
 import type { ReactNode } from "react";
 import { ChatProvider } from "@/components/chat/chat-provider";
 import { requireSession } from "@/lib/auth";
-import { pusherCredentials } from "@/lib/chat";
+import { pusherCredentials } from "@/lib/chat-credentials";
 
 /** Every chat room shares one WebSocket client: switching rooms keeps it (and its connection). */
 export default async function ChatLayout({ children }: { children: ReactNode }) {

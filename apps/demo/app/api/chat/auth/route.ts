@@ -8,7 +8,8 @@
  */
 import { authorizeChannel } from "herald/pusher";
 import { getSession } from "@/lib/auth";
-import { pusherCredentials, roomOfChannel } from "@/lib/chat";
+import { roomOfChannel } from "@/lib/chat";
+import { pusherCredentials } from "@/lib/chat-credentials";
 
 export const dynamic = "force-dynamic";
 
