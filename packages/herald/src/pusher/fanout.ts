@@ -1,11 +1,12 @@
 /**
- * The WebSocket side of the bus: one broker subscription per channel per process (like the hub),
- * each event encoded once as a Pusher frame and the same bytes sent to every local connection on
- * the channel. Also keeps what the protocol needs per event: the sender to leave out (client
+ * The WebSocket side of the bus: each channel followed through the hub (the process's one
+ * registry: one upstream broker subscription per channel, shared with SSE and long-poll), each event
+ * encoded once as a Pusher frame and the same bytes sent to every local connection on the channel. Also keeps what the protocol needs per event: the sender to leave out (client
  * events, `socket_id` on the HTTP API), the presence `user_id`, and cache channels' last event.
  */
 import { Buffer } from "node:buffer";
-import type { Broker, BrokerSubscription, StoredEvent } from "../brokers/types.js";
+import type { Broker, StoredEvent } from "../brokers/types.js";
+import type { Following, Hub } from "../server/core/hub.js";
 import { encodeCursor } from "../protocol/cursor.js";
 import { brokerChannel, isCacheChannel, pusherDataOfBrokerJson } from "./channels.js";
 
@@ -41,7 +42,7 @@ interface ChannelState {
   readonly name: string;
   readonly broker: string;
   readonly targets: Set<FanoutTarget>;
-  readonly upstream: BrokerSubscription;
+  readonly upstream: Following;
 }
 
 /** How long an unmatched {@link EventMeta} is kept (the event never came back on this process). */
@@ -56,6 +57,7 @@ export class Fanout {
 
   constructor(
     private readonly broker: Broker,
+    private readonly hub: Hub,
     private readonly cacheTtlMs: number,
     private readonly now: () => number = Date.now,
   ) {}
@@ -69,7 +71,7 @@ export class Fanout {
         name,
         broker,
         targets: new Set(),
-        upstream: this.broker.subscribe(broker, (event, epoch) => this.onEvent(created, event, epoch)),
+        upstream: this.hub.follow(broker, { deliver: (event, epoch) => this.onEvent(created, event, epoch) }),
       };
       state = created;
       this.channels.set(name, state);
@@ -83,7 +85,7 @@ export class Fanout {
     const state = this.channels.get(name);
     if (!state || !state.targets.delete(target)) return state?.targets.size ?? 0;
     if (state.targets.size === 0) {
-      state.upstream.unsubscribe();
+      state.upstream.unfollow();
       this.channels.delete(name);
     }
     return state.targets.size;
@@ -171,7 +173,7 @@ export class Fanout {
 
   /** Unsubscribes everything. */
   close(): void {
-    for (const state of this.channels.values()) state.upstream.unsubscribe();
+    for (const state of this.channels.values()) state.upstream.unfollow();
     this.channels.clear();
     this.pending.clear();
   }

@@ -123,7 +123,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
   const maxEventBytes = options.maxEventBytes ?? 10_240;
   const apiMaxSkewS = options.apiMaxSkewSeconds ?? 60;
   const replays = new ReplayGuard(apiMaxSkewS);
-  const fanout = new Fanout(options.herald.broker, options.cacheTtlMs ?? 30 * 60_000, now);
+  const fanout = new Fanout(options.herald.broker, options.herald.core.hub, options.cacheTtlMs ?? 30 * 60_000, now);
   const presence = options.presence ?? new MemoryPresenceStore();
   const webhooks = options.webhooks ? new Webhooks(options.webhooks, options.key, options.secret) : undefined;
   const sockets = new Set<PusherSocket>();
@@ -150,6 +150,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     closeGraceMs: options.closeGraceMs ?? 5000,
     isReserved: options.isReserved ?? ((channel) => /^(user|task)-/.test(channel)),
     now,
+    counters: { dropped: 0 },
     onClosed: (socket) => {
       sockets.delete(socket);
       if (sockets.size === 0 && timer !== undefined) {
@@ -172,6 +173,17 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     }
     fanout.sweep();
   };
+  const unregister = options.herald.core.registerTransport("websocket", () => {
+    let subscriptions = 0;
+    for (const socket of sockets) subscriptions += socket.channels().length;
+    return {
+      connections: sockets.size,
+      subscriptions,
+      delivered: fanout.deliveredCount(),
+      dropped: ctx.counters.dropped,
+    };
+  });
+
   // Presence transitions, from this process or any other sharing the store: once each.
   const unwatch = presence.watch((change) => {
     const data =
@@ -269,6 +281,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     async close() {
       closing = true;
       unwatch();
+      unregister();
       for (const socket of [...sockets]) socket.close(CODES.reconnect, "Server is shutting down");
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;

@@ -51,6 +51,8 @@ export interface SocketContext {
   readonly closeGraceMs: number;
   readonly isReserved: (channel: string) => boolean;
   readonly now: () => number;
+  /** Counts shared by the server's sockets (for `herald.stats()`). */
+  readonly counters: { dropped: number };
   /** Called once when the socket is gone. */
   onClosed(socket: PusherSocket): void;
 }
@@ -149,6 +151,7 @@ export class PusherSocket implements FanoutTarget {
       return;
     }
     if (backlog + (this.queuedFrames + 1) * FRAME_OVERHEAD_BYTES > this.ctx.maxBufferedBytes) {
+      this.ctx.counters.dropped++;
       this.close(CODES.overCapacity, "client too slow: reconnect and catch up");
       return;
     }

@@ -15,7 +15,7 @@ import { Hub, type HubStats } from "./core/hub.js";
 import { preparePublish } from "./core/publish.js";
 import { createClientPublisher, type ClientPublisher } from "./http/client-publish.js";
 import { assertCorsOptions } from "./http/cors.js";
-import { HeraldCore } from "./http/edge.js";
+import { HeraldCore, type TransportStats } from "./http/edge.js";
 import { fetchRoutes, sessionOfFetch, type RouteHandler } from "./http/fetch-adapter.js";
 import { nodeRoutes, sessionOfNode, type NodeHandler } from "./http/node-adapter.js";
 import type { SessionRequest } from "./http/routes.js";
@@ -69,8 +69,12 @@ export interface Herald {
   userId(request: SessionRequest): Promise<string | null>;
   /** Subscribers on this process for one channel. */
   subscriberCount(channel: string): number;
-  /** Counters for dashboards and tests. */
-  stats(): HubStats;
+  /**
+   * Counters for dashboards and tests: the hub's (SSE subscribers, long-poll waiters, channels,
+   * deliveries, drops, gaps), and the same counts per transport (`sse`, `poll`, and `websocket`
+   * when a Pusher server is attached).
+   */
+  stats(): HeraldStats;
   /** The broker in use. */
   readonly broker: Broker;
   /** Internals shared with other transports and integrations (`herald/next`). */
@@ -180,7 +184,7 @@ function build(given: HeraldOptions): Herald {
     handleNode: (req, res) => handleSseNode(edge, req, res),
     userId,
     subscriberCount: (channel) => hub.subscriberCount(channel),
-    stats: () => hub.stats(),
+    stats: () => heraldStats(hub.stats(), edge),
     async close() {
       hub.closeAll();
       tokens.close?.();
@@ -213,6 +217,40 @@ function build(given: HeraldOptions): Herald {
     }),
   });
   return herald;
+}
+
+/** {@link Herald.stats}: the hub's counts and the same per transport. */
+export interface HeraldStats extends HubStats {
+  readonly transports: Readonly<Record<string, TransportStats>>;
+}
+
+function heraldStats(hub: HubStats, edge: HeraldCore): HeraldStats {
+  const transports: Record<string, TransportStats> = {
+    sse: {
+      connections: hub.subscribers,
+      subscriptions: hub.subscriptions,
+      delivered: hub.delivered,
+      dropped: hub.dropped,
+    },
+    poll: {
+      connections: hub.pollWaiters,
+      subscriptions: hub.pollSubscriptions,
+      delivered: hub.pollDelivered,
+      dropped: 0,
+    },
+  };
+  for (const [name, readers] of edge.transports) {
+    const sum: TransportStats = { connections: 0, subscriptions: 0, delivered: 0, dropped: 0 };
+    for (const read of readers) {
+      const one = read();
+      sum.connections += one.connections;
+      sum.subscriptions += one.subscriptions;
+      sum.delivered += one.delivered;
+      sum.dropped += one.dropped;
+    }
+    transports[name] = sum;
+  }
+  return { ...hub, transports };
 }
 
 /**

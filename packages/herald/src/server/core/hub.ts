@@ -5,7 +5,8 @@
  * waiter; one shared timer drives heartbeats, rotation and the teardown of dropped clients, another
  * the long-poll deadlines and the grace that keeps a channel followed only by pollers subscribed
  * between their polls; a subscriber whose unread bytes pass the cap is dropped (it reconnects and
- * resumes from the log).
+ * resumes from the log). Other transports follow a channel here too ({@link Hub.follow}: the
+ * Pusher WebSocket server), on the same upstream subscription, and get each event as it arrives.
  */
 import { Buffer } from "node:buffer";
 import type { Broker, BrokerSubscription, StoredEvent } from "../../brokers/types.js";
@@ -43,10 +44,28 @@ export interface HubOptions {
   pollClock?: () => number;
 }
 
+/**
+ * A transport that follows a channel through the hub (one per channel and transport, however many
+ * connections it serves): it gets each live event as the broker delivers it, and encodes it once
+ * for its own wire format.
+ */
+export interface ChannelFollower {
+  deliver(event: StoredEvent, epoch: string): void;
+}
+
+/** What {@link Hub.follow} returns. */
+export interface Following {
+  /** Resolves once live events flow (rejects when the broker cannot subscribe). */
+  readonly ready: Promise<void>;
+  /** Stops following (idempotent); the channel lets go of its upstream subscription when nobody is left. */
+  unfollow(): void;
+}
+
 interface ChannelState {
   readonly name: string;
   readonly subs: Set<Subscriber>;
   readonly waiters: Set<PollWaiter>;
+  readonly followers: Set<ChannelFollower>;
   upstream: BrokerSubscription | undefined;
   /** True once `upstream.ready` resolved; `failed` once it rejected. */
   ready: boolean;
@@ -79,6 +98,10 @@ interface ChannelState {
 /** Counts describing the hub, for dashboards and tests. */
 export interface HubStats {
   subscribers: number;
+  /** Channel subscriptions of the subscribers (a subscriber of three channels counts three). */
+  subscriptions: number;
+  /** Channel subscriptions of the held and reading long-poll waiters. */
+  pollSubscriptions: number;
   channels: number;
   /** True while the shared timer runs (only when there is something to time). */
   timerActive: boolean;
@@ -98,6 +121,8 @@ export interface HubStats {
   pollReads: number;
   /** Channels kept subscribed upstream with no subscriber or waiter, in their grace period after the last poll. */
   idleChannels: number;
+  /** Gaps told to resuming clients since start (one per channel: `herald:gap` on SSE, `gaps` in a poll answer). */
+  gaps: number;
 }
 
 const TICK_MS = 1000;
@@ -122,6 +147,7 @@ export class Hub {
   private lastHeartbeat = 0;
   private delivered = 0;
   private dropped = 0;
+  private gaps = 0;
   private readonly waiters = new Set<PollWaiter>();
   /** Held waiters by wait (in `WAIT_BUCKET_MS` steps), each in arrival order, so nearly in deadline order. */
   private readonly deadlines = new Map<number, Set<PollWaiter>>();
@@ -263,7 +289,15 @@ export class Hub {
 
   /** Counts describing the hub. */
   stats(): HubStats {
+    let subscriptions = 0;
+    let pollSubscriptions = 0;
+    for (const state of this.channels.values()) {
+      subscriptions += state.subs.size;
+      pollSubscriptions += state.waiters.size;
+    }
     return {
+      subscriptions,
+      pollSubscriptions,
       closing: this.closing.size,
       subscribers: this.subscribers.size,
       channels: this.channels.size,
@@ -275,6 +309,23 @@ export class Hub {
       pollWakes: this.pollWakes,
       pollReads: this.pollReads,
       idleChannels: this.idle.size,
+      gaps: this.gaps,
+    };
+  }
+
+  /**
+   * Follows `channel` for another transport, on the hub's one upstream subscription per channel:
+   * `follower` gets each live event of the channel as the broker delivers it.
+   */
+  follow(channel: string, follower: ChannelFollower): Following {
+    const state = this.channelState(channel);
+    state.followers.add(follower);
+    return {
+      ready: state.upstream!.ready,
+      unfollow: () => {
+        if (!state.followers.delete(follower)) return;
+        if (this.channels.get(channel) === state) this.releaseIfIdle(state);
+      },
     };
   }
 
@@ -297,6 +348,7 @@ export class Hub {
       name,
       subs: new Set(),
       waiters: new Set(),
+      followers: new Set(),
       upstream: undefined,
       ready: false,
       failed: false,
@@ -328,7 +380,8 @@ export class Hub {
    * or, when pollers followed it, after the grace period (unless someone comes back meanwhile).
    */
   private releaseIfIdle(state: ChannelState): void {
-    if (state.subs.size > 0 || state.waiters.size > 0 || state.idleUntil !== undefined) return;
+    if (state.subs.size > 0 || state.waiters.size > 0 || state.followers.size > 0 || state.idleUntil !== undefined)
+      return;
     if (!state.polled || state.failed || this.pollGraceMs <= 0) {
       this.dropChannel(state);
       return;
@@ -405,6 +458,11 @@ export class Hub {
         state.clear = head;
       }
     }
+  }
+
+  /** Counts gaps told to resuming clients (for `stats()`). */
+  countGaps(n: number): void {
+    this.gaps += n;
   }
 
   /** Counts a long-poll's log read (for `stats()`). */
@@ -485,6 +543,7 @@ export class Hub {
       state.epoch = epoch;
       for (const sub of [...state.subs]) if (sub.state === "live" && sub.epoch !== epoch) this.epochChanged(sub);
     }
+    for (const follower of state.followers) follower.deliver(event, epoch);
     const forSubs = state.subs.size > 0;
     const forWaiters = state.waiters.size > 0;
     if (!forSubs && !forWaiters) return;

@@ -48,8 +48,10 @@ export async function startSession(
   };
   if (resume && cursor.epoch !== snapshot.epoch) {
     for (const channel of sub.channels) parts.push(gapFrame({ channel, reason: "epoch", cursor: cursorText }));
+    hub.countGaps(sub.channels.length);
   } else if (resume) {
     for (const channel of snapshot.trimmed) parts.push(gapFrame({ channel, reason: "retention", cursor: cursorText }));
+    hub.countGaps(snapshot.trimmed.length);
     for (const event of snapshot.events) if (!(await push(encodeEventFrame(snapshot.epoch, event).bytes))) return;
   }
   if (pending >= REPLAY_PIECE_BYTES / 4 && !(await push(Buffer.alloc(0), true))) return;

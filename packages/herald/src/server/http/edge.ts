@@ -12,8 +12,37 @@ import { startSession } from "../core/session.js";
 import type { Sink } from "../core/sink.js";
 import { Subscriber, type Principal } from "../core/subscriber.js";
 
+/** What a transport served beside the hub (the Pusher WebSocket server) reports for `herald.stats()`. */
+export interface TransportStats {
+  /** Open connections. */
+  connections: number;
+  /** Channel subscriptions across them. */
+  subscriptions: number;
+  /** Events sent (one per event per connection). */
+  delivered: number;
+  /** Connections closed for not reading fast enough. */
+  dropped: number;
+}
+
 /** Internal state behind a `Herald` instance; transports are written against it. */
 export class HeraldCore {
+  /**
+   * Transports attached to this instance besides SSE and poll, by name, each with a function
+   * that reads its counts (several servers under one name are summed).
+   */
+  readonly transports = new Map<string, Set<() => TransportStats>>();
+
+  /** Registers a transport's counts for `herald.stats()`; returns the function that removes them. */
+  registerTransport(name: string, read: () => TransportStats): () => void {
+    let readers = this.transports.get(name);
+    if (!readers) this.transports.set(name, (readers = new Set()));
+    readers.add(read);
+    return () => {
+      readers.delete(read);
+      if (readers.size === 0 && this.transports.get(name) === readers) this.transports.delete(name);
+    };
+  }
+
   /** Abuse limits shared by every transport. */
   readonly limits: Limits;
   /** The first bytes of every stream (`retry:` and a comment), encoded once. */

@@ -1,0 +1,94 @@
+/**
+ * One engine under every transport: an SSE stream, a long-poll and a Pusher WebSocket on the same
+ * channel of one process share the hub's one upstream broker subscription, each gets the event
+ * once, and `herald.stats()` counts each transport.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import type { BrokerListener } from "../src/brokers/types.js";
+import { createPusherServer } from "../src/pusher/index.js";
+import { createHerald, MemoryBroker } from "../src/server/index.js";
+import { waitFor } from "./helpers.js";
+import { rawConnect } from "./pusher/raw.js";
+
+/** A real MemoryBroker that counts upstream subscriptions per channel. */
+class CountingBroker extends MemoryBroker {
+  subscribes = new Map<string, number>();
+  override subscribe(channel: string, listener: BrokerListener) {
+    this.subscribes.set(channel, (this.subscribes.get(channel) ?? 0) + 1);
+    return super.subscribe(channel, listener);
+  }
+}
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+describe("one registry under SSE, long-poll and WebSocket", () => {
+  it("one upstream subscription per channel, one delivery per connection, counted per transport", async () => {
+    const broker = new CountingBroker();
+    const herald = createHerald({ broker, limits: { connectPerIp: false } });
+    const pusher = createPusherServer({ herald, appId: "app-id", key: "app-key", secret: "app-secret" });
+    const server = http.createServer((req, res) => {
+      if (herald.handleNodeRoutes(req, res)) return;
+      if (!pusher.handleRequest(req, res)) res.writeHead(404).end();
+    });
+    server.on("upgrade", (req, socket, head) => {
+      if (!pusher.handleUpgrade(req, socket, head)) socket.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    cleanups.push(
+      () => herald.close(),
+      () => pusher.close(),
+      () => new Promise((r) => (server.closeAllConnections(), server.close(r))),
+    );
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/realtime`;
+
+    // SSE: read until connected, then keep reading.
+    const controller = new AbortController();
+    const sse = await fetch(`${base}/sse?channel=news`, { signal: controller.signal });
+    const reader = sse.body!.getReader();
+    let sseText = "";
+    const pump = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+        if (done) return;
+        sseText += new TextDecoder().decode(value);
+      }
+    })();
+    cleanups.push(
+      () => pump,
+      () => controller.abort(),
+    );
+    await waitFor(() => sseText.includes("herald:connected"));
+    const cursor = /"cursor":"([^"]+)"/.exec(sseText)![1]!;
+
+    // Long-poll from the same cursor, and a Pusher socket.
+    const poll = fetch(`${base}/poll?channel=news&lastEventId=${cursor}&wait=20`).then((r) => r.json());
+    const ws = await rawConnect((server.address() as AddressInfo).port);
+    cleanups.push(() => ws.ws.close());
+    ws.send("pusher:subscribe", { channel: "news" });
+    await ws.waitFrame((f) => f.event === "pusher_internal:subscription_succeeded");
+    await waitFor(() => herald.stats().pollWaiters === 1);
+
+    await herald.publish("news", "story", { n: 1 });
+    const answer = (await poll) as { events: { event: string; data: unknown }[] };
+    expect(answer.events).toEqual([expect.objectContaining({ event: "story", data: { n: 1 } })]);
+    await ws.waitFrame((f) => f.event === "story");
+    await waitFor(() => sseText.includes("story"));
+
+    expect(broker.subscribes.get("news")).toBe(1);
+    const { transports } = herald.stats();
+    expect(transports.sse).toMatchObject({ connections: 1, subscriptions: 1, delivered: 1 });
+    expect(transports.poll).toMatchObject({ delivered: 1 });
+    expect(transports.websocket).toMatchObject({ connections: 1, subscriptions: 1, delivered: 1 });
+
+    // The last one out lets go upstream: the WebSocket leaving keeps the channel for SSE.
+    ws.send("pusher:unsubscribe", { channel: "news" });
+    await waitFor(() => herald.stats().transports.websocket!.subscriptions === 0);
+    expect(herald.subscriberCount("news")).toBe(1);
+    expect(broker.subscribes.get("news")).toBe(1);
+  });
+});
