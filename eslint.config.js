@@ -32,8 +32,11 @@ const LAYERS = ["core", "auth", "tasks", "http"];
 const above = (layer) => [
   ...LAYERS.slice(LAYERS.indexOf(layer) + 1).map((l) => `**/server/${l}/**`),
   ...LAYERS.slice(LAYERS.indexOf(layer) + 1).map((l) => `../${l}/**`),
-  // core and auth know nothing of the root; tasks and http may use its types (see below).
-  ...(["core", "auth"].includes(layer) ? ["../herald.js", "../../herald.js", "../options.js", "../../options.js"] : []),
+  // No layer knows the root (herald.ts, options.ts), not even its types.
+  "../herald.js",
+  "../../herald.js",
+  "../options.js",
+  "../../options.js",
   "**/next/**",
 ];
 const banServer = ["**/server/**", "**/brokers/**", "**/next/**", "**/pusher/**", "herald", "ioredis", "ws"];
@@ -79,9 +82,9 @@ export default tseslint.config(
     ignores: ["**/*.test.ts"],
     rules: { "no-restricted-imports": ["error", { patterns: [...CLIENT_SIDE] }] },
   },
-  // The server's layers, bottom up: core (events, hub, sessions) ← auth ← tasks ← http (the edge) ←
-  // herald.ts (composition root) ← next. Each layer imports only the ones below it; type-only
-  // imports of the root's `Herald` interface are allowed in tasks (it publishes through it).
+  // The server's layers, bottom up: core (events, hub, sessions, the Publisher port) ← auth ← tasks ←
+  // http (the edge, which declares the options it reads) ← herald.ts and options.ts (the composition
+  // root) ← next. Each layer imports only the ones below it, types included.
   {
     files: ["packages/herald/src/brokers/**/*.ts"],
     ignores: ["**/*.test.ts"],
@@ -100,16 +103,6 @@ export default tseslint.config(
   ...["tasks", "http"].map((layer) => ({
     files: [`packages/herald/src/server/${layer}/**/*.ts`],
     ignores: ["**/*.test.ts"],
-    rules: {
-      "no-restricted-imports": ["error", { patterns: [...above(layer), ...CLIENT_SIDE] }],
-      "@typescript-eslint/no-restricted-imports": [
-        "error",
-        {
-          patterns: [
-            { group: ["../herald.js", "../options.js"], allowTypeImports: true, message: "only the root's types" },
-          ],
-        },
-      ],
-    },
+    rules: { "no-restricted-imports": ["error", { patterns: [...above(layer), ...CLIENT_SIDE] }] },
   })),
 );

@@ -12,7 +12,7 @@ import { defaultAuthorize } from "./auth/authorize.js";
 import { tokenAuthenticator } from "./auth/tokens/authenticator.js";
 import { createTokens, type TokenPrincipal, type Tokens } from "./auth/tokens/tokens.js";
 import { Hub, type HubStats } from "./core/hub.js";
-import { preparePublish } from "./core/publish.js";
+import { preparePublish, type Publisher } from "./core/publish.js";
 import { createClientPublisher, type ClientPublisher } from "./http/client-publish.js";
 import { assertCorsOptions } from "./http/cors.js";
 import { HeraldCore, type TransportStats } from "./http/edge.js";
@@ -28,7 +28,7 @@ import { createTasks, type Tasks } from "./tasks/tasks.js";
 export const DEFAULT_BASE_PATH = "/api/realtime";
 
 /** A Herald server instance. */
-export interface Herald {
+export interface Herald extends Publisher {
   /**
    * Publishes `data` as `event` on `channel` to every subscriber, on every transport and process.
    * Resolves to the event's id (its cursor, `{epoch}-{seq}`). Throws `HeraldError` on invalid input:
@@ -37,6 +37,8 @@ export interface Herald {
   publish(channel: string, event: string, data: unknown): Promise<string>;
   /** {@link Herald.publish}, resolving to the event's position as a value (`{ epoch, seq }`) rather than its id. */
   publishAt(channel: string, event: string, data: unknown): Promise<Cursor>;
+  /** The log's position now (`{ epoch, seq }` of its head): what a subscriber connecting now starts after. */
+  position(): Promise<Cursor>;
   /**
    * Every Herald route (SSE, token, tasks, cancel, publish) for a Next.js catch-all route file
    * mounted at `/api/realtime`:
@@ -175,6 +177,10 @@ function build(given: HeraldOptions): Herald {
       const json = preparePublish(channel, event, data, maxPayloadBytes);
       const stored = await broker.publish(channel, event, json);
       return { epoch: stored.epoch, seq: stored.seq };
+    },
+    async position() {
+      const { epoch, head } = await broker.snapshot([], 0, 0);
+      return { epoch, seq: head };
     },
     async publish(channel, event, data) {
       const { epoch, seq } = await herald.publishAt(channel, event, data);

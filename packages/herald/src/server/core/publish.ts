@@ -4,7 +4,19 @@
  */
 import { Buffer } from "node:buffer";
 import { HeraldError } from "../../protocol/errors.js";
+import type { Cursor } from "../../protocol/cursor.js";
 import { assertChannelName, assertEventName } from "../../protocol/names.js";
+
+/**
+ * What publishes events: the port that long-running tasks and client messages publish through
+ * (`Herald` implements it), so they depend on this, not on the instance that composes them.
+ */
+export interface Publisher {
+  /** Validates and publishes `data`; resolves to the event's position in the log. */
+  publishAt(channel: string, event: string, data: unknown): Promise<Cursor>;
+  /** The log's position now (its epoch and head), read atomically. */
+  position(): Promise<Cursor>;
+}
 
 /** Default cap on serialized `data`, in bytes. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;

@@ -7,7 +7,7 @@ import { HeraldError } from "../../protocol/errors.js";
 import { corsHeaders } from "./cors.js";
 import type { Limits } from "./limits/limits.js";
 import type { RequestContext } from "../auth/request-context.js";
-import type { HeraldOptions, ResolvedOptions } from "../options.js";
+import type { EdgeOptions } from "./edge.js";
 import { parseSubscription, type SubscriptionRequest } from "./request.js";
 import type { Principal } from "../core/subscriber.js";
 
@@ -28,7 +28,7 @@ export interface IncomingRequest {
 }
 
 /** Origin check alone (handlers need its headers for error responses too). Throws 403. */
-export function originHeaders(options: HeraldOptions, request: IncomingRequest): Record<string, string> {
+export function originHeaders(options: Pick<EdgeOptions, "cors">, request: IncomingRequest): Record<string, string> {
   return corsHeaders(options.cors, request.header("origin"), request.header("host"), request.url);
 }
 
@@ -37,7 +37,7 @@ export function originHeaders(options: HeraldOptions, request: IncomingRequest):
  * limit, the authenticator's code (401) when it rejects, 403 naming the first channel the
  * principal may not follow.
  */
-export async function admit(options: ResolvedOptions, limits: Limits, request: IncomingRequest): Promise<Admitted> {
+export async function admit(options: EdgeOptions, limits: Limits, request: IncomingRequest): Promise<Admitted> {
   limits.checkUrl(request.rawUrl);
   limits.attemptFromIp(request.ip);
   const parsed = parseSubscription(request.url, request.header("last-event-id"), options.maxChannelsPerConnection);

@@ -7,8 +7,8 @@
 import { Buffer } from "node:buffer";
 import { HeraldError } from "../../protocol/errors.js";
 import { assertChannelName, assertEventName } from "../../protocol/names.js";
-import type { Herald } from "../herald.js";
-import { assertDepth, DEFAULT_MAX_CLIENT_DEPTH } from "../core/publish.js";
+import { encodeCursor } from "../../protocol/cursor.js";
+import { assertDepth, DEFAULT_MAX_CLIENT_DEPTH, type Publisher } from "../core/publish.js";
 import { TokenBuckets, type BucketOptions } from "./limits/token-bucket.js";
 
 /** Options for {@link createClientPublisher}. */
@@ -29,7 +29,7 @@ export interface ClientPublishOptions {
 export type ClientPublisher = (userId: string, body: string) => Promise<{ id: string }>;
 
 /** Creates the publisher behind `POST …/publish`. */
-export function createClientPublisher(herald: Herald, options: ClientPublishOptions = {}): ClientPublisher {
+export function createClientPublisher(publisher: Publisher, options: ClientPublishOptions = {}): ClientPublisher {
   const buckets = new TokenBuckets(options.rate ?? { capacity: 20, refillPerSecond: 10 }, options.now);
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_CLIENT_DEPTH;
@@ -60,6 +60,7 @@ export function createClientPublisher(herald: Herald, options: ClientPublishOpti
     if (!options.authorizePublish || !(await options.authorizePublish(userId, channel, event))) {
       throw new HeraldError("forbidden", `not allowed to publish on "${channel}"`, { details: { channel } });
     }
-    return { id: await herald.publish(channel, event, data) };
+    const at = await publisher.publishAt(channel, event, data);
+    return { id: encodeCursor(at.epoch, at.seq) };
   };
 }

@@ -6,11 +6,38 @@ import type { Buffer } from "node:buffer";
 import { openingBytes } from "../core/frames.js";
 import type { Hub } from "../core/hub.js";
 import { Limits } from "./limits/limits.js";
-import type { ResolvedOptions } from "../options.js";
+import type { RequestContext } from "../auth/request-context.js";
+import type { CorsOptions } from "./cors.js";
+import type { LimitOptions } from "./limits/limits.js";
+import type { TrustProxy } from "./limits/client-ip.js";
+import type { SessionRequest } from "./routes.js";
 import { toHeraldError } from "./responses.js";
 import { startSession } from "../core/session.js";
 import type { Sink } from "../core/sink.js";
 import { Subscriber, type Principal } from "../core/subscriber.js";
+
+/**
+ * The settings the HTTP edge reads, every default applied (`createHerald` resolves them from its
+ * options; see `HeraldOptions` for what each means).
+ */
+export interface EdgeOptions {
+  readonly cors?: CorsOptions | undefined;
+  readonly limits?: LimitOptions | undefined;
+  readonly trustProxy?: TrustProxy | undefined;
+  readonly clientIp?: ((request: Request) => string | undefined) | undefined;
+  readonly maxChannelsPerConnection: number;
+  readonly rotateAfterMs?: number | undefined;
+  /** Who is subscribing (null: anonymous); throws a `HeraldError` to refuse. */
+  readonly authenticate?: ((request: RequestContext) => Principal | null | Promise<Principal | null>) | undefined;
+  /** May `principal` follow `channel`? */
+  readonly authorize?:
+    ((principal: Principal | null, channel: string, request: RequestContext) => boolean | Promise<boolean>) | undefined;
+  /** The app's session lookup, when it has sessions. */
+  readonly getUserId?:
+    ((request: SessionRequest) => string | null | undefined | Promise<string | null | undefined>) | undefined;
+  /** Public channels readable without signing in (with sessions). */
+  readonly allowAnonymous: boolean;
+}
 
 /** What a transport served beside the hub (the Pusher WebSocket server) reports for `herald.stats()`. */
 export interface TransportStats {
@@ -54,7 +81,7 @@ export class HeraldCore {
   renewToken: ((principal: Principal) => Promise<string | undefined>) | undefined;
 
   constructor(
-    readonly options: ResolvedOptions,
+    readonly options: EdgeOptions,
     readonly broker: Broker,
     readonly hub: Hub,
     readonly retryMs: number,

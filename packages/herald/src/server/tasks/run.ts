@@ -5,7 +5,7 @@
  */
 import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
 import { isHeraldError } from "../../protocol/errors.js";
-import type { Herald } from "../herald.js";
+import type { Publisher } from "../core/publish.js";
 import { applyTaskEvent } from "../../protocol/tasks.js";
 import type { TaskStore } from "./store.js";
 import { isFinished, type TaskEventMap, type TaskEventName, type TaskSnapshot } from "./types.js";
@@ -21,7 +21,7 @@ interface Op {
 
 /** What a pipeline needs from its owner. */
 export interface PipelineDeps {
-  herald: Herald;
+  publisher: Publisher;
   store: TaskStore;
   finishedTtlMs: number;
   now: () => number;
@@ -82,12 +82,12 @@ export class TaskPipeline {
   }
 
   private async commit(op: Op): Promise<void> {
-    const { herald, store, finishedTtlMs, now, onError } = this.deps;
+    const { publisher, store, finishedTtlMs, now, onError } = this.deps;
     const channel = `task-${this.state.id}`;
     let { event, data } = op;
     let at: Cursor | null = null;
     try {
-      at = await herald.publishAt(channel, event, data);
+      at = await publisher.publishAt(channel, event, data);
     } catch (error) {
       onError(error, this.state.id);
       if (event === "result" && isHeraldError(error)) {
@@ -95,7 +95,7 @@ export class TaskPipeline {
         event = "error";
         data = { status: "failed", error: { message: `result could not be published: ${error.message}` } };
         try {
-          at = await herald.publishAt(channel, event, data);
+          at = await publisher.publishAt(channel, event, data);
         } catch (again) {
           onError(again, this.state.id);
         }

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { encodeCursor } from "../../protocol/cursor.js";
 import { HeraldError } from "../../protocol/errors.js";
 import type { TaskOwnerLookup } from "../auth/authorize.js";
-import type { Herald } from "../herald.js";
+import type { Publisher } from "../core/publish.js";
 import { MAX_TEXT_CHUNK, TaskPipeline } from "./run.js";
 import { MemoryTaskStore, type TaskStore } from "./store.js";
 import { isFinished, type StepStatus, type TaskContext, type TaskJob, type TaskSnapshot } from "./types.js";
@@ -108,10 +108,10 @@ interface Run {
 }
 
 /**
- * Creates a task runner that publishes through `herald`. Authorize `task-{id}` channels with
- * `defaultAuthorize({ tasks })` so only a task's owner can follow it.
+ * Creates a task runner that publishes through `publisher` (a `Herald`). Authorize `task-{id}`
+ * channels with `defaultAuthorize({ tasks })` so only a task's owner can follow it.
  */
-export function createTasks(herald: Herald, options: TasksOptions = {}): Tasks {
+export function createTasks(publisher: Publisher, options: TasksOptions = {}): Tasks {
   const now = options.now ?? Date.now;
   const ownStore = options.store ? null : new MemoryTaskStore({ now });
   const store: TaskStore = options.store ?? ownStore!;
@@ -145,7 +145,7 @@ export function createTasks(herald: Herald, options: TasksOptions = {}): Tasks {
     ((error: unknown, taskId: string) => {
       console.error(`herald: task ${taskId}: ${error instanceof Error ? error.message : String(error)}`);
     });
-  const deps = { herald, store, finishedTtlMs, now, onError };
+  const deps = { publisher, store, finishedTtlMs, now, onError };
   const runs = new Map<string, Run>();
 
   async function owned(id: string, userId: string): Promise<TaskSnapshot> {
@@ -249,7 +249,7 @@ export function createTasks(herald: Herald, options: TasksOptions = {}): Tasks {
       let state: TaskSnapshot;
       try {
         // No event of this new channel exists yet, so the broker's head is a position the snapshot is current at.
-        const { epoch, head } = await herald.broker.snapshot([], 0, 0); // one atomic read of the position
+        const { epoch, seq: head } = await publisher.position();
         const createdAt = now();
         state = {
           id,
