@@ -126,6 +126,8 @@ export interface HubStats {
 }
 
 const TICK_MS = 1000;
+/** How often held long-polls are checked for a client that went away, in ms (poll clock). */
+const ABORT_SCAN_MS = 1000;
 /** Long-poll deadlines are kept in buckets of waits this wide (deadlines in one bucket arrive nearly in order). */
 const WAIT_BUCKET_MS = 100;
 /** How often a replay waiting for its client to read checks again, in ms. */
@@ -156,6 +158,8 @@ export class Hub {
   private multiWaiters: PollWaiter[] = [];
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
   private pollTimerAt = Infinity;
+  /** When held waiters are next checked for a client that left (poll clock). */
+  private abortScanAt = -Infinity;
   private held = 0;
   private pollDelivered = 0;
   private pollWakes = 0;
@@ -407,6 +411,7 @@ export class Hub {
    * when the broker cannot subscribe.
    */
   addWaiter(waiter: PollWaiter): Promise<void> | undefined {
+    if (this.waiters.size === 0) this.abortScanAt = -Infinity;
     this.waiters.add(waiter);
     let pending: Promise<void>[] | undefined;
     for (const name of waiter.channels) {
@@ -494,7 +499,8 @@ export class Hub {
     bucket.add(waiter);
     waiter.bucket = key;
     this.held++;
-    if (waiter.deadline < this.pollTimerAt) this.armPollTimer();
+    if (this.abortScanAt === -Infinity) this.abortScanAt = now + ABORT_SCAN_MS;
+    if (Math.min(waiter.deadline, this.abortScanAt) < this.pollTimerAt) this.armPollTimer();
   }
 
   /** Answers a registered waiter (idempotent: a waiter already answered or gone is left alone). */
@@ -660,6 +666,7 @@ export class Hub {
       if (state.idleUntil! < at) at = state.idleUntil!;
       break;
     }
+    if (this.held > 0 && this.abortScanAt < at) at = this.abortScanAt;
     if (at === this.pollTimerAt && this.pollTimer !== undefined) return;
     if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
@@ -676,11 +683,16 @@ export class Hub {
   };
 
   /**
-   * Answers the long-polls whose wait is over (empty: nothing came) and lets go of the channels whose
-   * grace ended, then re-arms the poll timer. The timer calls it; tests with an injected `pollClock` may too.
+   * Answers the long-polls whose wait is over (empty: nothing came), lets go of the ones whose client
+   * left (about once a second) and of the channels whose grace ended, then re-arms the poll timer.
+   * The timer calls it; tests with an injected `pollClock` may too.
    */
   sweepPolls(): void {
     const now = this.pollClock();
+    if (this.held > 0 && now >= this.abortScanAt) {
+      this.abortScanAt = now + ABORT_SCAN_MS;
+      for (const waiter of this.waiters) if (waiter.signal?.aborted) this.answerWaiter(waiter, waiter.emptyAnswer());
+    }
     for (const bucket of [...this.deadlines.values()]) {
       for (const waiter of bucket) {
         if (waiter.deadline > now) break;

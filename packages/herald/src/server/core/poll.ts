@@ -118,8 +118,6 @@ export class PollWaiter {
   readonly answered: Promise<PollAnswer>;
   private settle!: (answer: PollAnswer) => void;
   private fail!: (error: Error) => void;
-  private signal: AbortSignal | undefined;
-  private onAbort: (() => void) | undefined;
 
   constructor(
     /** Channels it follows (validated, deduplicated). */
@@ -130,6 +128,12 @@ export class PollWaiter {
     readonly cursorText: string,
     /** How long it may be held, in ms. */
     readonly waitMs: number,
+    /**
+     * Aborts when the client goes away. Not listened to (an abort listener per request costs more
+     * than the rest of a wake): the hub looks at held waiters' signals on its poll timer, about
+     * once a second, and lets go of the ones whose client left.
+     */
+    readonly signal?: AbortSignal,
   ) {
     this.floor = cursor.seq;
     this.answered = new Promise<PollAnswer>((resolve, reject) => {
@@ -143,25 +147,10 @@ export class PollWaiter {
     return pollAnswer("", this.cursorText, 0, []);
   }
 
-  /** Calls `onAbort` when `signal` aborts, until the waiter is settled. */
-  listen(signal: AbortSignal, onAbort: () => void): void {
-    this.signal = signal;
-    this.onAbort = onAbort;
-    signal.addEventListener("abort", onAbort);
-  }
-
-  /** Stops listening to the request's signal. */
-  unlisten(): void {
-    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
-    this.signal = undefined;
-    this.onAbort = undefined;
-  }
-
   /** Settles the waiter (the hub calls it once, after letting go of it). */
   resolve(answer: PollAnswer): void {
     this.state = "done";
     this.queue = [];
-    this.unlisten();
     this.settle(answer);
   }
 
@@ -169,7 +158,6 @@ export class PollWaiter {
   reject(error: Error): void {
     this.state = "done";
     this.queue = [];
-    this.unlisten();
     this.fail(error);
   }
 }
@@ -212,7 +200,7 @@ export async function readPoll(
  * either hold it at once (the hub vouches that nothing on its channels follows the cursor yet) or
  * read the log once after the cursor: events or gaps are answered at once, otherwise the waiter is
  * held past the read's head. A held waiter is answered from the next events in hand, or empty
- * after `waitMs` or when `signal` aborts. Rejects when the broker cannot subscribe or read, or the
+ * after `waitMs` or once the hub sees `signal` aborted (within about a second). Rejects when the broker cannot subscribe or read, or the
  * hub closes. (Not `async`: the common case, held at once, returns the waiter's own promise.)
  */
 export function longPoll(
@@ -224,8 +212,7 @@ export function longPoll(
   waitMs: number,
   signal: AbortSignal,
 ): Promise<PollAnswer> {
-  const waiter = new PollWaiter(channels, cursor, cursorText, waitMs);
-  waiter.listen(signal, () => hub.answerWaiter(waiter, waiter.emptyAnswer()));
+  const waiter = new PollWaiter(channels, cursor, cursorText, waitMs, signal);
   const attaching = hub.addWaiter(waiter);
   if (attaching === undefined && hub.canHoldWithoutRead(waiter)) {
     hub.holdWaiter(waiter, cursor.seq);
@@ -266,7 +253,6 @@ async function readThenHold(
     return await waiter.answered;
   } catch (error) {
     hub.removeWaiter(waiter);
-    waiter.unlisten();
     throw error;
   }
 }
