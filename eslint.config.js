@@ -61,6 +61,12 @@ export default tseslint.config(
     },
   },
   {
+    // timers (the one expiry sweep) imports nothing: every layer may use it.
+    files: ["packages/herald/src/timers/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [...NODE_BUILTINS, "../**", "./**"] }] },
+  },
+  {
     // client and react import only protocol and each other: never server code, never Node built-ins.
     files: ["packages/herald/src/client/**/*.{ts,tsx}", "packages/herald/src/react/**/*.{ts,tsx}"],
     ignores: ["**/*.test.ts", "**/*.test.tsx"],

@@ -1,6 +1,7 @@
 /** The embedded broker: an in-process log per channel with bounded retention, and a local bus. */
 import { newEpoch } from "../protocol/cursor.js";
 import type { Broker, BrokerListener, BrokerSubscription, ReadResult, Snapshot, StoredEvent } from "./types.js";
+import { Sweeper } from "../timers/sweeper.js";
 
 /** Options for {@link MemoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -56,7 +57,7 @@ export class MemoryBroker implements Broker {
   private readonly expired = new Map<string, { through: number; at: number }>();
   private readonly sweepIntervalMs: number;
   private readonly forgetAfterMs: number;
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly sweeper = new Sweeper(() => this.sweep());
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.maxEvents = options.maxEventsPerChannel ?? 1000;
@@ -83,7 +84,7 @@ export class MemoryBroker implements Broker {
       this.forgottenThrough = Math.max(this.forgottenThrough, entry.through);
       this.expired.delete(name);
     }
-    if (this.logs.size === 0 && this.expired.size === 0) this.stopTimer();
+    if (this.logs.size === 0 && this.expired.size === 0) this.sweeper.stop();
   }
 
   /** Channels remembered only by their last trimmed position (for tests and stats). */
@@ -165,7 +166,7 @@ export class MemoryBroker implements Broker {
   close(): Promise<void> {
     this.logs.clear();
     this.expired.clear();
-    this.stopTimer();
+    this.sweeper.stop();
     return READY;
   }
 
@@ -181,7 +182,7 @@ export class MemoryBroker implements Broker {
       if (expired) this.expired.delete(channel);
       log = { events: [], start: 0, trimmedThrough: expired?.through ?? 0, listeners: new Set() };
       this.logs.set(channel, log);
-      this.ensureTimer();
+      this.sweeper.start(this.sweepIntervalMs);
     }
     return log!;
   }
@@ -190,18 +191,6 @@ export class MemoryBroker implements Broker {
   private dropLog(channel: string, log: ChannelLog, now: number): void {
     this.logs.delete(channel);
     if (log.trimmedThrough > 0) this.expired.set(channel, { through: log.trimmedThrough, at: now });
-  }
-
-  private ensureTimer(): void {
-    if (this.timer !== undefined) return;
-    this.timer = setInterval(() => this.sweep(), this.sweepIntervalMs);
-    this.timer.unref?.();
-  }
-
-  private stopTimer(): void {
-    if (this.timer === undefined) return;
-    clearInterval(this.timer);
-    this.timer = undefined;
   }
 
   private trim(log: ChannelLog): void {

@@ -18,6 +18,7 @@ import {
 } from "../../src/server/index.js";
 import { Limits } from "../../src/server/http/limits/limits.js";
 import { startServer, waitFor, type TestServer } from "../helpers.js";
+import type { Sweeper } from "../../src/timers/sweeper.js";
 
 let herald: Herald | undefined;
 let server: TestServer | undefined;
@@ -48,11 +49,11 @@ describe("expiry by time, without waiting for traffic", () => {
   it("MemoryBroker's sweep timer stops on close() and does not hold the process", async () => {
     const broker = new MemoryBroker({ maxAgeMs: 60_000 });
     await broker.publish("a", "e", "1");
-    const timer = (broker as unknown as { timer?: NodeJS.Timeout }).timer;
-    expect(timer).toBeDefined();
-    expect(timer!.hasRef()).toBe(false);
+    const sweeper = (broker as unknown as { sweeper: Sweeper }).sweeper;
+    expect(sweeper.running).toBe(true);
+    expect(sweeper.holdsProcess).toBe(false);
     await broker.close();
-    expect((broker as unknown as { timer?: NodeJS.Timeout }).timer).toBeUndefined();
+    expect(sweeper.running).toBe(false);
   });
 
   it("the token store sweeps expired tokens and tombstones on its own", async () => {

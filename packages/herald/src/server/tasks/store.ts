@@ -1,5 +1,6 @@
 /** Where task state is kept: the `TaskStore` contract and its in-memory implementation. */
 import { isFinished, type TaskSnapshot } from "./types.js";
+import { Sweeper } from "../../timers/sweeper.js";
 
 /**
  * Storage for task state. Shaped so a Redis store maps onto it: `put` → `SET task:{id} … [PX ttl]`
@@ -47,7 +48,7 @@ export class MemoryTaskStore implements TaskStore {
   private readonly max: number;
   private readonly now: () => number;
   private readonly sweepIntervalMs: number;
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly sweeper = new Sweeper(() => this.sweep());
 
   constructor(options: MemoryTaskStoreOptions = {}) {
     this.max = options.maxTasks ?? 10_000;
@@ -63,18 +64,12 @@ export class MemoryTaskStore implements TaskStore {
       if (entry.until <= now) this.entries.delete(id);
       else if (entry.until !== Infinity) expiring++;
     }
-    if (expiring === 0) this.stopTimer();
+    if (expiring === 0) this.sweeper.stop();
   }
 
   /** Stops the sweep timer (the tasks held are kept). */
   close(): void {
-    this.stopTimer();
-  }
-
-  private stopTimer(): void {
-    if (this.timer === undefined) return;
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.sweeper.stop();
   }
 
   /** Tasks held (expired ones not yet swept included). */
@@ -94,10 +89,7 @@ export class MemoryTaskStore implements TaskStore {
       state: structuredClone(state),
       until: ttlMs === undefined ? Infinity : this.now() + ttlMs,
     });
-    if (ttlMs !== undefined && this.timer === undefined) {
-      this.timer = setInterval(() => this.sweep(), this.sweepIntervalMs);
-      this.timer.unref?.();
-    }
+    if (ttlMs !== undefined) this.sweeper.start(this.sweepIntervalMs);
     return Promise.resolve();
   }
 

@@ -1,4 +1,5 @@
 /** Where issued tokens wait to be used: the `TokenStore` contract and its in-memory implementation. */
+import { Sweeper } from "../../../timers/sweeper.js";
 
 /** What is stored for one issued token. The secret itself is never stored, only its SHA-256. */
 export interface TokenRecord {
@@ -117,7 +118,7 @@ export class MemoryTokenStore implements TokenStore {
   private readonly tokens: ExpiringMap<TokenRecord>;
   private readonly used: ExpiringMap<true>;
   private readonly sweepIntervalMs: number;
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly sweeper = new Sweeper(() => this.sweep());
 
   constructor(options: MemoryTokenStoreOptions = {}) {
     const now = options.now ?? Date.now;
@@ -135,26 +136,14 @@ export class MemoryTokenStore implements TokenStore {
   sweep(): void {
     this.tokens.sweepAll();
     this.used.sweepAll();
-    if (this.tokens.size === 0 && this.used.size === 0) this.stopTimer();
+    if (this.tokens.size === 0 && this.used.size === 0) this.sweeper.stop();
   }
 
   /** Stops the sweep timer and forgets everything. */
   close(): void {
-    this.stopTimer();
+    this.sweeper.stop();
     this.tokens.clear();
     this.used.clear();
-  }
-
-  private ensureTimer(): void {
-    if (this.timer !== undefined) return;
-    this.timer = setInterval(() => this.sweep(), this.sweepIntervalMs);
-    this.timer.unref?.();
-  }
-
-  private stopTimer(): void {
-    if (this.timer === undefined) return;
-    clearInterval(this.timer);
-    this.timer = undefined;
   }
 
   /** Tokens currently held (expired ones not yet swept included). */
@@ -164,7 +153,7 @@ export class MemoryTokenStore implements TokenStore {
 
   put(id: string, record: TokenRecord, ttlMs: number): Promise<void> {
     this.tokens.set(id, record, ttlMs);
-    this.ensureTimer();
+    this.sweeper.start(this.sweepIntervalMs);
     return Promise.resolve();
   }
 
@@ -176,7 +165,7 @@ export class MemoryTokenStore implements TokenStore {
 
   markUsed(id: string, ttlMs: number): Promise<void> {
     this.used.set(id, true, ttlMs);
-    this.ensureTimer();
+    this.sweeper.start(this.sweepIntervalMs);
     return Promise.resolve();
   }
 

@@ -6,6 +6,7 @@
  */
 import type { RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible";
 import { DEFAULT_MAX_KEYS, TokenBuckets, type BucketOptions } from "./token-bucket.js";
+import { Sweeper } from "../../../timers/sweeper.js";
 
 /** One keyed rate limiter. */
 export interface KeyedRateLimiter {
@@ -96,7 +97,7 @@ interface Known {
 /** See {@link flexibleBackend}. */
 class FlexibleLimiter implements KeyedRateLimiter {
   private readonly known = new Map<string, Known>();
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly sweeper = new Sweeper(() => this.sweep());
 
   constructor(
     private readonly limiter: RateLimiterAbstract,
@@ -141,7 +142,7 @@ class FlexibleLimiter implements KeyedRateLimiter {
         } else answered(reason as RateLimiterRes, true);
       },
     );
-    this.ensureTimer();
+    this.sweeper.start(1000);
     return 0;
   }
 
@@ -149,23 +150,11 @@ class FlexibleLimiter implements KeyedRateLimiter {
   sweep(): void {
     const now = this.now();
     for (const [key, entry] of this.known) if (entry.resetAt <= now && entry.inflight === 0) this.known.delete(key);
-    if (this.known.size === 0) this.stopTimer();
+    if (this.known.size === 0) this.sweeper.stop();
   }
 
   close(): void {
     this.known.clear();
-    this.stopTimer();
-  }
-
-  private ensureTimer(): void {
-    if (this.timer !== undefined) return;
-    this.timer = setInterval(() => this.sweep(), 1000);
-    this.timer.unref?.();
-  }
-
-  private stopTimer(): void {
-    if (this.timer === undefined) return;
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.sweeper.stop();
   }
 }

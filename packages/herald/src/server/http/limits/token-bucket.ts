@@ -3,6 +3,7 @@
  * memory) whose idle keys expire by time: a bucket that has refilled to full is the same as no
  * bucket, so a sweep on an unref'd timer (running only while keys are held) forgets it.
  */
+import { Sweeper } from "../../../timers/sweeper.js";
 
 /** Bucket settings: `capacity` tokens, refilled at `refillPerSecond`. */
 export interface BucketOptions {
@@ -23,7 +24,7 @@ export const DEFAULT_MAX_KEYS = 100_000;
 /** See the module comment. */
 export class TokenBuckets {
   private readonly buckets = new Map<string, Bucket>();
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly sweeper = new Sweeper(() => this.sweep());
   /** Time for an empty bucket to refill, in ms: past it an untouched bucket is full, so forgettable. */
   private readonly refillMs: number;
 
@@ -74,13 +75,13 @@ export class TokenBuckets {
         this.buckets.delete(key);
       }
     }
-    if (this.buckets.size === 0) this.stopTimer();
+    if (this.buckets.size === 0) this.sweeper.stop();
   }
 
   /** Stops the sweep timer and forgets every bucket. */
   close(): void {
     this.buckets.clear();
-    this.stopTimer();
+    this.sweeper.stop();
   }
 
   /** Keys currently tracked. */
@@ -89,16 +90,8 @@ export class TokenBuckets {
   }
 
   private ensureTimer(): void {
-    if (this.timer !== undefined) return;
     // Sweep about twice per refill period, between 1 s and 60 s.
     const every = Math.min(60_000, Math.max(1000, Math.floor(this.refillMs / 2)));
-    this.timer = setInterval(() => this.sweep(), every);
-    this.timer.unref?.();
-  }
-
-  private stopTimer(): void {
-    if (this.timer === undefined) return;
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.sweeper.start(every);
   }
 }
