@@ -1,7 +1,7 @@
 /**
  * Pusher channel names and how they map onto Herald's bus: kinds by prefix, the user channel
- * `#server-to-user-{id}` carried on Herald's `user-{id}`, and event data between Pusher's JSON
- * string and the broker's JSON.
+ * `#server-to-user-{id}` carried on Herald's `user-{id}`; event data between Pusher's JSON string
+ * and the broker's JSON is `protocol/pusher-data.ts` (re-exported here).
  */
 import { isValidChannelName } from "../protocol/names.js";
 
@@ -45,31 +45,4 @@ export function userChannel(userId: string): string {
   return `${USER_PREFIX}${userId}`;
 }
 
-/**
- * Pusher `data` (a string) as broker JSON: a string that is JSON is kept as that JSON (so SSE
- * subscribers get the parsed value); any other string becomes a JSON string.
- */
-export function brokerJsonOfPusherData(data: string): string {
-  try {
-    JSON.parse(data);
-    return data; // kept as sent: re-serializing could round big numbers
-  } catch {
-    return JSON.stringify(data);
-  }
-}
-
-/**
- * Broker JSON as Pusher `data` (a string): a JSON string is sent as its text (as the `pusher` SDK
- * does for a string), anything else as its JSON.
- */
-export function pusherDataOfBrokerJson(json: string): string {
-  if (json.startsWith('"')) {
-    try {
-      const value: unknown = JSON.parse(json);
-      if (typeof value === "string") return value;
-    } catch {
-      /* not ours: send it as it is */
-    }
-  }
-  return json;
-}
+export { brokerJsonOfPusherData, pusherDataOfBrokerJson } from "../protocol/pusher-data.js";

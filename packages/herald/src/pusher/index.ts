@@ -11,4 +11,4 @@ export {
   type RelayedEvent,
   type PusherRelayClient,
   type AblyRelayClient,
-} from "./relays.js";
+} from "../brokers/relay.js";

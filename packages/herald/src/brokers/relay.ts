@@ -13,16 +13,9 @@
  * export const herald = createHerald({ broker: relayBroker(new MemoryBroker(), { pusher }) });
  * ```
  */
-import type {
-  Broker,
-  BrokerListener,
-  BrokerSubscription,
-  ReadResult,
-  Snapshot,
-  StoredEvent,
-} from "../brokers/types.js";
+import type { Broker, BrokerListener, BrokerSubscription, ReadResult, Snapshot, StoredEvent } from "./types.js";
 import { encodeCursor } from "../protocol/cursor.js";
-import { pusherDataOfBrokerJson } from "./channels.js";
+import { pusherDataOfBrokerJson } from "../protocol/pusher-data.js";
 
 /** What the relay needs of the `pusher` SDK's client (a `new Pusher({...})`). */
 export interface PusherRelayClient {
