@@ -141,13 +141,16 @@ describe.each(["node", "fetch"] as const)("poll (%s path)", (path) => {
   }, 40_000);
 
   it("answers gaps as SSE does (a cursor from another log), and refuses channels as SSE does", async () => {
-    const { base } = await serve(path);
+    const served = await serve(path);
     const other = createHerald();
     heralds.push(other);
     const foreign = await other.publish("a", "e", 1);
+    const { base, herald } = served;
+    const gapsBefore = herald.stats().gaps;
     const reply = await poll(base, `channel=a&lastEventId=${foreign}`);
     expect(reply.body!.gaps).toEqual([{ channel: "a", reason: "epoch", cursor: foreign }]);
     expect(reply.body!.events).toEqual([]);
+    expect(herald.stats().gaps - gapsBefore).toBe(1); // counted beside SSE's
 
     const refused = await fetch(`${base}/poll?channel=user-alice`);
     expect(refused.status).toBe(403);

@@ -26,6 +26,8 @@ export interface PollAnswer {
   readonly cursor: string;
   /** True when `body` carries neither events nor gaps (a conditional request may get a 304). */
   readonly empty: boolean;
+  /** Number of gaps in `body`. */
+  readonly gaps: number;
 }
 
 /** One event as the hub received it, with its poll envelope encoded at most once. */
@@ -60,6 +62,7 @@ export function pollAnswer(
     body: `{"events":[${eventsJson}],"cursor":"${cursor}","retryMs":${retryMs},"gaps":${gapsJson}}`,
     cursor,
     empty: eventsJson === "" && gaps.length === 0,
+    gaps: gaps.length,
   };
 }
 

@@ -47,6 +47,7 @@ export async function servePoll(edge: HeraldCore, request: PollRequest): Promise
   try {
     const wait = parseWait(request.url.searchParams.get("wait"));
     const answer = await answerPoll(edge, admitted, wait, request.signal);
+    if (answer.gaps > 0) edge.hub.countGaps(answer.gaps);
     const token = admitted.principal && admitted.token ? await edge.renewToken?.(admitted.principal) : undefined;
     const etag = `"${answer.cursor}"`;
     const headers: Record<string, string> = {
