@@ -224,6 +224,15 @@ function pollTargets(r, sse) {
           : `${fmt(floor)} µs = ${ratio(floor, delivery)} an SSE delivery; herald-poll = ${ratio(wake, floor)} the floor`,
       met: null,
     },
+    ...(r.longPoll?.hub
+      ? [
+          {
+            target: `long-polls answered from the event in hand (no log read) in the wake window at ${r.subscribers}`,
+            measured: `${r.longPoll.hub.wakesFromEventInHand} of ${r.longPoll.wakes} wakes; ${r.longPoll.hub.logReads} log reads`,
+            met: null,
+          },
+        ]
+      : []),
   ];
 }
 

@@ -77,6 +77,16 @@ async function shortPollRun(port, load, { label, durationMs, rate, intervalMs })
   };
 }
 
+/** `herald.stats()` of a herald-poll server (null for other servers). */
+async function hubStats(port) {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/api/bench-hub/stats`);
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Steps 1-4 of a polling row on a running server: warm up, connect `size` long-pollers, memory per
  * held request, idle CPU, then the long-poll wake window. Fills `result.connect`, `.memory`,
@@ -126,6 +136,7 @@ async function holdAndWake(port, load, server, size, config, log, result) {
     cpuShare: Math.round(((cpuOf(idle1) - cpuOf(idle0)) / 1000 / (performance.now() - idleT0)) * 1000) / 1000,
   };
 
+  const hub0 = await hubStats(port);
   const wake = await publishRun(port, load, {
     label: `long-poll ${config.pollRate}/s`,
     mode: "paced",
@@ -136,6 +147,15 @@ async function holdAndWake(port, load, server, size, config, log, result) {
   wake.wakes = wakes;
   wake.cpuUsPerWake = wakes > 0 ? Math.round((wake.serverCpuUs / wakes) * 100) / 100 : null;
   wake.emptyAnswers = wake.answers?.empty ?? 0;
+  const hub1 = await hubStats(port);
+  if (hub0 && hub1) {
+    // Herald's own count: answers made from the event in hand, and log reads by long-polls.
+    wake.hub = {
+      wakesFromEventInHand: hub1.pollWakes - hub0.pollWakes,
+      logReads: hub1.pollReads - hub0.pollReads,
+      eventsDelivered: hub1.pollDelivered - hub0.pollDelivered,
+    };
+  }
   result.longPoll = wake;
   log(`  long-poll: ${wake.cpuUsPerWake} µs/wake; ${summarize(wake)}`);
 }
