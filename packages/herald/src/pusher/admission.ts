@@ -108,7 +108,7 @@ export function refuseUpgrade(socket: Duplex, error: unknown): void {
   const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}`];
   for (const [name, value] of Object.entries({ ...headers, Connection: "close" })) lines.push(`${name}: ${value}`);
   lines.push(`Content-Length: ${Buffer.byteLength(body)}`, "", body);
+  // Half-close and let the client read the answer; destroyed in any case shortly after.
   socket.end(lines.join("\r\n"));
-  socket.once("finish", () => socket.destroy());
   setTimeout(() => socket.destroy(), 1000).unref();
 }
