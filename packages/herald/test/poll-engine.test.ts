@@ -229,6 +229,24 @@ describe.each(["node", "fetch"] as const)("long-poll on the hub (%s path)", (pat
     expect(tail.body.cursor).toBe(last);
   });
 
+  it("answers a stored text that is not JSON as null data, so polls before it go on", async () => {
+    const { herald, broker, base } = await serve(path);
+    const start = (await poll(base, ["bad"])).body.cursor;
+    const held = poll(base, ["bad"], start, 20);
+    await waitFor(() => herald.stats().pollWaiters === 1, 10_000, "the long-poll to be held");
+    const bad = await broker.publish("bad", "e", "{not json");
+    const woken = await held;
+    expect(woken.status).toBe(200);
+    expect(woken.body.events.map((e) => [e.id, e.data])).toEqual([[`${bad.epoch}-${bad.seq}`, null]]);
+    const after = await herald.publish("bad", "e", { ok: true });
+    for (const wait of [undefined, 20]) {
+      const reply = await poll(base, ["bad"], start, wait);
+      expect(reply.status).toBe(200);
+      expect(reply.body.events.map((e) => e.data)).toEqual([null, { ok: true }]);
+      expect(reply.body.cursor).toBe(after);
+    }
+  });
+
   it("keeps the reply's shape: events in the SSE envelope, then cursor, retryMs and gaps", async () => {
     const { herald, base } = await serve(path);
     const start = (await poll(base, ["a"])).body.cursor;
