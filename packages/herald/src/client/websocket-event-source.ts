@@ -6,10 +6,12 @@
  * pusher-js does) and dispatches every event frame as a Herald `message` (the id from Herald's
  * extra `id` field, the data parsed from the protocol's JSON string).
  *
- * Lossless resume: the live events of the new subscriptions are held back while Herald's poll
- * route answers what was published after the client's cursor; those are dispatched first, then the
- * held ones (the client drops the duplicates), then `herald:connected`. Without a cursor the same
- * request gives the position to resume from next time.
+ * Lossless resume: the live events of the new subscriptions are held back while the server answers
+ * what was published after the client's cursor; those are dispatched first, then the held ones (the
+ * client drops the duplicates), then `herald:connected`. Herald's server answers over the socket
+ * itself (`herald:resume` → `herald:catch_up`, announced by `herald: 1` in
+ * `pusher:connection_established`); any other Pusher server through Herald's poll route. Without a
+ * cursor the same request gives the position to resume from next time.
  *
  * Presence (`pusher_internal:subscription_succeeded` with members, `member_added`,
  * `member_removed`) is dispatched as `herald:presence`; client events are sent with `send`.
@@ -66,6 +68,14 @@ export interface WebSocketSourceOptions {
   fetch?: typeof fetch;
 }
 
+/** A catch-up answer: the poll route's, or `herald:catch_up`'s (the same shape). */
+interface CatchUpAnswer {
+  events: EventEnvelope[];
+  cursor: string;
+  gaps: unknown[];
+  token?: string;
+}
+
 /** A source that can send client events (the WebSocket one). */
 export interface ClientEventSender {
   /** Sends `event` (a `client-*` name) on `channel`; throws when not subscribed yet. */
@@ -91,6 +101,10 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
     private lastFrame = Date.now();
     private pingTimer: ReturnType<typeof setTimeout> | undefined;
     private error: FetchErrorDetail = {};
+    /** The server answers `herald:resume` (Herald's own): the catch-up goes over the socket. */
+    private resumesOnSocket = false;
+    /** Receives the next `herald:catch_up` answer, its refusal, or null when the socket goes. */
+    private onCatchUp: ((body: string | FetchErrorDetail | null) => void) | null = null;
 
     constructor(
       readonly url: string,
@@ -120,6 +134,8 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
       this.readyState = 2;
       this.abort.abort();
       clearTimeout(this.pingTimer);
+      this.onCatchUp?.(null);
+      this.onCatchUp = null;
       this.ws.onclose = this.ws.onmessage = null;
       try {
         this.ws.close(1000);
@@ -149,6 +165,7 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
       switch (f.event) {
         case "pusher:connection_established":
           this.socketId = String(d.socket_id);
+          this.resumesOnSocket = d.herald === 1;
           if (Number(d.activity_timeout) > 0) this.activityMs = Number(d.activity_timeout) * 1000;
           this.readyState = 1;
           this.dispatch("open", new Event("open"));
@@ -161,9 +178,14 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
         case "pusher:error": {
           const code = Number(d.code);
           const message = String(d.message ?? "");
-          // A close follows codes 4000–4299; others (client event refused, rate limit) are notices.
+          // A close follows codes 4000–4299; others (client event refused, rate limit) are notices,
+          // but a refused catch-up fails this attempt (the client reconnects and resumes).
           if (code >= 4000 && code < 4300) this.error = { message };
-          else this.control(CONTROL.error, { code: code ? `pusher_${code}` : "pusher_error", message });
+          else if (this.onCatchUp && message.startsWith("herald:resume")) {
+            const take = this.onCatchUp;
+            this.onCatchUp = null;
+            take({ message });
+          } else this.control(CONTROL.error, { code: code ? `pusher_${code}` : "pusher_error", message });
           return;
         }
         case "pusher:subscription_error":
@@ -181,6 +203,12 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
           }
           this.subscribed.add(channel);
           if (this.subscribed.size === this.channels.length) void this.catchUp();
+          return;
+        }
+        case "herald:catch_up": {
+          const take = this.onCatchUp;
+          this.onCatchUp = null;
+          take?.(typeof f.data === "string" ? f.data : null);
           return;
         }
         case "pusher_internal:member_added":
@@ -234,28 +262,30 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
       return (await response.json()) as ChannelAuth;
     }
 
-    /** Dispatches what was published after the cursor (from the poll route), then the held live events. */
+    /**
+     * Dispatches what was published after the cursor (over the socket from Herald's server, else
+     * from the poll route), then the held live events.
+     */
     private async catchUp(): Promise<void> {
       const url = new URL(this.url, BASE);
       let cursor = url.searchParams.get("lastEventId") ?? "";
       let token = url.searchParams.get("token");
       // Default: the poll route beside Herald's SSE route; with another URL there is none to guess.
       const pollUrl = options.pollUrl ?? (/\/sse\/?$/.test(url.pathname) && pollUrlOf(this.url));
-      if (pollUrl) {
-        const poll = new URL(pollUrl, BASE);
-        for (const c of this.channels) poll.searchParams.append("channel", c);
+      const read = this.resumesOnSocket
+        ? () => this.readOverSocket(cursor)
+        : pollUrl
+          ? () => this.readOverHttp(pollUrl, cursor, token)
+          : null;
+      if (read) {
         for (let page = 0; page < 100; page++) {
-          if (cursor) poll.searchParams.set("lastEventId", cursor);
-          if (token) poll.searchParams.set("token", token);
-          else poll.searchParams.delete("token");
-          let answer: { events: EventEnvelope[]; cursor: string; gaps: unknown[]; token?: string };
+          let answer: CatchUpAnswer | null;
           try {
-            const href = poll.origin === BASE ? poll.pathname + poll.search : poll.href;
-            answer = (await (await this.fetch(href)).json()) as typeof answer;
+            answer = await read();
           } catch (error) {
             return this.fail(error as FetchErrorDetail);
           }
-          if (this.readyState === 2) return;
+          if (answer === null || this.readyState === 2) return;
           for (const gap of answer.gaps) this.control(CONTROL.gap, gap);
           for (const event of answer.events) this.emitEvent(event);
           const moved = answer.cursor !== cursor;
@@ -272,6 +302,28 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
         channels: this.channels,
         heartbeat: this.activityMs,
       });
+    }
+
+    /** One page of the catch-up over the socket (`herald:resume`); null when the socket went. */
+    private readOverSocket(cursor: string): Promise<CatchUpAnswer | null> {
+      return new Promise((resolve, reject) => {
+        this.onCatchUp = (body) => {
+          if (body === null || typeof body === "string")
+            resolve(body === null ? null : (JSON.parse(body) as CatchUpAnswer));
+          else reject(body);
+        };
+        this.ws.send(JSON.stringify({ event: "herald:resume", data: { channels: this.channels, cursor } }));
+      });
+    }
+
+    /** One page of the catch-up from the poll route. */
+    private async readOverHttp(pollUrl: string, cursor: string, token: string | null): Promise<CatchUpAnswer> {
+      const poll = new URL(pollUrl, BASE);
+      for (const c of this.channels) poll.searchParams.append("channel", c);
+      if (cursor) poll.searchParams.set("lastEventId", cursor);
+      if (token) poll.searchParams.set("token", token);
+      const href = poll.origin === BASE ? poll.pathname + poll.search : poll.href;
+      return (await (await this.fetch(href)).json()) as CatchUpAnswer;
     }
 
     /** `fetch` with the page's cookies; a refusal throws its status and Herald's error code. */

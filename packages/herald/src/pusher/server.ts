@@ -7,6 +7,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import type { Herald } from "../server/herald.js";
 import { DEFAULT_MAX_CLIENT_DEPTH } from "../server/core/publish.js";
+import { ConnectionTracker } from "../server/core/telemetry.js";
 import { admitUpgrade, refuseUpgrade, type SocketAdmission } from "./admission.js";
 import { Fanout } from "./fanout.js";
 import { handleApiRequest } from "./http-api.js";
@@ -79,6 +80,12 @@ export interface PusherServerOptions {
    * signed-in pusher-js user gets their `user-{id}` events on `#server-to-user-{id}`.
    */
   isReserved?: (channel: string) => boolean;
+  /**
+   * Answer Herald's `herald:resume` (default true): Herald's client then catches up over the socket
+   * after a reconnect. `false` makes the server look exactly like Pusher's (the client then catches
+   * up through the poll route).
+   */
+  resumeOverSocket?: boolean;
   /** The presence registry (default: in memory, this process). */
   presence?: PresenceStore;
   /** Clock, injectable for tests. */
@@ -148,11 +155,13 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     messageRate: options.messageRate ?? { capacity: 100, refillPerSecond: 20 },
     maxDepth: options.maxClientEventDepth ?? DEFAULT_MAX_CLIENT_DEPTH,
     closeGraceMs: options.closeGraceMs ?? 5000,
+    resumeOverSocket: options.resumeOverSocket ?? true,
     isReserved: options.isReserved ?? ((channel) => /^(user|task)-/.test(channel)),
     now,
     counters: { dropped: 0 },
     onClosed: (socket) => {
       sockets.delete(socket);
+      connections.close(socket, "closed", socket.channels().length);
       if (sockets.size === 0 && timer !== undefined) {
         clearInterval(timer);
         timer = undefined;
@@ -207,9 +216,11 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     ws.once("close", () => clearTimeout(timer));
   };
 
+  const connections = new ConnectionTracker<PusherSocket>(options.herald.core.telemetry, "websocket");
   const accept = (ws: import("ws").WebSocket, admission: SocketAdmission): void => {
     const pusherSocket = new PusherSocket(ws, ctx, admission);
     sockets.add(pusherSocket);
+    connections.open(pusherSocket, 0);
     if (timer === undefined) {
       timer = setInterval(tick, tickMs);
       timer.unref?.();
@@ -244,7 +255,10 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
             accept(ws, admission);
           });
         },
-        (error: unknown) => refuseUpgrade(socket, error),
+        (error: unknown) => {
+          options.herald.core.refused("websocket", error);
+          refuseUpgrade(socket, error);
+        },
       );
       return true;
     },

@@ -8,6 +8,9 @@ import { Buffer } from "node:buffer";
 import { randomInt } from "node:crypto";
 import type { WebSocket } from "ws";
 import { assertEventName } from "../protocol/names.js";
+import { decodeCursor } from "../protocol/cursor.js";
+import { isHeraldError } from "../protocol/errors.js";
+import { firstAnswer, readPoll, type PollAnswer } from "../server/core/poll.js";
 import { assertDepth } from "../server/core/publish.js";
 import type { Principal } from "../server/core/subscriber.js";
 import type { Herald } from "../server/herald.js";
@@ -49,6 +52,8 @@ export interface SocketContext {
   readonly maxDepth: number;
   /** How long a connection the server closed may take to go, in ms, before its socket is destroyed. */
   readonly closeGraceMs: number;
+  /** Whether `herald:resume` is answered (and announced by `herald: 1`). */
+  readonly resumeOverSocket: boolean;
   readonly isReserved: (channel: string) => boolean;
   readonly now: () => number;
   /** Counts shared by the server's sockets (for `herald.stats()`). */
@@ -189,9 +194,13 @@ export class PusherSocket implements FanoutTarget {
     }
   }
 
-  /** Sends `pusher:connection_established`. */
+  /**
+   * Sends `pusher:connection_established`, with `herald: 1` (an extra field Pusher clients ignore)
+   * when this server answers `herald:resume`: Herald's client then catches up over the socket.
+   */
   established(activityTimeoutS: number): void {
-    this.send(frame("pusher:connection_established", { socket_id: this.socketId, activity_timeout: activityTimeoutS }));
+    const data = { socket_id: this.socketId, activity_timeout: activityTimeoutS };
+    this.send(frame("pusher:connection_established", this.ctx.resumeOverSocket ? { ...data, herald: 1 } : data));
   }
 
   /** The channels this connection is subscribed to. */
@@ -234,6 +243,9 @@ export class PusherSocket implements FanoutTarget {
         return;
       case "pusher:signin":
         return this.signin(data);
+      case "herald:resume":
+        if (this.ctx.resumeOverSocket) return this.resume(data);
+        return;
       default:
         if (message.event.startsWith("client-")) return this.clientEvent(message.event, message.channel, message.data);
     }
@@ -388,6 +400,40 @@ export class PusherSocket implements FanoutTarget {
   private removeFromFanout(channel: string): void {
     const left = this.ctx.fanout.remove(channel, this);
     if (left === 0) this.ctx.webhooks?.emit({ name: "channel_vacated", channel });
+  }
+
+  /**
+   * `herald:resume {channels, cursor?}` (Herald's extension): what was published on channels this
+   * socket is subscribed to after `cursor`, answered as `herald:catch_up` whose data is exactly a
+   * poll answer (`{ events, cursor, gaps, retryMs }`, from the same read as the poll route). Without
+   * a cursor it answers where the log is now. The client holds live frames until it has it.
+   */
+  private async resume(data: Record<string, unknown>): Promise<void> {
+    const names = data.channels;
+    if (
+      !Array.isArray(names) ||
+      names.length === 0 ||
+      !names.every((name): name is string => typeof name === "string" && this.subscriptions.has(name))
+    ) {
+      this.send(errorFrame(null, "herald:resume needs channels this connection is subscribed to"));
+      return;
+    }
+    const channels = names.map((name) => brokerChannel(name)!);
+    const text = typeof data.cursor === "string" && data.cursor !== "" ? data.cursor : null;
+    let answer: PollAnswer;
+    try {
+      if (text === null) {
+        const { epoch, head } = await this.ctx.herald.broker.snapshot([], 0, 0);
+        answer = firstAnswer(epoch, head);
+      } else {
+        answer = await readPoll(this.ctx.herald.broker, channels, decodeCursor(text), text, 0);
+      }
+    } catch (error) {
+      const message = isHeraldError(error) ? (error as Error).message : "The log could not be read; try again";
+      this.send(errorFrame(null, `herald:resume refused: ${message}`));
+      return;
+    }
+    this.send(frame("herald:catch_up", answer.body));
   }
 
   /** `pusher:signin {auth, user_data}`: signature over `socket_id::user::user_data`, `id` required. */

@@ -32,7 +32,7 @@ describe("handshake and frames", () => {
     const f = await startPusher({ activityTimeout: 30 });
     const c = await rawConnect(f.port);
     expect(c.frames[0]!.event).toBe("pusher:connection_established");
-    expect(JSON.parse(c.frames[0]!.data as string)).toEqual({ socket_id: c.socketId, activity_timeout: 30 });
+    expect(JSON.parse(c.frames[0]!.data as string)).toEqual({ socket_id: c.socketId, activity_timeout: 30, herald: 1 });
     expect(c.socketId).toMatch(/^\d+\.\d+$/);
     c.send("pusher:ping", {});
     await c.waitFrame((fr) => fr.event === "pusher:pong");

@@ -8,7 +8,12 @@ import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { WebSocket } from "ws";
 import { createHerald, type Herald, type HeraldOptions } from "../../src/server/index.js";
-import { authorizeChannel, createPusherServer, type PusherServer } from "../../src/pusher/index.js";
+import {
+  authorizeChannel,
+  createPusherServer,
+  type PusherServer,
+  type PusherServerOptions,
+} from "../../src/pusher/index.js";
 import { createHeraldClient, type HeraldClientOptions } from "../../src/client/index.js";
 import { createWebSocketEventSource, type WebSocketFactory, type WebSocketSourceOptions } from "../../src/client/ws.js";
 
@@ -56,9 +61,12 @@ async function auth(req: http.IncomingMessage, res: http.ServerResponse): Promis
   res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(body));
 }
 
-export async function startWs(heraldOptions: HeraldOptions = {}): Promise<WsFixture> {
+export async function startWs(
+  heraldOptions: HeraldOptions = {},
+  pusherOptions: Partial<PusherServerOptions> = {},
+): Promise<WsFixture> {
   const herald = createHerald({ limits: { connectPerIp: false }, ...heraldOptions });
-  const pusher = createPusherServer({ herald, ...APP });
+  const pusher = createPusherServer({ herald, ...APP, ...pusherOptions });
   const sockets = new Set<Socket>();
   const clients: { close(): void }[] = [];
   const server = http.createServer((req, res) => {
