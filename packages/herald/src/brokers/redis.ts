@@ -46,9 +46,11 @@ interface ChannelState {
   /** Epoch and highest seq delivered (or covered by the head at subscribe time). */
   epoch: string | undefined;
   lastSeq: number;
-  /** Messages held while a catch-up read after a reconnect is under way. */
-  held: [StoredEvent, string][] | null;
+  /** Messages held while a catch-up is pending or under way: the event, its epoch, its channel's previous seq. */
+  held: Held[] | null;
 }
+
+type Held = [event: StoredEvent, epoch: string, prev: number];
 
 /** A publish waiting for the end of the tick, to be sent with the others of its tick. */
 interface PendingPublish {
@@ -94,6 +96,12 @@ export class RedisBroker implements Broker {
   private readonly onError: (error: Error) => void;
   /** Since when live messages are held for a Cluster catch-up. */
   private holdingSince: number | undefined;
+  /**
+   * True from when a catch-up is wanted until it releases: every channel holds its live messages,
+   * including a channel subscribed meanwhile (delivering its messages at once would put them ahead
+   * of older ones held on other channels).
+   */
+  private holding = false;
   /** Publishes made this tick, sent together at its end (see `flush`). */
   private batch: PendingPublish[] = [];
   private batchBytes = 0;
@@ -153,6 +161,7 @@ export class RedisBroker implements Broker {
   private scheduleCatchUp(onError: (error: Error) => void): void {
     if (this.closed) return;
     // Hold live messages from now: a new subscriber may bring messages before the catch-up runs.
+    this.holding = true;
     if (this.channels.size > 0) {
       this.holdingSince ??= Date.now();
       for (const state of this.channels.values()) state.held ??= [];
@@ -246,7 +255,7 @@ export class RedisBroker implements Broker {
         ready: Promise.resolve(),
         epoch: undefined,
         lastSeq: 0,
-        held: null,
+        held: this.holding ? [] : null,
       };
       created.ready = this.sub.subscribe(this.busKey(channel)).then(async () => {
         // Events up to the head at this point are covered by the subscriber's snapshot.
@@ -327,11 +336,11 @@ export class RedisBroker implements Broker {
     if (!parts) return;
     const [epoch, seq, ts, prev, event, json] = parts;
     const stored: StoredEvent = { seq: Number(seq), channel, event, json, ts: Number(ts) };
-    if (state.held) state.held.push([stored, epoch]);
+    if (state.held) state.held.push([stored, epoch, Number(prev)]);
     else if (state.epoch === epoch && Number(prev) > state.lastSeq) {
       // The channel's previous event never arrived (a subscriber that moved, a dropped message):
       // hold this one and catch up from the log.
-      state.held = [[stored, epoch]];
+      state.held = [[stored, epoch, Number(prev)]];
       this.scheduleCatchUp(this.onError);
     } else deliver(state, stored, epoch);
   }
@@ -345,7 +354,12 @@ export class RedisBroker implements Broker {
    */
   private async catchUp(): Promise<void> {
     const states = [...this.channels];
-    if (states.length === 0) return;
+    if (states.length === 0) {
+      this.holding = false;
+      this.holdingSince = undefined;
+      return;
+    }
+    this.holding = true;
     for (const [, state] of states) state.held ??= [];
     let snap: Snapshot | undefined;
     let ok = false;
@@ -365,21 +379,48 @@ export class RedisBroker implements Broker {
       // On a Cluster, a failed catch-up keeps holding (for a while) and is retried: releasing what
       // the new subscriber brought would move positions past the events it missed.
       const keep = !ok && this.holdingSince !== undefined && Date.now() - this.holdingSince < MAX_HOLD_MS;
-      if (!keep) this.release(states, snap);
+      if (!keep) this.release(snap);
     }
   }
 
-  /** Delivers a catch-up's snapshot, then what was held meanwhile, in `seq` order. */
-  private release(states: [string, ChannelState][], snap: Snapshot | undefined): void {
+  /**
+   * Delivers a catch-up's snapshot and what every channel held meanwhile (those subscribed during
+   * the catch-up included), merged in one `seq` order. A held message whose channel's previous
+   * event is still missing (lost after the snapshot was read) is not stepped over: from there on
+   * everything is held again and another catch-up reads the log. (Without a snapshot, after a
+   * Cluster catch-up failed for `MAX_HOLD_MS`, the held messages go out as they are.)
+   */
+  private release(snap: Snapshot | undefined): void {
     this.holdingSince = undefined;
-    if (snap) for (const event of snap.events) deliver(this.channels.get(event.channel), event, snap.epoch);
-    const held = states.flatMap(([, state]) => {
-      const messages = state.held ?? [];
+    this.holding = false;
+    const items: [event: StoredEvent, epoch: string, prev: number | undefined][] = [];
+    if (snap) for (const event of snap.events) items.push([event, snap.epoch, undefined]);
+    const fromSnapshot = items.length;
+    for (const state of this.channels.values()) {
+      if (state.held) for (const held of state.held) items.push(held);
       state.held = null;
-      return messages;
-    });
-    held.sort((x, y) => x[0].seq - y[0].seq);
-    for (const [event, epoch] of held) deliver(this.channels.get(event.channel), event, epoch);
+    }
+    // One order across channels. (Should the log have restarted meanwhile, positions of two epochs
+    // do not compare: the snapshot goes first, then the held messages, each in seq order.)
+    if (items.every(([, epoch]) => epoch === items[0]![1])) items.sort((x, y) => x[0].seq - y[0].seq);
+    else {
+      const held = items.splice(fromSnapshot);
+      held.sort((x, y) => x[0].seq - y[0].seq);
+      items.push(...held);
+    }
+    for (let i = 0; i < items.length; i++) {
+      const [event, epoch, prev] = items[i]!;
+      const state = this.channels.get(event.channel);
+      if (!state) continue; // unsubscribed meanwhile
+      if (snap && prev !== undefined && state.epoch === epoch && prev > state.lastSeq) {
+        this.scheduleCatchUp(this.onError);
+        for (const [rest, restEpoch, restPrev] of items.slice(i)) {
+          if (restPrev !== undefined) this.channels.get(rest.channel)?.held?.push([rest, restEpoch, restPrev]);
+        }
+        return;
+      }
+      deliver(state, event, epoch);
+    }
   }
 
   private fixedKeys(): string[] {
