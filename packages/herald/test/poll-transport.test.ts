@@ -8,12 +8,21 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import type { Broker } from "../src/brokers/types.js";
+import { RedisBroker } from "../src/brokers/redis.js";
+import { startRedis, type TestRedis } from "./redis/redis-server.js";
 import { createHerald, MemoryBroker, type Herald } from "../src/server/index.js";
 import { createHeraldClient, type HeraldClient, type VisibilityTarget } from "../src/client/index.js";
 import { prng, waitFor } from "./helpers.js";
 
 const heralds: Herald[] = [];
+let redis: TestRedis | undefined;
+/** One redis-server for the file, started by the first test that needs it. */
+const redisServer = async (): Promise<TestRedis> => (redis ??= await startRedis());
+afterAll(async () => {
+  await redis?.stop();
+});
 const servers: http.Server[] = [];
 const clients: HeraldClient[] = [];
 
@@ -33,9 +42,12 @@ async function listen(server: http.Server): Promise<number> {
 }
 
 /** A Herald app with a cookie-less session: every request is user "u1" (so tokens are in play). */
-async function app(limits: Parameters<typeof createHerald>[0] extends infer O ? (O & object)["limits"] : never = {}) {
+async function app(
+  limits: Parameters<typeof createHerald>[0] extends infer O ? (O & object)["limits"] : never = {},
+  broker: Broker = new MemoryBroker({ maxEventsPerChannel: 100_000 }),
+) {
   const herald = createHerald({
-    broker: new MemoryBroker({ maxEventsPerChannel: 100_000 }),
+    broker,
     getUserId: () => "u1",
     limits: { connectPerIp: false, connectPerUser: false, ...limits },
   });
@@ -178,62 +190,70 @@ describe("poll transport and negotiation", () => {
     expect(client.state).toBe("connected");
   }, 30_000);
 
-  it("resumes without loss on the poll transport while connections are cut at random", async () => {
-    const { herald, port, sockets } = await app();
-    const origin = `http://127.0.0.1:${port}`;
-    const random = prng(99);
-    const received: Map<string, number[]>[] = [];
-    const channels = ["a", "b", "c"];
-    for (let i = 0; i < 8; i++) {
-      const client = createHeraldClient({
-        url: `${origin}/api/realtime/sse`,
-        transport: "poll",
-        poll: { wait: 5, minIntervalMs: 0 },
-        getToken: tokenGetter(origin),
-        backoff: { baseMs: 5, capMs: 40 },
-        onlineTarget: null,
-        visibilityTarget: null,
-        random,
-      });
-      clients.push(client);
-      const perChannel = new Map<string, number[]>();
-      received.push(perChannel);
-      for (const channel of channels) {
-        perChannel.set(channel, []);
-        client.subscribe<{ n: number }>(channel, (e) => perChannel.get(channel)!.push(e.data.n));
-      }
-    }
-    await waitFor(() => clients.every((c) => c.state === "connected"), 15_000, "all connected");
-    const counts = new Map(channels.map((c) => [c, 0]));
-    let cuts = 0;
-    for (let i = 0; i < 1200; i++) {
-      const channel = channels[Math.floor(random() * 3)]!;
-      const n = counts.get(channel)!;
-      counts.set(channel, n + 1);
-      await herald.publish(channel, "tick", { n });
-      if (random() < 1 / 25) {
-        const open = [...sockets].filter((s) => !s.destroyed);
-        const victim = open[Math.floor(random() * open.length)];
-        if (victim) {
-          victim.destroy();
-          cuts++;
+  it.each<["memory" | "redis"]>([["memory"], ["redis"]])(
+    "resumes without loss on the poll transport while connections are cut at random (%s broker)",
+    async (setup) => {
+      const broker =
+        setup === "redis"
+          ? new RedisBroker({ url: (await redisServer()).url, prefix: `poll-resume-${Date.now()}` })
+          : undefined;
+      const { herald, port, sockets } = await app({}, broker);
+      const origin = `http://127.0.0.1:${port}`;
+      const random = prng(99);
+      const received: Map<string, number[]>[] = [];
+      const channels = ["a", "b", "c"];
+      for (let i = 0; i < 8; i++) {
+        const client = createHeraldClient({
+          url: `${origin}/api/realtime/sse`,
+          transport: "poll",
+          poll: { wait: 5, minIntervalMs: 0 },
+          getToken: tokenGetter(origin),
+          backoff: { baseMs: 5, capMs: 40 },
+          onlineTarget: null,
+          visibilityTarget: null,
+          random,
+        });
+        clients.push(client);
+        const perChannel = new Map<string, number[]>();
+        received.push(perChannel);
+        for (const channel of channels) {
+          perChannel.set(channel, []);
+          client.subscribe<{ n: number }>(channel, (e) => perChannel.get(channel)!.push(e.data.n));
         }
       }
-      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 2));
-    }
-    await waitFor(
-      () => received.every((pc) => [...pc].every(([channel, list]) => list.length >= counts.get(channel)!)),
-      30_000,
-      "every client to hold every event",
-    );
-    await new Promise((r) => setTimeout(r, 100));
-    for (const perChannel of received) {
-      for (const [channel, list] of perChannel) {
-        expect(list).toEqual(Array.from({ length: counts.get(channel)! }, (_, n) => n));
+      await waitFor(() => clients.every((c) => c.state === "connected"), 15_000, "all connected");
+      const counts = new Map(channels.map((c) => [c, 0]));
+      let cuts = 0;
+      for (let i = 0; i < 1200; i++) {
+        const channel = channels[Math.floor(random() * 3)]!;
+        const n = counts.get(channel)!;
+        counts.set(channel, n + 1);
+        await herald.publish(channel, "tick", { n });
+        if (random() < 1 / 25) {
+          const open = [...sockets].filter((s) => !s.destroyed);
+          const victim = open[Math.floor(random() * open.length)];
+          if (victim) {
+            victim.destroy();
+            cuts++;
+          }
+        }
+        if (i % 10 === 0) await new Promise((r) => setTimeout(r, 2));
       }
-    }
-    expect(cuts).toBeGreaterThanOrEqual(10);
-  }, 60_000);
+      await waitFor(
+        () => received.every((pc) => [...pc].every(([channel, list]) => list.length >= counts.get(channel)!)),
+        30_000,
+        "every client to hold every event",
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      for (const perChannel of received) {
+        for (const [channel, list] of perChannel) {
+          expect(list).toEqual(Array.from({ length: counts.get(channel)! }, (_, n) => n));
+        }
+      }
+      expect(cuts).toBeGreaterThanOrEqual(10);
+    },
+    60_000,
+  );
 
   it("backs off on 429 and still delivers", async () => {
     const { herald, port } = await app({ connectPerUser: { capacity: 2, refillPerSecond: 4 } });
