@@ -27,7 +27,7 @@ const NODE_BUILTINS = [
   "dns",
 ];
 const CLIENT_SIDE = ["**/client/**", "**/react/**", "react", "react-dom"];
-const LAYERS = ["core", "auth", "tasks", "http"];
+const LAYERS = ["core", "auth", "tasks", "http", "observability"];
 /** Import patterns a server layer may not use: the layers above it, the root and `next`. */
 const above = (layer) => [
   ...LAYERS.slice(LAYERS.indexOf(layer) + 1).map((l) => `**/server/${l}/**`),
@@ -106,7 +106,7 @@ export default tseslint.config(
     ignores: ["**/*.test.ts"],
     rules: { "no-restricted-imports": ["error", { patterns: [...above("auth"), ...CLIENT_SIDE] }] },
   },
-  ...["tasks", "http"].map((layer) => ({
+  ...["tasks", "http", "observability"].map((layer) => ({
     files: [`packages/herald/src/server/${layer}/**/*.ts`],
     ignores: ["**/*.test.ts"],
     rules: { "no-restricted-imports": ["error", { patterns: [...above(layer), ...CLIENT_SIDE] }] },

@@ -1,6 +1,6 @@
 /** `heraldRedis`: every part of Herald on one Redis (or Redis Cluster), from one setting. */
 import { RedisBroker, type RedisBrokerOptions, type RedisConnection } from "../brokers/redis.js";
-import type { SharedState } from "../server/options.js";
+import type { SharedState, SharedStateChange } from "../server/options.js";
 import type { Tasks } from "../server/tasks/tasks.js";
 import { brokerConnection, connect, end, type RedisSetting } from "./connection.js";
 import { redisLimiterBackend } from "./limits.js";
@@ -65,12 +65,21 @@ export function heraldRedis(
 ): HeraldRedis | undefined {
   if (setting === undefined || setting === null || setting === "") return undefined;
   const prefix = options.prefix ?? "herald";
-  const onError = options.onError ?? (() => {});
+  const watchers = new Set<(change: SharedStateChange) => void>();
+  const onError = (error: unknown): void => {
+    options.onError?.(error);
+    for (const watcher of watchers) watcher({ state: "error", error });
+  };
   const broker = new RedisBroker({ ...brokerConnection(setting), ...options.broker, prefix, onError });
   const connection = connect(setting);
   const subscriber = connect(setting, { enableReadyCheck: false });
   connection.on("error", onError);
   subscriber.on("error", onError);
+  for (const state of ["ready", "reconnecting", "end"] as const) {
+    connection.on(state, () => {
+      for (const watcher of watchers) watcher({ state });
+    });
+  }
   const tokenStore = new RedisTokenStore(connection, { prefix });
   const taskStore = new RedisTaskStore(connection, { prefix });
   const limiterBackend = redisLimiterBackend(connection, { prefix, onError });
@@ -87,6 +96,10 @@ export function heraldRedis(
       return (presence ??= new RedisPresenceStore(connection, { prefix, onError, ...options.presence }));
     },
     wrapTasks: (tasks: Tasks) => cancels.wrap(tasks),
+    watch(watcher) {
+      watchers.add(watcher);
+      return () => watchers.delete(watcher);
+    },
     close() {
       return (closing ??= (async () => {
         cancels.close();

@@ -21,8 +21,13 @@ import { nodeRoutes, sessionOfNode, type NodeHandler } from "./http/node-adapter
 import type { SessionRequest } from "./http/routes.js";
 import { handleSseFetch } from "./http/sse-fetch.js";
 import { handleSseNode } from "./http/sse-node.js";
-import { resolveOptions, type HeraldOptions } from "./options.js";
+import { resolveOptions, type HeraldOptions, type SharedState } from "./options.js";
 import { createTasks, type Tasks } from "./tasks/tasks.js";
+import { Telemetry, type TelemetryCounters } from "./core/telemetry.js";
+import { defaultLogger, logLifecycle } from "./observability/logger.js";
+import { createMetrics, type HeraldMetrics } from "./observability/metrics.js";
+import { checkReadiness, healthReply, metricsReply, readinessReply, type Readiness } from "./observability/health.js";
+import { toHeraldError } from "./http/responses.js";
 
 /** Where Herald's routes are mounted by default (the catch-all `app/api/realtime/[...herald]/route.ts`). */
 export const DEFAULT_BASE_PATH = "/api/realtime";
@@ -77,6 +82,15 @@ export interface Herald extends Publisher {
    * when a Pusher server is attached).
    */
   stats(): HeraldStats;
+  /**
+   * The Prometheus metrics, when the `metrics` option is set: `scrape()` answers what a `/metrics`
+   * route serves (`herald.routes` serves it at `…/metrics`).
+   */
+  readonly metrics: HeraldMetrics | undefined;
+  /** Readiness: not draining, and the broker answers (what `GET …/ready` reports). */
+  ready(): Promise<Readiness>;
+  /** True once `close()` began: readiness says no, new connections should go elsewhere. */
+  readonly draining: boolean;
   /** The broker in use. */
   readonly broker: Broker;
   /** Internals shared with other transports and integrations (`herald/next`). */
@@ -118,19 +132,26 @@ function build(given: HeraldOptions): Herald {
   const { now, retryMs, maxPayloadBytes } = options;
   const shared = options.redis;
   const broker = options.broker ?? shared?.broker ?? new MemoryBroker();
+  const telemetry = new Telemetry();
+  const stopLogging = logLifecycle(telemetry, options.logger ?? defaultLogger);
+  const unwatch = watchShared(shared, telemetry);
   const hub = new Hub(broker, {
+    telemetry,
     heartbeatMs: options.heartbeatMs,
     coalesceMs: options.coalesceMs,
     maxBufferedBytes: options.maxBufferedBytes,
     retryMs,
     now,
   });
-  const tokens = createTokens({
-    now,
-    maxChannels: options.maxChannelsPerConnection,
-    store: shared?.tokenStore,
-    ...options.tokens,
-  });
+  const tokens = countingTokens(
+    createTokens({
+      now,
+      maxChannels: options.maxChannelsPerConnection,
+      store: shared?.tokenStore,
+      ...options.tokens,
+    }),
+    telemetry,
+  );
   // Tasks publish through the instance being built: look them up when a channel is authorized.
   let tasks: Tasks | undefined;
   const taskOwners = { ownerOf: (id: string) => tasks?.ownerOf(id) ?? Promise.resolve(null) };
@@ -167,15 +188,40 @@ function build(given: HeraldOptions): Herald {
     tokens,
     get tasks() {
       if (tasks) return tasks;
-      const created = createTasks(herald, { now, store: shared?.taskStore, ...options.tasks });
+      const onLifecycle = options.tasks?.onLifecycle;
+      const created = createTasks(herald, {
+        now,
+        store: shared?.taskStore,
+        ...options.tasks,
+        onLifecycle: (event) => {
+          telemetry.record(event);
+          onLifecycle?.(event);
+        },
+      });
       return (tasks = announcingTasks(herald, shared ? shared.wrapTasks(created) : created));
     },
     publisher: undefined,
     routes: undefined as never,
     handleNodeRoutes: undefined as never,
     async publishAt(channel, event, data) {
-      const json = preparePublish(channel, event, data, maxPayloadBytes);
-      const stored = await broker.publish(channel, event, json);
+      const startedAt = performance.now();
+      let json: string;
+      try {
+        json = preparePublish(channel, event, data, maxPayloadBytes);
+      } catch (error) {
+        const code = toHeraldError(error).code;
+        telemetry.record({ type: "publish", result: "rejected", durationMs: 0, code });
+        throw error;
+      }
+      let stored;
+      try {
+        stored = await broker.publish(channel, event, json);
+      } catch (error) {
+        const code = toHeraldError(error).code;
+        telemetry.record({ type: "publish", result: "error", durationMs: performance.now() - startedAt, code });
+        throw error;
+      }
+      telemetry.record({ type: "publish", result: "ok", durationMs: performance.now() - startedAt });
       return { epoch: stored.epoch, seq: stored.seq };
     },
     async position() {
@@ -190,20 +236,36 @@ function build(given: HeraldOptions): Herald {
     handleNode: (req, res) => handleSseNode(edge, req, res),
     userId,
     subscriberCount: (channel) => hub.subscriberCount(channel),
-    stats: () => heraldStats(hub.stats(), edge),
+    stats: () => heraldStats(hub.stats(), edge, telemetry.counters(), tasks?.running ?? 0),
+    metrics: undefined,
+    draining: false,
+    ready: () => checkReadiness(broker, herald.draining),
     async close() {
+      if (!herald.draining) {
+        (herald as { draining: boolean }).draining = true;
+        telemetry.record({ type: "draining" });
+      }
+      herald.metrics?.close();
       hub.closeAll();
       tokens.close?.();
       tasks?.close?.();
       edge.limits.close();
       await broker.close();
       await shared?.close();
+      unwatch();
+      stopLogging();
     },
   };
+  const metrics = options.metrics ? createMetrics(options.metrics, telemetry, () => herald.stats()) : undefined;
   const publisher = options.authorizePublish
     ? createClientPublisher(herald, { authorizePublish: options.authorizePublish, now })
     : undefined;
-  const deps = { tokens, publisher, basePath: DEFAULT_BASE_PATH };
+  const observability = {
+    health: healthReply,
+    ready: async () => readinessReply(await herald.ready()),
+    metrics: (authorization: string | null) => metricsReply(metrics, authorization),
+  };
+  const deps = { tokens, publisher, basePath: DEFAULT_BASE_PATH, observability };
   const handle = fetchRoutes(edge, {
     ...deps,
     get tasks() {
@@ -212,6 +274,7 @@ function build(given: HeraldOptions): Herald {
     getUserId: (request) => userId(sessionOfFetch(request)),
   });
   Object.assign(herald, {
+    metrics,
     publisher,
     routes: { GET: handle, POST: handle },
     handleNodeRoutes: nodeRoutes(edge, {
@@ -225,12 +288,16 @@ function build(given: HeraldOptions): Herald {
   return herald;
 }
 
-/** {@link Herald.stats}: the hub's counts and the same per transport. */
+/** {@link Herald.stats}: the hub's counts, the same per transport, and the lifecycle counters. */
 export interface HeraldStats extends HubStats {
   readonly transports: Readonly<Record<string, TransportStats>>;
+  /** Connections opened and closed, refusals, tokens, publishes, resumes, tasks (see `TelemetryCounters`). */
+  readonly counters: TelemetryCounters;
+  /** Tasks whose job runs on this process now. */
+  readonly tasksRunning: number;
 }
 
-function heraldStats(hub: HubStats, edge: HeraldCore): HeraldStats {
+function heraldStats(hub: HubStats, edge: HeraldCore, counters: TelemetryCounters, tasksRunning: number): HeraldStats {
   const transports: Record<string, TransportStats> = {
     sse: {
       connections: hub.subscribers,
@@ -256,7 +323,28 @@ function heraldStats(hub: HubStats, edge: HeraldCore): HeraldStats {
     }
     transports[name] = sum;
   }
-  return { ...hub, transports };
+  return { ...hub, transports, counters, tasksRunning };
+}
+
+/** The tokens, counting each one issued (`herald.tokens.issue` from the app, the token route, poll renewals). */
+function countingTokens(tokens: Tokens, telemetry: Telemetry): Tokens {
+  const issue = tokens.issue.bind(tokens);
+  return Object.assign(Object.create(tokens) as Tokens, {
+    issue: async (...args: Parameters<Tokens["issue"]>) => {
+      const token = await issue(...args);
+      telemetry.record({ type: "token.issued" });
+      return token;
+    },
+  });
+}
+
+/** Tells the telemetry of the shared state's (Redis) connection changes; returns the function that stops it. */
+function watchShared(shared: SharedState | undefined, telemetry: Telemetry): () => void {
+  if (!shared?.watch) return () => {};
+  return shared.watch(({ state, error }) => {
+    const message = error === undefined ? undefined : error instanceof Error ? error.message : String(error);
+    telemetry.record({ type: "redis", state, error: message });
+  });
 }
 
 /**

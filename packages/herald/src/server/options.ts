@@ -15,6 +15,8 @@ import type { TokenStore } from "./auth/tokens/store.js";
 import type { TaskStore } from "./tasks/store.js";
 import type { Tasks } from "./tasks/tasks.js";
 import type { RateLimiterBackend } from "./http/limits/backend.js";
+import type { HeraldLogger } from "./observability/logger.js";
+import type { MetricsOptions } from "./observability/metrics.js";
 
 export type { RequestContext };
 
@@ -32,6 +34,17 @@ export interface SharedState {
   wrapTasks(tasks: Tasks): Tasks;
   /** Closes its connections (the Herald's `close()` calls it). */
   close(): Promise<void>;
+  /**
+   * Tells `watcher` of its connection's state changes and errors (for logs and metrics); returns
+   * the function that stops it.
+   */
+  watch?(watcher: (change: SharedStateChange) => void): () => void;
+}
+
+/** A state change of the shared state's connection: `ready`, `reconnecting`, `end`, or `error` with the error. */
+export interface SharedStateChange {
+  readonly state: string;
+  readonly error?: unknown;
 }
 
 /** Options for {@link createHerald}. Every field has a safe default. */
@@ -122,6 +135,20 @@ export interface HeraldOptions {
    * `tasks.store` and `limits.backend`, when given, win over it.
    */
   redis?: SharedState;
+  /**
+   * Prometheus metrics through `prom-client` (install it: an optional peer dependency, loaded only
+   * when this is set). `{}` registers into a private registry; `{ registry }` into yours (several
+   * instances may share one). Scrape them at `GET …/metrics` (`herald.routes`) or with
+   * `herald.metrics.scrape()`. Default: off. See docs/operations.md for the names.
+   */
+  metrics?: MetricsOptions;
+  /**
+   * Where lifecycle logs go: any pino-compatible logger (`pino()`, or an object with `debug`,
+   * `info`, `warn`, `error` taking the fields then the message). Connection lines are at debug,
+   * floods are sampled, and no line carries a token, a cookie, a payload, a channel or a user id.
+   * Default: warnings and errors on the console, nothing else.
+   */
+  logger?: HeraldLogger;
   /** Clock, injectable for tests. */
   now?: () => number;
 }

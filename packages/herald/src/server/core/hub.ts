@@ -15,6 +15,7 @@ import { encodeEventFrame, errorFrame, HEARTBEAT, rotateFrame, type Frame } from
 import { deliveriesAnswer, type Delivery, type PollAnswer, type PollWaiter } from "./poll.js";
 import type { Sink } from "./sink.js";
 import type { Subscriber } from "./subscriber.js";
+import { Telemetry } from "./telemetry.js";
 
 /** Options for {@link Hub}. */
 export interface HubOptions {
@@ -42,6 +43,8 @@ export interface HubOptions {
   pollGraceMs?: number;
   /** Monotonic clock of long-poll deadlines and the grace, in ms (default `performance.now`), injectable for tests. */
   pollClock?: () => number;
+  /** Where lifecycle events (slow-consumer drops, gaps, epoch changes, bus lag) are told (default: a new one). */
+  telemetry?: Telemetry;
 }
 
 /**
@@ -107,6 +110,10 @@ export interface HubStats {
   timerActive: boolean;
   /** Events written to subscribers since start (one per event per subscriber). */
   delivered: number;
+  /** Bytes of live events written to subscribers since start (replays not included). */
+  deliveredBytes: number;
+  /** Bytes written to subscribers that they have not read yet, now (summed over subscribers). */
+  buffered: number;
   /** Subscribers dropped for being too slow since start. */
   dropped: number;
   /** Ended streams (dropped, rotated, closed) whose connection is torn down once their grace ends. */
@@ -148,6 +155,7 @@ export class Hub {
   private timer: ReturnType<typeof setInterval> | undefined;
   private lastHeartbeat = 0;
   private delivered = 0;
+  private deliveredBytes = 0;
   private dropped = 0;
   private gaps = 0;
   private readonly waiters = new Set<PollWaiter>();
@@ -173,6 +181,8 @@ export class Hub {
   private readonly retryMs: number;
   private readonly coalesceMs: number;
   private readonly now: () => number;
+  /** Where this hub tells its lifecycle events (the instance's one `Telemetry`). */
+  readonly telemetry: Telemetry;
 
   constructor(
     private readonly broker: Broker,
@@ -186,6 +196,7 @@ export class Hub {
     this.now = options.now ?? Date.now;
     this.pollGraceMs = options.pollGraceMs ?? 5_000;
     this.pollClock = options.pollClock ?? (() => performance.now());
+    this.telemetry = options.telemetry ?? new Telemetry();
   }
 
   /**
@@ -295,6 +306,8 @@ export class Hub {
   stats(): HubStats {
     let subscriptions = 0;
     let pollSubscriptions = 0;
+    let buffered = 0;
+    for (const sub of this.subscribers) buffered += sub.sink.buffered();
     for (const state of this.channels.values()) {
       subscriptions += state.subs.size;
       pollSubscriptions += state.waiters.size;
@@ -307,6 +320,8 @@ export class Hub {
       channels: this.channels.size,
       timerActive: this.timer !== undefined || this.pollTimer !== undefined,
       delivered: this.delivered,
+      deliveredBytes: this.deliveredBytes,
+      buffered,
       dropped: this.dropped,
       pollWaiters: this.held,
       pollDelivered: this.pollDelivered,
@@ -465,9 +480,11 @@ export class Hub {
     }
   }
 
-  /** Counts gaps told to resuming clients (for `stats()`). */
-  countGaps(n: number): void {
+  /** Counts gaps told to one resuming client (for `stats()`), and tells the telemetry. */
+  countGaps(n: number, transport = "sse", reason = "retention"): void {
+    if (n <= 0) return;
     this.gaps += n;
+    this.telemetry.record({ type: "gap", transport, channels: n, reason });
   }
 
   /** Counts a long-poll's log read (for `stats()`). */
@@ -542,7 +559,9 @@ export class Hub {
       if (state.clearEpoch !== epoch) state.clearEpoch = undefined;
     }
     if (event.seq > state.lastSeq) state.lastSeq = event.seq;
+    if (this.telemetry.lagObserved) this.telemetry.lag(Math.max(0, Date.now() - event.ts) / 1000);
     if (state.subs.size > 0 && epoch !== state.epoch) {
+      if (state.epoch !== undefined) this.telemetry.record({ type: "epoch.changed", subscribers: state.subs.size });
       // Rare: the first event on this channel, or the broker's log was lost and restarted. Positions
       // from the old epoch mean nothing in the new one, so its subscribers reconnect with their
       // cursor and get a `herald:gap` (reason "epoch") instead of silently skipping events.
@@ -591,13 +610,17 @@ export class Hub {
           if (this.isSlow(sub)) continue;
           bytes ??= frames.length === 1 ? frames[0]!.bytes : Buffer.concat(frames.map((f) => f.bytes));
           sub.sink.write(bytes);
+          this.deliveredBytes += bytes.length;
           sub.floor = frames[frames.length - 1]!.seq;
         } else {
           // Replaying subscribers hold frames until their replay is written; multi-channel ones
           // gather frames from every channel of this flush and get them in one seq-ordered write
           // of the frames past their floor.
           if (sub.state === "live" && sub.queue.length === 0) this.multi.push(sub);
-          for (const frame of frames) sub.queue.push(frame);
+          for (const frame of frames) {
+            sub.queue.push(frame);
+            this.deliveredBytes += frame.bytes.length;
+          }
         }
       }
     }
@@ -718,6 +741,7 @@ export class Hub {
   private isSlow(sub: Subscriber): boolean {
     if (sub.sink.buffered() <= this.maxBufferedBytes) return false;
     this.dropped++;
+    this.telemetry.record({ type: "slow_consumer", transport: "sse" });
     this.close(sub, "slow_consumer", "the client did not read fast enough; reconnect to resume");
     return true;
   }

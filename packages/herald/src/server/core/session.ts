@@ -48,10 +48,13 @@ export async function startSession(
   };
   if (resume && cursor.epoch !== snapshot.epoch) {
     for (const channel of sub.channels) parts.push(gapFrame({ channel, reason: "epoch", cursor: cursorText }));
-    hub.countGaps(sub.channels.length);
+    hub.countGaps(sub.channels.length, "sse", "epoch");
+    hub.telemetry.record({ type: "resume", transport: "sse", result: "gap" });
   } else if (resume) {
     for (const channel of snapshot.trimmed) parts.push(gapFrame({ channel, reason: "retention", cursor: cursorText }));
-    hub.countGaps(snapshot.trimmed.length);
+    hub.countGaps(snapshot.trimmed.length, "sse", "retention");
+    const result = snapshot.trimmed.length > 0 ? "gap" : "recovered";
+    hub.telemetry.record({ type: "resume", transport: "sse", result });
     for (const event of snapshot.events) if (!(await push(encodeEventFrame(snapshot.epoch, event).bytes))) return;
   }
   if (pending >= REPLAY_PIECE_BYTES / 4 && !(await push(Buffer.alloc(0), true))) return;

@@ -15,6 +15,7 @@ import { toHeraldError } from "./responses.js";
 import { startSession } from "../core/session.js";
 import type { Sink } from "../core/sink.js";
 import { Subscriber, type Principal } from "../core/subscriber.js";
+import { ConnectionTracker, type Telemetry } from "../core/telemetry.js";
 
 /**
  * The settings the HTTP edge reads, every default applied (`createHerald` resolves them from its
@@ -79,6 +80,9 @@ export class HeraldCore {
    * `createHerald` when it owns the tokens): each poll answer carries the token for the next poll.
    */
   renewToken: ((principal: Principal) => Promise<string | undefined>) | undefined;
+  /** Where every transport counts and tells its lifecycle events (the hub's). */
+  readonly telemetry: Telemetry;
+  private readonly sse: ConnectionTracker<Subscriber>;
 
   constructor(
     readonly options: EdgeOptions,
@@ -89,12 +93,21 @@ export class HeraldCore {
   ) {
     this.limits = new Limits(options.limits, now);
     this.openingBytes = openingBytes(retryMs);
+    this.telemetry = hub.telemetry;
+    this.sse = new ConnectionTracker(this.telemetry, "sse");
+  }
+
+  /** Counts a request refused on `route` (`sse`, `poll`, `token`, `websocket`…) by its error's code. */
+  refused(route: string, error: unknown): void {
+    this.telemetry.record({ type: "refused", route, code: toHeraldError(error).code });
   }
 
   /** A subscriber for an admitted request, with its rotation deadline if configured. */
   createSubscriber(admitted: Admitted, sink: Sink): Subscriber {
     const sub = new Subscriber(randomUUID(), admitted.channels, sink, admitted.principal);
     sub.closeHandlers.push(admitted.release);
+    this.sse.open(sub, sub.channels.length);
+    sub.closeHandlers.push((reason) => this.sse.close(sub, reason, sub.channels.length));
     if (this.options.rotateAfterMs !== undefined) sub.deadline = this.now() + this.options.rotateAfterMs;
     return sub;
   }

@@ -13,6 +13,7 @@ import { firstAnswer, longPoll, readPoll, withToken, type PollAnswer } from "../
 import { admit, originHeaders, type Admitted, type IncomingRequest } from "./admit.js";
 import type { HeraldCore } from "./edge.js";
 import type { JsonReply } from "./routes.js";
+import { toHeraldError } from "./responses.js";
 
 /**
  * What a poll answers (its JSON body). Built as text from each stored event's JSON as it is
@@ -42,12 +43,27 @@ export interface PollRequest extends IncomingRequest {
 
 /** Serves one poll; rejections are JSON errors as everywhere. */
 export async function servePoll(edge: HeraldCore, request: PollRequest): Promise<JsonReply> {
-  const cors = originHeaders(edge.options, request);
-  const admitted = await admit(edge.options, edge.limits, request);
+  let admitted: Admitted;
+  let cors: Record<string, string>;
+  try {
+    cors = originHeaders(edge.options, request);
+    admitted = await admit(edge.options, edge.limits, request);
+  } catch (error) {
+    edge.refused("poll", error);
+    throw error;
+  }
+  const telemetry = edge.telemetry;
+  const channels = admitted.channels.length;
+  const openedAt = performance.now();
+  telemetry.record({ type: "connection.open", transport: "poll", channels });
+  let reason = "answered";
   try {
     const wait = parseWait(request.url.searchParams.get("wait"));
-    const answer = await answerPoll(edge, admitted, wait, request.signal);
-    if (answer.gaps > 0) edge.hub.countGaps(answer.gaps);
+    const answer = await answerPoll(edge, admitted, wait, request.signal).catch((error: unknown) => {
+      reason = toHeraldError(error).code;
+      throw error;
+    });
+    if (answer.gaps > 0) edge.hub.countGaps(answer.gaps, "poll");
     const token = admitted.principal && admitted.token ? await edge.renewToken?.(admitted.principal) : undefined;
     const etag = `"${answer.cursor}"`;
     const headers: Record<string, string> = {
@@ -61,10 +77,14 @@ export async function servePoll(edge: HeraldCore, request: PollRequest): Promise
     }
     const body = token ? withToken(answer.body, token) : answer.body;
     // A known length: the answer goes out in one piece, without chunked framing.
-    headers["Content-Length"] = String(Buffer.byteLength(body));
+    const length = Buffer.byteLength(body);
+    headers["Content-Length"] = String(length);
+    telemetry.addBytes("poll", length);
     return { status: 200, headers, body };
   } finally {
     admitted.release();
+    const durationMs = performance.now() - openedAt;
+    telemetry.record({ type: "connection.close", transport: "poll", reason, durationMs, channels });
   }
 }
 

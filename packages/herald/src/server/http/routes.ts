@@ -20,12 +20,16 @@ export type Route =
   | { kind: "task"; id: string }
   | { kind: "cancel"; id: string }
   | { kind: "publish" }
+  | { kind: "health" }
+  | { kind: "ready" }
+  | { kind: "metrics" }
   | { kind: "none" };
 
 /**
  * Matches `segments` (the path after the mount point, or the whole path when the mount point is
  * unknown, in which case the last segments decide):
- * `GET sse`, `POST token`, `GET tasks`, `GET tasks/{id}`, `POST tasks/{id}/cancel`.
+ * `GET sse`, `POST token`, `GET tasks`, `GET tasks/{id}`, `POST tasks/{id}/cancel`, `GET health`,
+ * `GET ready`, `GET metrics`.
  */
 export function matchRoute(method: string, segments: readonly string[], exact: boolean): Route {
   const n = segments.length;
@@ -40,6 +44,9 @@ export function matchRoute(method: string, segments: readonly string[], exact: b
   if (fits(1) && at(1) === "poll") return method === "GET" ? { kind: "poll" } : { kind: "none" };
   if (fits(1) && at(1) === "token") return method === "POST" ? { kind: "token" } : { kind: "none" };
   if (fits(1) && at(1) === "publish") return method === "POST" ? { kind: "publish" } : { kind: "none" };
+  for (const kind of ["health", "ready", "metrics"] as const) {
+    if (fits(1) && at(1) === kind) return method === "GET" ? { kind } : { kind: "none" };
+  }
   return { kind: "none" };
 }
 
@@ -64,8 +71,18 @@ export interface JsonReply {
   body: string;
 }
 
+/** Liveness, readiness and metrics answers (`createHerald` fills them). */
+export interface ObservabilityRoutes {
+  health(): JsonReply;
+  ready(): Promise<JsonReply>;
+  /** `authorization`: the request's `Authorization` header (the metrics' bearer token). */
+  metrics(authorization: string | null): Promise<JsonReply>;
+}
+
 /** What the JSON routes need. */
 export interface JsonRouteDeps {
+  /** Serves `GET …/health`, `…/ready` and `…/metrics` when given (404 without). */
+  observability?: ObservabilityRoutes | undefined;
   tokens?: Tokens | undefined;
   tasks?: Tasks | undefined;
   /** Accepts client-originated messages on `POST …/publish` (see `createClientPublisher`). */
@@ -201,10 +218,17 @@ export async function serveJson(route: Route, request: JsonRequest, deps: JsonRo
         limits.route("cancel", userId, undefined);
         return json(200, await deps.tasks.cancel(route.id, userId));
       }
+      case "health":
+        return deps.observability ? deps.observability.health() : notFound();
+      case "ready":
+        return deps.observability ? await deps.observability.ready() : notFound();
+      case "metrics":
+        return deps.observability ? await deps.observability.metrics(request.header("authorization")) : notFound();
       default:
         return notFound();
     }
   } catch (error) {
+    deps.core?.refused(route.kind, error);
     return errorReply(error);
   }
 }

@@ -29,6 +29,7 @@ export async function handleSseFetch(core: HeraldCore, request: Request): Promis
     cors = originHeaders(core.options, incoming);
     admitted = await admit(core.options, core.limits, incoming);
   } catch (error) {
+    core.refused("sse", error);
     return errorResponse(error, cors);
   }
   let cleanup = (): void => {};

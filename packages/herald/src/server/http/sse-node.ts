@@ -35,6 +35,7 @@ export async function handleSseNode(core: HeraldCore, req: IncomingMessage, res:
     cors = originHeaders(core.options, incoming);
     admitted = await admit(core.options, core.limits, incoming);
   } catch (error) {
+    core.refused("sse", error);
     const { status, headers, body } = errorParts(error, cors);
     if (!res.headersSent) res.writeHead(status, headers);
     res.end(body);

@@ -1,5 +1,5 @@
 /** Long-running tasks. */
-export { createTasks, type Tasks, type TasksOptions, type StartOptions } from "./tasks.js";
+export { createTasks, type Tasks, type TasksOptions, type StartOptions, type TaskLifecycleEvent } from "./tasks.js";
 export { MemoryTaskStore, type TaskStore, type MemoryTaskStoreOptions } from "./store.js";
 export { applyTaskEvent } from "../../protocol/tasks.js";
 export {

@@ -30,7 +30,19 @@ export interface TasksOptions {
   onError?: (error: unknown, taskId: string) => void;
   /** Clock, injectable for tests. */
   now?: () => number;
+  /** Told when a job starts running on this process and when it ends (for logs and metrics; no payloads). */
+  onLifecycle?: (event: TaskLifecycleEvent) => void;
 }
+
+/** What {@link TasksOptions.onLifecycle} is told. */
+export type TaskLifecycleEvent =
+  | { readonly type: "task.start"; readonly taskId: string }
+  | {
+      readonly type: "task.end";
+      readonly taskId: string;
+      readonly status: "succeeded" | "failed" | "canceled";
+      readonly durationMs: number;
+    };
 
 /** Options for {@link Tasks.start}. */
 export interface StartOptions {
@@ -105,6 +117,8 @@ interface Run {
   /** Set once the task's final event is queued: later calls from the job are ignored. */
   closed: boolean;
   done: Promise<void>;
+  /** When the job began running (`performance.now()`), once it has. */
+  startedAt?: number;
 }
 
 /**
@@ -146,6 +160,12 @@ export function createTasks(publisher: Publisher, options: TasksOptions = {}): T
       console.error(`herald: task ${taskId}: ${error instanceof Error ? error.message : String(error)}`);
     });
   const deps = { publisher, store, finishedTtlMs, now, onError };
+  const onLifecycle = options.onLifecycle;
+  const ended = (run: Run, status: "succeeded" | "failed" | "canceled"): void => {
+    if (run.startedAt === undefined || !onLifecycle) return;
+    const durationMs = performance.now() - run.startedAt;
+    onLifecycle({ type: "task.end", taskId: run.pipeline.state.id, status, durationMs });
+  };
   const runs = new Map<string, Run>();
 
   async function owned(id: string, userId: string): Promise<TaskSnapshot> {
@@ -205,6 +225,8 @@ export function createTasks(publisher: Publisher, options: TasksOptions = {}): T
       let outcome: { ok: true; value: unknown } | { ok: false; error: unknown } | undefined;
       if (!run.closed) {
         void pipeline.push("status", { status: "running" });
+        run.startedAt = performance.now();
+        onLifecycle?.({ type: "task.start", taskId: pipeline.state.id });
         try {
           const value = await job(ctx);
           // Store exactly what subscribers receive (JSON), so snapshot and replay agree.
@@ -216,6 +238,7 @@ export function createTasks(publisher: Publisher, options: TasksOptions = {}): T
       if (outcome && !run.closed) {
         flushProgress();
         run.closed = true;
+        ended(run, outcome.ok ? "succeeded" : "failed");
         if (outcome.ok) void pipeline.push("result", { status: "succeeded", result: outcome.value });
         else {
           const message = errorMessage(outcome.error).slice(0, MAX_ERROR_LENGTH);
@@ -293,6 +316,7 @@ export function createTasks(publisher: Publisher, options: TasksOptions = {}): T
       if (isFinished(state.status) || run?.closed) throw new HeraldError("task_finished", "task has already finished");
       if (run) {
         run.closed = true;
+        ended(run, "canceled");
         const committed = run.pipeline.push("status", { status: "canceled" });
         run.controller.abort(new HeraldError("task_finished", "task was canceled"));
         await committed;
