@@ -67,6 +67,8 @@ type Source = () => ObservedStats;
 
 interface MetricSet {
   readonly sources: Set<Source>;
+  /** Drops the stats read for the scrape under way. */
+  readonly forget: () => void;
   readonly publishDuration: PromClient.Histogram;
   readonly busLag: PromClient.Histogram;
 }
@@ -104,6 +106,7 @@ export function createMetrics(options: MetricsOptions, telemetry: Telemetry, sta
   if (!set) sets.set(prefix, (set = register(client, registry as PromClient.Registry, prefix)));
   const metricSet = set;
   metricSet.sources.add(stats);
+  metricSet.forget();
   const stopPublish = telemetry.listen((event) => {
     if (event.type === "publish" && event.result === "ok") metricSet.publishDuration.observe(event.durationMs / 1000);
   });
@@ -116,20 +119,27 @@ export function createMetrics(options: MetricsOptions, telemetry: Telemetry, sta
     },
     close() {
       metricSet.sources.delete(stats);
+      metricSet.forget();
       stopPublish();
       stopLag();
     },
   };
 }
 
-/** Reads every attached instance once per scrape (the collectors of one scrape run in one turn). */
-function reader(sources: Set<Source>): () => ObservedStats[] {
+/**
+ * Reads every attached instance once per scrape (the collectors of one scrape run in one turn of
+ * the event loop); `forget()` drops what was read (an instance attached or left).
+ */
+function reader(sources: Set<Source>): { read: () => ObservedStats[]; forget: () => void } {
   let cached: ObservedStats[] | undefined;
-  return () => {
-    if (cached) return cached;
-    cached = [...sources].map((read) => read());
-    setImmediate(() => (cached = undefined));
-    return cached;
+  return {
+    read() {
+      if (cached) return cached;
+      cached = [...sources].map((read) => read());
+      setImmediate(() => (cached = undefined));
+      return cached;
+    },
+    forget: () => (cached = undefined),
   };
 }
 
@@ -163,7 +173,7 @@ const RATE_CODES = new Set(["rate_limited", "too_many_connections"]);
 
 function register(client: Prom, registry: PromClient.Registry, prefix: string): MetricSet {
   const sources = new Set<Source>();
-  const read = reader(sources);
+  const { read, forget } = reader(sources);
   const registers = [registry];
   const gauge = (name: string, help: string, labelNames: string[], values: (s: ObservedStats) => Series) =>
     new client.Gauge({
@@ -272,5 +282,5 @@ function register(client: Prom, registry: PromClient.Registry, prefix: string): 
     buckets: LAG_BUCKETS,
     registers,
   });
-  return { sources, publishDuration, busLag };
+  return { sources, forget, publishDuration, busLag };
 }
