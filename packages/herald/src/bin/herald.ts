@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * `herald serve`: the standalone server. A Pusher-compatible WebSocket at `/app/{key}`, the Pusher
- * HTTP API at `/apps/{id}/…`, Herald's SSE at `/sse` and a health check at `/healthz`, on one port.
+ * HTTP API at `/apps/{id}/…`, Herald's SSE at `/sse`, liveness at `/healthz`, readiness at
+ * `/readyz` and Prometheus metrics at `/metrics` (when prom-client is installed; optionally on their
+ * own port and behind a bearer token), on one port. It logs JSON lines on stdout.
  *
  * Environment: HERALD_APP_ID, HERALD_APP_KEY, HERALD_APP_SECRET (defaults app-id, app-key,
  * app-secret: for a local try only), HERALD_REDIS_URL (scale out over Redis), HERALD_WEBHOOK_URL,
@@ -15,14 +17,19 @@ import http from "node:http";
 import type { Socket } from "node:net";
 import process from "node:process";
 import type { HeraldRedis } from "../redis/setup.js";
+import { createRequire } from "node:module";
 import { createHerald } from "../server/herald.js";
+import { checkReadiness, healthReply, metricsReply, readinessReply } from "../server/observability/health.js";
+import { jsonLogger, parseLevel } from "../server/observability/json-logger.js";
+import type { HeraldLogger } from "../server/observability/logger.js";
 import { HARDENED_SERVER_OPTIONS, hardenServer } from "../server/http/harden.js";
 import { credentialsProblem, DEFAULTS } from "./credentials.js";
 
 const USAGE = `Usage: herald serve [--port 6001] [--host 127.0.0.1] [--allow-default-credentials]
 
 Serves the Pusher Channels protocol (ws://host:port/app/{key}), its HTTP API (/apps/{id}/...),
-Herald's SSE (/sse?channel=...) and /healthz. Listens on 127.0.0.1 unless --host says otherwise.
+Herald's SSE (/sse?channel=...), /healthz, /readyz and /metrics (Prometheus, when prom-client is
+installed). Listens on 127.0.0.1 unless --host says otherwise. Logs JSON lines on stdout.
 
 With the default secret (app-secret, which anyone can read here) it refuses to start on a
 non-loopback --host or with NODE_ENV=production: set HERALD_APP_SECRET (and HERALD_APP_KEY),
@@ -38,6 +45,11 @@ Environment:
   HERALD_WEBHOOK_URL                                  POST Pusher webhooks here
   HERALD_CORS_ORIGINS                                 origins allowed to open /sse (comma-separated, or *)
   HERALD_DRAIN_MS                                     longest wait for connections on SIGTERM (default 10000)
+  HERALD_LOG_LEVEL                                    debug, info (default), warn, error or silent
+  HERALD_METRICS                                      off: no /metrics (default: on when prom-client is installed)
+  HERALD_METRICS_PORT                                 serve /metrics, /healthz and /readyz on this port instead
+                                                      (same --host)
+  HERALD_METRICS_TOKEN                                /metrics asks for Authorization: Bearer <this>
 `;
 
 /** Parsed command line. */
@@ -74,8 +86,9 @@ async function serve(args: Args): Promise<void> {
   const secret = env.HERALD_APP_SECRET || DEFAULTS.secret;
   const problem = credentialsProblem(secret, args.host, env.NODE_ENV === "production", args.allowDefaultCredentials);
   if (problem) throw new Error(problem);
+  const log = jsonLogger(parseLevel(env.HERALD_LOG_LEVEL), undefined, { component: "herald serve" });
   if (secret === DEFAULTS.secret) {
-    console.warn("herald serve: using the default credentials (app-key / app-secret): for a local try only");
+    log.warn({}, "using the default credentials (app-key / app-secret): for a local try only");
   }
   let redis: HeraldRedis | undefined;
   if (env.HERALD_REDIS_URL) {
@@ -83,11 +96,8 @@ async function serve(args: Args): Promise<void> {
       throw new Error("HERALD_REDIS_URL needs the ioredis package: npm install ioredis", { cause });
     });
     const presenceTtlMs = Number(env.HERALD_PRESENCE_TTL_MS) || undefined;
-    redis = heraldRedis(env.HERALD_REDIS_URL, {
-      ...(presenceTtlMs ? { presence: { ttlMs: presenceTtlMs } } : {}),
-      onError: (error) =>
-        console.error(`herald serve: redis: ${error instanceof Error ? error.message : String(error)}`),
-    });
+    // Its errors and state changes are logged through the Herald's logger (sampled).
+    redis = heraldRedis(env.HERALD_REDIS_URL, presenceTtlMs ? { presence: { ttlMs: presenceTtlMs } } : {});
   }
   const { createPusherServer } = await import("../pusher/server.js").catch((cause: unknown) => {
     throw new Error("herald serve needs the ws package: npm install ws (or npx -p herald -p ws herald serve)", {
@@ -101,7 +111,15 @@ async function serve(args: Args): Promise<void> {
     // authorized Pusher connections (this server has no sessions to authorize SSE with).
     authorize: (_principal, channel) => !/^(private-|presence-|user-|task-)/.test(channel),
     cors: origins ? { origins: origins === "*" ? "*" : origins.split(",").map((o) => o.trim()) } : undefined,
+    logger: log,
+    metrics: metricsWanted(env.HERALD_METRICS, log)
+      ? { bearerToken: env.HERALD_METRICS_TOKEN || undefined }
+      : undefined,
   });
+  const metricsPort = env.HERALD_METRICS_PORT ? Number(env.HERALD_METRICS_PORT) : undefined;
+  if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)) {
+    throw new Error("HERALD_METRICS_PORT must be 0-65535");
+  }
   const pusher = createPusherServer({
     herald,
     appId,
@@ -111,11 +129,30 @@ async function serve(args: Args): Promise<void> {
     presence: redis?.presence,
   });
   let draining = false;
-  const server = http.createServer(HARDENED_SERVER_OPTIONS, (req, res) => {
-    const path = (req.url ?? "/").split("?", 1)[0];
+  /** Serves /healthz, /readyz and /metrics; false for other paths. */
+  const operations = (req: http.IncomingMessage, res: http.ServerResponse, path: string | undefined): boolean => {
     if (path === "/healthz") {
       res.writeHead(draining ? 503 : 200, { "Content-Type": "application/json", "Cache-Control": "no-store" });
       res.end(JSON.stringify({ ok: !draining, connections: pusher.connectionCount(), ...herald.stats() }));
+      return true;
+    }
+    if (path === "/readyz") {
+      void checkReadiness(herald.broker, draining || herald.draining).then((readiness) =>
+        reply(res, readinessReply(readiness)),
+      );
+      return true;
+    }
+    if (path === "/metrics") {
+      void metricsReply(herald.metrics, req.headers.authorization ?? null).then((r) => reply(res, r));
+      return true;
+    }
+    return false;
+  };
+  const server = http.createServer(HARDENED_SERVER_OPTIONS, (req, res) => {
+    const path = (req.url ?? "/").split("?", 1)[0];
+    if (metricsPort === undefined && operations(req, res, path)) return;
+    if (metricsPort !== undefined && path === "/healthz") {
+      reply(res, healthReply());
       return;
     }
     if (path === "/sse") {
@@ -140,15 +177,19 @@ async function serve(args: Args): Promise<void> {
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : args.port;
-  console.log(
-    `herald serve: listening on http://${args.host}:${port} (app ${appId}, key ${key}${redis ? ", Redis" : ""})`,
+  log.info(
+    { appId, redis: redis !== undefined, metrics: herald.metrics !== undefined },
+    `listening on http://${args.host}:${port} (app ${appId}, key ${key}${redis ? ", Redis" : ""})`,
   );
+  const opsServer =
+    metricsPort === undefined ? undefined : await serveOperations(operations, args.host, metricsPort, log);
 
   const drain = async (signal: string) => {
     if (draining) return;
     draining = true;
-    console.log(`herald serve: ${signal}, draining ${sockets.size} connection(s)`);
+    log.info({ signal, connections: sockets.size }, `${signal}, draining ${sockets.size} connection(s)`);
     server.close();
+    opsServer?.close();
     // WebSocket clients get 4200 (reconnect now, elsewhere); SSE clients get herald:error server_closing.
     await pusher.close();
     await herald.close();
@@ -159,6 +200,48 @@ async function serve(args: Args): Promise<void> {
   };
   process.on("SIGTERM", () => void drain("SIGTERM"));
   process.on("SIGINT", () => void drain("SIGINT"));
+}
+
+/** Writes a JSON reply. */
+function reply(
+  res: http.ServerResponse,
+  answer: { status: number; headers: Record<string, string>; body: string },
+): void {
+  if (res.writableEnded || res.destroyed) return;
+  res.writeHead(answer.status, answer.headers).end(answer.body);
+}
+
+/** True unless HERALD_METRICS is `off`/`0`/`false`, when prom-client can be loaded (logged when it cannot). */
+function metricsWanted(setting: string | undefined, log: HeraldLogger): boolean {
+  if (setting !== undefined && /^(off|0|false|no)$/i.test(setting.trim())) return false;
+  try {
+    createRequire(import.meta.url).resolve("prom-client");
+    return true;
+  } catch {
+    log.info({}, "metrics off: install prom-client for /metrics (npm install prom-client)");
+    return false;
+  }
+}
+
+/** Serves /healthz, /readyz and /metrics on their own port (HERALD_METRICS_PORT). */
+async function serveOperations(
+  operations: (req: http.IncomingMessage, res: http.ServerResponse, path: string | undefined) => boolean,
+  host: string,
+  port: number,
+  log: HeraldLogger,
+): Promise<http.Server> {
+  const server = http.createServer(HARDENED_SERVER_OPTIONS, (req, res) => {
+    if (!operations(req, res, (req.url ?? "/").split("?", 1)[0])) res.writeHead(404).end();
+  });
+  hardenServer(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, resolve);
+  });
+  const address = server.address();
+  const bound = typeof address === "object" && address ? address.port : port;
+  log.info({ port: bound }, `operations on http://${host}:${bound} (/metrics, /healthz, /readyz)`);
+  return server;
 }
 
 async function main(): Promise<void> {

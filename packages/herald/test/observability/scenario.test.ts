@@ -6,6 +6,7 @@
  * so are the lifecycle log lines (through a real pino logger). Real parts throughout: node:http on
  * port 0, prom-client, pino, fetch, ws.
  */
+import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { rawConnect } from "../pusher/raw.js";
 import { waitFor } from "../helpers.js";
@@ -168,6 +169,12 @@ describe("observability: the scripted scenario", () => {
     const families = ["herald_requests_refused_total{", "herald_disconnects_total{", "herald_publishes_total{"];
     const extra = [...m.keys()].filter((k) => families.some((f) => k.startsWith(f)) && !(k in expected));
     expect(extra).toEqual([]);
+    // Every metric the Grafana dashboard (docs/grafana/herald-dashboard.json) queries is in the scrape.
+    const dashboard = readFileSync(new URL("../../../../docs/grafana/herald-dashboard.json", import.meta.url), "utf8");
+    const used = new Set([...dashboard.matchAll(/\bherald_[a-z_]+/g)].map((match) => match[0]));
+    expect(used.size).toBeGreaterThan(15);
+    const scraped = new Set([...m.keys()].map((key) => key.split("{", 1)[0]!));
+    expect([...used].filter((name) => !scraped.has(name))).toEqual([]);
     // Bytes: the SSE frames written live (the first blob; the second was never written), and the poll answers' bodies, are counted.
     expect(m.get('herald_delivered_bytes_total{transport="sse"}')).toBeGreaterThan(20 * 1024);
     expect(m.get('herald_delivered_bytes_total{transport="poll"}')).toBeGreaterThan(0);
