@@ -5,7 +5,16 @@
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from "ioredis";
 import { newEpoch } from "../protocol/cursor.js";
 import { PUBLISH_SCRIPT, SNAPSHOT_SCRIPT } from "./redis/scripts.js";
-import type { Broker, BrokerListener, BrokerSubscription, ReadResult, Snapshot, StoredEvent } from "./types.js";
+import { decodeMeta, encodeMeta } from "./meta.js";
+import type {
+  Broker,
+  BrokerListener,
+  BrokerSubscription,
+  EventMeta,
+  ReadResult,
+  Snapshot,
+  StoredEvent,
+} from "./types.js";
 
 /** Options for {@link RedisBroker}. */
 export interface RedisBrokerOptions {
@@ -32,8 +41,6 @@ export interface RedisBrokerOptions {
 /** A standalone or Cluster connection (the broker uses only what both offer). */
 export type RedisConnection = Redis | Cluster;
 
-type RawEntry = [id: string, fields: string[]];
-
 type ScriptedRedis = RedisConnection & {
   heraldPublish(...args: (string | number)[]): Promise<[string, string, string]>;
   heraldSnapshot(...args: (string | number)[]): Promise<unknown[]>;
@@ -57,6 +64,8 @@ interface PendingPublish {
   readonly channel: string;
   readonly event: string;
   readonly json: string;
+  /** `encodeMeta` of the event's metadata (`""` when none). */
+  readonly meta: string;
   readonly resolve: (stored: StoredEvent & { epoch: string }) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -182,10 +191,11 @@ export class RedisBroker implements Broker {
     return (await this.query([], 0, 0)).head;
   }
 
-  publish(channel: string, event: string, json: string): Promise<StoredEvent & { epoch: string }> {
+  publish(channel: string, event: string, json: string, meta?: EventMeta): Promise<StoredEvent & { epoch: string }> {
     return new Promise((resolve, reject) => {
-      this.batch.push({ channel, event, json, resolve, reject });
-      this.batchBytes += channel.length + event.length + json.length;
+      const encoded = encodeMeta(meta);
+      this.batch.push({ channel, event, json, meta: encoded, resolve, reject });
+      this.batchBytes += channel.length + event.length + json.length + encoded.length;
       if (this.batch.length >= MAX_BATCH_EVENTS || this.batchBytes >= MAX_BATCH_BYTES) this.flush();
       else if (!this.flushQueued) {
         this.flushQueued = true;
@@ -217,7 +227,7 @@ export class RedisBroker implements Broker {
         at = channels.push(p.channel);
         position.set(p.channel, at);
       }
-      events.push(at, p.event, p.json);
+      events.push(at, p.event, p.meta, p.json);
     }
     this.cmd
       .heraldPublish(
@@ -237,9 +247,11 @@ export class RedisBroker implements Broker {
         ([epoch, first, ts]) => {
           const seq = Number(first);
           const time = Number(ts);
-          batch.forEach((p, i) =>
-            p.resolve({ seq: seq + i, channel: p.channel, event: p.event, json: p.json, ts: time, epoch }),
-          );
+          batch.forEach((p, i) => {
+            const stored = { seq: seq + i, channel: p.channel, event: p.event, json: p.json, ts: time, epoch };
+            const meta = decodeMeta(p.meta);
+            p.resolve(meta ? { ...stored, meta } : stored);
+          });
         },
         (error: unknown) => {
           for (const p of batch) p.reject(error);
@@ -315,7 +327,7 @@ export class RedisBroker implements Broker {
     );
     const results = channels.map((channel, i) => ({
       trimmed: reply[2 + 2 * i] === 1,
-      events: (reply[3 + 2 * i] as RawEntry[]).map((entry) => toEvent(channel, entry)),
+      events: toEvents(channel, reply[3 + 2 * i] as string[]),
     }));
     return { epoch: reply[0] as string, head: Number(reply[1]), results };
   }
@@ -332,10 +344,13 @@ export class RedisBroker implements Broker {
     const channel = bus.slice(this.prefix.length + 5); // `${prefix}:bus:`
     const state = this.channels.get(channel);
     if (!state) return;
-    const parts = splitN(message, 5);
+    const parts = splitN(message, 6);
     if (!parts) return;
-    const [epoch, seq, ts, prev, event, json] = parts;
-    const stored: StoredEvent = { seq: Number(seq), channel, event, json, ts: Number(ts) };
+    const [epoch, seq, ts, prev, event, metaText, json] = parts;
+    const meta = decodeMeta(metaText);
+    const stored: StoredEvent = meta
+      ? { seq: Number(seq), channel, event, json, ts: Number(ts), meta }
+      : { seq: Number(seq), channel, event, json, ts: Number(ts) };
     if (state.held) state.held.push([stored, epoch, Number(prev)]);
     else if (state.epoch === epoch && Number(prev) > state.lastSeq) {
       // The channel's previous event never arrived (a subscriber that moved, a dropped message):
@@ -456,13 +471,26 @@ function deliver(state: ChannelState | undefined, event: StoredEvent, epoch: str
   for (const listener of [...state.listeners]) listener(event, epoch);
 }
 
-function toEvent(channel: string, [id, fields]: RawEntry): StoredEvent {
-  // Fields are written as event, json, ts, prev.
-  return { seq: Number.parseInt(id, 10), channel, event: fields[1]!, json: fields[3]!, ts: Number(fields[5]) };
+/** The snapshot script's flat list (id, event, json, ts, meta per event) as events. */
+function toEvents(channel: string, flat: string[]): StoredEvent[] {
+  const events: StoredEvent[] = [];
+  for (let i = 0; i < flat.length; i += 5) {
+    const event = {
+      seq: Number.parseInt(flat[i]!, 10),
+      channel,
+      event: flat[i + 1]!,
+      json: flat[i + 2]!,
+      ts: Number(flat[i + 3]),
+    };
+    const meta = decodeMeta(flat[i + 4]);
+    events.push(meta ? { ...event, meta } : event);
+  }
+  return events;
 }
 
 /** Splits `text` at its first `n` newlines (the JSON payload, last, may hold none: it is one line). */
-function splitN(text: string, n: number): [string, string, string, string, string, string] | null {
+function splitN(text: string, n: 6): [string, string, string, string, string, string, string] | null;
+function splitN(text: string, n: number): string[] | null {
   const parts: string[] = [];
   let start = 0;
   for (let i = 0; i < n; i++) {
@@ -472,5 +500,5 @@ function splitN(text: string, n: number): [string, string, string, string, strin
     start = end + 1;
   }
   parts.push(text.slice(start));
-  return parts as [string, string, string, string, string, string];
+  return parts;
 }

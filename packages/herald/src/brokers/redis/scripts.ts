@@ -5,7 +5,8 @@
  * Keys common to both scripts: KEYS[1] epoch, KEYS[2] seq, KEYS[3] last (hash: channel -> last seq
  * published), KEYS[4] oldest (hash: channel -> a time, in ms, no later than the `ts` of the
  * channel's oldest retained entry), then channel streams.
- * Stream entries have the id `{seq}-0` and the fields `event`, `json`, `ts`, `prev` (in that order);
+ * Stream entries have the id `{seq}-0` and the fields `event`, `json`, `ts`, `prev` (in that order),
+ * then `meta` when the event has metadata (who sent a client event, which socket not to send it to);
  * `prev` is the channel's previous seq when the entry was added (0 for none).
  *
  * What retention removed is read from the log itself: every event of a channel before its first
@@ -75,9 +76,10 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
  * Publishes a batch of events (those published in one tick), in order. KEYS[5..] the streams of
  * the batch's channels. ARGV: candidate epoch, maxLen, maxAgeMs, stream TTL in ms, TTL below which
  * it is renewed, bus prefix (`{prefix}:bus:`), the channels' names (in KEYS order), then per event
- * its channel's position among them (1-based), its name and its JSON. The events get consecutive
- * seqs from one INCRBY; each is appended to its stream with its channel's previous seq and
- * published as `epoch\nseq\nts\nprev\nevent\njson` on its bus channel (`prev` 0 for none), so a
+ * its channel's position among them (1-based), its name, its metadata (`""` for none) and its JSON.
+ * The events get consecutive seqs from one INCRBY; each is appended to its stream with its
+ * channel's previous seq and published as `epoch\nseq\nts\nprev\nevent\nmeta\njson` on its bus
+ * channel (`prev` 0 for none), so a
  * subscriber notices a message it never got. Returns { epoch, first seq, ts } (as strings).
  *
  * What is paid once per batch (the epoch check, the clock, the sequence) and once per channel
@@ -90,18 +92,22 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 export const PUBLISH_SCRIPT = `${CURRENT_EPOCH}${NOW}
 local channels = #KEYS - 4
 local from = 7 + channels
-local n = (#ARGV - from + 1) / 3
+local n = (#ARGV - from + 1) / 4
 local first = redis.call('INCRBY', KEYS[2], n) - n + 1
 local ts = string.format('%d', now)
 local prevs = {}
 for c = 1, channels do prevs[c] = redis.call('HGET', KEYS[3], ARGV[6 + c]) or '0' end
 for i = 0, n - 1 do
-  local at = from + 3 * i
+  local at = from + 4 * i
   local c = tonumber(ARGV[at])
   local seq = string.format('%d', first + i)
   local prev = prevs[c]
-  redis.call('XADD', KEYS[4 + c], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'event', ARGV[at + 1], 'json', ARGV[at + 2], 'ts', ts, 'prev', prev)
-  redis.call('PUBLISH', ARGV[6] .. ARGV[6 + c], epoch .. '\\n' .. seq .. '\\n' .. ts .. '\\n' .. prev .. '\\n' .. ARGV[at + 1] .. '\\n' .. ARGV[at + 2])
+  if ARGV[at + 2] == '' then
+    redis.call('XADD', KEYS[4 + c], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'event', ARGV[at + 1], 'json', ARGV[at + 3], 'ts', ts, 'prev', prev)
+  else
+    redis.call('XADD', KEYS[4 + c], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'event', ARGV[at + 1], 'json', ARGV[at + 3], 'ts', ts, 'prev', prev, 'meta', ARGV[at + 2])
+  end
+  redis.call('PUBLISH', ARGV[6] .. ARGV[6 + c], epoch .. '\\n' .. seq .. '\\n' .. ts .. '\\n' .. prev .. '\\n' .. ARGV[at + 1] .. '\\n' .. ARGV[at + 2] .. '\\n' .. ARGV[at + 3])
   prevs[c] = seq
 end
 for c = 1, channels do
@@ -117,7 +123,9 @@ return { epoch, string.format('%d', first), ts }
 /**
  * KEYS[5..] the channels' streams. ARGV: candidate epoch, after, limit per channel, maxLen,
  * maxAgeMs, then the channel names (same order as the streams). Returns
- * { epoch, head, trimmed1, entries1, trimmed2, entries2, ... } with trimmed as 1/0.
+ * { epoch, head, trimmed1, events1, trimmed2, events2, ... } with trimmed as 1/0 and events as one
+ * flat list of id, event, json, ts, meta (`""` for none) per event (what a reader parses: about
+ * half of XRANGE's strings).
  *
  * Per channel: the exact count cap (publishes cap approximately), the age trim, then what the log
  * no longer holds: the first retained entry's prev; for an empty or missing stream, the channel's
@@ -146,7 +154,18 @@ for i = 5, #KEYS do
     gone = tonumber(redis.call('HGET', KEYS[3], channel) or '0')
   end
   out[#out + 1] = (gone > after) and 1 or 0
-  out[#out + 1] = redis.call('XRANGE', key, string.format('%d', after + 1) .. '-0', '+', 'COUNT', limit)
+  -- The events, flat: id, event, json, ts, meta for each (no field names, no nested arrays).
+  local flat = {}
+  for j, entry in ipairs(redis.call('XRANGE', key, string.format('%d', after + 1) .. '-0', '+', 'COUNT', limit)) do
+    local fields = entry[2]
+    local at = 5 * j
+    flat[at - 4] = entry[1]
+    flat[at - 3] = fields[2]
+    flat[at - 2] = fields[4]
+    flat[at - 1] = fields[6]
+    flat[at] = fields[10] or ''
+  end
+  out[#out + 1] = flat
 end
 return out
 `;
