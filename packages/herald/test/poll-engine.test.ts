@@ -118,25 +118,48 @@ describe.each(["node", "fetch"] as const)("long-poll on the hub (%s path)", (pat
     expect(herald.stats().pollWakes).toBeGreaterThanOrEqual(3);
   });
 
-  it("reads the log once when an event on its channels follows the cursor, and answers it at once", async () => {
+  it("answers a poller late for a round from the events still in hand; one read once they are gone", async () => {
     const { herald, broker, base } = await serve(path);
     const start = (await poll(base, ["a", "b"])).body.cursor;
-    // Establish the channels on the hub (a held long-poll, answered).
     const pending = poll(base, ["a", "b"], start, 20);
     await waitFor(() => herald.stats().pollWaiters === 1, 10_000, "the long-poll to be held");
-    const one = await herald.publish("b", "e", { n: 1 });
-    expect((await pending).body.events.map((e) => e.id)).toEqual([one]);
+    const first = await herald.publish("a", "e", { n: 0 });
+    expect((await pending).body.cursor).toBe(first);
 
-    // Events on a and b after an old cursor: the hub cannot answer from what is in hand; one read.
+    // Events on a, b and elsewhere while the poller is away: the hub still has a's and b's.
+    const ids: string[] = [];
+    for (let n = 1; n <= 10; n++) {
+      const id = await herald.publish(["a", "b", "c"][n % 3]!, "e", { n });
+      if (n % 3 !== 2) ids.push(id);
+    }
+    const reads = broker.snapshots;
+    const wakes = herald.stats().pollWakes;
+    const late = (await poll(base, ["a", "b"], first, 20)).body;
+    expect(late.events.map((e) => e.id)).toEqual(ids);
+    expect(late.cursor).toBe(ids[ids.length - 1]);
+    expect(broker.snapshots).toBe(reads); // answered from the events in hand
+    expect(herald.stats().pollWakes).toBe(wakes + 1);
+
+    // More events on a than the hub keeps in hand: the same poll reads the log, once.
+    for (let n = 0; n < 100; n++) await herald.publish("a", "e", { n });
+    const again = (await poll(base, ["a", "b"], late.cursor, 20)).body;
+    expect(again.events.map((e) => (e.data as { n: number }).n)).toEqual([...Array(100).keys()]);
+    expect(broker.snapshots).toBe(reads + 1);
+  });
+
+  it("reads the log once when the hub cannot vouch for the cursor, and answers at once", async () => {
+    const { herald, broker, base } = await serve(path);
+    const start = (await poll(base, ["a", "b"])).body.cursor;
+    // Events on a and b before any long-poll: the hub does not follow them yet; one read.
     const two = await herald.publish("a", "e", { n: 2 });
     await herald.publish("c", "e", {});
     const three = await herald.publish("b", "e", { n: 3 });
     const reads = broker.snapshots;
-    const reply = (await poll(base, ["a", "b"], one, 20)).body;
+    const reply = (await poll(base, ["a", "b"], start, 20)).body;
     expect(reply.events.map((e) => e.id)).toEqual([two, three]);
     expect(reply.cursor).toBe(three);
     expect(broker.snapshots - reads).toBe(1);
-    expect(herald.stats().pollWaiters).toBe(0);
+    expect(herald.stats()).toMatchObject({ pollWaiters: 0, pollReads: 1 });
   });
 
   it("resumes losslessly across many events and channels, on both the fast and the slow path", async () => {

@@ -92,7 +92,16 @@ interface ChannelState {
    */
   clear: number;
   clearEpoch: string | undefined;
-  /** A waiter followed it: it gets a grace period once idle. */
+  /**
+   * The last events delivered on this channel (at most `RECENT_EVENTS`, oldest first), kept once a
+   * waiter followed it, and `evicted`, the `seq` of the last one dropped from the front: with
+   * `clear`, every event on the channel after a cursor at or past both is here, so a poll whose
+   * cursor is behind the last event by a few (a poller that was late for a round) is answered from
+   * them, with their shared envelopes, instead of reading the log.
+   */
+  recent: Delivery[];
+  evicted: number;
+  /** A waiter followed it: it gets a grace period once idle, and keeps its recent events. */
   polled: boolean;
   /** While idle in its grace period: when it lets go of its upstream subscription (poll clock). */
   idleUntil: number | undefined;
@@ -133,6 +142,8 @@ export interface HubStats {
 }
 
 const TICK_MS = 1000;
+/** Events kept in hand per channel that pollers follow (see `ChannelState.recent`). */
+const RECENT_EVENTS = 64;
 /** How often held long-polls are checked for a client that went away, in ms (poll clock). */
 const ABORT_SCAN_MS = 1000;
 /** Long-poll deadlines are kept in buckets of waits this wide (deadlines in one bucket arrive nearly in order). */
@@ -379,6 +390,8 @@ export class Hub {
       lastSeq: 0,
       clear: 0,
       clearEpoch: undefined,
+      recent: [],
+      evicted: 0,
       polled: false,
       idleUntil: undefined,
     };
@@ -446,20 +459,35 @@ export class Hub {
   }
 
   /**
-   * True when, on every channel of `waiter`, the hub knows that nothing follows its cursor yet and
-   * that everything after it will be delivered here: the cursor is the predecessor of whatever comes
-   * next, so the waiter can be held, and answered from the events in hand, without reading the log.
-   * (The cursor is a broker-wide position: events on other channels move it, so "nothing missing"
-   * is judged per channel, from the last position the broker delivered on it.)
+   * What follows `waiter`'s cursor on its channels, when the hub knows it all without the log: on
+   * every channel, everything after the cursor is delivered here (`clear`) and what was delivered
+   * after it is still in hand (`recent`). An empty list means the cursor is the predecessor of
+   * whatever comes next, so the waiter can be held and answered from the next events in hand;
+   * events (in `seq` order) answer it at once. Undefined when the log must be read. (The cursor is a
+   * broker-wide position: events on other channels move it, so this is judged per channel.)
    */
-  canHoldWithoutRead(waiter: PollWaiter): boolean {
+  eventsInHand(waiter: PollWaiter): Delivery[] | undefined {
     const { epoch, seq } = waiter.cursor;
+    let found: Delivery[] | undefined;
     for (const name of waiter.channels) {
       const state = this.channels.get(name);
-      if (!state?.ready || state.clearEpoch !== epoch || state.clear > seq) return false;
-      if (state.lastEpoch !== undefined && (state.lastEpoch !== epoch || state.lastSeq > seq)) return false;
+      if (!state?.ready || state.clearEpoch !== epoch || state.clear > seq) return undefined;
+      if (state.lastEpoch === undefined || state.lastSeq <= seq) continue;
+      if (state.lastEpoch !== epoch || state.evicted > seq) return undefined;
+      const recent = state.recent;
+      if (recent.length === 0) return undefined; // not kept since `clear` (cannot happen; read the log)
+      let i = recent.length;
+      while (i > 0 && recent[i - 1]!.event.seq > seq) i--;
+      if (i === 0 && waiter.channels.length === 1) return recent;
+      (found ??= []).push(...recent.slice(i));
     }
-    return true;
+    if (found && waiter.channels.length > 1) found.sort((a, b) => a.event.seq - b.event.seq);
+    return found ?? [];
+  }
+
+  /** Answers a registered waiter from events in hand (see {@link eventsInHand}). */
+  answerFromHand(waiter: PollWaiter, deliveries: readonly Delivery[]): void {
+    this.wake(waiter, deliveries, deliveriesAnswer(waiter, deliveries));
   }
 
   /**
@@ -556,9 +584,17 @@ export class Hub {
     if (epoch !== state.lastEpoch) {
       state.lastEpoch = epoch;
       state.lastSeq = 0;
+      state.recent = [];
+      state.evicted = 0;
       if (state.clearEpoch !== epoch) state.clearEpoch = undefined;
     }
     if (event.seq > state.lastSeq) state.lastSeq = event.seq;
+    let delivery: Delivery | undefined;
+    if (state.polled) {
+      delivery = { event, epoch, envelope: undefined };
+      if (state.recent.length >= RECENT_EVENTS) state.evicted = state.recent.shift()!.event.seq;
+      state.recent.push(delivery);
+    }
     if (this.telemetry.lagObserved) this.telemetry.lag(Math.max(0, Date.now() - event.ts) / 1000);
     if (state.subs.size > 0 && epoch !== state.epoch) {
       if (state.epoch !== undefined) this.telemetry.record({ type: "epoch.changed", subscribers: state.subs.size });
@@ -577,7 +613,7 @@ export class Hub {
       this.dirty.push(state);
     }
     if (forSubs) state.batch.push(encodeEventFrame(epoch, event));
-    if (forWaiters) state.pending.push({ event, epoch, envelope: undefined });
+    if (forWaiters) state.pending.push(delivery ?? { event, epoch, envelope: undefined });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // A monotonic clock: this is scheduling, not event time, so it ignores the injected `now`.

@@ -48,7 +48,9 @@ export function pollEnvelope(epoch: string, event: StoredEvent): string {
   // Channel and event names are validated on publish to an alphabet without quotes or backslashes.
   const id = encodeCursor(epoch, event.seq);
   const data = isJsonText(event.json) ? event.json : "null";
-  return `{"channel":"${event.channel}","event":"${event.event}","id":"${id}","ts":${event.ts},"data":${data}}`;
+  const userId = event.meta?.userId;
+  const sender = userId === undefined ? "" : `,"userId":${JSON.stringify(userId)}`;
+  return `{"channel":"${event.channel}","event":"${event.event}","id":"${id}","ts":${event.ts}${sender},"data":${data}}`;
 }
 
 const SPACE = 32;
@@ -362,8 +364,8 @@ export async function readPoll(
 
 /**
  * A long-poll: attach a waiter to the hub's channels first (so no event can fall between), then
- * either hold it at once (the hub vouches that nothing on its channels follows the cursor yet) or
- * read the log once after the cursor: events or gaps are answered at once, otherwise the waiter is
+ * either answer it from the events in hand or hold it at once (the hub vouches for everything on
+ * its channels after the cursor: nothing yet, or what it still has), or read the log once after the cursor: events or gaps are answered at once, otherwise the waiter is
  * held past the read's head. A held waiter is answered from the next events in hand, or empty
  * after `waitMs` or once the hub sees `signal` aborted (within about a second). Rejects when the broker cannot subscribe or read, or the
  * hub closes. (Not `async`: the common case, held at once, returns the waiter's own promise.)
@@ -379,8 +381,10 @@ export function longPoll(
 ): Promise<PollAnswer> {
   const waiter = new PollWaiter(channels, cursor, cursorText, waitMs, signal);
   const attaching = hub.addWaiter(waiter);
-  if (attaching === undefined && hub.canHoldWithoutRead(waiter)) {
-    hub.holdWaiter(waiter, cursor.seq);
+  const inHand = attaching === undefined ? hub.eventsInHand(waiter) : undefined;
+  if (inHand) {
+    if (inHand.length > 0) hub.answerFromHand(waiter, inHand);
+    else hub.holdWaiter(waiter, cursor.seq);
     return waiter.answered;
   }
   // Settled (by the hub closing) maybe before it is awaited below: not an unhandled rejection.
@@ -398,8 +402,10 @@ async function readThenHold(
   try {
     if (attaching) await attaching;
     if (waiter.state === "reading") {
-      if (hub.canHoldWithoutRead(waiter)) {
-        hub.holdWaiter(waiter, cursor.seq);
+      const inHand = hub.eventsInHand(waiter);
+      if (inHand) {
+        if (inHand.length > 0) hub.answerFromHand(waiter, inHand);
+        else hub.holdWaiter(waiter, cursor.seq);
       } else {
         hub.countPollRead();
         const snapshot = await broker.snapshot(channels, cursor.seq, REPLAY_LIMIT);
