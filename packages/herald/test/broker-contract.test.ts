@@ -94,6 +94,25 @@ describe.each(brokers)("broker contract: %s", (_name, create) => {
     two.unsubscribe();
   });
 
+  it("keeps an event's metadata with it: in the publish answer, live, and in reads and snapshots", async () => {
+    const broker = make();
+    const live: StoredEvent[] = [];
+    const sub = broker.subscribe("room", (e) => live.push(e));
+    await sub.ready;
+    const meta = { exclude: "123.456", userId: "ann\nwith a newline" };
+    const sent = await broker.publish("room", "client-typing", '{"typing":true}\n', meta);
+    await broker.publish("room", "plain", "1");
+    expect(sent.meta).toEqual(meta);
+    await waitFor(() => live.length === 2, 5000, "live events");
+    expect(live[0]).toMatchObject({ event: "client-typing", json: '{"typing":true}\n', meta });
+    expect(live[1]!.meta).toBeUndefined();
+    const { events } = await broker.read("room", 0, 10);
+    expect(events.map((e) => e.meta)).toEqual([meta, undefined]);
+    const snap = await broker.snapshot(["room"], 0, 10);
+    expect(snap.events[0]!.meta).toEqual(meta);
+    sub.unsubscribe();
+  });
+
   it("gives live events the epoch their positions count in", async () => {
     const broker = make();
     const epochs: string[] = [];

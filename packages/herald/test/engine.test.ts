@@ -1,16 +1,19 @@
 /**
  * One engine under every transport: an SSE stream, a long-poll and a Pusher WebSocket on the same
  * channel of one process share the hub's one upstream broker subscription, each gets the event
- * once, and `herald.stats()` counts each transport.
+ * once, and `herald.stats()` counts each transport. One publish path: a client event's metadata
+ * (its sender's socket and user id) is stored with it and travels through the broker.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { BrokerListener } from "../src/brokers/types.js";
-import { createPusherServer } from "../src/pusher/index.js";
+import { RedisBroker } from "../src/brokers/redis.js";
+import { createPusherServer, signSocketAuth } from "../src/pusher/index.js";
 import { createHerald, MemoryBroker } from "../src/server/index.js";
 import { waitFor } from "./helpers.js";
 import { rawConnect } from "./pusher/raw.js";
+import { startRedis } from "./redis/redis-server.js";
 
 /** A real MemoryBroker that counts upstream subscriptions per channel. */
 class CountingBroker extends MemoryBroker {
@@ -90,5 +93,78 @@ describe("one registry under SSE, long-poll and WebSocket", () => {
     await waitFor(() => herald.stats().transports.websocket!.subscriptions === 0);
     expect(herald.subscriberCount("news")).toBe(1);
     expect(broker.subscribes.get("news")).toBe(1);
+  });
+});
+
+describe("one publish path: an event's metadata travels with it, across processes", () => {
+  it("a client event on one process reaches another's sockets with the sender's user id, not the sender, and SSE too", async () => {
+    const redis = await startRedis();
+    cleanups.push(() => redis.stop());
+    const prefix = `meta-${Date.now()}`;
+    const instances = await Promise.all(
+      [0, 1].map(async () => {
+        const herald = createHerald({
+          broker: new RedisBroker({ url: redis.url, prefix }),
+          limits: { connectPerIp: false },
+        });
+        const pusher = createPusherServer({ herald, appId: "app-id", key: "app-key", secret: "app-secret" });
+        const server = http.createServer((req, res) => {
+          if (herald.handleNodeRoutes(req, res)) return;
+          if (!pusher.handleRequest(req, res)) res.writeHead(404).end();
+        });
+        server.on("upgrade", (req, socket, head) => {
+          if (!pusher.handleUpgrade(req, socket, head)) socket.destroy();
+        });
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+        cleanups.push(
+          () => herald.close(),
+          () => pusher.close(),
+          () => new Promise((r) => (server.closeAllConnections(), server.close(r))),
+        );
+        return { herald, port: (server.address() as AddressInfo).port };
+      }),
+    );
+    const join = async (port: number, userId: string) => {
+      const c = await rawConnect(port);
+      cleanups.push(() => c.ws.close());
+      const channelData = JSON.stringify({ user_id: userId });
+      c.send("pusher:subscribe", {
+        channel: "presence-room",
+        channel_data: channelData,
+        auth: signSocketAuth("app-key", "app-secret", `${c.socketId}:presence-room:${channelData}`),
+      });
+      await c.waitFrame((f) => f.event === "pusher_internal:subscription_succeeded");
+      return c;
+    };
+    const ann = await join(instances[0]!.port, "ann");
+    const bob = await join(instances[1]!.port, "bob");
+    // An SSE subscriber of the room on the second process (Herald's own rules allow it here).
+    const controller = new AbortController();
+    cleanups.push(() => controller.abort());
+    const sse = await fetch(`http://127.0.0.1:${instances[1]!.port}/api/realtime/sse?channel=presence-room`, {
+      signal: controller.signal,
+    });
+    let sseText = "";
+    void (async () => {
+      const reader = sse.body!.getReader();
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+        if (done) return;
+        sseText += new TextDecoder().decode(value);
+      }
+    })();
+    await waitFor(() => sseText.includes("herald:connected"));
+
+    ann.send("client-typing", { typing: true }, "presence-room");
+    const got = await bob.waitFrame((f) => f.event === "client-typing");
+    expect(got).toMatchObject({ channel: "presence-room", user_id: "ann" });
+    await waitFor(() => sseText.includes("client-typing"));
+    expect(sseText).toMatch(/"event":"client-typing".*"userId":"ann"/);
+    // The sender never gets its own event back, on its process or through the log.
+    await instances[0]!.herald.publish("presence-room", "after", {});
+    await ann.waitFrame((f) => f.event === "after");
+    expect(ann.frames.some((f) => f.event === "client-typing")).toBe(false);
+    const { events } = await instances[1]!.herald.broker.read("presence-room", 0, 10);
+    expect(events.find((e) => e.event === "client-typing")?.meta).toEqual({ exclude: ann.socketId, userId: "ann" });
   });
 });

@@ -1,6 +1,15 @@
 /** The embedded broker: an in-process log per channel with bounded retention, and a local bus. */
 import { newEpoch } from "../protocol/cursor.js";
-import type { Broker, BrokerListener, BrokerSubscription, ReadResult, Snapshot, StoredEvent } from "./types.js";
+import { hasMeta } from "./meta.js";
+import type {
+  Broker,
+  BrokerListener,
+  BrokerSubscription,
+  EventMeta,
+  ReadResult,
+  Snapshot,
+  StoredEvent,
+} from "./types.js";
 import { Sweeper } from "../timers/sweeper.js";
 
 /** Options for {@link MemoryBroker}. */
@@ -100,8 +109,10 @@ export class MemoryBroker implements Broker {
     return Promise.resolve(this.seq);
   }
 
-  publish(channel: string, event: string, json: string): Promise<StoredEvent & { epoch: string }> {
-    const stored: StoredEvent = { seq: ++this.seq, channel, event, json, ts: this.now() };
+  publish(channel: string, event: string, json: string, meta?: EventMeta): Promise<StoredEvent & { epoch: string }> {
+    const stored: StoredEvent = hasMeta(meta)
+      ? { seq: ++this.seq, channel, event, json, ts: this.now(), meta }
+      : { seq: ++this.seq, channel, event, json, ts: this.now() };
     const log = this.log(channel, true);
     // Re-insert so Map order is least-recently-published first (for the channel cap).
     this.logs.delete(channel);

@@ -13,7 +13,15 @@
  * export const herald = createHerald({ broker: relayBroker(new MemoryBroker(), { pusher }) });
  * ```
  */
-import type { Broker, BrokerListener, BrokerSubscription, ReadResult, Snapshot, StoredEvent } from "./types.js";
+import type {
+  Broker,
+  BrokerListener,
+  BrokerSubscription,
+  EventMeta,
+  ReadResult,
+  Snapshot,
+  StoredEvent,
+} from "./types.js";
 import { encodeCursor } from "../protocol/cursor.js";
 import { pusherDataOfBrokerJson } from "../protocol/pusher-data.js";
 
@@ -102,8 +110,8 @@ export function relayBroker(inner: Broker, options: RelayOptions): Broker {
   return {
     epoch: () => inner.epoch(),
     head: () => inner.head(),
-    async publish(channel: string, event: string, json: string) {
-      const stored = await inner.publish(channel, event, json);
+    async publish(channel: string, event: string, json: string, meta?: EventMeta) {
+      const stored = await inner.publish(channel, event, json, meta);
       const relayed = forward(stored);
       if (options.wait ?? true) await relayed;
       return stored;

@@ -4,6 +4,16 @@
  * `{epoch}-{seq}` cursor resumes any set of channels.
  */
 
+/**
+ * What travels with an event besides its payload, stored in the log with it: who sent a client
+ * event (`userId`, shown to the other subscribers) and which connection not to deliver it to
+ * (`exclude`, the sender's socket id: Pusher's `socket_id`). Never part of `json`.
+ */
+export interface EventMeta {
+  readonly exclude?: string | undefined;
+  readonly userId?: string | undefined;
+}
+
 /** An event as the broker stores and delivers it. `json` is the payload, serialized once. */
 export interface StoredEvent {
   readonly seq: number;
@@ -11,6 +21,8 @@ export interface StoredEvent {
   readonly event: string;
   readonly json: string;
   readonly ts: number;
+  /** Metadata given to `publish`, if any. */
+  readonly meta?: EventMeta | undefined;
 }
 
 /** What `read()` returns. */
@@ -48,8 +60,11 @@ export interface Broker {
   epoch(): Promise<string>;
   /** Highest `seq` assigned so far (0 when none). */
   head(): Promise<number>;
-  /** Appends an event to `channel`'s log and fans it out to subscribers; returns the stored event. */
-  publish(channel: string, event: string, json: string): Promise<StoredEvent & { epoch: string }>;
+  /**
+   * Appends an event to `channel`'s log (with `meta`, when given) and fans it out to subscribers;
+   * returns the stored event.
+   */
+  publish(channel: string, event: string, json: string, meta?: EventMeta): Promise<StoredEvent & { epoch: string }>;
   /** Listens to live events on one channel. Callers keep one subscription per channel per process. */
   subscribe(channel: string, listener: BrokerListener): BrokerSubscription;
   /**

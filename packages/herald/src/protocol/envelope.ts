@@ -16,8 +16,9 @@ export interface EventEnvelope<T = unknown> {
   /** Publish time, milliseconds since the epoch. */
   ts: number;
   /**
-   * The sender's user id, on client events (`client-*`) sent on a presence channel, when the
-   * transport carries it (the WebSocket transport does; SSE and polling do not).
+   * The sender's user id, on client events (`client-*`): the signed-in user who sent it through
+   * `POST …/publish`, or the presence member who sent it on a WebSocket. Set by the server, never
+   * by the sender; every transport carries it.
    */
   userId?: string;
 }

@@ -1,11 +1,14 @@
 /**
  * The WebSocket side of the bus: each channel followed through the hub (the process's one
  * registry: one upstream broker subscription per channel, shared with SSE and long-poll), each event
- * encoded once as a Pusher frame and the same bytes sent to every local connection on the channel. Also keeps what the protocol needs per event: the sender to leave out (client
- * events, `socket_id` on the HTTP API), the presence `user_id`, and cache channels' last event.
+ * encoded once as a Pusher frame and the same bytes sent to every local connection on the channel.
+ * What the protocol needs per event travels in the event's metadata, through the broker: the
+ * connection to leave out (client events, `socket_id` on the HTTP API) and the sender's `user_id`.
+ * Also keeps cache channels' last event.
  */
 import { Buffer } from "node:buffer";
-import type { Broker, StoredEvent } from "../brokers/types.js";
+import type { Broker, EventMeta, StoredEvent } from "../brokers/types.js";
+import type { Herald } from "../server/herald.js";
 import type { Following, Hub } from "../server/core/hub.js";
 import { encodeCursor } from "../protocol/cursor.js";
 import { brokerChannel, isCacheChannel, pusherDataOfBrokerJson } from "./channels.js";
@@ -20,14 +23,6 @@ export interface FanoutTarget {
   send(frame: Buffer): void;
   /** Sends a presence transition frame on `channel` (held while the member list is on its way). */
   sendPresence(channel: string, frame: Buffer): void;
-}
-
-/** What travels beside an event on this process (not through the broker). */
-export interface EventMeta {
-  /** Connection not to deliver to (the sender). */
-  exclude?: string | undefined;
-  /** Presence client events: the sender's user id, a top-level `user_id` on the frame. */
-  userId?: string | undefined;
 }
 
 /** A cache channel's last event. */
@@ -45,17 +40,14 @@ interface ChannelState {
   readonly upstream: Following;
 }
 
-/** How long an unmatched {@link EventMeta} is kept (the event never came back on this process). */
-const META_TTL_MS = 60_000;
-
 /** See the module comment. */
 export class Fanout {
   private readonly channels = new Map<string, ChannelState>();
-  private readonly pending = new Map<string, { meta: EventMeta; at: number }[]>();
   private readonly cache = new Map<string, CachedEvent>();
   private delivered = 0;
 
   constructor(
+    private readonly herald: Pick<Herald, "publishJson">,
     private readonly broker: Broker,
     private readonly hub: Hub,
     private readonly cacheTtlMs: number,
@@ -112,29 +104,16 @@ export class Fanout {
   }
 
   /**
-   * Publishes through the broker with `meta` attached on this process (matched by content when the
-   * event comes back from the broker), and remembers cache channels' last event.
+   * Publishes on the Pusher channel `name` through Herald's one publish path (names and JSON
+   * checked, the instance's `maxPayloadBytes`), with `meta` stored beside the event; remembers
+   * cache channels' last event. Resolves to the event's id. (The Pusher-facing cap on `data`,
+   * `maxEventBytes`, is checked before, on the data as the client sent it.)
    */
   async publish(name: string, event: string, json: string, meta: EventMeta = {}): Promise<string> {
     const broker = brokerChannel(name)!;
-    const key = metaKey(broker, event, json);
-    // Only this process's connections need the metadata: without a local subscription there is
-    // nobody to leave out or to tell the user id.
-    const hasMeta = (meta.exclude !== undefined || meta.userId !== undefined) && this.channels.has(name);
-    if (hasMeta) {
-      const list = this.pending.get(key) ?? [];
-      list.push({ meta, at: this.now() });
-      this.pending.set(key, list);
-    }
-    try {
-      const stored = await this.broker.publish(broker, event, json);
-      const id = encodeCursor(stored.epoch, stored.seq);
-      if (isCacheChannel(broker)) this.remember(broker, { event, json, id, ts: stored.ts });
-      return id;
-    } catch (error) {
-      if (hasMeta) this.takeMeta(key);
-      throw error;
-    }
+    const id = await this.herald.publishJson(broker, event, json, { meta });
+    if (isCacheChannel(broker)) this.remember(broker, { event, json, id, ts: this.now() });
+    return id;
   }
 
   /**
@@ -161,13 +140,9 @@ export class Fanout {
     return last;
   }
 
-  /** Drops expired metadata and cache entries (called by the server's timer). */
+  /** Drops expired cache entries (called by the server's timer). */
   sweep(): void {
     const now = this.now();
-    for (const [key, list] of this.pending) {
-      while (list.length > 0 && now - list[0]!.at > META_TTL_MS) list.shift();
-      if (list.length === 0) this.pending.delete(key);
-    }
     for (const [name, cached] of this.cache) if (now - cached.ts > this.cacheTtlMs) this.cache.delete(name);
   }
 
@@ -175,11 +150,10 @@ export class Fanout {
   close(): void {
     for (const state of this.channels.values()) state.upstream.unfollow();
     this.channels.clear();
-    this.pending.clear();
   }
 
   private onEvent(state: ChannelState, event: StoredEvent, epoch: string): void {
-    const meta = this.takeMeta(metaKey(state.broker, event.event, event.json));
+    const meta = event.meta;
     const id = encodeCursor(epoch, event.seq);
     if (isCacheChannel(state.broker))
       this.remember(state.broker, { event: event.event, json: event.json, id, ts: event.ts });
@@ -191,22 +165,10 @@ export class Fanout {
     }
   }
 
-  private takeMeta(key: string): EventMeta | undefined {
-    const list = this.pending.get(key);
-    if (!list) return undefined;
-    const first = list.shift();
-    if (list.length === 0) this.pending.delete(key);
-    return first?.meta;
-  }
-
   private remember(broker: string, cached: CachedEvent): void {
     const known = this.cache.get(broker);
     if (!known || known.ts <= cached.ts) this.cache.set(broker, cached);
   }
-}
-
-function metaKey(channel: string, event: string, json: string): string {
-  return `${channel}\u0000${event}\u0000${json}`;
 }
 
 /**

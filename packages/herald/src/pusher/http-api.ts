@@ -5,6 +5,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { isHeraldError, type HeraldError } from "../protocol/errors.js";
 import { assertEventName } from "../protocol/names.js";
 import { brokerChannel, brokerJsonOfPusherData, channelKind, pusherDataOfBrokerJson } from "./channels.js";
 import type { Fanout } from "./fanout.js";
@@ -192,9 +193,15 @@ function parseTrigger(ctx: HttpApiContext, value: unknown): Trigger {
 
 async function publishTrigger(ctx: HttpApiContext, trigger: Trigger): Promise<void> {
   const json = brokerJsonOfPusherData(trigger.data);
-  await Promise.all(
-    trigger.channels.map((channel) => ctx.fanout.publish(channel, trigger.name, json, { exclude: trigger.socketId })),
-  );
+  try {
+    await Promise.all(
+      trigger.channels.map((channel) => ctx.fanout.publish(channel, trigger.name, json, { exclude: trigger.socketId })),
+    );
+  } catch (error) {
+    // Herald's own checks (its `maxPayloadBytes`, names) answer with their status, as Pusher would.
+    if (isHeraldError(error)) throw new ApiError((error as HeraldError).status, (error as Error).message);
+    throw error;
+  }
 }
 
 async function triggerOne(ctx: HttpApiContext, body: Record<string, unknown>): Promise<unknown> {

@@ -130,7 +130,13 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
   const maxEventBytes = options.maxEventBytes ?? 10_240;
   const apiMaxSkewS = options.apiMaxSkewSeconds ?? 60;
   const replays = new ReplayGuard(apiMaxSkewS);
-  const fanout = new Fanout(options.herald.broker, options.herald.core.hub, options.cacheTtlMs ?? 30 * 60_000, now);
+  const fanout = new Fanout(
+    options.herald,
+    options.herald.broker,
+    options.herald.core.hub,
+    options.cacheTtlMs ?? 30 * 60_000,
+    now,
+  );
   const presence = options.presence ?? new MemoryPresenceStore();
   const webhooks = options.webhooks ? new Webhooks(options.webhooks, options.key, options.secret) : undefined;
   const sockets = new Set<PusherSocket>();

@@ -12,7 +12,8 @@ import { defaultAuthorize } from "./auth/authorize.js";
 import { tokenAuthenticator } from "./auth/tokens/authenticator.js";
 import { createTokens, type TokenPrincipal, type Tokens } from "./auth/tokens/tokens.js";
 import { Hub, type HubStats } from "./core/hub.js";
-import { preparePublish, type Publisher } from "./core/publish.js";
+import { prepareJson, preparePublish, type Publisher } from "./core/publish.js";
+import type { EventMeta } from "../brokers/types.js";
 import { createClientPublisher, type ClientPublisher } from "./http/client-publish.js";
 import { assertCorsOptions } from "./http/cors.js";
 import { HeraldCore, type TransportStats } from "./http/edge.js";
@@ -40,10 +41,25 @@ export interface Herald extends Publisher {
    * `invalid_channel`, `invalid_event`, `invalid_data`, `payload_too_large`.
    */
   publish(channel: string, event: string, data: unknown): Promise<string>;
-  /** {@link Herald.publish}, resolving to the event's position as a value (`{ epoch, seq }`) rather than its id. */
-  publishAt(channel: string, event: string, data: unknown): Promise<Cursor>;
+  /**
+   * {@link Herald.publish}, resolving to the event's position as a value (`{ epoch, seq }`) rather
+   * than its id; `meta` is stored beside the event (a client event's sender).
+   */
+  publishAt(channel: string, event: string, data: unknown, meta?: EventMeta): Promise<Cursor>;
   /** The log's position now (`{ epoch, seq }` of its head): what a subscriber connecting now starts after. */
   position(): Promise<Cursor>;
+  /**
+   * {@link Herald.publish} for data already serialized (`json`, checked to be one JSON value and
+   * not over `maxBytes`, default `maxPayloadBytes`), with metadata stored beside it (`meta`: who
+   * sent a client event, which connection not to send it to). The path the Pusher HTTP API and
+   * client events take.
+   */
+  publishJson(
+    channel: string,
+    event: string,
+    json: string,
+    options?: { maxBytes?: number; meta?: EventMeta },
+  ): Promise<string>;
   /**
    * Every Herald route (SSE, token, tasks, cancel, publish) for a Next.js catch-all route file
    * mounted at `/api/realtime`:
@@ -182,6 +198,34 @@ function build(given: HeraldOptions): Herald {
   }
   const userId = async (request: SessionRequest) => (await options.getUserId?.(request)) ?? null;
 
+  /** Validates (by `prepare`), publishes and counts one event: the one path of every publish. */
+  const publishPrepared = async (
+    channel: string,
+    event: string,
+    prepare: () => string,
+    meta?: EventMeta,
+  ): Promise<Cursor> => {
+    const startedAt = performance.now();
+    let json: string;
+    try {
+      json = prepare();
+    } catch (error) {
+      const code = toHeraldError(error).code;
+      telemetry.record({ type: "publish", result: "rejected", durationMs: 0, code });
+      throw error;
+    }
+    let stored;
+    try {
+      stored = await broker.publish(channel, event, json, meta);
+    } catch (error) {
+      const code = toHeraldError(error).code;
+      telemetry.record({ type: "publish", result: "error", durationMs: performance.now() - startedAt, code });
+      throw error;
+    }
+    telemetry.record({ type: "publish", result: "ok", durationMs: performance.now() - startedAt });
+    return { epoch: stored.epoch, seq: stored.seq };
+  };
+
   const herald: Herald = {
     broker,
     core: edge,
@@ -203,26 +247,17 @@ function build(given: HeraldOptions): Herald {
     publisher: undefined,
     routes: undefined as never,
     handleNodeRoutes: undefined as never,
-    async publishAt(channel, event, data) {
-      const startedAt = performance.now();
-      let json: string;
-      try {
-        json = preparePublish(channel, event, data, maxPayloadBytes);
-      } catch (error) {
-        const code = toHeraldError(error).code;
-        telemetry.record({ type: "publish", result: "rejected", durationMs: 0, code });
-        throw error;
-      }
-      let stored;
-      try {
-        stored = await broker.publish(channel, event, json);
-      } catch (error) {
-        const code = toHeraldError(error).code;
-        telemetry.record({ type: "publish", result: "error", durationMs: performance.now() - startedAt, code });
-        throw error;
-      }
-      telemetry.record({ type: "publish", result: "ok", durationMs: performance.now() - startedAt });
-      return { epoch: stored.epoch, seq: stored.seq };
+    publishAt: (channel, event, data, meta) =>
+      publishPrepared(channel, event, () => preparePublish(channel, event, data, maxPayloadBytes), meta),
+    async publishJson(channel, event, json, publishOptions = {}) {
+      const maxBytes = publishOptions.maxBytes ?? maxPayloadBytes;
+      const { epoch, seq } = await publishPrepared(
+        channel,
+        event,
+        () => prepareJson(channel, event, json, maxBytes),
+        publishOptions.meta,
+      );
+      return encodeCursor(epoch, seq);
     },
     async position() {
       const { epoch, head } = await broker.snapshot([], 0, 0);

@@ -33,7 +33,9 @@ export function encodeEventFrame(epoch: string, event: StoredEvent): Frame {
 }
 
 function envelope(id: string, event: StoredEvent): string {
-  return `{"channel":"${event.channel}","event":"${event.event}","id":"${id}","ts":${event.ts},"data":${event.json}}`;
+  const userId = event.meta?.userId;
+  const sender = userId === undefined ? "" : `,"userId":${JSON.stringify(userId)}`;
+  return `{"channel":"${event.channel}","event":"${event.event}","id":"${id}","ts":${event.ts}${sender},"data":${event.json}}`;
 }
 
 /** First bytes of every stream: the reconnection delay and a comment, so headers flush at once. */

@@ -4,7 +4,9 @@
  */
 import { Buffer } from "node:buffer";
 import { HeraldError } from "../../protocol/errors.js";
+import type { EventMeta } from "../../brokers/types.js";
 import type { Cursor } from "../../protocol/cursor.js";
+import { isJsonText } from "./poll.js";
 import { assertChannelName, assertEventName } from "../../protocol/names.js";
 
 /**
@@ -12,10 +14,36 @@ import { assertChannelName, assertEventName } from "../../protocol/names.js";
  * (`Herald` implements it), so they depend on this, not on the instance that composes them.
  */
 export interface Publisher {
-  /** Validates and publishes `data`; resolves to the event's position in the log. */
-  publishAt(channel: string, event: string, data: unknown): Promise<Cursor>;
+  /**
+   * Validates and publishes `data` (with `meta` stored beside it: a client event's sender);
+   * resolves to the event's position in the log.
+   */
+  publishAt(channel: string, event: string, data: unknown, meta?: EventMeta): Promise<Cursor>;
   /** The log's position now (its epoch and head), read atomically. */
   position(): Promise<Cursor>;
+}
+
+/**
+ * Validates a publish of data already serialized: names from the allow-list, `json` one JSON value
+ * (scanned, never parsed: any depth) and at most `maxBytes`. Returns `json`.
+ */
+export function prepareJson(channel: unknown, event: unknown, json: string, maxBytes: number): string {
+  assertChannelName(channel);
+  assertEventName(event);
+  assertSize(json, maxBytes);
+  if (!isJsonText(json)) throw new HeraldError("invalid_data", "data must be one JSON value");
+  return json;
+}
+
+/** Throws `payload_too_large` when `json` is over `maxBytes` in UTF-8. */
+function assertSize(json: string, maxBytes: number): void {
+  // A UTF-8 byte count is between 1× and 3× the UTF-16 length: count bytes only when that range
+  // straddles the cap.
+  if (json.length > maxBytes || (json.length * 3 > maxBytes && Buffer.byteLength(json) > maxBytes)) {
+    throw new HeraldError("payload_too_large", `data is larger than ${maxBytes} bytes once serialized`, {
+      details: { limit: maxBytes },
+    });
+  }
 }
 
 /** Default cap on serialized `data`, in bytes. */
@@ -33,13 +61,7 @@ export function preparePublish(channel: unknown, event: unknown, data: unknown, 
   }
   if (json === undefined)
     throw new HeraldError("invalid_data", "data must be JSON-serialisable (got undefined or a function)");
-  // A UTF-8 byte count is between 1× and 3× the UTF-16 length: count bytes only when that range
-  // straddles the cap.
-  if (json.length > maxBytes || (json.length * 3 > maxBytes && Buffer.byteLength(json) > maxBytes)) {
-    throw new HeraldError("payload_too_large", `data is larger than ${maxBytes} bytes once serialized`, {
-      details: { limit: maxBytes },
-    });
-  }
+  assertSize(json, maxBytes);
   return json;
 }
 

@@ -60,7 +60,8 @@ export function createClientPublisher(publisher: Publisher, options: ClientPubli
     if (!options.authorizePublish || !(await options.authorizePublish(userId, channel, event))) {
       throw new HeraldError("forbidden", `not allowed to publish on "${channel}"`, { details: { channel } });
     }
-    const at = await publisher.publishAt(channel, event, data);
+    // Who sent it travels with the event: subscribers see `userId`, set here, never by the sender.
+    const at = await publisher.publishAt(channel, event, data, { userId });
     return { id: encodeCursor(at.epoch, at.seq) };
   };
 }
