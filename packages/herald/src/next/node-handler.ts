@@ -7,6 +7,7 @@ import { nodeRoutes, send, sessionOfNode, type NodeHandler } from "../server/htt
 import { errorParts } from "../server/http/responses.js";
 import type { Tasks } from "../server/tasks/tasks.js";
 import type { Tokens } from "../server/auth/tokens/tokens.js";
+import { observabilityOf } from "./observability.js";
 
 /** Options for {@link createNodeHandler}. Every field but `herald` defaults to what the Herald instance owns. */
 export interface NodeHandlerOptions {
@@ -42,6 +43,7 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
     publisher: options.publisher ?? herald.publisher,
     getUserId: options.getUserId ?? ((req) => herald.userId(sessionOfNode(req))),
     basePath: options.basePath,
+    observability: observabilityOf(herald),
   });
 }
 

@@ -4,6 +4,7 @@ import type { ClientPublisher } from "../server/http/client-publish.js";
 import { fetchRoutes, sessionOfFetch, type RouteHandler } from "../server/http/fetch-adapter.js";
 import type { Tasks } from "../server/tasks/tasks.js";
 import type { Tokens } from "../server/auth/tokens/tokens.js";
+import { observabilityOf } from "./observability.js";
 
 export type { RouteHandler };
 
@@ -35,6 +36,7 @@ export interface RouteHandlersOptions {
  * - `GET  …/tasks/{id}`: the task's snapshot, owner only;
  * - `POST …/tasks/{id}/cancel`: cancels it, answering with the canceled snapshot;
  * - `POST …/publish`: a client message (with `publisher`);
+ * - `GET  …/health`, `…/ready`, `…/metrics`: liveness, readiness, Prometheus metrics (docs/operations.md);
  * - anything else: 404 `{ error: { code: "not_found", message } }`.
  * Errors are JSON `{ error: { code, message } }` with the code's status (401 when signed out).
  */
@@ -46,6 +48,7 @@ export function createRouteHandlers(options: RouteHandlersOptions): { GET: Route
     publisher: options.publisher ?? herald.publisher,
     getUserId: options.getUserId ?? ((request) => herald.userId(sessionOfFetch(request))),
     basePath: options.basePath,
+    observability: observabilityOf(herald),
   });
   return { GET: handle, POST: handle };
 }

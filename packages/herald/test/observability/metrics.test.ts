@@ -5,11 +5,14 @@
  * metrics routes (with the bearer token); readiness on Redis follows the server. Real prom-client,
  * real Herald routes, a real redis-server.
  */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import pino from "pino";
 import { Registry, register as defaultRegistry } from "prom-client";
 import { createHerald, type Herald } from "../../src/server/index.js";
 import { heraldRedis } from "../../src/redis/index.js";
+import { createNodeHandler, createRouteHandlers } from "../../src/next/index.js";
 import { startRedis, type TestRedis } from "../redis/redis-server.js";
 import { waitFor } from "../helpers.js";
 import { parseScrape } from "./fixture.js";
@@ -120,6 +123,26 @@ describe("health, readiness and metrics routes", () => {
     const draining = await get("ready");
     expect(draining.status).toBe(503);
     expect(await draining.json()).toEqual({ ready: false, draining: true, broker: "ok" });
+  });
+
+  it("herald/next's route handlers and Node handler serve them too", async () => {
+    const herald = make({ metrics: {} });
+    const { GET } = createRouteHandlers({ herald });
+    expect((await GET(new Request("http://x/api/realtime/ready"))).status).toBe(200);
+    const node = createNodeHandler({ herald });
+    const server = http.createServer((req, res) => {
+      if (!node(req, res)) res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const metrics = await fetch(`http://127.0.0.1:${port}/api/realtime/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain("# TYPE herald_connections gauge");
+      expect((await fetch(`http://127.0.0.1:${port}/api/realtime/health`)).status).toBe(200);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it("is not ready while its Redis is down, ready again once it is back; Redis errors are counted", async () => {
