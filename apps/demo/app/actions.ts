@@ -7,6 +7,7 @@ import { redirect } from "next/navigation";
 import type { TaskSnapshot } from "herald";
 import { getSession, requireSession, secureCookie } from "@/lib/auth";
 import { activity, herald } from "@/lib/herald";
+import { OPERATIONS_CHANNEL } from "@/lib/operations";
 import { addToInbox, type DemoNotification } from "@/lib/inbox";
 import { safeNext } from "@/lib/redirect";
 import { REPORT_SIZES, REPORT_STEPS, reportJob, type ReportResult, type ReportSize } from "@/lib/report-job";
@@ -105,6 +106,16 @@ export async function sendNotification(
 }
 
 /** Publishes a burst of events (about 3 s) so the dashboard has traffic to show. */
+/**
+ * Publishes a latency ping on the operations channel: the browser that asked times it from its
+ * request to the event's arrival over its realtime connection.
+ */
+export async function pingOperations(nonce: string): Promise<void> {
+  await requireSession();
+  if (!/^[a-z0-9]{1,32}$/.test(nonce)) return;
+  await herald.publish(OPERATIONS_CHANNEL, "ping", { nonce });
+}
+
 export async function publishBurst(): Promise<void> {
   const session = await requireSession();
   activity("burst", { user: session });

@@ -1,6 +1,6 @@
 "use client";
 import { motion } from "motion/react";
-import { BellRing, Gauge, ListChecks, LogOut, MessagesSquare, RadioTower } from "lucide-react";
+import { Activity, BellRing, Gauge, ListChecks, LogOut, MessagesSquare, RadioTower } from "lucide-react";
 import Link from "next/link";
 import { usePathname } from "next/navigation";
 import { signOut } from "@/app/actions";
@@ -15,6 +15,7 @@ const NAV = [
   { href: "/notifications", label: "Notifications", icon: BellRing },
   { href: "/dashboard", label: "Dashboard", icon: Gauge },
   { href: "/chat", label: "Chat", icon: MessagesSquare },
+  { href: "/operations", label: "Operations", icon: Activity },
 ];
 
 export function SiteHeader({ user }: { user: { id: string; name: string } }) {

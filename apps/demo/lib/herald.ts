@@ -27,6 +27,9 @@ export const herald = createHerald({
   authorizePrivate: (principal, channel) => principal !== null && roomOfChannel(channel) !== null,
   tasks: { finishedTtlMs: 30 * 60_000 },
   redis: heraldRedis(process.env.HERALD_REDIS_URL),
+  // Prometheus metrics at /api/realtime/metrics (docs/operations.md), behind a bearer token when
+  // HERALD_METRICS_TOKEN is set.
+  metrics: { bearerToken: process.env.HERALD_METRICS_TOKEN || undefined },
   ...(heartbeatMs && heartbeatMs >= 500 ? { heartbeatMs } : {}),
 });
 
