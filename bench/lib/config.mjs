@@ -16,6 +16,7 @@ export const NEXT_BIN = path.join(ROOT_DIR, "node_modules", "next", "dist", "bin
 export const SERVERS = [
   { name: "baseline", group: "sse", script: "servers/baseline.mjs", ssePath: "/sse" },
   { name: "herald-node", group: "sse", script: "servers/herald-node.mjs", ssePath: "/?channel=bench" },
+  { name: "herald-observed", group: "sse", script: "servers/herald-observed.mjs", ssePath: "/?channel=bench" },
   { name: "better-sse", group: "sse", script: "servers/better-sse.mjs", ssePath: "/sse" },
   { name: "herald-fetch-next", group: "sse", next: "herald", ssePath: "/api/herald?channel=bench" },
   { name: "naive-next", group: "sse", next: "naive", ssePath: "/api/naive" },
