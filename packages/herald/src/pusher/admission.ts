@@ -8,7 +8,7 @@
  * address. Refusals before the upgrade are plain HTTP answers with Herald's JSON error body.
  */
 import { Buffer } from "node:buffer";
-import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RequestContext } from "../server/auth/request-context.js";
@@ -20,11 +20,20 @@ import { errorParts } from "../server/http/responses.js";
 import { headerOf, nodeClientIp } from "../server/http/sse-node.js";
 
 const BASE = "http://herald.invalid";
+const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
 
-/** A connection that passed the checks before its upgrade. */
+/**
+ * A connection that passed the checks before its upgrade. It keeps what the channel rules read of
+ * the upgrade request (its URL, its headers, its address), not the request itself: a connection
+ * lives long, and this is per connection.
+ */
 export interface SocketAdmission {
-  /** The upgrade request as the rules see it. */
-  readonly request: IncomingRequest;
+  /** The upgrade's URL as received. */
+  readonly rawUrl: string;
+  /** The upgrade's headers (when the instance has an `authorize` callback to read them). */
+  readonly headers: IncomingHttpHeaders;
+  /** The client's address (see `trustProxy`). */
+  readonly ip: string | undefined;
   /** Who is connecting, from the session cookie (null: anonymous, or no `getUserId`). */
   readonly principal: Principal | null;
   /** Frees the connection slots (idempotent). */
@@ -53,7 +62,14 @@ export async function admitUpgrade(herald: Herald, req: IncomingMessage): Promis
   const userId = await herald.userId(sessionOfNode(req)).catch(() => null);
   if (userId !== null) core.limits.attemptByUser(userId);
   const release = core.limits.acquire(userId, request.ip);
-  return { request, principal: userId === null ? null : { userId }, release };
+  return {
+    rawUrl: request.rawUrl,
+    // Only an `authorize` callback reads them (later, per subscription): kept only when there is one.
+    headers: core.options.authorize ? req.headers : NO_HEADERS,
+    ip: request.ip,
+    principal: userId === null ? null : { userId },
+    release,
+  };
 }
 
 /**
@@ -83,9 +99,12 @@ export async function mayFollow(
   }
   if (!options.authorize) return { ok: true };
   const context: RequestContext = {
-    url: admission.request.url,
-    header: admission.request.header,
-    ip: admission.request.ip,
+    url: new URL(admission.rawUrl, BASE),
+    header: (name) => {
+      const value = admission.headers[name.toLowerCase()];
+      return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+    },
+    ip: admission.ip,
     channels: [brokerChannel],
     token: null,
   };
@@ -98,7 +117,7 @@ export async function mayFollow(
  * address). Throws 429 `rate_limited` past either.
  */
 export function countClientEvent(herald: Herald, admission: SocketAdmission, userId: string | null): void {
-  herald.core.limits.route("publish", userId, admission.request.ip);
+  herald.core.limits.route("publish", userId, admission.ip);
 }
 
 /** Answers a refused upgrade on the raw socket (`{ error: { code, message } }`) and closes it. */

@@ -74,6 +74,8 @@ interface Subscription {
  */
 export const FRAME_OVERHEAD_BYTES = 320;
 
+const noop = (): void => {};
+
 /** Makes a socket id as the protocol shows it (`^\d+\.\d+$`). */
 export function newSocketId(): string {
   return `${randomInt(1, 2 ** 31)}.${randomInt(1, 2 ** 31)}`;
@@ -92,11 +94,11 @@ export class PusherSocket implements FanoutTarget {
   /** Subscriptions still being set up (auth checked, waiting for the broker). */
   private readonly joining = new Set<string>();
   /** Subscriptions the client withdrew while they were being set up. */
-  private readonly cancelled = new Set<string>();
-  /** Presence channels whose member list was sent (transitions go out at once). */
-  private readonly presenceReady = new Set<string>();
-  /** Presence transitions held until the member list is sent. */
-  private readonly presenceHeld = new Map<string, Buffer[]>();
+  private cancelled: Set<string> | undefined;
+  /** Presence channels whose member list was sent (transitions go out at once); made on first use. */
+  private presenceReady: Set<string> | undefined;
+  /** Presence transitions held until the member list is sent; made on first use. */
+  private presenceHeld: Map<string, Buffer[]> | undefined;
   private windowStart = 0;
   private windowCount = 0;
   /** The message bucket: tokens left, and when it was last refilled. */
@@ -104,12 +106,11 @@ export class PusherSocket implements FanoutTarget {
   private messagesAt: number;
   /** Frames handed to the socket and not yet flushed to the kernel, counted while it is backed up. */
   private queuedFrames = 0;
-  private readonly flushed = (): void => {
-    this.queuedFrames--;
-  };
+  /** Counts a queued frame out; made the first time the socket backs up. */
+  private flushed: (() => void) | undefined;
   /** The Herald principal: the session's user, or the user of `pusher:signin`. */
   private principal: Principal | null;
-  private releaseSignin: () => void = () => {};
+  private releaseSignin: () => void = noop;
   private closed = false;
 
   constructor(
@@ -161,7 +162,7 @@ export class PusherSocket implements FanoutTarget {
       return;
     }
     this.queuedFrames++;
-    this.ws.send(data, { binary: false }, this.flushed);
+    this.ws.send(data, { binary: false }, (this.flushed ??= () => void this.queuedFrames--));
   }
 
   /**
@@ -186,9 +187,9 @@ export class PusherSocket implements FanoutTarget {
    * the member list was sent, held until then while subscribing, dropped otherwise.
    */
   sendPresence(channel: string, data: Buffer): void {
-    if (this.presenceReady.has(channel)) this.send(data);
+    if (this.presenceReady?.has(channel)) this.send(data);
     else if (this.subscriptions.has(channel) || this.joining.has(channel)) {
-      const held = this.presenceHeld.get(channel) ?? [];
+      const held = (this.presenceHeld ??= new Map()).get(channel) ?? [];
       held.push(data);
       this.presenceHeld.set(channel, held);
     }
@@ -287,7 +288,7 @@ export class PusherSocket implements FanoutTarget {
       } finally {
         this.joining.delete(channel);
       }
-      if (this.closed || this.cancelled.delete(channel)) return;
+      if (this.closed || this.cancelled?.delete(channel)) return;
       if (!verdict.ok) {
         this.subscriptionError(channel, verdict.status, verdict.message);
         return;
@@ -324,7 +325,7 @@ export class PusherSocket implements FanoutTarget {
         this.subscriptionError(channel, 503, "The broker is unavailable; try again", "BrokerError");
         return;
       }
-      if (this.closed || this.cancelled.delete(channel)) {
+      if (this.closed || this.cancelled?.delete(channel)) {
         this.removeFromFanout(channel);
         return;
       }
@@ -362,9 +363,9 @@ export class PusherSocket implements FanoutTarget {
         );
         // Transitions that arrived while the list was read follow it (adding or removing a member
         // twice is harmless to a client).
-        this.presenceReady.add(channel);
-        for (const held of this.presenceHeld.get(channel) ?? []) this.send(held);
-        this.presenceHeld.delete(channel);
+        (this.presenceReady ??= new Set()).add(channel);
+        for (const held of this.presenceHeld?.get(channel) ?? []) this.send(held);
+        this.presenceHeld?.delete(channel);
       } else {
         this.send(frame("pusher_internal:subscription_succeeded", {}, channel));
       }
@@ -378,7 +379,7 @@ export class PusherSocket implements FanoutTarget {
       }
     } finally {
       this.joining.delete(channel);
-      this.cancelled.delete(channel);
+      this.cancelled?.delete(channel);
     }
   }
 
@@ -386,12 +387,12 @@ export class PusherSocket implements FanoutTarget {
   private async unsubscribe(channel: string): Promise<void> {
     const sub = this.subscriptions.get(channel);
     if (!sub) {
-      if (this.joining.has(channel)) this.cancelled.add(channel);
+      if (this.joining.has(channel)) (this.cancelled ??= new Set()).add(channel);
       return;
     }
     this.subscriptions.delete(channel);
-    this.presenceReady.delete(channel);
-    this.presenceHeld.delete(channel);
+    this.presenceReady?.delete(channel);
+    this.presenceHeld?.delete(channel);
     // The store tells every process (this one included) when this was the user's last connection.
     if (sub.userId !== undefined) await this.ctx.presence.leave(channel, this.socketId, sub.userId);
     this.removeFromFanout(channel);

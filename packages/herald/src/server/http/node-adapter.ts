@@ -50,7 +50,10 @@ export function nodeRoutes(edge: HeraldCore, options: NodeRoutesOptions): NodeHa
     }
     if (route.kind === "poll") {
       const gone = new AbortController();
-      res.once("close", () => gone.abort());
+      // Only a client that left before its answer aborts (an abort builds a DOMException: not on every answer).
+      res.once("close", () => {
+        if (!res.writableFinished) gone.abort();
+      });
       const incoming = { url, rawUrl: req.url ?? "/", header: (name: string) => headerOf(req, name) };
       servePoll(edge, { ...incoming, ip: nodeClientIp(edge, req), signal: gone.signal }).then(
         (reply) => send(res, reply),
