@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { BrokerListener } from "../src/brokers/types.js";
 import { RedisBroker } from "../src/brokers/redis.js";
 import { createPusherServer, signSocketAuth } from "../src/pusher/index.js";
-import { createHerald, MemoryBroker } from "../src/server/index.js";
+import { createHerald, MemoryBroker, type Herald } from "../src/server/index.js";
 import { waitFor } from "./helpers.js";
 import { rawConnect } from "./pusher/raw.js";
 import { startRedis } from "./redis/redis-server.js";
@@ -29,25 +29,31 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
+/** Herald's routes and its Pusher server on one `node:http` server (port 0); closed after the test. */
+async function serve(herald: Herald): Promise<number> {
+  const pusher = createPusherServer({ herald, appId: "app-id", key: "app-key", secret: "app-secret" });
+  const server = http.createServer((req, res) => {
+    if (herald.handleNodeRoutes(req, res)) return;
+    if (!pusher.handleRequest(req, res)) res.writeHead(404).end();
+  });
+  server.on("upgrade", (req, socket, head) => {
+    if (!pusher.handleUpgrade(req, socket, head)) socket.destroy();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  cleanups.push(
+    () => herald.close(),
+    () => pusher.close(),
+    () => new Promise((r) => (server.closeAllConnections(), server.close(r))),
+  );
+  return (server.address() as AddressInfo).port;
+}
+
 describe("one registry under SSE, long-poll and WebSocket", () => {
   it("one upstream subscription per channel, one delivery per connection, counted per transport", async () => {
     const broker = new CountingBroker();
     const herald = createHerald({ broker, limits: { connectPerIp: false } });
-    const pusher = createPusherServer({ herald, appId: "app-id", key: "app-key", secret: "app-secret" });
-    const server = http.createServer((req, res) => {
-      if (herald.handleNodeRoutes(req, res)) return;
-      if (!pusher.handleRequest(req, res)) res.writeHead(404).end();
-    });
-    server.on("upgrade", (req, socket, head) => {
-      if (!pusher.handleUpgrade(req, socket, head)) socket.destroy();
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    cleanups.push(
-      () => herald.close(),
-      () => pusher.close(),
-      () => new Promise((r) => (server.closeAllConnections(), server.close(r))),
-    );
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/realtime`;
+    const port = await serve(herald);
+    const base = `http://127.0.0.1:${port}/api/realtime`;
 
     // SSE: read until connected, then keep reading.
     const controller = new AbortController();
@@ -70,7 +76,7 @@ describe("one registry under SSE, long-poll and WebSocket", () => {
 
     // Long-poll from the same cursor, and a Pusher socket.
     const poll = fetch(`${base}/poll?channel=news&lastEventId=${cursor}&wait=20`).then((r) => r.json());
-    const ws = await rawConnect((server.address() as AddressInfo).port);
+    const ws = await rawConnect(port);
     cleanups.push(() => ws.ws.close());
     ws.send("pusher:subscribe", { channel: "news" });
     await ws.waitFrame((f) => f.event === "pusher_internal:subscription_succeeded");
@@ -107,21 +113,7 @@ describe("one publish path: an event's metadata travels with it, across processe
           broker: new RedisBroker({ url: redis.url, prefix }),
           limits: { connectPerIp: false },
         });
-        const pusher = createPusherServer({ herald, appId: "app-id", key: "app-key", secret: "app-secret" });
-        const server = http.createServer((req, res) => {
-          if (herald.handleNodeRoutes(req, res)) return;
-          if (!pusher.handleRequest(req, res)) res.writeHead(404).end();
-        });
-        server.on("upgrade", (req, socket, head) => {
-          if (!pusher.handleUpgrade(req, socket, head)) socket.destroy();
-        });
-        await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-        cleanups.push(
-          () => herald.close(),
-          () => pusher.close(),
-          () => new Promise((r) => (server.closeAllConnections(), server.close(r))),
-        );
-        return { herald, port: (server.address() as AddressInfo).port };
+        return { herald, port: await serve(herald) };
       }),
     );
     const join = async (port: number, userId: string) => {

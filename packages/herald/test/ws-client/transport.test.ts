@@ -44,33 +44,12 @@ describe("Herald's client on the WebSocket transport", () => {
     expect(client.transport).toBe("ws");
   });
 
-  it("catches up what was published while disconnected, over the socket itself (herald:resume)", async () => {
-    fx = await startWs();
-    const client = fx.client();
-    const got: number[] = [];
-    client.subscribe<{ n: number }>("chat", (e) => got.push(e.data.n));
-    await waitFor(() => client.state === "connected", 5000, "connected");
-    await fx.herald.publish("chat", "m", { n: 0 });
-    await waitFor(() => got.length === 1);
-    const states: ConnectionState[] = [];
-    client.on("state", (t) => states.push(t.next));
-    // Cut, and publish while the client is away (its retry waits at least 200 ms).
-    const f = fx;
-    const polls = f.polls;
-    for (const s of f.wsSockets) s.destroy();
-    for (let n = 1; n <= 20; n++) await f.herald.publish("chat", "m", { n });
-    await waitFor(() => got.length >= 21 && client.state === "connected", 5000, "the missed events");
-    const upgrades = f.upgrades;
-    await f.herald.publish("chat", "m", { n: 21 });
-    await waitFor(() => got.length >= 22, 5000, "the live tail");
-    expect(got).toEqual([...Array(22).keys()]);
-    expect(states).toEqual(["reconnecting", "connected"]);
-    expect(f.polls).toBe(polls); // the catch-up went over the socket, not through the poll route
-    expect(f.upgrades).toBe(upgrades);
-  });
+  it.each<[string, boolean]>([
+    ["over the socket itself (herald:resume)", true],
+    ["through the poll route, from a server without Herald's extension", false],
+  ])("catches up what was published while disconnected, %s", async (_how, onSocket) => {
+    fx = await startWs({}, { resumeOverSocket: onSocket });
 
-  it("from a server without Herald's extension, catches up through the poll route", async () => {
-    fx = await startWs({}, { resumeOverSocket: false });
     const client = fx.client();
     const got: number[] = [];
     client.subscribe<{ n: number }>("chat", (e) => got.push(e.data.n));
@@ -90,7 +69,9 @@ describe("Herald's client on the WebSocket transport", () => {
     await waitFor(() => got.length >= 22, 5000, "the live tail");
     expect(got).toEqual([...Array(22).keys()]);
     expect(states).toEqual(["reconnecting", "connected"]);
-    expect(f.polls).toBeGreaterThan(polls); // the catch-up went through the poll route
+    // Over the socket: no poll request; otherwise the catch-up went through the poll route.
+    if (onSocket) expect(f.polls).toBe(polls);
+    else expect(f.polls).toBeGreaterThan(polls);
     expect(f.upgrades).toBe(upgrades);
   });
 
