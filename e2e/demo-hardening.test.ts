@@ -250,7 +250,8 @@ describe("the UI tells the truth (issue 9)", () => {
     await post("/api/e2e/release");
     await retry.click({ force: true });
     const online = page.locator("[data-sonner-toast]", { hasText: "Back online" });
-    await online.waitFor({ timeout: 10_000 });
+    // The reconnect needs a token and a stream: on a busy machine that can take several seconds.
+    await online.waitFor({ timeout: 30_000 });
     await page.waitForTimeout(1200); // "a click on Retry now hid Back online after 0.1 s"
     expect(await online.isVisible()).toBe(true);
     // A toast of its own: none of the previous toast's buttons.
