@@ -111,3 +111,28 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * A `node:http` server (listening on port 0) serving `herald`'s routes on the Node path, or through
+ * `herald.routes.GET` as a Fetch handler (the response buffered), for tests of both paths.
+ */
+export async function routesServer(herald: Herald, path: "node" | "fetch"): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if (path === "node") {
+      if (!herald.handleNodeRoutes(req, res)) res.writeHead(404).end();
+      return;
+    }
+    const controller = new AbortController();
+    res.on("close", () => controller.abort());
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
+    void herald.routes
+      .GET(new Request(`http://${req.headers.host}${req.url}`, { headers, signal: controller.signal }))
+      .then(async (response) => {
+        res.writeHead(response.status, Object.fromEntries(response.headers));
+        res.end(response.body ? Buffer.from(await response.arrayBuffer()) : undefined);
+      });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return server;
+}

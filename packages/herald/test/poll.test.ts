@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHerald, MemoryBroker, type Herald } from "../src/server/index.js";
 import type { Broker, BrokerListener } from "../src/brokers/types.js";
-import { waitFor } from "./helpers.js";
+import { waitFor, routesServer } from "./helpers.js";
 
 const heralds: Herald[] = [];
 const servers: http.Server[] = [];
@@ -42,24 +42,8 @@ class CountingBroker extends MemoryBroker {
 async function serve(path: "node" | "fetch", broker: Broker = new MemoryBroker()) {
   const herald = createHerald({ broker, getUserId: () => null, limits: { connectPerIp: false } });
   heralds.push(herald);
-  const server = http.createServer((req, res) => {
-    if (path === "node") {
-      if (!herald.handleNodeRoutes(req, res)) res.writeHead(404).end();
-      return;
-    }
-    const controller = new AbortController();
-    res.on("close", () => controller.abort());
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
-    void herald.routes
-      .GET(new Request(`http://${req.headers.host}${req.url}`, { headers, signal: controller.signal }))
-      .then(async (response) => {
-        res.writeHead(response.status, Object.fromEntries(response.headers));
-        res.end(response.body ? Buffer.from(await response.arrayBuffer()) : undefined);
-      });
-  });
+  const server = await routesServer(herald, path);
   servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/realtime`;
   return { herald, base };
 }
