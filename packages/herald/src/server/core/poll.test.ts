@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { isJsonText, pollEnvelope } from "./poll.js";
+import { isJsonText } from "../../protocol/json-text.js";
+import { pollEnvelope } from "./poll.js";
 
 const parses = (text: string) => {
   try {

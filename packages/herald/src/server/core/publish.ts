@@ -6,7 +6,7 @@ import { Buffer } from "node:buffer";
 import { HeraldError } from "../../protocol/errors.js";
 import type { EventMeta } from "../../brokers/types.js";
 import type { Cursor } from "../../protocol/cursor.js";
-import { isJsonText } from "./poll.js";
+import { isJsonText } from "../../protocol/json-text.js";
 import { assertChannelName, assertEventName } from "../../protocol/names.js";
 
 /**
