@@ -165,9 +165,9 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     isReserved: options.isReserved ?? ((channel) => /^(user|task)-/.test(channel)),
     now,
     counters: { dropped: 0 },
-    onClosed: (socket) => {
+    onClosed: (socket, reason) => {
       sockets.delete(socket);
-      connections.close(socket, "closed", socket.channels().length);
+      connections.close(socket, reason, socket.channels().length);
       if (sockets.size === 0 && timer !== undefined) {
         clearInterval(timer);
         timer = undefined;
@@ -180,7 +180,8 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     const t = now();
     for (const socket of sockets) {
       if (socket.pingSentAt !== undefined) {
-        if (t - socket.pingSentAt > pongTimeoutMs) socket.close(CODES.pongNotReceived, "Pong reply not received");
+        if (t - socket.pingSentAt > pongTimeoutMs)
+          socket.close(CODES.pongNotReceived, "Pong reply not received", "heartbeat_timeout");
       } else if (t - socket.lastSeen > activityTimeoutS * 1000) {
         socket.pingSentAt = t;
         socket.send('{"event":"pusher:ping","data":"{}"}');
@@ -286,7 +287,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
             let n = 0;
             for (const socket of [...sockets]) {
               if (socket.userId === userId) {
-                socket.close(CODES.unauthorized, "Connection terminated by the app");
+                socket.close(CODES.unauthorized, "Connection terminated by the app", "terminated");
                 n++;
               }
             }
@@ -302,7 +303,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
       closing = true;
       unwatch();
       unregister();
-      for (const socket of [...sockets]) socket.close(CODES.reconnect, "Server is shutting down");
+      for (const socket of [...sockets]) socket.close(CODES.reconnect, "Server is shutting down", "server_closing");
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
       await webhooks?.close();

@@ -58,8 +58,8 @@ export interface SocketContext {
   readonly now: () => number;
   /** Counts shared by the server's sockets (for `herald.stats()`). */
   readonly counters: { dropped: number };
-  /** Called once when the socket is gone. */
-  onClosed(socket: PusherSocket): void;
+  /** Called once when the socket is gone, with why (a disconnect reason, as SSE and poll report theirs). */
+  onClosed(socket: PusherSocket, reason: string): void;
 }
 
 interface Subscription {
@@ -127,7 +127,7 @@ export class PusherSocket implements FanoutTarget {
       this.lastSeen = this.ctx.now();
       this.pingSentAt = undefined;
       if (!this.takeMessageToken()) {
-        this.close(CODES.overCapacity, "Too many messages: reconnect after a pause");
+        this.close(CODES.overCapacity, "Too many messages: reconnect after a pause", "rate_limited");
         return;
       }
       if (isBinary) return;
@@ -140,9 +140,10 @@ export class PusherSocket implements FanoutTarget {
       // that does not read keeps its slot until the close grace destroys its socket.
       this.admission.release();
       this.releaseSignin();
-      this.cleanup();
+      this.cleanup("client_closed");
     });
-    ws.on("error", () => this.cleanup());
+    // ws reports a client's protocol violation (bad frame, message over maxPayload) here, then closes.
+    ws.on("error", () => this.cleanup("protocol_error"));
   }
 
   /**
@@ -158,7 +159,7 @@ export class PusherSocket implements FanoutTarget {
     }
     if (backlog + (this.queuedFrames + 1) * FRAME_OVERHEAD_BYTES > this.ctx.maxBufferedBytes) {
       this.ctx.counters.dropped++;
-      this.close(CODES.overCapacity, "client too slow: reconnect and catch up");
+      this.close(CODES.overCapacity, "client too slow: reconnect and catch up", "slow_consumer");
       return;
     }
     this.queuedFrames++;
@@ -168,8 +169,9 @@ export class PusherSocket implements FanoutTarget {
   /**
    * Sends `pusher:error` and closes with `code`. A client that does not complete the closing
    * handshake within the close grace has its socket destroyed (it holds nothing after that).
+   * `reason` is what the metrics and logs report (`server_closing`, `slow_consumer`, `rate_limited`…).
    */
-  close(code: number, message: string): void {
+  close(code: number, message: string, reason: string): void {
     if (this.closed) return;
     if (this.ws.readyState === this.ws.OPEN) {
       this.ws.send(errorFrame(code, message));
@@ -179,7 +181,7 @@ export class PusherSocket implements FanoutTarget {
       timer.unref?.();
       ws.once("close", () => clearTimeout(timer));
     }
-    this.cleanup();
+    this.cleanup(reason);
   }
 
   /**
@@ -444,7 +446,11 @@ export class PusherSocket implements FanoutTarget {
       typeof userData !== "string" ||
       !verifySocketAuth(data.auth, this.ctx.key, this.ctx.secret, `${this.socketId}::user::${userData}`)
     ) {
-      this.close(CODES.unauthorized, "Invalid sign-in: the auth does not match this socket and user_data");
+      this.close(
+        CODES.unauthorized,
+        "Invalid sign-in: the auth does not match this socket and user_data",
+        "unauthorized",
+      );
       return;
     }
     let id: unknown;
@@ -454,7 +460,11 @@ export class PusherSocket implements FanoutTarget {
       id = undefined;
     }
     if (typeof id !== "string" || id.length === 0 || brokerChannel(userChannel(id)) === null) {
-      this.close(CODES.unauthorized, "Invalid sign-in: user_data needs a string id of channel-name characters");
+      this.close(
+        CODES.unauthorized,
+        "Invalid sign-in: user_data needs a string id of channel-name characters",
+        "unauthorized",
+      );
       return;
     }
     if (this.userId !== id) {
@@ -463,7 +473,12 @@ export class PusherSocket implements FanoutTarget {
         this.releaseSignin();
         this.releaseSignin = release;
       } catch (error) {
-        this.close(CODES.overCapacity, error instanceof Error ? error.message : "Too many connections for this user");
+        const reason = isHeraldError(error) ? error.code : "too_many_connections";
+        this.close(
+          CODES.overCapacity,
+          error instanceof Error ? error.message : "Too many connections for this user",
+          reason,
+        );
         return;
       }
     }
@@ -539,11 +554,11 @@ export class PusherSocket implements FanoutTarget {
     });
   }
 
-  private cleanup(): void {
+  private cleanup(reason: string): void {
     if (this.closed) return;
     this.closed = true;
     for (const channel of [...this.subscriptions.keys()]) void this.unsubscribe(channel).catch(() => {});
-    this.ctx.onClosed(this);
+    this.ctx.onClosed(this, reason);
   }
 }
 

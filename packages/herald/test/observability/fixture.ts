@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import pino from "pino";
 import { Registry } from "prom-client";
 import { createHerald, type Herald, type HeraldOptions } from "../../src/server/index.js";
-import { createPusherServer, type PusherServer } from "../../src/pusher/index.js";
+import { createPusherServer, type PusherServer, type PusherServerOptions } from "../../src/pusher/index.js";
 import { waitFor } from "../helpers.js";
 
 export const APP = { appId: "app-id", key: "app-key", secret: "app-secret" };
@@ -29,8 +29,11 @@ export interface ObservedServer {
   close(): Promise<void>;
 }
 
-/** Starts a Herald (with `options` on top of the scenario's) behind a real HTTP server. */
-export async function startObserved(options: HeraldOptions = {}): Promise<ObservedServer> {
+/** Starts a Herald (with `options` on top of the scenario's, and its Pusher server with `pusherOptions`) behind a real HTTP server. */
+export async function startObserved(
+  options: HeraldOptions = {},
+  pusherOptions: Partial<PusherServerOptions> = {},
+): Promise<ObservedServer> {
   const registry = new Registry();
   const lines: string[] = [];
   const sink = new Writable({
@@ -46,7 +49,7 @@ export async function startObserved(options: HeraldOptions = {}): Promise<Observ
     logger,
     ...options,
   });
-  const pusher = createPusherServer({ herald, ...APP });
+  const pusher = createPusherServer({ herald, ...APP, ...pusherOptions });
   const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
     if (herald.handleNodeRoutes(req, res)) return;

@@ -136,7 +136,7 @@ describe("observability: the scripted scenario", () => {
       'herald_disconnects_total{transport="sse",reason="client_closed"}': 4,
       'herald_disconnects_total{transport="sse",reason="slow_consumer"}': 1,
       'herald_disconnects_total{transport="poll",reason="answered"}': 2,
-      'herald_disconnects_total{transport="websocket",reason="closed"}': 1,
+      'herald_disconnects_total{transport="websocket",reason="client_closed"}': 1,
       // 3 ticks + 2 blobs + per task: task.started, running, and its end (3 each).
       'herald_publishes_total{result="ok"}': 11,
       'herald_publishes_total{result="rejected"}': 1,
