@@ -49,7 +49,8 @@ export interface HeraldClientOptions {
   connectTimeoutMs?: number;
   /**
    * Silence after which an open connection counts as dead, in ms. Default: twice the heartbeat
-   * interval the server announces, plus a margin of half an interval (at least 1 s, at most 5 s).
+   * interval the server announces, plus a margin of a quarter interval (at least 1 s, at most 5 s):
+   * 9 s with the server's default 4 s heartbeat.
    * `false` turns the check off. Applies only when the transport lets the client see heartbeats
    * (the default fetch-based one does; the browser's EventSource only with `herald:heartbeat`).
    */
@@ -701,7 +702,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     if (typeof option === "number" && option > 0) return option;
     const hb = attempt.heartbeatMs;
     if (!(hb > 0)) return null;
-    return 2 * hb + Math.min(5000, Math.max(1000, hb / 2));
+    return 2 * hb + Math.min(5000, Math.max(1000, hb / 4));
   }
 
   private observable(attempt: Attempt): boolean {

@@ -98,6 +98,8 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
     private held: EventEnvelope[] | null = [];
     private socketId = "";
     private activityMs = 120_000;
+    /** The interval Herald's server pings at (`heartbeat` in `connection_established`), or 0. */
+    private heartbeatMs = 0;
     private lastFrame = Date.now();
     private pingTimer: ReturnType<typeof setTimeout> | undefined;
     private error: FetchErrorDetail = {};
@@ -167,6 +169,7 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
           this.socketId = String(d.socket_id);
           this.resumesOnSocket = d.herald === 1;
           if (Number(d.activity_timeout) > 0) this.activityMs = Number(d.activity_timeout) * 1000;
+          if (Number(d.heartbeat) > 0) this.heartbeatMs = Number(d.heartbeat);
           this.readyState = 1;
           this.dispatch("open", new Event("open"));
           this.schedulePing();
@@ -300,7 +303,9 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
         connectionId: this.socketId,
         cursor,
         channels: this.channels,
-        heartbeat: this.activityMs,
+        // The client counts a socket silent for about two of these as stalled: Herald's server
+        // pings every `heartbeat`; another Pusher server is only known to answer our pings.
+        heartbeat: this.heartbeatMs || this.activityMs,
       });
     }
 

@@ -182,7 +182,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
       if (socket.pingSentAt !== undefined) {
         if (t - socket.pingSentAt > pongTimeoutMs)
           socket.close(CODES.pongNotReceived, "Pong reply not received", "heartbeat_timeout");
-      } else if (t - socket.lastSeen > activityTimeoutS * 1000) {
+      } else if (t - socket.lastSeen >= socket.quietMs) {
         socket.pingSentAt = t;
         socket.send('{"event":"pusher:ping","data":"{}"}');
       }
@@ -213,7 +213,10 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     if (change.local) webhooks?.emit({ name: change.type, channel: change.channel, user_id: change.member.user_id });
   });
 
-  const tickMs = Math.max(50, Math.min(5000, (activityTimeoutS * 1000) / 4, pongTimeoutMs / 2));
+  // Herald's own client asks for pings every heartbeat (it watches for silence), others get
+  // Pusher's `activity_timeout`.
+  const heartbeatMs = options.herald.core.hub.heartbeatMs;
+  const tickMs = Math.max(50, Math.min(5000, (activityTimeoutS * 1000) / 4, pongTimeoutMs / 2, heartbeatMs / 2));
 
   const refuse = (ws: import("ws").WebSocket, code: number, message: string): void => {
     ws.send(errorFrame(code, message));
@@ -224,7 +227,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
   };
 
   const connections = new ConnectionTracker<PusherSocket>(options.herald.core.telemetry, "websocket");
-  const accept = (ws: import("ws").WebSocket, admission: SocketAdmission): void => {
+  const accept = (ws: import("ws").WebSocket, admission: SocketAdmission, heraldClient: boolean): void => {
     const pusherSocket = new PusherSocket(ws, ctx, admission);
     sockets.add(pusherSocket);
     connections.open(pusherSocket, 0);
@@ -232,7 +235,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
       timer = setInterval(tick, tickMs);
       timer.unref?.();
     }
-    pusherSocket.established(activityTimeoutS);
+    pusherSocket.established(activityTimeoutS, heraldClient ? heartbeatMs : undefined);
   };
 
   return {
@@ -259,7 +262,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
             if (!(version >= 5 && version <= 7))
               return refuseWith(CODES.unsupportedProtocol, "Unsupported protocol version");
             if (sockets.size >= maxConnections) return refuseWith(CODES.overCapacity, "Over capacity");
-            accept(ws, admission);
+            accept(ws, admission, url.searchParams.get("client") === "herald-js");
           });
         },
         (error: unknown) => {

@@ -90,6 +90,8 @@ export class PusherSocket implements FanoutTarget {
   lastSeen: number;
   /** When the server sent `pusher:ping` and is waiting for an answer. */
   pingSentAt: number | undefined;
+  /** Silence from the client after which the server pings it, in ms (set by {@link established}). */
+  quietMs = 0;
   private readonly subscriptions = new Map<string, Subscription>();
   /** Subscriptions still being set up (auth checked, waiting for the broker). */
   private readonly joining = new Set<string>();
@@ -200,10 +202,16 @@ export class PusherSocket implements FanoutTarget {
   /**
    * Sends `pusher:connection_established`, with `herald: 1` (an extra field Pusher clients ignore)
    * when this server answers `herald:resume`: Herald's client then catches up over the socket.
+   * With `heartbeatMs` (Herald's client), the server pings after that much silence instead of
+   * `activity_timeout` and says so (`heartbeat`, ms), so the client can tell a stalled socket from a
+   * quiet one within about two intervals.
    */
-  established(activityTimeoutS: number): void {
-    const data = { socket_id: this.socketId, activity_timeout: activityTimeoutS };
-    this.send(frame("pusher:connection_established", this.ctx.resumeOverSocket ? { ...data, herald: 1 } : data));
+  established(activityTimeoutS: number, heartbeatMs?: number): void {
+    this.quietMs = heartbeatMs ?? activityTimeoutS * 1000;
+    const data: Record<string, unknown> = { socket_id: this.socketId, activity_timeout: activityTimeoutS };
+    if (this.ctx.resumeOverSocket) data.herald = 1;
+    if (heartbeatMs !== undefined) data.heartbeat = heartbeatMs;
+    this.send(frame("pusher:connection_established", data));
   }
 
   /** The channels this connection is subscribed to. */

@@ -87,7 +87,11 @@ export interface HeraldOptions {
   retryMs?: number;
   /** Coalescing window for bursts, in ms (default 50; 0 writes every tick). See `HubOptions.coalesceMs`. */
   coalesceMs?: number;
-  /** Heartbeat comment interval (default 15,000 ms). */
+  /**
+   * Heartbeat interval (default 4,000 ms). Clients treat a connection silent for about two of them
+   * as dead, so the default notices a stalled connection within 10 s; each heartbeat is one
+   * 34-byte write per connection (8.5 B/s per connection).
+   */
   heartbeatMs?: number;
   /** Unread bytes allowed per subscriber before it is dropped (default 1 MiB). */
   maxBufferedBytes?: number;
@@ -159,7 +163,7 @@ export const DEFAULTS = {
   maxChannelsPerConnection: 32,
   retryMs: 1000,
   coalesceMs: 50,
-  heartbeatMs: 15_000,
+  heartbeatMs: 4_000,
   maxBufferedBytes: 1024 * 1024,
   allowAnonymous: true,
 } as const;

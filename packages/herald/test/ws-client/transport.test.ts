@@ -40,7 +40,7 @@ describe("Herald's client on the WebSocket transport", () => {
     expect(got[0]).toMatchObject({ channel: "orders", event: "placed" });
     expect(got[50]!.data).toBe("plain string");
     expect(client.cursor).toBe(got[50]!.id);
-    expect(connected[0]).toMatchObject({ channels: ["orders"], heartbeat: 120_000 });
+    expect(connected[0]).toMatchObject({ channels: ["orders"], heartbeat: 4000 });
     expect(client.transport).toBe("ws");
   });
 

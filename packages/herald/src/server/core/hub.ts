@@ -19,7 +19,7 @@ import { Telemetry } from "./telemetry.js";
 
 /** Options for {@link Hub}. */
 export interface HubOptions {
-  /** Interval between heartbeat comments, in ms (default 15,000). */
+  /** Interval between heartbeats, in ms (default 4,000). */
   heartbeatMs?: number;
   /** Unread bytes allowed per subscriber before it is dropped (default 1 MiB). */
   maxBufferedBytes?: number;
@@ -199,7 +199,7 @@ export class Hub {
     private readonly broker: Broker,
     options: HubOptions = {},
   ) {
-    this.heartbeatMs = options.heartbeatMs ?? 15_000;
+    this.heartbeatMs = options.heartbeatMs ?? 4_000;
     this.maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
     this.closeGraceMs = options.closeGraceMs ?? 5_000;
     this.retryMs = options.retryMs ?? 1_000;
