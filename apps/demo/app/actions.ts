@@ -8,7 +8,7 @@ import type { TaskSnapshot } from "herald";
 import { getSession, requireSession, secureCookie } from "@/lib/auth";
 import { activity, herald } from "@/lib/herald";
 import { OPERATIONS_CHANNEL } from "@/lib/operations";
-import { addToInbox, type DemoNotification } from "@/lib/inbox";
+import { addToInbox, checkNotification, type DemoNotification } from "@/lib/inbox";
 import { safeNext } from "@/lib/redirect";
 import { REPORT_SIZES, REPORT_STEPS, reportJob, type ReportResult, type ReportSize } from "@/lib/report-job";
 import { checkName, encodeSession, newSession, SESSION_COOKIE, SESSION_MAX_AGE } from "@/lib/session";
@@ -87,10 +87,9 @@ export async function sendNotification(
   message: string,
 ): Promise<{ ok: true } | { ok: false; error: string }> {
   const session = await requireSession();
-  const text = String(message ?? "")
-    .trim()
-    .slice(0, 280);
-  if (text.length === 0) return { ok: false, error: "Write a message first." };
+  const checked = checkNotification(message);
+  if (!checked.ok) return checked;
+  const text = checked.text;
   const recipient = getUser(String(to));
   if (!recipient) return { ok: false, error: "That user has signed out." };
   const notification: DemoNotification = {

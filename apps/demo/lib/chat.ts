@@ -6,6 +6,7 @@
  *
  * The Pusher app's credentials are in chat-credentials.ts (server only).
  */
+import { checkText } from "./confusables";
 
 /** The rooms, in the order the page lists them. */
 export const ROOMS = [
@@ -79,17 +80,7 @@ export function historyOf(room: RoomId): ChatMessage[] {
   return [...(rooms.get(room) ?? [])];
 }
 
-/** A message's text as it will be sent, or why it cannot be. */
+/** A message's text as it will be sent, or why it cannot be (1-500 characters, no control or bidi characters). */
 export function checkMessage(raw: unknown): { ok: true; text: string } | { ok: false; error: string } {
-  if (typeof raw !== "string") return { ok: false, error: "A message is text." };
-  const text = raw.replace(/\r\n?/g, "\n").trim();
-  if (!text) return { ok: false, error: "Write something first." };
-  if (text.length > MAX_MESSAGE_LENGTH) {
-    return { ok: false, error: `Messages are at most ${MAX_MESSAGE_LENGTH} characters.` };
-  }
-  // Control characters (newlines and tabs aside) and bidi overrides have no place in a chat line.
-  if (/[\u0000-\u0008\u000B-\u001F\u007F\u202A-\u202E\u2066-\u2069]/u.test(text)) {
-    return { ok: false, error: "Messages cannot contain control or text-direction characters." };
-  }
-  return { ok: true, text };
+  return checkText(raw, MAX_MESSAGE_LENGTH);
 }

@@ -80,3 +80,29 @@ export function skeleton(name: string): string {
   for (const [pattern, replacement] of SEQUENCES) text = text.replace(pattern, replacement);
   return text.replace(/[\s._\-'’]+/g, "");
 }
+
+/**
+ * Characters no message may carry: control characters (newlines and tabs aside) and the bidi
+ * controls, which reorder what a reader sees ("invoice\u202Egpj.exe" shows as "invoiceexe.jpg"):
+ * embeddings and overrides (U+202A-U+202E), isolates (U+2066-U+2069) and the marks (U+200E,
+ * U+200F, U+061C). Chat messages and notifications are checked against it on the server ({@link checkText}).
+ */
+const CONTROL_OR_DIRECTION = /[\u0000-\u0008\u000B-\u001F\u007F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
+
+/**
+ * A message's text as it will be sent (line breaks normalized, trimmed), or why it cannot be: empty,
+ * longer than `maxLength`, or holding a control or text-direction character.
+ */
+export function checkText(raw: unknown, maxLength: number): { ok: true; text: string } | { ok: false; error: string } {
+  if (typeof raw !== "string") return { ok: false, error: "A message is text." };
+  const text = raw.replace(/\r\n?/g, "\n").trim();
+  if (!text) return { ok: false, error: "Write a message first." };
+  if (text.length > maxLength) return { ok: false, error: `Messages are at most ${maxLength} characters.` };
+  if (CONTROL_OR_DIRECTION.test(text)) {
+    return {
+      ok: false,
+      error: "Messages cannot contain control or text-direction characters (such as a right-to-left override).",
+    };
+  }
+  return { ok: true, text };
+}

@@ -1,4 +1,8 @@
-/** The last notifications each user received, in memory, so the inbox survives a reload. */
+/**
+ * Notifications: what a message may be (checked on the server before it is sent) and the last ones
+ * each user received, in memory, so the inbox survives a reload.
+ */
+import { checkText } from "./confusables";
 
 /** One notification as sent on `user-{id}`. */
 export interface DemoNotification {
@@ -6,6 +10,18 @@ export interface DemoNotification {
   from: { id: string; name: string };
   message: string;
   at: number;
+}
+
+/** Longest notification, in characters. */
+export const MAX_NOTIFICATION_LENGTH = 280;
+
+/**
+ * A notification's text as it will be sent, or why it cannot be: 1-280 characters, without
+ * control or text-direction characters (the check chat messages and names get too: a
+ * right-to-left override would make "invoice\u202Egpj.exe" read as "invoiceexe.jpg").
+ */
+export function checkNotification(raw: unknown): { ok: true; text: string } | { ok: false; error: string } {
+  return checkText(raw, MAX_NOTIFICATION_LENGTH);
 }
 
 const KEEP = 30;

@@ -36,6 +36,8 @@ export interface CachedEvent {
 interface ChannelState {
   readonly name: string;
   readonly broker: string;
+  /** Its namespace label, when the namespace label is on (deliveries are counted by it). */
+  readonly namespace: string | undefined;
   readonly targets: Set<FanoutTarget>;
   readonly upstream: Following;
 }
@@ -62,6 +64,7 @@ export class Fanout {
       const created: ChannelState = {
         name,
         broker,
+        namespace: this.hub.telemetry.namespaces?.of(broker),
         targets: new Set(),
         upstream: this.hub.follow(broker, { deliver: (event, epoch) => this.onEvent(created, event, epoch) }),
       };
@@ -101,6 +104,15 @@ export class Fanout {
   /** Events sent to connections since start. */
   deliveredCount(): number {
     return this.delivered;
+  }
+
+  /** Local connections by channel namespace (with the namespace label on). */
+  subscriptionsByNamespace(): Record<string, number> | undefined {
+    return this.hub.telemetry.namespaces?.tally(
+      this.channels.values(),
+      (state) => state.broker,
+      (state) => state.targets.size,
+    );
   }
 
   /**
@@ -158,11 +170,14 @@ export class Fanout {
     if (isCacheChannel(state.broker))
       this.remember(state.broker, { event: event.event, json: event.json, id, ts: event.ts });
     const frame = encodeEvent(state.name, event.event, event.json, id, meta?.userId);
+    let sent = 0;
     for (const target of state.targets) {
       if (target.socketId === meta?.exclude) continue;
-      this.delivered++;
+      sent++;
       target.send(frame);
     }
+    this.delivered += sent;
+    if (state.namespace !== undefined) this.hub.telemetry.addDeliveries("websocket", state.namespace, sent);
   }
 
   private remember(broker: string, cached: CachedEvent): void {

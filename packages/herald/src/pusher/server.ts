@@ -191,12 +191,19 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
   };
   const unregister = options.herald.core.registerTransport("websocket", () => {
     let subscriptions = 0;
-    for (const socket of sockets) subscriptions += socket.channels().length;
+    // Presence members held here: one per user per channel, however many of their connections.
+    const members = new Set<string>();
+    for (const socket of sockets) {
+      subscriptions += socket.channels().length;
+      for (const [channel, userId] of socket.presence()) members.add(`${channel}\n${userId}`);
+    }
     return {
       connections: sockets.size,
       subscriptions,
       delivered: fanout.deliveredCount(),
       dropped: ctx.counters.dropped,
+      presenceMembers: members.size,
+      subscriptionsByNamespace: fanout.subscriptionsByNamespace(),
     };
   });
 

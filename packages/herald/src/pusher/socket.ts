@@ -219,6 +219,11 @@ export class PusherSocket implements FanoutTarget {
     return [...this.subscriptions.keys()];
   }
 
+  /** This connection's presence memberships: `[channel, user id]` for each presence channel it is on. */
+  *presence(): Generator<[string, string]> {
+    for (const [channel, sub] of this.subscriptions) if (sub.userId !== undefined) yield [channel, sub.userId];
+  }
+
   /** Takes one token of the message bucket; false when it is empty. */
   private takeMessageToken(): boolean {
     const { capacity, refillPerSecond } = this.ctx.messageRate;

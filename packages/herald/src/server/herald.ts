@@ -26,7 +26,7 @@ import { resolveOptions, type HeraldOptions, type SharedState } from "./options.
 import { createTasks, type Tasks } from "./tasks/tasks.js";
 import { Telemetry, type TelemetryCounters } from "./core/telemetry.js";
 import { defaultLogger, logLifecycle } from "./observability/logger.js";
-import { createMetrics, type HeraldMetrics } from "./observability/metrics.js";
+import { createMetrics, namespacesOf, type HeraldMetrics } from "./observability/metrics.js";
 import { checkReadiness, healthReply, metricsReply, readinessReply, type Readiness } from "./observability/health.js";
 import { toHeraldError } from "./http/responses.js";
 
@@ -148,7 +148,7 @@ function build(given: HeraldOptions): Herald {
   const { now, retryMs, maxPayloadBytes } = options;
   const shared = options.redis;
   const broker = options.broker ?? shared?.broker ?? new MemoryBroker();
-  const telemetry = new Telemetry();
+  const telemetry = new Telemetry(namespacesOf(options.metrics));
   const stopLogging = logLifecycle(telemetry, options.logger ?? defaultLogger);
   const unwatch = watchShared(shared, telemetry);
   const hub = new Hub(broker, {
@@ -206,12 +206,13 @@ function build(given: HeraldOptions): Herald {
     meta?: EventMeta,
   ): Promise<Cursor> => {
     const startedAt = performance.now();
+    const namespace = telemetry.namespaces?.of(channel);
     let json: string;
     try {
       json = prepare();
     } catch (error) {
       const code = toHeraldError(error).code;
-      telemetry.record({ type: "publish", result: "rejected", durationMs: 0, code });
+      telemetry.record({ type: "publish", result: "rejected", durationMs: 0, code, namespace });
       throw error;
     }
     let stored;
@@ -219,10 +220,11 @@ function build(given: HeraldOptions): Herald {
       stored = await broker.publish(channel, event, json, meta);
     } catch (error) {
       const code = toHeraldError(error).code;
-      telemetry.record({ type: "publish", result: "error", durationMs: performance.now() - startedAt, code });
+      const durationMs = performance.now() - startedAt;
+      telemetry.record({ type: "publish", result: "error", durationMs, code, namespace });
       throw error;
     }
-    telemetry.record({ type: "publish", result: "ok", durationMs: performance.now() - startedAt });
+    telemetry.record({ type: "publish", result: "ok", durationMs: performance.now() - startedAt, namespace });
     return { epoch: stored.epoch, seq: stored.seq };
   };
 
@@ -271,7 +273,8 @@ function build(given: HeraldOptions): Herald {
     handleNode: (req, res) => handleSseNode(edge, req, res),
     userId,
     subscriberCount: (channel) => hub.subscriberCount(channel),
-    stats: () => heraldStats(hub.stats(), edge, telemetry.counters(), tasks?.running ?? 0),
+    stats: () =>
+      heraldStats(hub.stats(), edge, telemetry.counters(), tasks?.running ?? 0, hub.subscriptionsByNamespace()),
     metrics: undefined,
     draining: false,
     ready: () => checkReadiness(broker, herald.draining),
@@ -330,9 +333,17 @@ export interface HeraldStats extends HubStats {
   readonly counters: TelemetryCounters;
   /** Tasks whose job runs on this process now. */
   readonly tasksRunning: number;
+  /** With the metrics' namespace label on: channel subscriptions by transport, then namespace. */
+  readonly subscriptionsByNamespace?: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
-function heraldStats(hub: HubStats, edge: HeraldCore, counters: TelemetryCounters, tasksRunning: number): HeraldStats {
+function heraldStats(
+  hub: HubStats,
+  edge: HeraldCore,
+  counters: TelemetryCounters,
+  tasksRunning: number,
+  hubByNamespace: Record<string, Record<string, number>> | undefined,
+): HeraldStats {
   const transports: Record<string, TransportStats> = {
     sse: {
       connections: hub.subscribers,
@@ -347,6 +358,7 @@ function heraldStats(hub: HubStats, edge: HeraldCore, counters: TelemetryCounter
       dropped: 0,
     },
   };
+  const byNamespace: Record<string, Record<string, number>> | undefined = hubByNamespace && { ...hubByNamespace };
   for (const [name, readers] of edge.transports) {
     const sum: TransportStats = { connections: 0, subscriptions: 0, delivered: 0, dropped: 0 };
     for (const read of readers) {
@@ -355,10 +367,14 @@ function heraldStats(hub: HubStats, edge: HeraldCore, counters: TelemetryCounter
       sum.subscriptions += one.subscriptions;
       sum.delivered += one.delivered;
       sum.dropped += one.dropped;
+      if (one.presenceMembers !== undefined) sum.presenceMembers = (sum.presenceMembers ?? 0) + one.presenceMembers;
+      if (!byNamespace || !one.subscriptionsByNamespace) continue;
+      const into = (byNamespace[name] ??= {});
+      for (const [ns, n] of Object.entries(one.subscriptionsByNamespace)) into[ns] = (into[ns] ?? 0) + n;
     }
     transports[name] = sum;
   }
-  return { ...hub, transports, counters, tasksRunning };
+  return { ...hub, transports, counters, tasksRunning, ...(byNamespace && { subscriptionsByNamespace: byNamespace }) };
 }
 
 /** The tokens, counting each one issued (`herald.tokens.issue` from the app, the token route, poll renewals). */

@@ -66,6 +66,8 @@ export interface Following {
 
 interface ChannelState {
   readonly name: string;
+  /** Its namespace label, when the namespace label is on (deliveries are counted by it). */
+  readonly namespace: string | undefined;
   readonly subs: Set<Subscriber>;
   readonly waiters: Set<PollWaiter>;
   readonly followers: Set<ChannelFollower>;
@@ -343,6 +345,17 @@ export class Hub {
     };
   }
 
+  /** Channel subscriptions of SSE subscribers and of long-poll waiters, by namespace (with the namespace label on). */
+  subscriptionsByNamespace(): { sse: Record<string, number>; poll: Record<string, number> } | undefined {
+    const namespaces = this.telemetry.namespaces;
+    if (!namespaces) return undefined;
+    const name = (state: ChannelState) => state.name;
+    return {
+      sse: namespaces.tally(this.channels.values(), name, (state) => state.subs.size),
+      poll: namespaces.tally(this.channels.values(), name, (state) => state.waiters.size),
+    };
+  }
+
   /**
    * Follows `channel` for another transport, on the hub's one upstream subscription per channel:
    * `follower` gets each live event of the channel as the broker delivers it.
@@ -376,6 +389,7 @@ export class Hub {
     }
     const created: ChannelState = {
       name,
+      namespace: this.telemetry.namespaces?.of(name),
       subs: new Set(),
       waiters: new Set(),
       followers: new Set(),
@@ -576,6 +590,8 @@ export class Hub {
   private wake(waiter: PollWaiter, deliveries: readonly Delivery[], answer: PollAnswer): void {
     this.pollWakes++;
     this.pollDelivered += deliveries.length;
+    const namespaces = this.telemetry.namespaces;
+    if (namespaces) for (const d of deliveries) this.telemetry.addDeliveries("poll", namespaces.of(d.event.channel), 1);
     this.answerWaiter(waiter, answer);
   }
 
@@ -637,6 +653,8 @@ export class Hub {
       state.pending = [];
       if (deliveries.length > 0 && state.waiters.size > 0) this.wakeWaiters(state, deliveries);
       if (frames.length === 0) continue;
+      if (state.namespace !== undefined)
+        this.telemetry.addDeliveries("sse", state.namespace, frames.length * state.subs.size);
       let bytes: Buffer | undefined;
       for (const sub of state.subs) {
         this.delivered += frames.length;

@@ -24,12 +24,16 @@ export type LifecycleEvent =
   | { readonly type: "refused"; readonly route: string; readonly code: HeraldErrorCode }
   /** A subscription token was issued. */
   | { readonly type: "token.issued" }
-  /** A publish finished: `ok`, `rejected` (invalid input) or `error` (the broker failed). */
+  /**
+   * A publish finished: `ok`, `rejected` (invalid input) or `error` (the broker failed);
+   * `namespace` is the channel's namespace label when the namespace label is on (never the name).
+   */
   | {
       readonly type: "publish";
       readonly result: "ok" | "rejected" | "error";
       readonly durationMs: number;
       readonly code?: HeraldErrorCode | undefined;
+      readonly namespace?: string | undefined;
     }
   /** A connection resumed from a cursor: `recovered` (every missed event replayed) or `gap`. */
   | { readonly type: "resume"; readonly transport: string; readonly result: "recovered" | "gap" }
@@ -70,6 +74,74 @@ export interface TelemetryCounters {
   readonly tasksFinished: Readonly<Record<string, number>>;
   /** Errors of the shared state's connection (Redis). */
   readonly redisErrors: number;
+  /** With the namespace label on: publishes by result, then namespace; deliveries by transport, then namespace. */
+  readonly byNamespace?: {
+    readonly publishes: Readonly<Record<string, Readonly<Record<string, number>>>>;
+    readonly deliveries: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  };
+}
+
+/** The namespace of every channel whose name {@link channelNamespace} cannot vouch for, and past the cap. */
+export const OTHER_NAMESPACE = "other";
+/** Distinct namespaces an instance labels by default before the rest go to {@link OTHER_NAMESPACE}. */
+export const MAX_NAMESPACES = 50;
+/** Longest namespace label kept (a longer one is {@link OTHER_NAMESPACE}). */
+const MAX_NAMESPACE_LENGTH = 48;
+/** Pusher kinds a namespace keeps in front of the channel's first word. */
+const KIND_PREFIX = /^(?:private-encrypted-|private-|presence-)?(?:cache-)?/;
+/** What ends a channel name's first word. */
+const SEPARATOR = /[-.;@,=]/;
+
+/**
+ * The default namespace of a channel: its Pusher kind prefix (`private-`, `presence-`,
+ * `private-encrypted-`, `cache-`), if any, and its first word, up to the first `-`, `.`, `;`, `@`,
+ * `,` or `=`: `user-42` → `user`, `private-user-42` → `private-user`, `presence-room.7` →
+ * `presence-room`, `task-abc` → `task`. A name with no separator after its first word (`news`,
+ * `private-alice`) could be an id: it is {@link OTHER_NAMESPACE}, never its own label.
+ */
+export function channelNamespace(channel: string): string {
+  const kind = KIND_PREFIX.exec(channel)![0];
+  const rest = channel.slice(kind.length);
+  const at = rest.search(SEPARATOR);
+  if (at <= 0 || at === rest.length - 1) return OTHER_NAMESPACE;
+  return kind + rest.slice(0, at);
+}
+
+/**
+ * Turns channel names into a bounded set of namespace labels: `label(channel)` (by default
+ * {@link channelNamespace}), the first `max` distinct ones kept for the life of the instance, every
+ * later one (and any that throws, is empty or is longer than 48 characters) {@link OTHER_NAMESPACE}.
+ * So 10,000 channels, or a caller's function gone wrong, leave at most `max + 1` values.
+ */
+export class Namespaces {
+  private readonly known = new Set<string>();
+
+  constructor(
+    private readonly label: (channel: string) => string = channelNamespace,
+    private readonly max = MAX_NAMESPACES,
+  ) {}
+
+  /** The namespace label of `channel`. */
+  of(channel: string): string {
+    let value: unknown;
+    try {
+      value = this.label(channel);
+    } catch {
+      return OTHER_NAMESPACE;
+    }
+    if (typeof value !== "string" || value.length === 0 || value.length > MAX_NAMESPACE_LENGTH) return OTHER_NAMESPACE;
+    if (this.known.has(value)) return value;
+    if (this.known.size >= this.max) return OTHER_NAMESPACE;
+    this.known.add(value);
+    return value;
+  }
+
+  /** Sums `count(item)` by the namespace of `channel(item)`. */
+  tally<T>(items: Iterable<T>, channel: (item: T) => string, count: (item: T) => number): Record<string, number> {
+    const out: Counts = Object.create(null) as Counts;
+    for (const item of items) bump(out, this.of(channel(item)), count(item));
+    return out;
+  }
 }
 
 type Counts = Record<string, number>;
@@ -78,8 +150,8 @@ function bump(counts: Counts, key: string, by = 1): void {
   counts[key] = (counts[key] ?? 0) + by;
 }
 
-function bump2(counts: Record<string, Counts>, outer: string, inner: string): void {
-  bump((counts[outer] ??= Object.create(null) as Counts), inner);
+function bump2(counts: Record<string, Counts>, outer: string, inner: string, by = 1): void {
+  bump((counts[outer] ??= Object.create(null) as Counts), inner, by);
 }
 
 function copy2(counts: Record<string, Counts>): Record<string, Counts> {
@@ -90,6 +162,10 @@ function copy2(counts: Record<string, Counts>): Record<string, Counts> {
 
 /** See the module comment. One per instance (`herald.core.telemetry`). */
 export class Telemetry {
+  /** Present when the namespace label is on: the transports label their counts with it. */
+  readonly namespaces: Namespaces | undefined;
+  private readonly nsPublishes: Record<string, Counts> = Object.create(null) as Record<string, Counts>;
+  private readonly nsDeliveries: Record<string, Counts> = Object.create(null) as Record<string, Counts>;
   private readonly opened: Counts = Object.create(null) as Counts;
   private readonly closed: Record<string, Counts> = Object.create(null) as Record<string, Counts>;
   private readonly refused: Record<string, Counts> = Object.create(null) as Record<string, Counts>;
@@ -102,6 +178,10 @@ export class Telemetry {
   private redisErrors = 0;
   private listeners: ((event: LifecycleEvent) => void)[] = [];
   private lagListeners: ((seconds: number) => void)[] = [];
+
+  constructor(namespaces?: Namespaces) {
+    this.namespaces = namespaces;
+  }
 
   /** True while a listener wants lifecycle events (callers skip measuring durations otherwise). */
   get observed(): boolean {
@@ -130,6 +210,7 @@ export class Telemetry {
         break;
       case "publish":
         bump(this.publishes, event.result);
+        if (event.namespace !== undefined) bump2(this.nsPublishes, event.result, event.namespace);
         break;
       case "resume":
         bump2(this.resumes, event.transport, event.result);
@@ -152,6 +233,11 @@ export class Telemetry {
   /** Adds bytes written to clients by `transport` (only for transports the hub does not count). */
   addBytes(transport: string, bytes: number): void {
     bump(this.bytes, transport, bytes);
+  }
+
+  /** Adds `count` deliveries by `transport` on a channel of `namespace` (only with the namespace label on). */
+  addDeliveries(transport: string, namespace: string, count: number): void {
+    bump2(this.nsDeliveries, transport, namespace, count);
   }
 
   /** Tells the lag listeners how long an event took from its publish to its receipt here, in seconds. */
@@ -188,6 +274,9 @@ export class Telemetry {
       tasksStarted: this.tasksStarted,
       tasksFinished: { ...this.finished },
       redisErrors: this.redisErrors,
+      ...(this.namespaces && {
+        byNamespace: { publishes: copy2(this.nsPublishes), deliveries: copy2(this.nsDeliveries) },
+      }),
     };
   }
 }

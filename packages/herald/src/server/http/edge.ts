@@ -50,6 +50,10 @@ export interface TransportStats {
   delivered: number;
   /** Connections closed for not reading fast enough. */
   dropped: number;
+  /** Presence members (one per user per presence channel) held by this transport's connections. */
+  presenceMembers?: number;
+  /** With the namespace label on: `subscriptions` by channel namespace. */
+  subscriptionsByNamespace?: Record<string, number> | undefined;
 }
 
 /** Internal state behind a `Herald` instance; transports are written against it. */

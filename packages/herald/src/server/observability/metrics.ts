@@ -11,7 +11,7 @@
 import { createRequire } from "node:module";
 import type * as PromClient from "prom-client";
 import type { HubStats } from "../core/hub.js";
-import type { Telemetry, TelemetryCounters } from "../core/telemetry.js";
+import { Namespaces, type Telemetry, type TelemetryCounters } from "../core/telemetry.js";
 import type { TransportStats } from "../http/edge.js";
 
 /**
@@ -35,6 +35,24 @@ export interface MetricsOptions {
    * answers anyone who can reach it: keep it off the public internet, or set this.
    */
   bearerToken?: string;
+  /**
+   * Adds a `namespace` label to `publishes_total`, `deliveries_total` and `subscriptions`: `true`
+   * takes the channel's prefix (its Pusher kind and first word: `user-42` → `user`,
+   * `private-user-42` → `private-user`; a name with no separator is `other`), a function
+   * `(channel) => label` decides. Either way the first `maxNamespaces` distinct labels are kept and
+   * every later one is `other`, so the number of series stays bounded whatever the channels.
+   * Default: off. Fixed per registry and prefix by the first instance registered there.
+   */
+  namespaceLabel?: boolean | ((channel: string) => string);
+  /** Distinct namespace labels kept before the rest are `other` (default 50). */
+  maxNamespaces?: number;
+}
+
+/** The namespaces an instance's telemetry labels its counts with, when `metrics.namespaceLabel` is on. */
+export function namespacesOf(options: MetricsOptions | undefined): Namespaces | undefined {
+  const label = options?.namespaceLabel;
+  if (!label) return undefined;
+  return new Namespaces(label === true ? undefined : label, options.maxNamespaces);
 }
 
 /** What the metrics read from an instance at scrape time (`herald.stats()` is one). */
@@ -43,6 +61,8 @@ export interface ObservedStats extends Pick<HubStats, "channels" | "buffered" | 
   readonly counters: TelemetryCounters;
   /** Tasks whose job runs on this process now. */
   readonly tasksRunning: number;
+  /** With the namespace label on: channel subscriptions by transport, then namespace. */
+  readonly subscriptionsByNamespace?: Readonly<Record<string, Readonly<Record<string, number>>>> | undefined;
 }
 
 /** An instance's metrics, as `herald.metrics` exposes them. */
@@ -103,7 +123,10 @@ export function createMetrics(options: MetricsOptions, telemetry: Telemetry, sta
   const prefix = options.prefix ?? "herald_";
   const sets = setsOf(registry);
   let set = sets.get(prefix);
-  if (!set) sets.set(prefix, (set = register(client, registry as PromClient.Registry, prefix)));
+  if (!set) {
+    set = register(client, registry as PromClient.Registry, prefix, telemetry.namespaces !== undefined);
+    sets.set(prefix, set);
+  }
   const metricSet = set;
   metricSet.sources.add(stats);
   metricSet.forget();
@@ -171,7 +194,21 @@ function flat(counts: Readonly<Record<string, number>>, label: string): Series {
 
 const RATE_CODES = new Set(["rate_limited", "too_many_connections"]);
 
-function register(client: Prom, registry: PromClient.Registry, prefix: string): MetricSet {
+/**
+ * With the namespace label, the series of one count by `outer` (transport or result) and
+ * namespace: an instance's counts by namespace where it keeps them, else its total with an empty
+ * namespace (an instance without the label on a registry whose first instance had it).
+ */
+function withNamespace(
+  totals: Series,
+  outer: string,
+  byNamespace: Readonly<Record<string, Readonly<Record<string, number>>>> | undefined,
+): Series {
+  if (!byNamespace) return totals.map(([labels, value]) => [{ ...labels, namespace: "" }, value]);
+  return nested(byNamespace, outer, "namespace");
+}
+
+function register(client: Prom, registry: PromClient.Registry, prefix: string, namespaced: boolean): MetricSet {
   const sources = new Set<Source>();
   const { read, forget } = reader(sources);
   const registers = [registry];
@@ -206,11 +243,21 @@ function register(client: Prom, registry: PromClient.Registry, prefix: string): 
     ["transport"],
     transports((t) => t.connections),
   );
+  const subscriptions = transports((t) => t.subscriptions);
   gauge(
     "subscriptions",
-    "Channel subscriptions of the open connections, by transport.",
+    "Channel subscriptions of the open connections, by transport" + (namespaced ? " and namespace." : "."),
+    namespaced ? ["transport", "namespace"] : ["transport"],
+    namespaced ? (s) => withNamespace(subscriptions(s), "transport", s.subscriptionsByNamespace) : subscriptions,
+  );
+  gauge(
+    "presence_members",
+    "Presence members held by this process's connections (one per user per presence channel), by transport.",
     ["transport"],
-    transports((t) => t.subscriptions),
+    (s) =>
+      Object.entries(s.transports)
+        .filter(([, t]) => t.presenceMembers !== undefined)
+        .map(([transport, t]): [Labels, number] => [{ transport }, t.presenceMembers!]),
   );
   gauge("channels", "Channels this process follows upstream.", [], (s) => [[{}, s.channels]]);
   gauge("buffered_bytes", "Bytes written to SSE subscribers that they have not read yet.", [], (s) => [
@@ -223,14 +270,19 @@ function register(client: Prom, registry: PromClient.Registry, prefix: string): 
   counter("disconnects_total", "Connections closed, by transport and reason.", ["transport", "reason"], (s) =>
     nested(s.counters.closed, "transport", "reason"),
   );
-  counter("publishes_total", "Publishes, by result (ok, rejected, error).", ["result"], (s) =>
-    flat(s.counters.publishes, "result"),
+  const publishes = (s: ObservedStats) => flat(s.counters.publishes, "result");
+  counter(
+    "publishes_total",
+    "Publishes, by result (ok, rejected, error)" + (namespaced ? " and namespace." : "."),
+    namespaced ? ["result", "namespace"] : ["result"],
+    namespaced ? (s) => withNamespace(publishes(s), "result", s.counters.byNamespace?.publishes) : publishes,
   );
+  const deliveries = transports((t) => t.delivered);
   counter(
     "deliveries_total",
-    "Events delivered (one per event per connection), by transport.",
-    ["transport"],
-    transports((t) => t.delivered),
+    "Events delivered (one per event per connection), by transport" + (namespaced ? " and namespace." : "."),
+    namespaced ? ["transport", "namespace"] : ["transport"],
+    namespaced ? (s) => withNamespace(deliveries(s), "transport", s.counters.byNamespace?.deliveries) : deliveries,
   );
   counter("delivered_bytes_total", "Bytes of live events written, by transport.", ["transport"], (s) => [
     [{ transport: "sse" }, s.deliveredBytes],
