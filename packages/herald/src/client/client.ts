@@ -27,7 +27,7 @@ import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { CursorTracker } from "./cursor-tracker.js";
 import { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
 import { createPollEventSource, type PollOptions } from "./poll-event-source.js";
-import { TransportChooser, type NegotiationOptions, type TransportKind } from "./transport.js";
+import { failureCounts, TransportChooser, type NegotiationOptions, type TransportKind } from "./transport.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
 import type { EventSourceFactory, EventSourceLike, OnlineTarget, Timers, VisibilityTarget } from "./types.js";
 
@@ -190,6 +190,8 @@ interface Attempt {
   source: EventSourceLike;
   listeners: [string, (event: MessageEvent | Event) => void][];
   connected: boolean;
+  /** The response head arrived (`open`): a server answered with a stream. */
+  opened: boolean;
   /** Clock time of the last byte (or event) seen on this connection. */
   lastActivity: number;
   /** Heartbeat interval the server announced, in ms (0: unknown). */
@@ -226,6 +228,8 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
   private probeTimer: unknown = null;
   /** The transport last announced with a `transport` event. */
   private announced: ClientTransport | null = null;
+  /** An SSE stream reached `herald:connected` on this client at least once. */
+  private streamed = false;
   /** Presence channels' members and own user id, and the state last handed out. */
   private readonly presences = new Map<
     string,
@@ -452,6 +456,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
       source,
       listeners: [],
       connected: false,
+      opened: false,
       lastActivity: this.now(),
       heartbeatMs: 0,
       heartbeatEvents: false,
@@ -466,6 +471,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
       source.addEventListener(type, wrapped);
     };
     listen("activity", () => undefined);
+    listen("open", () => (attempt.opened = true));
     listen("message", (e) => this.onMessage(e));
     listen(CONTROL.connected, (e) => this.onConnected(attempt, e));
     listen(CONTROL.gap, (e) => this.onGap(e));
@@ -556,6 +562,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     }
     this.armWatchdog();
     if (attempt.kind !== "ws") this.chooser.opened(attempt.kind);
+    if (attempt.kind === "sse") this.streamed = true;
     this.armProbe();
     if (this.announced !== attempt.kind) {
       this.announced = attempt.kind;
@@ -648,12 +655,13 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
   private onError(attempt: Attempt, event: Event): void {
     if (attempt !== this.active && attempt !== this.pending) return;
     if (this.probeFailed(attempt)) return;
-    if (!attempt.connected && attempt.kind !== "ws") this.chooser.failedToOpen(attempt.kind, false);
+    const { code: status, retryAfter, errorCode, message } = event as Event & FetchErrorDetail;
+    if (!attempt.connected && attempt.kind !== "ws" && failureCounts(attempt.kind, attempt.opened, status))
+      this.chooser.failedToOpen(attempt.kind, false);
     // Whichever stream failed, start over from the cursor: when a replacement for a channel change
     // fails, the old stream goes too, so a refused channel ends in `failed` (401/403) or backs off
     // like any failure instead of retrying in a tight loop.
     this.teardown();
-    const { code: status, retryAfter, errorCode, message } = event as Event & FetchErrorDetail;
     if (typeof status === "number") {
       const code = errorCode ?? (status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "http_error");
       this.emit("error", { code, message: message ?? `connection refused (${status})`, status });
@@ -681,8 +689,13 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     if (attempt !== this.active && attempt !== this.pending) return;
     if (attempt.connected) return;
     if (this.probeFailed(attempt)) return;
-    // Headers but no stream within the open timeout: on SSE in "auto" mode, a buffering proxy.
-    if (attempt.kind !== "ws") this.chooser.failedToOpen(attempt.kind, attempt.kind === "sse");
+    // No stream within the open timeout. On SSE in "auto" mode that is a buffering proxy when the
+    // head arrived, or when no stream ever opened here; a server that streamed before and is silent
+    // now is more likely restarting or compiling (`next dev`): one failure, not a verdict.
+    if (attempt.kind !== "ws") {
+      const buffered = attempt.kind === "sse" && (attempt.opened || !this.streamed);
+      this.chooser.failedToOpen(attempt.kind, buffered);
+    }
     this.emit("error", { code: "connect_timeout", message: `no answer from the server within ${ms} ms` });
     this.teardown();
     this.scheduleRetry("connect_timeout");

@@ -1,8 +1,10 @@
 /**
  * Which transport the next connection uses, in `transport: "auto"` mode: SSE first; long-polling
- * after `fallbackAfter` SSE attempts in a row failed to open, or at once when one opened no stream
- * within the open timeout (a proxy that buffers responses); back to SSE when a probe, made while
- * polling works, opens a stream. Decisions only: the client opens and closes connections.
+ * after `fallbackAfter` SSE attempts in a row failed in a way polling could fix ({@link failureCounts}),
+ * or at once when one opened no stream within the open timeout (a proxy that buffers responses);
+ * back to SSE when a probe, made while polling works, opens a stream. A server that is away
+ * (refused connections, 5xx while it restarts or recompiles) moves nothing. Decisions only: the
+ * client opens and closes connections.
  */
 
 /** The transports the client speaks. */
@@ -14,6 +16,17 @@ export interface NegotiationOptions {
   fallbackAfter?: number;
   /** While polling, try SSE again after this long (default 60,000 ms; doubles after each failed probe, up to 15 min). */
   probeAfterMs?: number;
+}
+
+/**
+ * Whether a failed attempt tells the chooser something about the transport. A long-poll failure
+ * always does (the network is down: start over on SSE). An SSE failure does only when a server
+ * answered with what a proxy would break: a stream head, then nothing (`opened`), or a 200 that is
+ * not a stream. No answer at all (connection refused) and HTTP errors (a 5xx while `next dev`
+ * recompiles, a 404 during a deploy) say the server is away, which polling would not fix.
+ */
+export function failureCounts(kind: TransportKind, opened: boolean, status: number | undefined): boolean {
+  return kind === "poll" || opened || status === 200;
 }
 
 /** See the module comment. */
