@@ -7,10 +7,9 @@ import { currentUserId } from "@/lib/session";
 
 // #region startReport
 export async function startReport() {
-  const userId = await currentUserId();
-  if (!userId) throw new Error("sign in first");
-  return herald.tasks.start(
-    userId,
+  // Resolves with { ok: true, task } or, when refused (signed out, 5 already running), { ok: false, error }.
+  return herald.tasks.tryStart(
+    await currentUserId(),
     async (task) => {
       task.step("fetch", "active");
       for (let i = 1; i <= 10; i++) {

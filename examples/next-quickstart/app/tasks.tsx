@@ -3,11 +3,16 @@ import { useTask, useTasks } from "herald/react";
 import { startReport } from "./actions";
 
 export function Tasks() {
-  const { tasks, refresh } = useTasks();
+  const { tasks, start, refusal } = useTasks();
   return (
     <section>
       <h2>Tasks</h2>
-      <button onClick={async () => refresh(await startReport())}>Start a report</button>
+      <button onClick={() => start(startReport)}>Start a report</button>
+      {refusal && (
+        <p role="alert" className="refusal">
+          {refusal.message}
+        </p>
+      )}
       {tasks.map((task) => (
         <TaskCard key={task.id} id={task.id} />
       ))}

@@ -1,4 +1,5 @@
 import { parseCursor } from "./cursor.js";
+import type { HeraldErrorCode } from "./errors.js";
 
 /**
  * Tasks on the wire: the snapshot shape, the `task-{id}` events and the reducer that applies them.
@@ -48,6 +49,30 @@ export interface TaskSnapshot<R = unknown> {
   /** The same position as a cursor (`{epoch}-{seq}`), or null before any event. */
   cursor: string | null;
 }
+
+/**
+ * Why a task was not started, for a UI to show: `too_many_tasks` (429, the per-user cap),
+ * `unauthorized` (401, signed out), `invalid_request` (400), `rate_limited` (429)...
+ */
+export interface TaskRefusal {
+  code: HeraldErrorCode;
+  /** For people, e.g. "5 tasks are running; wait for one to finish." */
+  message: string;
+  /** The HTTP status that goes with `code`. */
+  status: number;
+  /** How long to wait before trying again, when waiting helps. */
+  retryAfterMs?: number;
+  /** For `too_many_tasks`: the cap (tasks of one user running at once). */
+  limit?: number;
+}
+
+/**
+ * What `herald.tasks.tryStart` resolves with (a plain object, so a Server Action can return it):
+ * the started task, or the refusal. Never an exception for an expected refusal, so production
+ * Next.js does not turn it into a 500 whose message it hides.
+ */
+export type TaskStartResult<R = unknown> =
+  { ok: true; taskId: string; task: TaskSnapshot<R> } | { ok: false; error: TaskRefusal };
 
 /**
  * Events published on `task-{id}`, by name, with their data. Each carries enough to update a

@@ -23,7 +23,7 @@ export {
 export { useConnectionStatus, type ConnectionStatus } from "./use-connection-status.js";
 export { usePresence, NO_PRESENCE } from "./use-presence.js";
 export { useClientEvent } from "./use-client-event.js";
-export { useTasks, type TasksState } from "./use-tasks.js";
+export { useTasks, type TasksState, type UseTasksOptions, type StartedTask } from "./use-tasks.js";
 export { HeraldError, isHeraldError, type HeraldErrorCode } from "../protocol/errors.js";
 export { useTask, type TaskState, type UseTaskOptions, type UseTaskStatus } from "./use-task.js";
 export {
@@ -40,6 +40,8 @@ export {
   type TaskStatus,
   type TaskStep,
   type StepStatus,
+  type TaskRefusal,
+  type TaskStartResult,
 } from "./task-state.js";
 export type {
   ConnectionState,

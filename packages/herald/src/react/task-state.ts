@@ -8,4 +8,6 @@ export {
   type StepStatus,
   type TaskStep,
   type TaskFailure,
+  type TaskRefusal,
+  type TaskStartResult,
 } from "../protocol/tasks.js";

@@ -23,7 +23,7 @@ import type { SessionRequest } from "./http/routes.js";
 import { handleSseFetch } from "./http/sse-fetch.js";
 import { handleSseNode } from "./http/sse-node.js";
 import { resolveOptions, type HeraldOptions, type SharedState } from "./options.js";
-import { createTasks, type Tasks } from "./tasks/tasks.js";
+import { createTasks, tryStartWith, type Tasks } from "./tasks/tasks.js";
 import { Telemetry, type TelemetryCounters } from "./core/telemetry.js";
 import { defaultLogger, logLifecycle } from "./observability/logger.js";
 import { createMetrics, namespacesOf, type HeraldMetrics } from "./observability/metrics.js";
@@ -403,7 +403,7 @@ function watchShared(shared: SharedState | undefined, telemetry: Telemetry): () 
  * every tab's task list (`useTasks`) shows it without a reload.
  */
 function announcingTasks(herald: Herald, tasks: Tasks): Tasks {
-  return {
+  const announcing: Tasks = {
     ...tasks,
     get running() {
       return tasks.running;
@@ -415,5 +415,7 @@ function announcingTasks(herald: Herald, tasks: Tasks): Tasks {
         await herald.publish(channel, "task.started", { id: snapshot.id }).catch(() => {});
       return snapshot;
     },
+    tryStart: (ownerId, job, startOptions) => tryStartWith(announcing.start, ownerId, job, startOptions),
   };
+  return announcing;
 }

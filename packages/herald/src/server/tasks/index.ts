@@ -1,5 +1,15 @@
 /** Long-running tasks. */
-export { createTasks, type Tasks, type TasksOptions, type StartOptions, type TaskLifecycleEvent } from "./tasks.js";
+export {
+  createTasks,
+  taskRefusal,
+  tryStartWith,
+  type Tasks,
+  type TasksOptions,
+  type StartOptions,
+  type TaskLifecycleEvent,
+  type TaskRefusal,
+  type TaskStartResult,
+} from "./tasks.js";
 export { MemoryTaskStore, type TaskStore, type MemoryTaskStoreOptions } from "./store.js";
 export { applyTaskEvent } from "../../protocol/tasks.js";
 export {

@@ -346,3 +346,70 @@ describe("tasks", () => {
     expect((await tasks.wait(bad.id, "a")).error?.message).toMatch(/progress must be/);
   });
 });
+
+describe("tryStart: refusals as values, for Server Actions (issue 19 #1)", () => {
+  it("answers past the cap with { ok: false, error } whose message a page can show; start still throws", async () => {
+    const h = createHerald({ getUserId: () => "u" });
+    herald = h;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const job = async () => gate;
+    const started = [];
+    for (let i = 0; i < 5; i++) started.push(await h.tasks.tryStart("u", job));
+    expect(started.every((r) => r.ok && r.taskId === r.task.id && r.task.status === "queued")).toBe(true);
+
+    const refused = await h.tasks.tryStart("u", job);
+    expect(refused).toEqual({
+      ok: false,
+      error: {
+        code: "too_many_tasks",
+        status: 429,
+        message: "5 tasks are running; wait for one to finish.",
+        retryAfterMs: 5000,
+        limit: 5,
+      },
+    });
+    // A plain object: survives the Server Action's serialization as it is.
+    expect(JSON.parse(JSON.stringify(refused))).toEqual(refused);
+    await expect(h.tasks.start("u", job)).rejects.toMatchObject({ code: "too_many_tasks", status: 429 });
+    expect((await h.tasks.tryStart("someone-else", async () => 1)).ok).toBe(true);
+
+    release();
+    const first = started[0]!;
+    if (first.ok) await h.tasks.wait(first.taskId, "u");
+    expect((await h.tasks.tryStart("u", job)).ok).toBe(true);
+  });
+
+  it("a signed-out caller (no user id) is refused with unauthorized; the job never runs", async () => {
+    const h = createHerald({ getUserId: () => null });
+    herald = h;
+    let ran = false;
+    for (const owner of [null, undefined]) {
+      const result = await h.tasks.tryStart(owner, async () => {
+        ran = true;
+      });
+      expect(result).toMatchObject({ ok: false, error: { code: "unauthorized", status: 401 } });
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ran).toBe(false);
+  });
+
+  it("announces the start on user-{id} (task.started) like start does; bad input is a refusal, a bad job throws", async () => {
+    const h = createHerald({ getUserId: () => "ann" });
+    herald = h;
+    const told: unknown[][] = [];
+    const publish = h.publish.bind(h);
+    h.publish = (channel, event, data, ...rest) => {
+      if (channel.startsWith("user-")) told.push([channel, event, data]);
+      return publish(channel, event, data, ...rest);
+    };
+    const result = await h.tasks.tryStart("ann", async () => 1, { title: "t" });
+    if (!result.ok) throw new Error("refused");
+    expect(told).toEqual([["user-ann", "task.started", { id: result.taskId }]]);
+    expect(await h.tasks.tryStart("ann", async () => 1, { title: "x".repeat(501) })).toMatchObject({
+      ok: false,
+      error: { code: "invalid_request", status: 400 },
+    });
+    await expect(h.tasks.tryStart("ann", "not a job" as never)).rejects.toThrow(TypeError);
+  });
+});

@@ -1,12 +1,15 @@
 /** Long-running tasks with progress, steps, streamed text and cancellation: `createTasks`. */
 import { randomBytes } from "node:crypto";
 import { encodeCursor } from "../../protocol/cursor.js";
-import { HeraldError } from "../../protocol/errors.js";
+import { HeraldError, isHeraldError } from "../../protocol/errors.js";
+import type { TaskRefusal, TaskStartResult } from "../../protocol/tasks.js";
 import type { TaskOwnerLookup } from "../auth/authorize.js";
 import type { Publisher } from "../core/publish.js";
 import { MAX_TEXT_CHUNK, TaskPipeline } from "./run.js";
 import { MemoryTaskStore, type TaskStore } from "./store.js";
 import { isFinished, type StepStatus, type TaskContext, type TaskJob, type TaskSnapshot } from "./types.js";
+
+export type { TaskRefusal, TaskStartResult };
 
 /** Options for {@link createTasks}. */
 export interface TasksOptions {
@@ -83,6 +86,25 @@ export interface Tasks extends TaskOwnerLookup {
    * ```
    */
   start<R>(ownerId: string, job: TaskJob<R>, options?: StartOptions): Promise<TaskSnapshot<R>>;
+  /**
+   * {@link Tasks.start} for a Server Action: resolves with `{ ok: true, taskId, task }`, or with
+   * `{ ok: false, error: { code, message, status, retryAfterMs?, limit? } }` when the start is
+   * refused (`too_many_tasks` past the per-user cap, `unauthorized` when `ownerId` is null or
+   * undefined, `invalid_request`...) instead of throwing: production Next.js turns an error thrown
+   * by a Server Action into an HTTP 500 and hides its message. Programmer errors (a job that is not
+   * a function) still throw.
+   *
+   * @example
+   * ```ts
+   * "use server";
+   * export async function startReport() {
+   *   return herald.tasks.tryStart(await currentUserId(), reportJob, { title: "Monthly report" });
+   * }
+   * // in the browser: const started = await startReport();
+   * // if (!started.ok) show(started.error.message); // "5 tasks are running; wait for one to finish."
+   * ```
+   */
+  tryStart<R>(ownerId: string | null | undefined, job: TaskJob<R>, options?: StartOptions): Promise<TaskStartResult<R>>;
   /** The task's snapshot. `task_not_found` (404) when it is unknown, expired, or not `userId`'s. */
   get(id: string, userId: string): Promise<TaskSnapshot>;
   /**
@@ -135,7 +157,8 @@ export function createTasks(publisher: Publisher, options: TasksOptions = {}): T
   const reserve = (ownerId: string): (() => void) => {
     const count = runningByOwner.get(ownerId) ?? 0;
     if (count >= maxRunning) {
-      throw new HeraldError("too_many_tasks", `at most ${maxRunning} running tasks per user; wait for one to end`, {
+      const running = maxRunning === 1 ? "1 task is running" : `${maxRunning} tasks are running`;
+      throw new HeraldError("too_many_tasks", `${running}; wait for one to finish.`, {
         details: { limit: maxRunning },
         retryAfter: 5,
       });
@@ -250,7 +273,7 @@ export function createTasks(publisher: Publisher, options: TasksOptions = {}): T
     })();
   }
 
-  return {
+  const tasks: Tasks = {
     async start(ownerId, job, startOptions = {}) {
       if (typeof ownerId !== "string" || ownerId.length === 0) {
         throw new HeraldError("invalid_request", "ownerId must be a non-empty string");
@@ -308,6 +331,10 @@ export function createTasks(publisher: Publisher, options: TasksOptions = {}): T
       return structuredClone(state) as TaskSnapshot<never>;
     },
 
+    tryStart(ownerId, job, startOptions) {
+      return tryStartWith(tasks.start, ownerId, job, startOptions);
+    },
+
     get: owned,
 
     async cancel(id, userId) {
@@ -349,4 +376,41 @@ export function createTasks(publisher: Publisher, options: TasksOptions = {}): T
       ownStore?.close();
     },
   };
+  return tasks;
+}
+
+/**
+ * The refusal an error stands for ({@link TaskRefusal}), or null when it is not one of Herald's
+ * (a bug, a failing store), which should still be thrown.
+ */
+export function taskRefusal(error: unknown): TaskRefusal | null {
+  if (!isHeraldError(error) || error.code === "internal") return null;
+  const refusal: TaskRefusal = { code: error.code, message: error.message, status: error.status };
+  if (error.retryAfter !== undefined) refusal.retryAfterMs = error.retryAfter * 1000;
+  const limit = error.details?.limit;
+  if (typeof limit === "number") refusal.limit = limit;
+  return refusal;
+}
+
+/**
+ * {@link Tasks.tryStart} over any `start` (wrappers of a runner call it with their own): refusals
+ * become `{ ok: false, error }`, anything else is thrown.
+ */
+export async function tryStartWith<R>(
+  start: Tasks["start"],
+  ownerId: string | null | undefined,
+  job: TaskJob<R>,
+  startOptions?: StartOptions,
+): Promise<TaskStartResult<R>> {
+  if (ownerId === null || ownerId === undefined) {
+    return { ok: false, error: { code: "unauthorized", message: "Sign in to start a task.", status: 401 } };
+  }
+  try {
+    const task = await start(ownerId, job, startOptions);
+    return { ok: true, taskId: task.id, task };
+  } catch (error) {
+    const refusal = taskRefusal(error);
+    if (!refusal) throw error;
+    return { ok: false, error: refusal };
+  }
 }
