@@ -11,7 +11,8 @@
  *
  * Liveness: the server announces its heartbeat interval in `herald:connected`; a connection on
  * which no byte arrives for about two intervals (plus a margin) is closed and resumed from the
- * cursor. `offline` drops the connection at once; `online` and a page coming back retry at once.
+ * cursor. `offline` drops the connection at once; `online`, a page coming back and another tab
+ * of the origin connecting to the same endpoint retry at once.
  */
 import {
   CONTROL,
@@ -25,6 +26,7 @@ import {
 import { assertChannelName } from "../protocol/names.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { CursorTracker } from "./cursor-tracker.js";
+import { joinPeers, type PeerSignal } from "./peers.js";
 import { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
 import { createPollEventSource, type PollOptions } from "./poll-event-source.js";
 import { failureCounts, TransportChooser, type NegotiationOptions, type TransportKind } from "./transport.js";
@@ -89,6 +91,12 @@ export interface HeraldClientOptions {
   onlineTarget?: OnlineTarget | null;
   /** Where `visibilitychange` comes from (default: `document` when present). Pass null to disable. */
   visibilityTarget?: VisibilityTarget | null;
+  /**
+   * Tabs of one origin following the same `url` share the news that the server is back: a tab
+   * waiting out its backoff retries as soon as another tab connects (a `Retry-After` the server
+   * asked for is still honoured). Default: true in a browser page (`BroadcastChannel`), false elsewhere.
+   */
+  crossTab?: boolean;
   /**
    * How to reach the server. `"sse"`: a stream only. `"poll"`: (long-)polling `…/poll` only.
    * `"auto"`: SSE, falling back to long-polling when streams fail to open several times in a row
@@ -228,6 +236,10 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
   private probeTimer: unknown = null;
   /** The transport last announced with a `transport` event. */
   private announced: ClientTransport | null = null;
+  /** The other tabs following this endpoint (see {@link HeraldClientOptions.crossTab}). */
+  private peers: PeerSignal | null = null;
+  /** The retry being waited for has a floor the server asked for (`Retry-After`). */
+  private floored = false;
   /** An SSE stream reached `herald:connected` on this client at least once. */
   private streamed = false;
   /** Presence channels' members and own user id, and the state last handed out. */
@@ -289,6 +301,13 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
           : null
         : options.visibilityTarget;
     this.visibilityTarget?.addEventListener("visibilitychange", this.onVisibility);
+    if (options.crossTab ?? doc !== undefined) {
+      this.peers = joinPeers(
+        new URL(options.url, (globalThis as { location?: { href: string } }).location?.href ?? "http://localhost/")
+          .href,
+        this.onPeerConnected,
+      );
+    }
     this.PollES = createPollEventSource({
       ...options.poll,
       timers: this.timers,
@@ -382,6 +401,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     this.onlineTarget?.removeEventListener("online", this.onOnline);
     this.onlineTarget?.removeEventListener("offline", this.onOffline);
     this.visibilityTarget?.removeEventListener("visibilitychange", this.onVisibility);
+    this.peers?.close();
     this.handlers.clear();
     this.transition("closed", "close", 0);
     this.listeners.clear();
@@ -569,6 +589,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
       this.emit("transport", attempt.kind);
     }
     this.emit("connected", payload);
+    this.peers?.announce();
   }
 
   /** While polling in `"auto"` mode, tries SSE again later (make before break: polling goes on meanwhile). */
@@ -796,6 +817,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     // Retry-After (429, 503) is a floor; jitter on top of it keeps a crowd from returning at once.
     const jitter = backoffDelay(this.attempt, backoff, this.random);
     const delay = this.retryAfterMs > 0 ? this.retryAfterMs + Math.round(jitter / 4) : jitter;
+    this.floored = this.retryAfterMs > 0;
     this.retryAfterMs = 0;
     this.attempt++;
     this.nextRetryAt = this.now() + delay;
@@ -847,6 +869,10 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     // backoff (`offline` can be wrong), and at once on `online`.
     this.teardown();
     this.scheduleRetry("offline");
+  };
+
+  private readonly onPeerConnected = (): void => {
+    if (this.state === "reconnecting" && this.retryTimer !== null && !this.floored) this.retryNow("peer");
   };
 
   private readonly onVisibility = (): void => {
