@@ -63,6 +63,8 @@ describe("observability: the scripted scenario", () => {
     expect(mid.get('herald_connections{transport="websocket"}')).toBe(1);
     expect(mid.get('herald_subscriptions{transport="websocket"}')).toBe(1);
     expect(mid.get("herald_channels")).toBe(1);
+    // The socket is on no presence channel; the gauge is there, at 0 (namespaces.test.ts counts members).
+    expect(mid.get('herald_presence_members{transport="websocket"}')).toBe(0);
 
     // Three events, one at a time (each reaches everyone before the next).
     const ticks = () => ws.frames.filter((f) => f.event === "tick").length;
@@ -129,6 +131,7 @@ describe("observability: the scripted scenario", () => {
       'herald_connections{transport="websocket"}': 0,
       herald_buffered_bytes: 0,
       herald_tasks_running: 0,
+      'herald_presence_members{transport="websocket"}': 0,
       // sse: alice, anon, the resumed one, the gap one, the stalled one; poll: first and held; one socket.
       'herald_connections_opened_total{transport="sse"}': 5,
       'herald_connections_opened_total{transport="poll"}': 2,
