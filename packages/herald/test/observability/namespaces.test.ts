@@ -6,11 +6,13 @@
  * user per channel. Real parts: node:http on port 0, prom-client, fetch, ws.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { Registry } from "prom-client";
 import { rawConnect, type RawClient } from "../pusher/raw.js";
 import { signSocketAuth } from "../../src/pusher/index.js";
+import { createHerald } from "../../src/server/index.js";
 import { channelNamespace, Namespaces, OTHER_NAMESPACE } from "../../src/server/core/telemetry.js";
 import { waitFor } from "../helpers.js";
-import { APP, SseReader, scrape, startObserved, type ObservedServer, type Scrape } from "./fixture.js";
+import { APP, SseReader, parseScrape, scrape, startObserved, type ObservedServer, type Scrape } from "./fixture.js";
 
 const servers: ObservedServer[] = [];
 afterEach(async () => {
@@ -120,6 +122,31 @@ describe("the namespace label", () => {
     expect(total("herald_deliveries_total")).toBe(herald.stats().delivered + herald.stats().pollDelivered);
     await Promise.all([room.close(), chat.close()]);
   }, 120_000);
+
+  it('on a shared registry the first instance decides; one without the label reports totals with namespace=""', async () => {
+    const registry = new Registry();
+    const labelled = createHerald({ metrics: { registry, namespaceLabel: true } });
+    const plain = createHerald({ metrics: { registry } });
+    try {
+      await labelled.publish("room-1", "e", 1);
+      await plain.publish("room-1", "e", 2);
+      await plain.publish("room-2", "e", 3);
+      const m = parseScrape(await registry.metrics());
+      expect(m.get('herald_publishes_total{result="ok",namespace="room"}')).toBe(1);
+      expect(m.get('herald_publishes_total{result="ok",namespace=""}')).toBe(2);
+    } finally {
+      await Promise.all([labelled.close(), plain.close()]);
+    }
+    const other = new Registry();
+    const first = createHerald({ metrics: { registry: other } });
+    const second = createHerald({ metrics: { registry: other, namespaceLabel: true } });
+    try {
+      await second.publish("room-1", "e", 1);
+      expect(parseScrape(await other.metrics()).get('herald_publishes_total{result="ok"}')).toBe(1);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
 
   it("is off by default: no namespace label anywhere", async () => {
     const server = await start();
