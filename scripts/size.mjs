@@ -1,62 +1,257 @@
 #!/usr/bin/env node
 /* global process, console */
-// Browser bundle size of Herald's client entries, as an app's bundler would ship them: each entry
-// bundled with esbuild (ESM, browser, minified, production), then gzipped (level 9).
-// `herald/react` is measured with react external (the app already has it); it includes the client.
+// The package's figures, measured in one place: what `npm pack` ships (file count, packed and
+// unpacked size) and the browser bundle size of Herald's client entries, as an app's bundler would
+// ship them: each entry bundled with esbuild (ESM, browser, minified, production), then gzipped
+// (level 9). `herald/react` is measured with react external (the app already has it); it includes
+// the client. `herald/client/ws` is measured as what it adds to `herald/client`.
 //
-//   npm run size                       measures packages/herald (run after `npm run build`)
-//   node scripts/size.mjs <pkgDir>     measures an unpacked package (the package test uses the tarball)
+// The docs quote these figures where a `<!--figure:NAME-->` marker stands right before the number
+// (see FIGURES); packages/herald/test/docs/figures.test.ts fails when one is off by more than
+// FIGURE_TOLERANCE, and `--write-docs` rewrites them all from a fresh measurement.
+//
+//   npm run size                              bundle sizes of packages/herald (after `npm run build`)
+//   node scripts/size.mjs <pkgDir>            bundle sizes of an unpacked package (the package test
+//                                             uses the tarball)
+//   node scripts/size.mjs --figures           every figure: `npm pack --dry-run --json` and the sizes
+//   node scripts/size.mjs --write-docs        the same, written into the docs' marked figures
 import { build } from "esbuild";
-import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const heraldDir = join(root, "packages", "herald");
 
-/** The entries measured: the subpath export and what the bundler treats as external. */
+/** The entries measured (and budgeted by the package test): the subpath export and what stays external. */
 export const ENTRIES = [
   { name: "herald/client", subpath: "./client", external: [] },
   { name: "herald/react", subpath: "./react", external: ["react", "react-dom", "react/jsx-runtime"] },
 ];
 
 /**
+ * Size budgets, gzipped bytes, for the bundle a browser app gets from each entry of ENTRIES: the
+ * measured size when set, plus ~20%. The package test fails past them; raise them deliberately.
+ */
+export const BUDGETS = { "herald/client": 8_000, "herald/react": 11_500 };
+
+/** Entries measured as what they add to another one (bundled together, minus the base alone). */
+export const ADD_ONS = [{ name: "herald/client/ws", subpath: "./client/ws", base: "./client" }];
+
+/** @param {string} pkgDir @param {string} subpath */
+function entryFile(pkgDir, subpath) {
+  const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
+  const file = pkg.exports?.[subpath]?.default;
+  if (typeof file !== "string") throw new Error(`package.json has no exports["${subpath}"].default`);
+  return resolve(pkgDir, file);
+}
+
+/**
+ * Bundles the files together (everything they export kept), minified; returns the output's bytes.
+ * @param {string[]} files
+ * @param {string[]} external
+ */
+async function bundle(files, external) {
+  const out = await build({
+    stdin: { contents: files.map((f) => `export * from ${JSON.stringify(f)};`).join("\n"), resolveDir: root },
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    minify: true,
+    treeShaking: true,
+    legalComments: "none",
+    define: { "process.env.NODE_ENV": '"production"' },
+    external,
+    logLevel: "silent",
+  });
+  const code = out.outputFiles[0].contents;
+  return { minified: code.length, gzipped: gzipSync(code, { level: 9 }).length };
+}
+
+/**
  * @param {string} [pkgDir] a directory holding Herald's package.json and dist/
  * @returns {Promise<{ name: string, minified: number, gzipped: number }[]>} sizes in bytes
  */
-export async function measureSizes(pkgDir = join(root, "packages", "herald")) {
-  const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
+export async function measureSizes(pkgDir = heraldDir) {
   const results = [];
   for (const entry of ENTRIES) {
-    const file = pkg.exports?.[entry.subpath]?.default;
-    if (typeof file !== "string") throw new Error(`package.json has no exports["${entry.subpath}"].default`);
-    const out = await build({
-      entryPoints: [resolve(pkgDir, file)],
-      bundle: true,
-      write: false,
-      format: "esm",
-      platform: "browser",
-      target: "es2022",
-      minify: true,
-      treeShaking: true,
-      legalComments: "none",
-      define: { "process.env.NODE_ENV": '"production"' },
-      external: entry.external,
-      logLevel: "silent",
-    });
-    const code = out.outputFiles[0].contents;
-    results.push({ name: entry.name, minified: code.length, gzipped: gzipSync(code, { level: 9 }).length });
+    results.push({ name: entry.name, ...(await bundle([entryFile(pkgDir, entry.subpath)], entry.external)) });
   }
   return results;
 }
 
-const kb = (n) => `${(n / 1024).toFixed(1)} kB`;
+/**
+ * What each add-on entry adds to its base's bundle, in bytes.
+ * @param {string} [pkgDir]
+ * @returns {Promise<{ name: string, minified: number, gzipped: number }[]>}
+ */
+export async function measureAddOns(pkgDir = heraldDir) {
+  const results = [];
+  for (const entry of ADD_ONS) {
+    const base = await bundle([entryFile(pkgDir, entry.base)], []);
+    const both = await bundle([entryFile(pkgDir, entry.base), entryFile(pkgDir, entry.subpath)], []);
+    results.push({ name: entry.name, minified: both.minified - base.minified, gzipped: both.gzipped - base.gzipped });
+  }
+  return results;
+}
+
+/**
+ * `npm pack` of the built packages/herald (run `npm run build` first) with `args`: the pack
+ * lifecycle without the build, that is herald-pack.mjs prepack (prunes stale dist files, copies
+ * README.md and LICENSE in), `npm pack --json --ignore-scripts …args`, then postpack. Leaving the
+ * build out keeps the measurement to the dist/ that is there (a half-edited source tree cannot
+ * fail it). Returns npm's JSON report of the package.
+ * @param {string[]} args e.g. `["--dry-run"]` or `["--pack-destination", dir]`
+ * @returns {Promise<{ filename: string, files: { path: string }[], entryCount: number, size: number, unpackedSize: number }>}
+ */
+export async function npmPack(args) {
+  const exec = promisify(execFile);
+  const lifecycle = join(root, "scripts", "herald-pack.mjs");
+  await exec(process.execPath, [lifecycle, "prepack"], { cwd: heraldDir });
+  let stdout;
+  try {
+    ({ stdout } = await exec("npm", ["pack", "--json", "--ignore-scripts", ...args], {
+      cwd: heraldDir,
+      maxBuffer: 64 << 20,
+    }));
+  } finally {
+    await exec(process.execPath, [lifecycle, "postpack"], { cwd: heraldDir });
+  }
+  return JSON.parse(stdout)[0];
+}
+
+/**
+ * `npm pack --dry-run --json` of the built package: its file list, count and sizes.
+ * @returns {Promise<{ files: string[], entryCount: number, size: number, unpackedSize: number }>}
+ */
+export async function packDryRun() {
+  const pack = await npmPack(["--dry-run"]);
+  return {
+    files: pack.files.map((f) => f.path),
+    entryCount: pack.entryCount,
+    size: pack.size,
+    unpackedSize: pack.unpackedSize,
+  };
+}
+
+/**
+ * The figures the docs quote, by name: `kind` says how to print and read them (`files`: a count;
+ * `bytes`: "7.4 kB", "1.7 MB", or "7,448 B" when the docs give bytes). Sizes use SI units
+ * (1 kB = 1,000 B), as npm prints them.
+ */
+export const FIGURES = {
+  "tarball.files": "the number of files in the tarball",
+  "tarball.packed": "the tarball's size",
+  "tarball.unpacked": "the unpacked package's size",
+  "client.min": "herald/client, minified",
+  "client.gzip": "herald/client, min + gzip",
+  "react.min": "herald/react, minified (React external)",
+  "react.gzip": "herald/react, min + gzip (React external)",
+  "ws.gzip": "what herald/client/ws adds to herald/client, min + gzip",
+  "budget.client": "herald/client's budget (BUDGETS), exact",
+  "budget.react": "herald/react's budget (BUDGETS), exact",
+};
+
+/** Figures quoted exactly (the budgets): no tolerance. */
+export const EXACT_FIGURES = ["budget.client", "budget.react"];
+
+/** How far (relative) a figure in the docs may be from the measurement. */
+export const FIGURE_TOLERANCE = 0.1;
+
+/** Measures every figure of {@link FIGURES}. @returns {Promise<{ values: Record<string, number>, files: string[] }>} */
+export async function measureFigures() {
+  const pack = await packDryRun();
+  const sizes = Object.fromEntries((await measureSizes()).map((s) => [s.name, s]));
+  const addOns = Object.fromEntries((await measureAddOns()).map((s) => [s.name, s]));
+  const values = {
+    "tarball.files": pack.entryCount,
+    "tarball.packed": pack.size,
+    "tarball.unpacked": pack.unpackedSize,
+    "client.min": sizes["herald/client"].minified,
+    "client.gzip": sizes["herald/client"].gzipped,
+    "react.min": sizes["herald/react"].minified,
+    "react.gzip": sizes["herald/react"].gzipped,
+    "ws.gzip": addOns["herald/client/ws"].gzipped,
+    "budget.client": BUDGETS["herald/client"],
+    "budget.react": BUDGETS["herald/react"],
+  };
+  return { values, files: pack.files };
+}
+
+/** The docs that may quote figures. */
+export const FIGURE_DOCS = ["README.md", "docs/package.md", "docs/websocket-client.md"];
+
+/** A marked figure: `<!--figure:NAME-->` then the number with its unit ("333 files", "7.4 kB", "7,448 B"). */
+export const FIGURE_RE = /<!--\s*figure:\s*([\w.]+)\s*-->(\d[\d,]*(?:\.\d+)?)(\s?)(files|B|kB|MB)\b/g;
+
+const UNIT = { files: 1, B: 1, kB: 1e3, MB: 1e6 };
+
+/**
+ * Every marked figure of a markdown text.
+ * @param {string} text
+ * @returns {{ name: string, text: string, value: number, unit: string, line: number }[]}
+ */
+export function figuresIn(text) {
+  return [...text.matchAll(FIGURE_RE)].map((m) => ({
+    name: m[1],
+    text: m[0].replace(/^<!--.*?-->/, ""),
+    value: Number(m[2].replaceAll(",", "")) * UNIT[m[4]],
+    unit: m[4],
+    line: text.slice(0, m.index).split("\n").length,
+  }));
+}
+
+/** @param {number} value @param {string} unit the unit the docs use at that place */
+function formatFigure(value, unit) {
+  if (unit === "files") return `${value} files`;
+  if (unit === "B") return `${value.toLocaleString("en-US")} B`;
+  if (unit === "MB") return `${(value / 1e6).toFixed(1)} MB`;
+  return `${(value / 1e3).toFixed(value < 100e3 ? 1 : 0)} kB`;
+}
+
+/**
+ * The text with every marked figure replaced by the measured value, in the unit it had.
+ * @param {string} text @param {Record<string, number>} values
+ */
+export function writeFigures(text, values) {
+  return text.replace(FIGURE_RE, (whole, name, _n, space, unit) => {
+    if (!(name in values)) throw new Error(`unknown figure "${name}"`);
+    const formatted = formatFigure(values[name], unit);
+    return `<!--figure:${name}-->${space ? formatted : formatted.replace(" ", "")}`;
+  });
+}
+
+const kb = (n) => `${(n / 1e3).toFixed(1)} kB`;
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const sizes = await measureSizes(process.argv[2] ? resolve(process.argv[2]) : undefined);
-  for (const s of sizes) {
-    console.log(
-      `${s.name.padEnd(14)} ${kb(s.minified).padStart(9)} minified ${kb(s.gzipped).padStart(9)} gzipped  (${s.gzipped} B)`,
-    );
+  const arg = process.argv[2];
+  if (arg === "--figures" || arg === "--write-docs") {
+    const { values } = await measureFigures();
+    for (const [name, value] of Object.entries(values))
+      console.log(`${name.padEnd(17)} ${String(value).padStart(9)}  ${FIGURES[name]}`);
+    if (arg === "--write-docs") {
+      for (const doc of FIGURE_DOCS) {
+        const file = join(root, doc);
+        const before = readFileSync(file, "utf8");
+        const after = writeFigures(before, values);
+        if (after !== before) {
+          writeFileSync(file, after);
+          console.log(`updated ${doc}`);
+        }
+      }
+    }
+  } else {
+    const dir = arg ? resolve(arg) : undefined;
+    for (const s of [...(await measureSizes(dir)), ...(await measureAddOns(dir))]) {
+      const what = ADD_ONS.some((a) => a.name === s.name) ? "more" : "";
+      console.log(
+        `${s.name.padEnd(17)} ${kb(s.minified).padStart(9)} minified ${kb(s.gzipped).padStart(9)} gzipped  (${s.gzipped} B) ${what}`.trimEnd(),
+      );
+    }
   }
 }

@@ -5,7 +5,6 @@ import { counter } from "@/lib/counter";
 import { herald } from "@/lib/herald";
 import { currentUserId } from "@/lib/session";
 
-// #region startReport
 export async function startReport() {
   // Resolves with { ok: true, task } or, when refused (signed out, 5 already running), { ok: false, error }.
   return herald.tasks.tryStart(
@@ -29,23 +28,17 @@ export async function startReport() {
     { title: "Monthly report", steps: ["fetch", "write"] },
   );
 }
-// #endregion startReport
 
-// #region notifyMe
 export async function notifyMe() {
   const userId = await currentUserId();
   if (!userId) throw new Error("sign in first");
   await herald.publish(`user-${userId}`, "notification", { message: `Hello, ${userId}!` });
 }
-// #endregion notifyMe
 
-// #region increment
 export async function increment() {
   await herald.publish("counter", "update", { count: counter.increment() });
 }
-// #endregion increment
 
-// #region session
 export async function signIn(form: FormData) {
   const name = String(form.get("name") ?? "").trim();
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(name)) throw new Error("letters, digits, _ and - only");
@@ -55,4 +48,3 @@ export async function signIn(form: FormData) {
 export async function signOut() {
   (await cookies()).delete("user");
 }
-// #endregion session

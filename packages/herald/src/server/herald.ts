@@ -62,13 +62,15 @@ export interface Herald extends Publisher {
   ): Promise<string>;
   /**
    * Every Herald route (SSE, token, tasks, cancel, publish) for a Next.js catch-all route file
-   * mounted at `/api/realtime`:
+   * mounted at `/api/realtime`. No segment config is needed: route handlers are not prerendered
+   * (Next.js 15 and later) and run on Node by default. Segment config you do add must be written
+   * in the route file itself; Next.js ignores it re-exported.
    *
    * @example
    * ```ts
    * // app/api/realtime/[...herald]/route.ts
    * import { herald } from "@/lib/herald";
-   * export const dynamic = "force-dynamic";
+   *
    * export const { GET, POST } = herald.routes;
    * ```
    */

@@ -1,14 +1,15 @@
 /**
- * The guides' code is the quickstart's code: every TypeScript block in README.md and
- * docs/{next,tasks,react}.md is marked with the file (or `#region`) of examples/next-quickstart it
- * shows, e.g. `<!-- file: examples/next-quickstart/lib/herald.ts -->` or
- * `<!-- file: examples/next-quickstart/app/actions.ts#startReport -->` above the fence (blank
- * lines between are fine), and must equal it exactly. The quickstart is type-checked here with
- * `tsc` (and built with `next build` by e2e/quickstart.test.ts), so every block in the guides
- * compiles.
+ * The guides' code is the quickstart's code, whole files only: every TypeScript block in README.md
+ * and docs/{next,tasks,react}.md is titled with the path of the file of examples/next-quickstart it
+ * shows, a line "**`app/actions.ts`**" above the fence (blank lines between are fine), and must be
+ * that whole file, byte for byte ("use server"/"use client", imports and all). The README shows
+ * every source file of the quickstart's app/ and lib/, page.tsx included, so a reader who copies its
+ * blocks has the whole app. The quickstart is type-checked here with `tsc` against the built
+ * package's types (and built with `next build`, run on `next start` and driven in Chromium by
+ * e2e/quickstart.test.ts), so every block in the guides compiles and runs.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -24,10 +25,14 @@ interface Block {
   line: number;
   lang: string;
   body: string;
+  /** The quickstart file the block's title names, relative to the quickstart (null: untitled). */
   source: string | null;
 }
 
-/** The fenced blocks of a markdown file, each with the `<!-- file: … -->` marker right above it. */
+/** A block's title: the file's path in bold code, alone on its line. */
+const TITLE = /^\*\*`([^`]+)`\*\*$/;
+
+/** The fenced blocks of a markdown file, each with the title right above it. */
 function blocksOf(guide: string): Block[] {
   const lines = readFileSync(path.join(ROOT, guide), "utf8").split("\n");
   const blocks: Block[] = [];
@@ -39,29 +44,31 @@ function blocksOf(guide: string): Block[] {
     while (end < lines.length && lines[end]!.trim() !== fence) end++;
     let above = i - 1;
     while (above >= 0 && lines[above]!.trim() === "") above--;
-    const marker = /^<!--\s*file:\s*(\S+)\s*-->$/.exec((lines[above] ?? "").trim());
+    const title = TITLE.exec((lines[above] ?? "").trim());
     blocks.push({
       guide,
       line: i + 1,
       lang: open[3]!.toLowerCase(),
       body: lines.slice(i + 1, end).join("\n"),
-      source: marker ? marker[1]! : null,
+      source: title ? title[1]! : null,
     });
     i = end;
   }
   return blocks;
 }
 
-/** A file of the quickstart, or the lines between `// #region name` and `// #endregion name`. */
+/** A file of the quickstart, without its final newline. */
 function sourceText(source: string): string {
-  const [file, region] = source.split("#");
-  const text = readFileSync(path.join(ROOT, file!), "utf8").replace(/\n$/, "");
-  if (!region) return text;
-  const lines = text.split("\n");
-  const start = lines.findIndex((l) => l.trim() === `// #region ${region}`);
-  const end = lines.findIndex((l) => l.trim() === `// #endregion ${region}`);
-  if (start < 0 || end < start) throw new Error(`${file} has no region "${region}"`);
-  return lines.slice(start + 1, end).join("\n");
+  return readFileSync(path.join(ROOT, QUICKSTART, source), "utf8").replace(/\n$/, "");
+}
+
+/** The quickstart's own source files (app/ and lib/), relative to it. */
+function quickstartSources(dir = ""): string[] {
+  return readdirSync(path.join(ROOT, QUICKSTART, dir), { withFileTypes: true }).flatMap((entry) => {
+    const rel = dir ? `${dir}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) return quickstartSources(rel);
+    return /^(app|lib)\//.test(rel) && /\.tsx?$/.test(rel) ? [rel] : [];
+  });
 }
 
 const blocks = GUIDES.flatMap(blocksOf);
@@ -71,19 +78,37 @@ describe("the guides show the quickstart's code", () => {
     for (const guide of GUIDES) expect(blocks.filter((b) => b.guide === guide).length, guide).toBeGreaterThan(0);
   });
 
-  it("marks every TypeScript block with the file it comes from", () => {
-    const unmarked = blocks.filter((b) => CODE.has(b.lang) && b.source === null).map((b) => `${b.guide}:${b.line}`);
-    expect(unmarked).toEqual([]);
+  it("titles every TypeScript block with the file it is", () => {
+    const untitled = blocks.filter((b) => CODE.has(b.lang) && b.source === null).map((b) => `${b.guide}:${b.line}`);
+    expect(untitled).toEqual([]);
   });
 
   it.each(blocks.filter((b) => b.source !== null).map((b) => [`${b.guide}:${b.line} ${b.source}`, b] as const))(
-    "%s matches its source exactly",
+    "%s is that whole file of the quickstart, byte for byte",
     (_name, block) => {
-      expect(block.source!.startsWith(`${QUICKSTART}/`), "blocks come from the quickstart").toBe(true);
-      expect(existsSync(path.join(ROOT, block.source!.split("#")[0]!)), `${block.source} exists`).toBe(true);
-      expect(block.body).toBe(sourceText(block.source!));
+      const file = path.join(ROOT, QUICKSTART, block.source!);
+      expect(existsSync(file), `${QUICKSTART}/${block.source} exists`).toBe(true);
+      expect(block.body, "run `node scripts/sync-guide-code.mjs` after changing the quickstart").toBe(
+        sourceText(block.source!),
+      );
     },
   );
+
+  it("shows every source file of the quickstart in the README, page.tsx included", () => {
+    const sources = quickstartSources();
+    expect(sources).toEqual(expect.arrayContaining(["app/page.tsx", "app/actions.ts", "lib/herald.ts"]));
+    const shown = new Set(blocks.filter((b) => b.guide === "README.md").map((b) => b.source));
+    expect(sources.filter((f) => !shown.has(f))).toEqual([]);
+  });
+
+  it('keeps the directives: a Server Actions file says "use server", a file with hooks "use client"', () => {
+    for (const block of blocks.filter((b) => b.source !== null)) {
+      const where = `${block.guide}:${block.line} ${block.source}`;
+      const first = block.body.split("\n")[0];
+      if (/\bactions\.ts$/.test(block.source!)) expect(first, where).toBe('"use server";');
+      if (/\buse[A-Z]\w*[<(]/.test(block.body)) expect(first, where).toBe('"use client";');
+    }
+  });
 
   it("type-checks the quickstart (tsc --noEmit)", () => {
     const dist = path.join(ROOT, "packages", "herald", "dist", "server", "index.d.ts");
