@@ -236,6 +236,17 @@ function register(client: Prom, registry: PromClient.Registry, prefix: string, n
     });
   const transports = (pick: (t: TransportStats) => number) => (s: ObservedStats) =>
     Object.entries(s.transports).map(([transport, t]): [Labels, number] => [{ transport }, pick(t)]);
+  type ByNamespace = Readonly<Record<string, Readonly<Record<string, number>>>> | undefined;
+  /** Help, label names and series of a count by `outer`, with the namespace label when this set has it. */
+  const labelled = (
+    help: string,
+    outer: string,
+    totals: (s: ObservedStats) => Series,
+    byNamespace: (s: ObservedStats) => ByNamespace,
+  ): [string, string[], (s: ObservedStats) => Series] =>
+    namespaced
+      ? [`${help} and namespace.`, [outer, "namespace"], (s) => withNamespace(totals(s), outer, byNamespace(s))]
+      : [`${help}.`, [outer], totals];
 
   gauge(
     "connections",
@@ -243,12 +254,14 @@ function register(client: Prom, registry: PromClient.Registry, prefix: string, n
     ["transport"],
     transports((t) => t.connections),
   );
-  const subscriptions = transports((t) => t.subscriptions);
   gauge(
     "subscriptions",
-    "Channel subscriptions of the open connections, by transport" + (namespaced ? " and namespace." : "."),
-    namespaced ? ["transport", "namespace"] : ["transport"],
-    namespaced ? (s) => withNamespace(subscriptions(s), "transport", s.subscriptionsByNamespace) : subscriptions,
+    ...labelled(
+      "Channel subscriptions of the open connections, by transport",
+      "transport",
+      transports((t) => t.subscriptions),
+      (s) => s.subscriptionsByNamespace,
+    ),
   );
   gauge(
     "presence_members",
@@ -270,19 +283,23 @@ function register(client: Prom, registry: PromClient.Registry, prefix: string, n
   counter("disconnects_total", "Connections closed, by transport and reason.", ["transport", "reason"], (s) =>
     nested(s.counters.closed, "transport", "reason"),
   );
-  const publishes = (s: ObservedStats) => flat(s.counters.publishes, "result");
   counter(
     "publishes_total",
-    "Publishes, by result (ok, rejected, error)" + (namespaced ? " and namespace." : "."),
-    namespaced ? ["result", "namespace"] : ["result"],
-    namespaced ? (s) => withNamespace(publishes(s), "result", s.counters.byNamespace?.publishes) : publishes,
+    ...labelled(
+      "Publishes, by result (ok, rejected, error)",
+      "result",
+      (s) => flat(s.counters.publishes, "result"),
+      (s) => s.counters.byNamespace?.publishes,
+    ),
   );
-  const deliveries = transports((t) => t.delivered);
   counter(
     "deliveries_total",
-    "Events delivered (one per event per connection), by transport" + (namespaced ? " and namespace." : "."),
-    namespaced ? ["transport", "namespace"] : ["transport"],
-    namespaced ? (s) => withNamespace(deliveries(s), "transport", s.counters.byNamespace?.deliveries) : deliveries,
+    ...labelled(
+      "Events delivered (one per event per connection), by transport",
+      "transport",
+      transports((t) => t.delivered),
+      (s) => s.counters.byNamespace?.deliveries,
+    ),
   );
   counter("delivered_bytes_total", "Bytes of live events written, by transport.", ["transport"], (s) => [
     [{ transport: "sse" }, s.deliveredBytes],
