@@ -31,6 +31,7 @@ export interface RouteHandlersOptions {
  * Route handlers for a single catch-all route file; the same as `herald.routes`, with parts
  * replaced. Routes, relative to where it is mounted:
  * - `GET  …/sse?channel=…&token=…`: the SSE stream;
+ * - `GET  …/poll?channel=…&wait=…`: long-polling on the same cursor (the client's fallback);
  * - `POST …/token[?channel=…]`: `{ token, userId }` for the signed-in user;
  * - `GET  …/tasks`: `{ tasks }`, the user's tasks;
  * - `GET  …/tasks/{id}`: the task's snapshot, owner only;
