@@ -17,9 +17,11 @@ import {
   useConnectionStatus,
   useEvent,
   useTask,
+  useTasks,
   type ChannelState,
   type ConnectionStatus,
   type TaskState,
+  type TasksState,
 } from "./index.js";
 import { createNodeHandler } from "../next/index.js";
 import {
@@ -531,5 +533,52 @@ describe("useTask with a scripted client", () => {
     expect(server.snapshotReads - reads).toBe(3);
     control.finish!();
     await waitFor(() => server.tasks.running === 0, "the job to end");
+  });
+});
+
+describe("useTasks().start (issue 19 #1)", () => {
+  test("shows a started task at once, keeps a refusal as a value, and turns a throwing action into one", async () => {
+    const out: { current: TasksState | null } = { current: null };
+    await render(
+      <Providers>
+        <Probe use={() => useTasks()} out={out} />
+      </Providers>,
+    );
+    await waitFor(() => out.current?.status === "ready", "the list");
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const job = async () => gate;
+    const running = server.tasks.running;
+    const started: string[] = [];
+    for (let i = running; i < 5; i++) {
+      const result = await out.current!.start(() => server.tasks.tryStart("alice", job));
+      if (!result.ok) throw new Error(result.error.message);
+      started.push(result.taskId);
+    }
+    await waitFor(() => started.every((id) => out.current!.tasks.some((t) => t.id === id)), "the started tasks");
+    expect(out.current!.refusal).toBeNull();
+
+    const refused = await out.current!.start(() => server.tasks.tryStart("alice", job));
+    expect(refused.ok).toBe(false);
+    await waitFor(() => out.current!.refusal !== null, "the refusal");
+    expect(out.current!.refusal).toMatchObject({
+      code: "too_many_tasks",
+      message: "5 tasks are running; wait for one to finish.",
+    });
+    expect(out.current!.starting).toBe(false);
+
+    const thrown = await out.current!.start(() =>
+      Promise.reject(new Error("An error occurred in the Server Components render")),
+    );
+    expect(thrown).toMatchObject({
+      ok: false,
+      error: { code: "internal", message: "The task could not be started; try again." },
+    });
+
+    release();
+    await Promise.all(started.map((id) => server.tasks.wait(id, "alice")));
+    const ok = await out.current!.start(() => server.tasks.tryStart("alice", async () => 1));
+    expect(ok.ok).toBe(true);
+    await waitFor(() => out.current!.refusal === null, "the refusal to clear");
   });
 });
