@@ -349,6 +349,8 @@ describe("client state machine", () => {
 /** A scripted source that, like FetchEventSource, reports every chunk as `activity`. */
 class ActiveEventSource extends ScriptedEventSource {
   readonly reportsActivity = true;
+  /** Silent on purpose (polling on a hidden page). */
+  paused = false;
   connectWithHeartbeat(cursor = "e1-0", heartbeat = 1000) {
     this.emit("herald:connected", { connectionId: "c", cursor, channels: [], retry: 1000, heartbeat });
   }
@@ -523,6 +525,23 @@ describe("liveness", () => {
     expect(transitions.at(-1)).toMatchObject({ prev: "connected", next: "reconnecting", reason: "stalled" });
     await vi.advanceTimersByTimeAsync(transitions.at(-1)!.delayMs);
     expect(new URL(ScriptedEventSource.last().url).searchParams.get("lastEventId")).toBe("e1-7");
+    client.close();
+  });
+
+  it("does not count a source that is silent on purpose (polling paused on a hidden page) as stalled", async () => {
+    const { client, transitions } = make({ EventSource: ActiveEventSource as never });
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20);
+    const source = lastActive();
+    source.connectWithHeartbeat("e1-1", 1000);
+    source.paused = true;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(client.state).toBe("connected");
+    expect(source.closed).toBe(false);
+    // Polling again, and silent: a stall as usual.
+    source.paused = false;
+    await vi.advanceTimersByTimeAsync(6000);
+    expect(transitions.at(-1)).toMatchObject({ prev: "connected", next: "reconnecting", reason: "stalled" });
     client.close();
   });
 

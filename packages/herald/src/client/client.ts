@@ -767,6 +767,12 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     if (!attempt || this.state !== "connected") return;
     const timeout = this.livenessTimeout(attempt);
     if (timeout === null) return;
+    if (attempt.source.paused === true) {
+      // Quiet on purpose (polling on a hidden page): it resumes, and is checked, when shown.
+      this.touch(attempt);
+      this.armWatchdog();
+      return;
+    }
     const silent = this.now() - attempt.lastActivity;
     const slept = lateMs >= Math.max(2 * timeout, 120_000);
     if (silent >= timeout || slept) {

@@ -16,7 +16,10 @@ import type { EventSourceFactory, EventSourceLike, Timers, VisibilityTarget } fr
 
 /** Options of {@link createPollEventSource}. */
 export interface PollOptions {
-  /** Seconds the server may hold a request (long-poll; default 25). 0: short polls with idle backoff. */
+  /**
+   * Seconds the server may hold a request (long-poll; default 8, so an answer comes at least every
+   * 8 s and a stalled request is noticed within 10 s). 0: short polls with idle backoff.
+   */
   wait?: number;
   /** Short polls: first idle delay and its cap, in ms (default 1,000 → 30,000, doubling, with jitter). */
   idleMs?: { baseMs?: number; capMs?: number };
@@ -81,9 +84,14 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
           : typeof document === "undefined"
             ? null
             : (document as VisibilityTarget);
-      this.wait = options.wait ?? 25;
+      this.wait = options.wait ?? 8;
       this.idle = options.idleMs?.baseMs ?? 1000;
       void this.poll(new URL(pollUrlOf(this.url), "http://relative.invalid"), true);
+    }
+
+    /** Polling waits for the page to be shown: the silence is deliberate. */
+    get paused(): boolean {
+      return this.resumeOnShow !== null;
     }
 
     close(): void {
@@ -128,8 +136,9 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
         this.dispatch("message", messageEvent("message", JSON.stringify(event), event.id));
       if (first) {
         const channels = url.searchParams.getAll("channel");
-        // A held request answers at least every `wait` seconds: that is this transport's heartbeat.
-        const heartbeat = this.wait > 0 ? this.wait * 1000 : (options.idleMs?.capMs ?? 30_000);
+        // A held request answers at least every `wait` seconds: silence for a little more than that
+        // is a stall, so the announced heartbeat is half of it (the client allows two and a margin).
+        const heartbeat = this.wait > 0 ? this.wait * 500 : (options.idleMs?.capMs ?? 30_000);
         const connected = { connectionId: `poll`, cursor: answer.cursor, channels, retry: answer.retryMs, heartbeat };
         this.dispatch("herald:connected", messageEvent("herald:connected", JSON.stringify(connected), answer.cursor));
       }

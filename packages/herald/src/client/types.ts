@@ -13,6 +13,8 @@ export interface EventSourceLike {
    * quiet one when the server sends heartbeats as `herald:heartbeat` events.
    */
   readonly reportsActivity?: boolean;
+  /** True while the source is silent on purpose (polling paused on a hidden page): not a stall. */
+  readonly paused?: boolean;
 }
 
 /** An EventSource constructor. */
