@@ -82,8 +82,8 @@ async function open(url: string) {
   return { status: 200, body: null, text };
 }
 
-async function token(base: string, uid: string | null) {
-  const response = await fetch(`${base}/token`, {
+async function token(base: string, uid: string | null, query = "") {
+  const response = await fetch(`${base}/token${query}`, {
     method: "POST",
     headers: uid ? { cookie: `uid=${uid}` } : {},
   });
@@ -98,6 +98,9 @@ describe.each(["node", "fetch"] as const)("the front door (%s path)", (path) => 
     expect(refused.status).toBe(403);
     expect(refused.body).toMatchObject({ error: { code: "forbidden" } });
     expect(await token(base, null)).toMatchObject({ status: 401, body: { error: { code: "unauthorized" } } });
+    // A client that can go on anonymously asks with `optional=1`: signed out is an answer, not an error.
+    expect(await token(base, null, "?optional=1")).toEqual({ status: 200, body: { token: null, userId: null } });
+    expect(await token(base, "carol", "?optional=1")).toMatchObject({ status: 200, body: { userId: "carol" } });
 
     const signedIn = await token(base, "alice");
     expect(signedIn).toMatchObject({ status: 200, body: { userId: "alice" } });

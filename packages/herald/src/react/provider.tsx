@@ -133,12 +133,16 @@ export function HeraldProvider({
   return <HeraldContext.Provider value={context}>{children}</HeraldContext.Provider>;
 }
 
-/** `POST {basePath}/token`: a token for the signed-in user, or null (anonymous) when signed out. */
+/**
+ * `POST {basePath}/token?optional=1`: a token for the signed-in user, or null (anonymous) when
+ * signed out, which the route answers with 200 and no token (a 401 from an older server means the same).
+ */
 async function fetchDefaultToken(basePath: string): Promise<{ token: string | null; userId: string | null }> {
-  const response = await fetch(`${basePath}/token`, { method: "POST", credentials: "same-origin" });
+  const response = await fetch(`${basePath}/token?optional=1`, { method: "POST", credentials: "same-origin" });
   if (response.status === 401) return { token: null, userId: null };
   const body = (await response.json().catch(() => null)) as { token?: unknown; userId?: unknown } | null;
   if (!response.ok) throw errorFromReply(response.status, body);
+  if (body?.token === null) return { token: null, userId: null };
   if (typeof body?.token !== "string") throw new HeraldError("http_error", "the token route answered without a token");
   return { token: body.token, userId: typeof body.userId === "string" ? body.userId : null };
 }

@@ -171,6 +171,11 @@ export async function serveJson(route: Route, request: JsonRequest, deps: JsonRo
         limits.checkUrl(request.url.href);
         limits.route("token", null, ip);
         assertSameOrigin(request, trust);
+        // `?optional=1`: a client that can connect anonymously asks; signed out is then an answer
+        // (no token), not an error, so a signed-out visitor's console shows no failed request.
+        if (request.url.searchParams.get("optional") === "1" && !(await request.userId())) {
+          return json(200, { token: null, userId: null });
+        }
         const userId = await requireUser(request);
         limits.route("token", userId, undefined);
         const channels = request.url.searchParams.getAll("channel");
