@@ -23,10 +23,21 @@ afterAll(async () => {
   await browser?.close();
   await app?.stop();
 });
+/** Console errors and failed requests (4xx, 5xx) each page showed, as the browser's console lists them. */
+const problems = new WeakMap<Page, string[]>();
+
 
 async function visit(): Promise<Page> {
   const context = await browser.newContext({ baseURL: app.origin });
   contexts.push(context);
+  const seen: string[] = [];
+  problems.set(page, seen);
+  page.on("console", (m) => {
+    if (m.type() === "error") seen.push(`console: ${m.text()}`);
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400) seen.push(`${r.status()} ${new URL(r.url()).pathname}`);
+  });
   const page = await context.newPage();
   await Promise.all([waitForStream(page, "counter"), page.goto("/")]);
   // Signed out or in, the page's connection is open (a signed-out visitor connects anonymously).
@@ -115,6 +126,8 @@ describe("the quickstart on next start", () => {
 
     // Sign in through the Server Action: same document (no reload), the stream reconnects with a token.
     await visitor.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+    // Signed out is an answer, not an error: nothing red in the console (the token request once was a 401).
+    expect(problems.get(visitor)).toEqual([]);
     await signIn(visitor, "bob");
     await visitor.waitForSelector(".connection[data-state=connected]");
     await visitor.click("text=Notify me");
