@@ -14,7 +14,8 @@ import { RedisBroker } from "../src/brokers/redis.js";
 import { startRedis, type TestRedis } from "./redis/redis-server.js";
 import { createHerald, MemoryBroker, type Herald } from "../src/server/index.js";
 import { createHeraldClient, type HeraldClient, type VisibilityTarget } from "../src/client/index.js";
-import { prng, waitFor } from "./helpers.js";
+import { waitFor } from "./helpers.js";
+import { resumeUnderCuts } from "./contract/resume-under-cuts.js";
 
 const heralds: Herald[] = [];
 let redis: TestRedis | undefined;
@@ -199,60 +200,30 @@ describe("poll transport and negotiation", () => {
           : undefined;
       const { herald, port, sockets } = await app({}, broker);
       const origin = `http://127.0.0.1:${port}`;
-      const random = prng(99);
-      const received: Map<string, number[]>[] = [];
-      const channels = ["a", "b", "c"];
-      for (let i = 0; i < 8; i++) {
-        const client = createHeraldClient({
-          url: `${origin}/api/realtime/sse`,
-          transport: "poll",
-          poll: { wait: 5, minIntervalMs: 0 },
-          getToken: tokenGetter(origin),
-          backoff: { baseMs: 5, capMs: 40 },
-          onlineTarget: null,
-          visibilityTarget: null,
-          random,
-        });
-        clients.push(client);
-        const perChannel = new Map<string, number[]>();
-        received.push(perChannel);
-        for (const channel of channels) {
-          perChannel.set(channel, []);
-          client.subscribe<{ n: number }>(channel, (e) => perChannel.get(channel)!.push(e.data.n));
-        }
-      }
-      await waitFor(() => clients.every((c) => c.state === "connected"), 15_000, "all connected");
-      const counts = new Map(channels.map((c) => [c, 0]));
-      let cuts = 0;
-      for (let i = 0; i < 1200; i++) {
-        const channel = channels[Math.floor(random() * 3)]!;
-        const n = counts.get(channel)!;
-        counts.set(channel, n + 1);
-        await herald.publish(channel, "tick", { n });
-        if (random() < 1 / 25) {
-          const open = [...sockets].filter((s) => !s.destroyed);
-          const victim = open[Math.floor(random() * open.length)];
-          if (victim) {
-            victim.destroy();
-            cuts++;
-          }
-        }
-        if (i % 10 === 0) await new Promise((r) => setTimeout(r, 2));
-      }
-      await waitFor(
-        () => received.every((pc) => [...pc].every(([channel, list]) => list.length >= counts.get(channel)!)),
-        30_000,
-        "every client to hold every event",
+      await resumeUnderCuts(
+        {
+          publish: (channel, data) => herald.publish(channel, "tick", data),
+          client: (random) => {
+            const client = createHeraldClient({
+              url: `${origin}/api/realtime/sse`,
+              transport: "poll",
+              poll: { wait: 5, minIntervalMs: 0 },
+              getToken: tokenGetter(origin),
+              backoff: { baseMs: 5, capMs: 40 },
+              onlineTarget: null,
+              visibilityTarget: null,
+              random,
+            });
+            clients.push(client);
+            return client;
+          },
+          sockets: () => sockets,
+          connections: () => null,
+        },
+        { subscribers: 20, channels: ["a", "b", "c"], total: 1200, cutChance: 1 / 25, minCuts: 10, seed: 99 },
       );
-      await new Promise((r) => setTimeout(r, 100));
-      for (const perChannel of received) {
-        for (const [channel, list] of perChannel) {
-          expect(list).toEqual(Array.from({ length: counts.get(channel)! }, (_, n) => n));
-        }
-      }
-      expect(cuts).toBeGreaterThanOrEqual(10);
     },
-    60_000,
+    90_000,
   );
 
   it("backs off on 429 and still delivers", async () => {

@@ -6,8 +6,9 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { RedisBroker } from "../../src/brokers/redis.js";
 import { startRedis, type TestRedis } from "../redis/redis-server.js";
-import type { ConnectionState, EventEnvelope, GapPayload, HeraldClient } from "../../src/client/index.js";
-import { prng, startWs, waitFor, type WsFixture } from "./fixture.js";
+import type { ConnectionState, EventEnvelope } from "../../src/client/index.js";
+import { startWs, waitFor, type WsFixture } from "./fixture.js";
+import { resumeUnderCuts } from "../contract/resume-under-cuts.js";
 
 let fx: WsFixture | undefined;
 let redis: TestRedis | undefined;
@@ -78,72 +79,29 @@ describe("Herald's client on the WebSocket transport", () => {
   it.each<["memory" | "redis"]>([["memory"], ["redis"]])(
     "delivers every event exactly once, in order per channel, while connections are cut at random (%s broker)",
     async (setup) => {
-      fx = await startWs(
+      const f = (fx = await startWs(
         setup === "redis"
           ? { broker: new RedisBroker({ url: (await redisServer()).url, prefix: `ws-resume-${Date.now()}` }) }
           : {},
+      ));
+      await resumeUnderCuts(
+        {
+          publish: (channel, data) => f.herald.publish(channel, "tick", data),
+          client: (random) => f.client({ random }),
+          sockets: () => f.wsSockets,
+          connections: () => f.upgrades,
+        },
+        {
+          subscribers: 20,
+          channels: ["orders", "chat", "metrics"],
+          total: 3000,
+          cutChance: 1 / 100,
+          minCuts: 15,
+          seed: 42,
+        },
       );
-      const f = fx;
-      const random = prng(42);
-      const CHANNELS = ["orders", "chat", "metrics"];
-      const SUBSCRIBERS = 8;
-      const clients: HeraldClient[] = [];
-      const received: Map<string, number[]>[] = [];
-      const gaps: GapPayload[] = [];
-      for (let i = 0; i < SUBSCRIBERS; i++) {
-        const client = f.client({ random });
-        clients.push(client);
-        client.on("gap", (g) => gaps.push(g));
-        const perChannel = new Map<string, number[]>();
-        received.push(perChannel);
-        for (const channel of CHANNELS) {
-          perChannel.set(channel, []);
-          client.subscribe<{ n: number }>(channel, (e) => perChannel.get(channel)!.push(e.data.n));
-        }
-      }
-      await waitFor(() => clients.every((c) => c.state === "connected"), 20_000, "all connected");
-      const initial = f.upgrades;
-      const counts = new Map(CHANNELS.map((c) => [c, 0]));
-      const publish = async (channel: string) => {
-        const n = counts.get(channel)!;
-        counts.set(channel, n + 1);
-        await f.herald.publish(channel, "tick", { n });
-      };
-      const TOTAL = 3000;
-      let cuts = 0;
-      for (let i = 0; i < TOTAL; i++) {
-        await publish(CHANNELS[Math.floor(random() * CHANNELS.length)]!);
-        if (random() < 1 / 100) {
-          const sockets = [...f.wsSockets].filter((s) => !s.destroyed);
-          const victim = sockets[Math.floor(random() * sockets.length)];
-          if (victim) {
-            victim.destroy();
-            cuts++;
-          }
-        }
-        if (i % 10 === 0) await new Promise((r) => setTimeout(r, 2));
-      }
-      expect(cuts).toBeGreaterThanOrEqual(15);
-      await waitFor(
-        () => f.upgrades >= initial + cuts && clients.every((c) => c.state === "connected"),
-        20_000,
-        "all reconnected",
-      );
-      // The tail arrives live: no new connection brings it.
-      const before = f.upgrades;
-      for (let i = 0; i < 30; i++) await publish(CHANNELS[i % CHANNELS.length]!);
-      const complete = () =>
-        received.every((perChannel) => [...perChannel].every(([channel, list]) => list.length >= counts.get(channel)!));
-      await waitFor(complete, 20_000, "every subscriber to hold every event");
-      expect(f.upgrades).toBe(before);
-      expect(gaps).toEqual([]);
-      for (const perChannel of received) {
-        for (const [channel, list] of perChannel) {
-          expect(list, channel).toEqual([...Array(counts.get(channel)).keys()]);
-        }
-      }
     },
-    60_000,
+    90_000,
   );
 
   it("presence: members once per user, join and leave across clients, own member", async () => {
