@@ -4,13 +4,20 @@ import { randomBytes } from "node:crypto";
 import { revalidatePath } from "next/cache";
 import { cookies } from "next/headers";
 import { redirect } from "next/navigation";
-import type { TaskSnapshot } from "herald";
+import type { TaskStartResult } from "herald";
 import { getSession, requireSession, secureCookie } from "@/lib/auth";
 import { activity, herald } from "@/lib/herald";
 import { OPERATIONS_CHANNEL } from "@/lib/operations";
 import { addToInbox, checkNotification, type DemoNotification } from "@/lib/inbox";
 import { safeNext } from "@/lib/redirect";
-import { REPORT_SIZES, REPORT_STEPS, reportJob, type ReportResult, type ReportSize } from "@/lib/report-job";
+import {
+  REPORT_LIMIT,
+  REPORT_SIZES,
+  REPORT_STEPS,
+  reportJob,
+  type ReportResult,
+  type ReportSize,
+} from "@/lib/report-job";
 import { checkName, encodeSession, newSession, SESSION_COOKIE, SESSION_MAX_AGE } from "@/lib/session";
 import { addUser, getUser, removeUser } from "@/lib/users";
 
@@ -45,23 +52,27 @@ export async function signOut(): Promise<void> {
   redirect("/signin");
 }
 
-/** What {@link startReport} answers. */
-export type StartReportResult = { ok: true; task: TaskSnapshot<ReportResult> } | { ok: false; error: string };
+/** What {@link startReport} answers: the started task, or why not, in words for the page. */
+export type StartReportResult = TaskStartResult<ReportResult>;
 
 /**
- * Starts a report; resolves at once with the task's first snapshot while the job runs on. An
- * unknown size (including inherited names such as `constructor` or `__proto__`) is refused with a
- * message, not thrown.
+ * Starts a report; resolves at once with the task's first snapshot while the job runs on. A
+ * refusal is answered, never thrown (production Next.js would turn it into a 500 and hide its
+ * message): past the cap of {@link REPORT_LIMIT} running reports, and an unknown size (including
+ * inherited names such as `constructor` or `__proto__`).
  */
 export async function startReport(size: unknown, fail: unknown): Promise<StartReportResult> {
   const session = await requireSession();
   if (typeof size !== "string" || !Object.hasOwn(REPORT_SIZES, size)) {
-    return { ok: false, error: `Unknown report size. Pick one of: ${Object.keys(REPORT_SIZES).join(", ")}.` };
+    const message = `Unknown report size. Pick one of: ${Object.keys(REPORT_SIZES).join(", ")}.`;
+    return { ok: false, error: { code: "invalid_request", status: 400, message } };
   }
   const chosen = size as ReportSize;
   const job = reportJob({ size: chosen, fail: fail === true, pace: Number(process.env.DEMO_PACE ?? 1) || 1 });
-  const title = `Sales report · ${REPORT_SIZES[chosen].rows.toLocaleString("en-US")} rows`;
-  const snapshot = await herald.tasks.start<ReportResult>(
+  // Numbered per user, so reports of one size are told apart.
+  const number = nextReportNumber(await herald.tasks.list(session.id));
+  const title = `Report ${number} · ${REPORT_SIZES[chosen].rows.toLocaleString("en-US")} rows`;
+  const started = await herald.tasks.tryStart<ReportResult>(
     session.id,
     async (ctx) => {
       try {
@@ -75,10 +86,22 @@ export async function startReport(size: unknown, fail: unknown): Promise<StartRe
     },
     { title, steps: REPORT_STEPS },
   );
+  if (!started.ok) {
+    if (started.error.code !== "too_many_tasks") return started;
+    const limit = started.error.limit ?? REPORT_LIMIT;
+    return { ok: false, error: { ...started.error, message: `${limit} reports are running; wait for one to finish.` } };
+  }
   activity("task-started", { user: session, title });
   // The tasks page is dynamic; drop any copy the client router kept, so it is current after navigation.
   revalidatePath("/tasks");
-  return { ok: true, task: snapshot };
+  return started;
+}
+
+/** One more than the highest "Report {n}" among the user's tasks. */
+function nextReportNumber(tasks: ReadonlyArray<{ title: string | null }>): number {
+  let highest = 0;
+  for (const task of tasks) highest = Math.max(highest, Number(/^Report (\d+) /.exec(task.title ?? "")?.[1] ?? 0));
+  return highest + 1;
 }
 
 /** Sends `message` to user `to` on their `user-{id}` channel. */

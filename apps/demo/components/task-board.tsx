@@ -1,14 +1,14 @@
 "use client";
 import { AnimatePresence, motion, useReducedMotion } from "motion/react";
 import { FileChartColumn, FlaskConical, LoaderCircle, Play } from "lucide-react";
-import type { TaskSnapshot, UseTaskStatus } from "herald/react";
-import { useCallback, useState, useTransition } from "react";
+import { useTasks, type TaskSnapshot, type UseTaskStatus } from "herald/react";
+import { useCallback, useState } from "react";
 import { toast } from "sonner";
 import { startReport } from "@/app/actions";
 import { TaskCard } from "@/components/task-card";
 import { Button } from "@/components/ui/button";
 import { Card, EmptyState, PageHeader } from "@/components/ui/card";
-import type { ReportResult, ReportSize } from "@/lib/report-job";
+import { REPORT_LIMIT, type ReportResult, type ReportSize } from "@/lib/report-job";
 import { cn } from "@/lib/utils";
 
 const SIZES: Array<{ value: ReportSize; label: string; detail: string }> = [
@@ -18,10 +18,10 @@ const SIZES: Array<{ value: ReportSize; label: string; detail: string }> = [
 ];
 
 export function TaskBoard({ initial }: { initial: TaskSnapshot<ReportResult>[] }) {
-  const [tasks, setTasks] = useState(initial);
+  // The user's reports, live in every tab: a report started elsewhere appears here too.
+  const { tasks, start: startTask, refresh, starting } = useTasks<ReportResult>({ initial });
   const [size, setSize] = useState<ReportSize>("small");
   const [fail, setFail] = useState(false);
-  const [pending, startTransition] = useTransition();
   const reduced = useReducedMotion();
   const [statuses, setStatuses] = useState<Record<string, UseTaskStatus>>({});
   const onStatus = useCallback(
@@ -32,18 +32,14 @@ export function TaskBoard({ initial }: { initial: TaskSnapshot<ReportResult>[] }
   const running = count("running", "queued");
   const completed = count("succeeded");
   const ended = count("failed", "canceled");
+  const atCap = running >= REPORT_LIMIT;
 
-  const start = () =>
-    startTransition(async () => {
-      try {
-        const started = await startReport(size, fail);
-        if (started.ok)
-          setTasks((list) => (list.some((t) => t.id === started.task.id) ? list : [started.task, ...list]));
-        else toast.error("Could not start the report", { description: started.error });
-      } catch {
-        toast.error("Could not start the report", { description: "Check the server log and try again." });
-      }
-    });
+  const start = async () => {
+    const started = await startTask(() => startReport(size, fail));
+    if (started.ok) return;
+    toast.error("Could not start the report", { description: started.error.message });
+    if (started.error.code === "too_many_tasks") refresh(); // this tab had not seen them all
+  };
 
   return (
     <div>
@@ -104,12 +100,17 @@ export function TaskBoard({ initial }: { initial: TaskSnapshot<ReportResult>[] }
               <FlaskConical className="size-4" />
               Inject a failure
             </label>
-            <Button onClick={start} disabled={pending} data-testid="start-task">
-              {pending ? <LoaderCircle className="animate-spin" /> : <Play />}
+            <Button onClick={start} disabled={starting || atCap} data-testid="start-task">
+              {starting ? <LoaderCircle className="animate-spin" /> : <Play />}
               Start report
             </Button>
           </div>
         </div>
+        {atCap ? (
+          <p role="status" className="mt-4 text-sm text-muted-foreground" data-testid="task-cap">
+            {REPORT_LIMIT} reports are running; wait for one to finish.
+          </p>
+        ) : null}
       </Card>
 
       {tasks.length === 0 ? (

@@ -81,7 +81,13 @@ export function TaskCard({
       data-paused={paused ? "true" : undefined}
     >
       <div className="flex flex-wrap items-center gap-x-3 gap-y-2 px-5 pt-4">
-        <h3 className="min-w-0 flex-1 truncate text-sm font-semibold tracking-tight">{task.title ?? "Task"}</h3>
+        {/* A row of its own on phones (never cut: the row count is the end of the title), beside the rest from sm up. */}
+        <h3
+          className="min-w-0 basis-full text-sm font-semibold tracking-tight [overflow-wrap:anywhere] sm:flex-1 sm:basis-0"
+          data-testid="task-title"
+        >
+          {task.title ?? "Task"}
+        </h3>
         <span className="flex items-center gap-1 text-xs text-muted-foreground tabular-nums">
           <Clock className="size-3.5" />
           <span suppressHydrationWarning>{duration(elapsed)}</span>

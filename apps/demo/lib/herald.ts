@@ -12,6 +12,7 @@
 import { createHerald } from "herald";
 import { heraldRedis } from "herald/redis";
 import { roomOfChannel } from "./chat";
+import { REPORT_LIMIT } from "./report-job";
 import { sessionFromCookieHeader } from "./session";
 import { userCount } from "./users";
 
@@ -25,7 +26,7 @@ export const herald = createHerald({
   // The chat rooms (`presence-chat-{room}`) for signed-in users: the WebSocket client's catch-up
   // reads them through the poll route, under the same rule as the chat's auth route.
   authorizePrivate: (principal, channel) => principal !== null && roomOfChannel(channel) !== null,
-  tasks: { finishedTtlMs: 30 * 60_000 },
+  tasks: { finishedTtlMs: 30 * 60_000, maxRunningPerUser: REPORT_LIMIT },
   redis: heraldRedis(process.env.HERALD_REDIS_URL),
   // Prometheus metrics at /api/realtime/metrics (docs/operations.md), behind a bearer token when
   // HERALD_METRICS_TOKEN is set.

@@ -16,6 +16,9 @@ export const REPORT_SIZES: Record<ReportSize, { rows: number; seconds: number; l
   large: { rows: 1_000_000, seconds: 50, label: "1M rows · ~50 s" },
 };
 
+/** Reports of one user running at once (the task runner's `maxRunningPerUser`, lib/herald.ts). */
+export const REPORT_LIMIT = 5;
+
 /** The named steps, in order. */
 export const REPORT_STEPS = [
   "Generate dataset",
