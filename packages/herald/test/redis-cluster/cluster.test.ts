@@ -5,7 +5,11 @@
  */
 import { Cluster } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createHerald, type Herald } from "../../src/server/index.js";
+import { createHerald, type Herald, type HeraldOptions } from "../../src/server/index.js";
+import { createHeraldClient } from "../../src/client/index.js";
+import { EventSource } from "eventsource";
+import { startServer } from "../helpers.js";
+import { resumeUnderCuts } from "../contract/resume-under-cuts.js";
 import { heraldRedis, RedisPresenceStore, type HeraldRedis } from "../../src/redis/index.js";
 import type { StoredEvent } from "../../src/brokers/types.js";
 import { startCluster, type TestCluster } from "./cluster-server.js";
@@ -28,9 +32,9 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function instance(prefix: string): { herald: Herald; redis: HeraldRedis } {
+function instance(prefix: string, options: HeraldOptions = {}): { herald: Herald; redis: HeraldRedis } {
   const redis = heraldRedis({ cluster: cluster.nodes }, { prefix, cancel: { leaseMs: 1000 } })!;
-  const herald = createHerald({ redis });
+  const herald = createHerald({ redis, ...options });
   heralds.push(herald);
   return { herald, redis };
 }
@@ -171,4 +175,41 @@ describe("Redis Cluster", () => {
     await a.herald.tasks.wait(task.id, "alice");
     expect(await b.herald.tasks.get(task.id, "alice")).toMatchObject({ status: "succeeded", result: "ok" });
   }, 60_000);
+
+  it("keeps the resume contract across two instances: 20 SSE subscribers, cuts at random, nothing lost or doubled", async () => {
+    const prefix = `c${++prefixCount}`;
+    // Dozens of reconnects from one address: lift the per-IP attempt limit, as resume.test.ts does.
+    const publisher = instance(prefix).herald;
+    const subscribed = instance(prefix, { limits: { connectPerIp: false } }).herald;
+    const server = await startServer(subscribed);
+    cleanups.push(() => server.close());
+    let connections = 0;
+    server.server.on("connection", () => connections++);
+    await resumeUnderCuts(
+      {
+        publish: (channel, data) => publisher.publish(channel, "tick", data),
+        client: (random) => {
+          const client = createHeraldClient({
+            url: `${server.url}?`,
+            EventSource: EventSource as never,
+            backoff: { baseMs: 5, capMs: 40 },
+            random,
+            onlineTarget: null,
+          });
+          cleanups.push(() => client.close());
+          return client;
+        },
+        sockets: () => server.sockets,
+        connections: () => connections,
+      },
+      {
+        subscribers: 20,
+        channels: ["orders", "chat", "metrics"],
+        total: 3000,
+        cutChance: 1 / 100,
+        minCuts: 15,
+        seed: 5,
+      },
+    );
+  }, 120_000);
 });
