@@ -275,3 +275,72 @@ describe("createNodeHandler", () => {
     expect([page.status, await page.text()]).toEqual([200, "from next"]);
   });
 });
+
+describe("createHeraldServer with a getUserId that reads next/headers (issue 19 #7)", () => {
+  /** What `cookies()` throws outside a Next request. */
+  const outsideScope = () => {
+    throw new Error(
+      "`cookies` was called outside a request scope. Read more: https://nextjs.org/docs/messages/next-dynamic-api-wrong-context",
+    );
+  };
+
+  async function serve(getUserId: () => string | null, nextStatus: number) {
+    const app = createApp();
+    cleanups.push(() => app.herald.close());
+    const toNext: string[] = [];
+    const server = createHeraldServer({
+      ...app,
+      getUserId,
+      next: (req, res) => {
+        toNext.push(`${req.method} ${req.url}`);
+        res.writeHead(nextStatus, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ from: "next" }));
+      },
+    });
+    return { origin: await listen(server), toNext };
+  }
+
+  it("hands the session routes to Next's catch-all route; streams stay on the Node path", async () => {
+    const { origin, toNext } = await serve(outsideScope, 200);
+    for (const [method, path] of [
+      ["POST", "/api/realtime/token"],
+      ["GET", "/api/realtime/tasks"],
+      ["POST", "/api/realtime/tasks/abc/cancel"],
+      ["POST", "/api/realtime/publish"],
+    ] as const) {
+      const response = await fetch(`${origin}${path}`, { method });
+      expect([response.status, await response.json()]).toEqual([200, { from: "next" }]);
+    }
+    expect(toNext).toEqual([
+      "POST /api/realtime/token",
+      "GET /api/realtime/tasks",
+      "POST /api/realtime/tasks/abc/cancel",
+      "POST /api/realtime/publish",
+    ]);
+    expect(await errorOf(await fetch(`${origin}/api/realtime/sse?channel=user-a`))).toEqual([401, "token_missing"]);
+    expect(toNext).toHaveLength(4);
+  });
+
+  it("says what to add when Next has no route there (a 404)", async () => {
+    const logged: string[] = [];
+    const original = console.error;
+    console.error = (message: unknown) => void logged.push(String(message));
+    try {
+      const { origin } = await serve(outsideScope, 404);
+      expect((await fetch(`${origin}/api/realtime/token`, { method: "POST" })).status).toBe(404);
+      expect((await fetch(`${origin}/api/realtime/tasks`)).status).toBe(404);
+    } finally {
+      console.error = original;
+    }
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(/app\/api\/realtime\/\[\.\.\.herald\]\/route\.ts/);
+  });
+
+  it("keeps every route on Node when getUserId works there", async () => {
+    const { origin, toNext } = await serve(() => "ann", 200);
+    expect((await fetch(`${origin}/api/realtime/tasks`)).status).toBe(200);
+    const token = await fetch(`${origin}/api/realtime/token`, { method: "POST" });
+    expect(((await token.json()) as { userId: string }).userId).toBe("ann");
+    expect(toNext).toEqual([]);
+  });
+});
