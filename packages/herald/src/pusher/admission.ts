@@ -18,6 +18,7 @@ import { originHeaders, type IncomingRequest } from "../server/http/admit.js";
 import { sessionOfNode } from "../server/http/node-adapter.js";
 import { errorParts } from "../server/http/responses.js";
 import { headerOf, nodeClientIp } from "../server/http/sse-node.js";
+import type { Limits } from "../server/http/limits/limits.js";
 
 const BASE = "http://herald.invalid";
 const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
@@ -28,7 +29,7 @@ const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
  * lives long, and this is per connection.
  */
 export interface SocketAdmission {
-  /** The upgrade's URL as received. */
+  /** The upgrade's URL as received (when the instance has an `authorize` callback to read it; else "/"). */
   readonly rawUrl: string;
   /** The upgrade's headers (when the instance has an `authorize` callback to read them). */
   readonly headers: IncomingHttpHeaders;
@@ -61,15 +62,35 @@ export async function admitUpgrade(herald: Herald, req: IncomingMessage): Promis
   // A session lookup that cannot run here (no request scope) makes the socket anonymous.
   const userId = await herald.userId(sessionOfNode(req)).catch(() => null);
   if (userId !== null) core.limits.attemptByUser(userId);
-  const release = core.limits.acquire(userId, request.ip);
-  return {
-    rawUrl: request.rawUrl,
-    // Only an `authorize` callback reads them (later, per subscription): kept only when there is one.
-    headers: core.options.authorize ? req.headers : NO_HEADERS,
-    ip: request.ip,
-    principal: userId === null ? null : { userId },
-    release,
-  };
+  core.limits.takeSlot(userId, request.ip);
+  // Only an `authorize` callback reads the URL and headers (later, per subscription): kept only when there is one.
+  const keep = core.options.authorize !== undefined;
+  return new Admitted(
+    core.limits,
+    keep ? request.rawUrl : "/",
+    keep ? req.headers : NO_HEADERS,
+    request.ip,
+    userId === null ? null : { userId },
+  );
+}
+
+/** A {@link SocketAdmission} holding its slot (a flag and the limits, not a release closure). */
+class Admitted implements SocketAdmission {
+  private released = false;
+
+  constructor(
+    private readonly limits: Limits,
+    readonly rawUrl: string,
+    readonly headers: IncomingHttpHeaders,
+    readonly ip: string | undefined,
+    readonly principal: Principal | null,
+  ) {}
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.limits.freeSlot(this.principal?.userId ?? null, this.ip);
+  }
 }
 
 /**

@@ -171,8 +171,9 @@ export class Fanout {
       this.remember(state.broker, { event: event.event, json: event.json, id, ts: event.ts });
     const frame = encodeEvent(state.name, event.event, event.json, id, meta?.userId);
     let sent = 0;
+    const exclude = meta?.exclude;
     for (const target of state.targets) {
-      if (target.socketId === meta?.exclude) continue;
+      if (exclude !== undefined && target.socketId === exclude) continue;
       sent++;
       target.send(frame);
     }

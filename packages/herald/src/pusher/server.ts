@@ -11,7 +11,7 @@ import { ConnectionTracker } from "../server/core/telemetry.js";
 import { admitUpgrade, refuseUpgrade, type SocketAdmission } from "./admission.js";
 import { Fanout } from "./fanout.js";
 import { handleApiRequest } from "./http-api.js";
-import { MemoryPresenceStore, type PresenceStore } from "./presence.js";
+import type { PresenceStore } from "./presence.js";
 import { Buffer } from "node:buffer";
 import { CODES, errorFrame, frame } from "./protocol.js";
 import { ReplayGuard } from "./signature.js";
@@ -86,7 +86,7 @@ export interface PusherServerOptions {
    * up through the poll route).
    */
   resumeOverSocket?: boolean;
-  /** The presence registry (default: in memory, this process). */
+  /** The presence registry (default: the Herald instance's, shared with its SSE streams; in memory, or Redis's with `redis`). */
   presence?: PresenceStore;
   /** Clock, injectable for tests. */
   now?: () => number;
@@ -137,7 +137,8 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     options.cacheTtlMs ?? 30 * 60_000,
     now,
   );
-  const presence = options.presence ?? new MemoryPresenceStore();
+  // One store with the instance: SSE and WebSocket members of a room are counted together.
+  const presence = options.presence ?? options.herald.core.presenceStore();
   const webhooks = options.webhooks ? new Webhooks(options.webhooks, options.key, options.secret) : undefined;
   const sockets = new Set<PusherSocket>();
   const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024, clientTracking: false });
@@ -167,7 +168,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     counters: { dropped: 0 },
     onClosed: (socket, reason) => {
       sockets.delete(socket);
-      connections.close(socket, reason, socket.channels().length);
+      connections.close(socket, reason, socket.channelCount());
       if (sockets.size === 0 && timer !== undefined) {
         clearInterval(timer);
         timer = undefined;
@@ -194,7 +195,7 @@ export function createPusherServer(options: PusherServerOptions): PusherServer {
     // Presence members held here: one per user per channel, however many of their connections.
     const members = new Set<string>();
     for (const socket of sockets) {
-      subscriptions += socket.channels().length;
+      subscriptions += socket.channelCount();
       for (const [channel, userId] of socket.presence()) members.add(`${channel}\n${userId}`);
     }
     return {

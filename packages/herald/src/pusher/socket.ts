@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { randomInt } from "node:crypto";
-import type { WebSocket } from "ws";
+import type { RawData, WebSocket } from "ws";
 import { assertEventName } from "../protocol/names.js";
 import { decodeCursor } from "../protocol/cursor.js";
 import { isHeraldError } from "../protocol/errors.js";
@@ -62,10 +62,34 @@ export interface SocketContext {
   onClosed(socket: PusherSocket, reason: string): void;
 }
 
-interface Subscription {
-  /** The presence user id, on presence channels. */
+/**
+ * What few connections need (presence, client events, a backed-up socket, a sign-in, a withdrawn
+ * subscription), made on first use: a connection that only follows channels carries none of it.
+ */
+interface Rare {
+  /** Presence channels this connection is on, with the user id it joined each as. */
+  presenceUsers?: Map<string, string>;
+  /** Subscriptions the client withdrew while they were being set up. */
+  cancelled?: Set<string>;
+  /** Presence channels whose member list was sent (transitions go out at once). */
+  presenceReady?: Set<string>;
+  /** Presence transitions held until the member list is sent. */
+  presenceHeld?: Map<string, Buffer[]>;
+  /** The client-event window: when it started and how many it has seen. */
+  windowStart?: number;
+  windowCount?: number;
+  /** Counts a queued frame out (made the first time the socket backs up). */
+  flushed?: () => void;
+  /** The signed-in user (after `pusher:signin`), and the release of the slot it took. */
   userId?: string;
+  releaseSignin?: () => void;
+  /** Frames handed to the socket and not yet flushed to the kernel, counted while it is backed up. */
+  queuedFrames?: number;
 }
+
+/** Where a `ws` socket finds its connection: the listeners are shared by every socket (no closures per socket). */
+const OWNER = Symbol("herald.pusherSocket");
+type OwnedWebSocket = WebSocket & { [OWNER]?: PusherSocket };
 
 /**
  * What one queued frame costs beyond its bytes (the socket's write request, the frame header and
@@ -74,46 +98,38 @@ interface Subscription {
  */
 export const FRAME_OVERHEAD_BYTES = 320;
 
-const noop = (): void => {};
-
-/** Makes a socket id as the protocol shows it (`^\d+\.\d+$`). */
-export function newSocketId(): string {
-  return `${randomInt(1, 2 ** 31)}.${randomInt(1, 2 ** 31)}`;
-}
+/**
+ * The bound of each part of a socket id: below 2^31, so `| 0` makes each part a small integer to V8,
+ * kept in the object (no string or number box per connection).
+ */
+const SOCKET_ID_PART = 2 ** 31;
 
 /** See the module comment. */
 export class PusherSocket implements FanoutTarget {
-  readonly socketId = newSocketId();
-  /** The signed-in user (after `pusher:signin`). */
-  userId: string | undefined;
+  /** The two numbers of the socket id (`{a}.{b}`, the protocol's `^\d+\.\d+$`), made into text when asked. */
+  private readonly idA = randomInt(1, SOCKET_ID_PART) | 0;
+  private readonly idB = randomInt(1, SOCKET_ID_PART) | 0;
   /** Last time anything arrived from the client. */
   lastSeen: number;
   /** When the server sent `pusher:ping` and is waiting for an answer. */
   pingSentAt: number | undefined;
   /** Silence from the client after which the server pings it, in ms (set by {@link established}). */
   quietMs = 0;
-  private readonly subscriptions = new Map<string, Subscription>();
-  /** Subscriptions still being set up (auth checked, waiting for the broker). */
-  private readonly joining = new Set<string>();
-  /** Subscriptions the client withdrew while they were being set up. */
-  private cancelled: Set<string> | undefined;
-  /** Presence channels whose member list was sent (transitions go out at once); made on first use. */
-  private presenceReady: Set<string> | undefined;
-  /** Presence transitions held until the member list is sent; made on first use. */
-  private presenceHeld: Map<string, Buffer[]> | undefined;
-  private windowStart = 0;
-  private windowCount = 0;
-  /** The message bucket: tokens left, and when it was last refilled. */
-  private messageTokens: number;
-  private messagesAt: number;
-  /** Frames handed to the socket and not yet flushed to the kernel, counted while it is backed up. */
-  private queuedFrames = 0;
-  /** Counts a queued frame out; made the first time the socket backs up. */
-  private flushed: (() => void) | undefined;
-  /** The Herald principal: the session's user, or the user of `pusher:signin`. */
-  private principal: Principal | null;
-  private releaseSignin: () => void = noop;
+  /**
+   * The channels this connection is subscribed to, in order: none, one name (most connections), or
+   * a list (at most `maxChannels`, a few: a list costs a fraction of a Map).
+   */
+  private subscribed: string | string[] | undefined;
+  /** Subscriptions still being set up (auth checked, waiting for the broker); none: undefined. */
+  private joining: string[] | undefined;
+  /**
+   * The message bucket: thousandths of a token left (refilled from `lastSeen` to the next message),
+   * an integer, so V8 keeps it in the object rather than in a number box of its own.
+   */
+  private messageMilli: number;
   private closed = false;
+  /** See {@link Rare}. */
+  private rare: Rare | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -121,31 +137,40 @@ export class PusherSocket implements FanoutTarget {
     private readonly admission: SocketAdmission,
   ) {
     this.lastSeen = ctx.now();
-    this.principal = admission.principal;
-    this.messageTokens = ctx.messageRate.capacity;
-    this.messagesAt = this.lastSeen;
-    ws.on("message", (data, isBinary) => {
-      if (this.closed) return;
-      this.lastSeen = this.ctx.now();
-      this.pingSentAt = undefined;
-      if (!this.takeMessageToken()) {
-        this.close(CODES.overCapacity, "Too many messages: reconnect after a pause", "rate_limited");
-        return;
-      }
-      if (isBinary) return;
-      void this.onMessage(data.toString()).catch(() => {
-        /* a failure on one message (broker down) is reported where it happened */
-      });
+    this.messageMilli = Math.floor(ctx.messageRate.capacity * 1000);
+    (ws as OwnedWebSocket)[OWNER] = this;
+    ws.on("message", PusherSocket.onWsMessage);
+    ws.on("close", PusherSocket.onWsClose);
+    ws.on("error", PusherSocket.onWsError);
+  }
+
+  private static onWsMessage(this: OwnedWebSocket, data: RawData, isBinary: boolean): void {
+    const socket = this[OWNER];
+    if (!socket || socket.closed) return;
+    if (!socket.takeMessageToken()) {
+      socket.close(CODES.overCapacity, "Too many messages: reconnect after a pause", "rate_limited");
+      return;
+    }
+    socket.pingSentAt = undefined;
+    if (isBinary) return;
+    void socket.onMessage(data.toString()).catch(() => {
+      /* a failure on one message (broker down) is reported where it happened */
     });
-    ws.on("close", () => {
-      // The connection slots are held until the socket is really gone, as for SSE: a closed client
-      // that does not read keeps its slot until the close grace destroys its socket.
-      this.admission.release();
-      this.releaseSignin();
-      this.cleanup("client_closed");
-    });
-    // ws reports a client's protocol violation (bad frame, message over maxPayload) here, then closes.
-    ws.on("error", () => this.cleanup("protocol_error"));
+  }
+
+  private static onWsClose(this: OwnedWebSocket): void {
+    const socket = this[OWNER];
+    if (!socket) return;
+    // The connection slots are held until the socket is really gone, as for SSE: a closed client
+    // that does not read keeps its slot until the close grace destroys its socket.
+    socket.admission.release();
+    socket.rare?.releaseSignin?.();
+    socket.cleanup("client_closed");
+  }
+
+  /** ws reports a client's protocol violation (bad frame, message over maxPayload) here, then closes. */
+  private static onWsError(this: OwnedWebSocket): void {
+    this[OWNER]?.cleanup("protocol_error");
   }
 
   /**
@@ -159,13 +184,15 @@ export class PusherSocket implements FanoutTarget {
       this.ws.send(data, { binary: false });
       return;
     }
-    if (backlog + (this.queuedFrames + 1) * FRAME_OVERHEAD_BYTES > this.ctx.maxBufferedBytes) {
+    const rare = (this.rare ??= {});
+    const queued = rare.queuedFrames ?? 0;
+    if (backlog + (queued + 1) * FRAME_OVERHEAD_BYTES > this.ctx.maxBufferedBytes) {
       this.ctx.counters.dropped++;
       this.close(CODES.overCapacity, "client too slow: reconnect and catch up", "slow_consumer");
       return;
     }
-    this.queuedFrames++;
-    this.ws.send(data, { binary: false }, (this.flushed ??= () => void this.queuedFrames--));
+    rare.queuedFrames = queued + 1;
+    this.ws.send(data, { binary: false }, (rare.flushed ??= () => void rare.queuedFrames!--));
   }
 
   /**
@@ -191,11 +218,12 @@ export class PusherSocket implements FanoutTarget {
    * the member list was sent, held until then while subscribing, dropped otherwise.
    */
   sendPresence(channel: string, data: Buffer): void {
-    if (this.presenceReady?.has(channel)) this.send(data);
-    else if (this.subscriptions.has(channel) || this.joining.has(channel)) {
-      const held = (this.presenceHeld ??= new Map()).get(channel) ?? [];
+    if (this.rare?.presenceReady?.has(channel)) this.send(data);
+    else if (this.isSubscribed(channel) || this.isJoining(channel)) {
+      const heldBy = ((this.rare ??= {}).presenceHeld ??= new Map());
+      const held = heldBy.get(channel) ?? [];
       held.push(data);
-      this.presenceHeld.set(channel, held);
+      heldBy.set(channel, held);
     }
   }
 
@@ -216,23 +244,89 @@ export class PusherSocket implements FanoutTarget {
 
   /** The channels this connection is subscribed to. */
   channels(): string[] {
-    return [...this.subscriptions.keys()];
+    const subscribed = this.subscribed;
+    return subscribed === undefined ? [] : typeof subscribed === "string" ? [subscribed] : [...subscribed];
+  }
+
+  /** This connection's id, `{number}.{number}`. */
+  get socketId(): string {
+    return `${this.idA}.${this.idB}`;
+  }
+
+  /** The signed-in user (after `pusher:signin`). */
+  get userId(): string | undefined {
+    return this.rare?.userId;
+  }
+
+  /** The Herald principal: the user of `pusher:signin`, else the session's user. */
+  private get principal(): Principal | null {
+    const userId = this.rare?.userId;
+    return userId === undefined ? this.admission.principal : { userId };
+  }
+
+  /** How many channels this connection is subscribed to. */
+  channelCount(): number {
+    const subscribed = this.subscribed;
+    return subscribed === undefined ? 0 : typeof subscribed === "string" ? 1 : subscribed.length;
+  }
+
+  private isSubscribed(channel: string): boolean {
+    const subscribed = this.subscribed;
+    return subscribed === channel || (typeof subscribed === "object" && subscribed.includes(channel));
+  }
+
+  private addSubscribed(channel: string): void {
+    const subscribed = this.subscribed;
+    if (subscribed === undefined) this.subscribed = channel;
+    else if (typeof subscribed === "string") this.subscribed = [subscribed, channel];
+    else subscribed.push(channel);
+  }
+
+  /** Removes `channel` from the subscribed ones; false when it was not there. */
+  private dropSubscribed(channel: string): boolean {
+    const subscribed = this.subscribed;
+    if (subscribed === channel) this.subscribed = undefined;
+    else if (typeof subscribed !== "object" || !dropFrom(subscribed, channel)) return false;
+    return true;
+  }
+
+  private isJoining(channel: string): boolean {
+    return this.joining !== undefined && this.joining.includes(channel);
+  }
+
+  private startJoining(channel: string): void {
+    if (this.joining) this.joining.push(channel);
+    else this.joining = [channel]; // a literal of one: `push` on an empty array reserves 17 slots
+  }
+
+  private stopJoining(channel: string): void {
+    if (this.joining && dropFrom(this.joining, channel) && this.joining.length === 0) this.joining = undefined;
   }
 
   /** This connection's presence memberships: `[channel, user id]` for each presence channel it is on. */
   *presence(): Generator<[string, string]> {
-    for (const [channel, sub] of this.subscriptions) if (sub.userId !== undefined) yield [channel, sub.userId];
+    const users = this.rare?.presenceUsers;
+    if (users) for (const [channel, userId] of users) yield [channel, userId];
   }
 
-  /** Takes one token of the message bucket; false when it is empty. */
+  /**
+   * A message arrived: takes one token of the message bucket, refilled for the time since the
+   * previous message (`lastSeen`, which becomes now); false when it is empty.
+   */
   private takeMessageToken(): boolean {
     const { capacity, refillPerSecond } = this.ctx.messageRate;
-    const now = this.lastSeen;
-    const elapsed = Math.max(0, now - this.messagesAt) / 1000;
-    this.messagesAt = now;
-    this.messageTokens = Math.min(capacity, this.messageTokens + elapsed * refillPerSecond);
-    if (this.messageTokens < 1) return false;
-    this.messageTokens -= 1;
+    const now = this.ctx.now();
+    const elapsed = Math.max(0, now - this.lastSeen) / 1000;
+    this.lastSeen = now;
+    const milli = Math.min(
+      Math.floor(capacity * 1000),
+      this.messageMilli + Math.floor(elapsed * refillPerSecond * 1000),
+    );
+    if (milli < 1000) {
+      this.messageMilli = milli;
+      return false;
+    }
+    this.messageMilli = milli - 1000;
     return true;
   }
 
@@ -278,8 +372,8 @@ export class PusherSocket implements FanoutTarget {
       this.send(errorFrame(null, "Invalid channel name"));
       return;
     }
-    if (this.subscriptions.has(channel) || this.joining.has(channel)) return;
-    if (this.subscriptions.size + this.joining.size >= this.ctx.maxChannels) {
+    if (this.isSubscribed(channel) || this.isJoining(channel)) return;
+    if (this.channelCount() + (this.joining?.length ?? 0) >= this.ctx.maxChannels) {
       this.subscriptionError(channel, 429, `At most ${this.ctx.maxChannels} channels per connection`, "LimitReached");
       return;
     }
@@ -294,16 +388,16 @@ export class PusherSocket implements FanoutTarget {
         this.subscriptionError(channel, 403, "This channel is reserved for Herald's own channel rules");
         return;
       }
-      this.joining.add(channel);
+      this.startJoining(channel);
       let verdict;
       try {
         verdict = await mayFollow(this.ctx.herald, this.admission, this.principal, brokerChannel(channel)!);
       } catch {
         verdict = { ok: false as const, status: 500, message: "The app's channel rule failed" };
       } finally {
-        this.joining.delete(channel);
+        this.stopJoining(channel);
       }
-      if (this.closed || this.cancelled?.delete(channel)) return;
+      if (this.closed || this.rare?.cancelled?.delete(channel)) return;
       if (!verdict.ok) {
         this.subscriptionError(channel, verdict.status, verdict.message);
         return;
@@ -330,7 +424,7 @@ export class PusherSocket implements FanoutTarget {
         member = parsed;
       }
     }
-    this.joining.add(channel);
+    this.startJoining(channel);
     try {
       const before = this.ctx.fanout.count(channel);
       try {
@@ -340,7 +434,7 @@ export class PusherSocket implements FanoutTarget {
         this.subscriptionError(channel, 503, "The broker is unavailable; try again", "BrokerError");
         return;
       }
-      if (this.closed || this.cancelled?.delete(channel)) {
+      if (this.closed || this.rare?.cancelled?.delete(channel)) {
         this.removeFromFanout(channel);
         return;
       }
@@ -363,7 +457,8 @@ export class PusherSocket implements FanoutTarget {
         this.removeFromFanout(channel);
         return;
       }
-      this.subscriptions.set(channel, member ? { userId: member.user_id } : {});
+      this.addSubscribed(channel);
+      if (member) ((this.rare ??= {}).presenceUsers ??= new Map()).set(channel, member.user_id);
       if (before === 0) this.ctx.webhooks?.emit({ name: "channel_occupied", channel });
       if (member) {
         const members = await this.ctx.presence.members(channel);
@@ -378,9 +473,10 @@ export class PusherSocket implements FanoutTarget {
         );
         // Transitions that arrived while the list was read follow it (adding or removing a member
         // twice is harmless to a client).
-        (this.presenceReady ??= new Set()).add(channel);
-        for (const held of this.presenceHeld?.get(channel) ?? []) this.send(held);
-        this.presenceHeld?.delete(channel);
+        const rare = (this.rare ??= {});
+        (rare.presenceReady ??= new Set()).add(channel);
+        for (const held of rare.presenceHeld?.get(channel) ?? []) this.send(held);
+        rare.presenceHeld?.delete(channel);
       } else {
         this.send(frame("pusher_internal:subscription_succeeded", {}, channel));
       }
@@ -393,23 +489,24 @@ export class PusherSocket implements FanoutTarget {
         }
       }
     } finally {
-      this.joining.delete(channel);
-      this.cancelled?.delete(channel);
+      this.stopJoining(channel);
+      this.rare?.cancelled?.delete(channel);
     }
   }
 
   /** `pusher:unsubscribe {channel}` (no reply), also used when the socket closes. */
   private async unsubscribe(channel: string): Promise<void> {
-    const sub = this.subscriptions.get(channel);
-    if (!sub) {
-      if (this.joining.has(channel)) (this.cancelled ??= new Set()).add(channel);
+    if (!this.dropSubscribed(channel)) {
+      if (this.isJoining(channel)) ((this.rare ??= {}).cancelled ??= new Set()).add(channel);
       return;
     }
-    this.subscriptions.delete(channel);
-    this.presenceReady?.delete(channel);
-    this.presenceHeld?.delete(channel);
+    const rare = this.rare;
+    const userId = rare?.presenceUsers?.get(channel);
+    rare?.presenceUsers?.delete(channel);
+    rare?.presenceReady?.delete(channel);
+    rare?.presenceHeld?.delete(channel);
     // The store tells every process (this one included) when this was the user's last connection.
-    if (sub.userId !== undefined) await this.ctx.presence.leave(channel, this.socketId, sub.userId);
+    if (userId !== undefined) await this.ctx.presence.leave(channel, this.socketId, userId);
     this.removeFromFanout(channel);
   }
 
@@ -429,7 +526,7 @@ export class PusherSocket implements FanoutTarget {
     if (
       !Array.isArray(names) ||
       names.length === 0 ||
-      !names.every((name): name is string => typeof name === "string" && this.subscriptions.has(name))
+      !names.every((name): name is string => typeof name === "string" && this.isSubscribed(name))
     ) {
       this.send(errorFrame(null, "herald:resume needs channels this connection is subscribed to"));
       return;
@@ -483,8 +580,9 @@ export class PusherSocket implements FanoutTarget {
     if (this.userId !== id) {
       try {
         const release = admitSignin(this.ctx.herald, this.admission, id);
-        this.releaseSignin();
-        this.releaseSignin = release;
+        const rare = (this.rare ??= {});
+        rare.releaseSignin?.();
+        rare.releaseSignin = release;
       } catch (error) {
         const reason = isHeraldError(error) ? error.code : "too_many_connections";
         this.close(
@@ -495,8 +593,7 @@ export class PusherSocket implements FanoutTarget {
         return;
       }
     }
-    this.userId = id;
-    this.principal = { userId: id };
+    (this.rare ??= {}).userId = id;
     this.send(frame("pusher:signin_success", { user_data: userData }));
   }
 
@@ -507,11 +604,13 @@ export class PusherSocket implements FanoutTarget {
       return;
     }
     const now = this.ctx.now();
-    if (now - this.windowStart >= 1000) {
-      this.windowStart = now;
-      this.windowCount = 0;
+    const rare = (this.rare ??= {});
+    if (rare.windowStart === undefined || now - rare.windowStart >= 1000) {
+      rare.windowStart = now;
+      rare.windowCount = 0;
     }
-    if (++this.windowCount > this.ctx.clientEventsPerSecond) {
+    rare.windowCount = (rare.windowCount ?? 0) + 1;
+    if (rare.windowCount > this.ctx.clientEventsPerSecond) {
       this.send(
         errorFrame(
           CODES.clientEventRateLimit,
@@ -520,7 +619,7 @@ export class PusherSocket implements FanoutTarget {
       );
       return;
     }
-    if (channel === undefined || !this.subscriptions.has(channel)) {
+    if (channel === undefined || !this.isSubscribed(channel)) {
       this.send(errorFrame(null, "Client event rejected: you must be subscribed to the channel"));
       return;
     }
@@ -535,7 +634,7 @@ export class PusherSocket implements FanoutTarget {
       this.send(errorFrame(null, "Client event rejected: invalid event name"));
       return;
     }
-    const userId = this.subscriptions.get(channel)!.userId;
+    const userId = rare.presenceUsers?.get(channel);
     try {
       countClientEvent(this.ctx.herald, this.admission, userId ?? this.principal?.userId ?? null);
     } catch {
@@ -570,9 +669,17 @@ export class PusherSocket implements FanoutTarget {
   private cleanup(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    for (const channel of [...this.subscriptions.keys()]) void this.unsubscribe(channel).catch(() => {});
+    for (const channel of this.channels()) void this.unsubscribe(channel).catch(() => {});
     this.ctx.onClosed(this, reason);
   }
+}
+
+/** Removes `item` from `list`; false when it was not there. */
+function dropFrom(list: string[], item: string): boolean {
+  const at = list.indexOf(item);
+  if (at < 0) return false;
+  list.splice(at, 1);
+  return true;
 }
 
 /** A string's JSON value, or the string itself when it is not JSON. */

@@ -161,23 +161,34 @@ export class Limits {
    * `too_many_connections` when either is full. Returns the release function (idempotent).
    */
   acquire(userId: string | null, ip: string | undefined): () => void {
-    const byUser = userId === null ? null : userId;
-    const byIp = ip ?? null;
-    if (byUser !== null && (this.openByUser.get(byUser) ?? 0) >= this.maxPerUser) {
-      throw tooMany(`at most ${this.maxPerUser} open connections per user`, this.maxPerUser);
-    }
-    if (byIp !== null && (this.openByIp.get(byIp) ?? 0) >= this.maxPerIp) {
-      throw tooMany(`at most ${this.maxPerIp} open connections per address`, this.maxPerIp);
-    }
-    if (byUser !== null) increment(this.openByUser, byUser, 1);
-    if (byIp !== null) increment(this.openByIp, byIp, 1);
+    this.takeSlot(userId, ip);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      if (byUser !== null) increment(this.openByUser, byUser, -1);
-      if (byIp !== null) increment(this.openByIp, byIp, -1);
+      this.freeSlot(userId, ip);
     };
+  }
+
+  /**
+   * {@link acquire} without the release closure, for holders that keep their own "released" flag
+   * (a WebSocket connection: one closure and its context less per connection). Pair with `freeSlot`.
+   */
+  takeSlot(userId: string | null, ip: string | undefined): void {
+    if (userId !== null && (this.openByUser.get(userId) ?? 0) >= this.maxPerUser) {
+      throw tooMany(`at most ${this.maxPerUser} open connections per user`, this.maxPerUser);
+    }
+    if (ip !== undefined && (this.openByIp.get(ip) ?? 0) >= this.maxPerIp) {
+      throw tooMany(`at most ${this.maxPerIp} open connections per address`, this.maxPerIp);
+    }
+    if (userId !== null) increment(this.openByUser, userId, 1);
+    if (ip !== undefined) increment(this.openByIp, ip, 1);
+  }
+
+  /** Frees a slot {@link takeSlot} took (once per take). */
+  freeSlot(userId: string | null, ip: string | undefined): void {
+    if (userId !== null) increment(this.openByUser, userId, -1);
+    if (ip !== undefined) increment(this.openByIp, ip, -1);
   }
 
   /** Open connections of `userId`. */
