@@ -9,6 +9,7 @@
  * (`process.cpuUsage`). Reports the median CPU µs per delivery of each and their ratio.
  *
  *   npm run build && node bench/observability-overhead.mjs   # SUBSCRIBERS=10000 EVENTS=40 ROUNDS=10
+ *   NAMESPACES=1 …   # the observed instance with the namespace label on (metrics.namespaceLabel)
  */
 import { createHerald } from "herald";
 import pino from "pino";
@@ -43,7 +44,7 @@ function countingSink() {
 async function setup(observed) {
   const herald = createHerald(
     observed
-      ? { metrics: {}, logger: pino({ level: "info" }, pino.destination({ dest: "/dev/null", sync: false })) }
+      ? { metrics: { namespaceLabel: process.env.NAMESPACES === "1" }, logger: pino({ level: "info" }, pino.destination({ dest: "/dev/null", sync: false })) }
       : {},
   );
   for (let i = 0; i < SUBSCRIBERS; i++) {
