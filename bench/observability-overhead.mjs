@@ -44,7 +44,10 @@ function countingSink() {
 async function setup(observed) {
   const herald = createHerald(
     observed
-      ? { metrics: { namespaceLabel: process.env.NAMESPACES === "1" }, logger: pino({ level: "info" }, pino.destination({ dest: "/dev/null", sync: false })) }
+      ? {
+          metrics: { namespaceLabel: process.env.NAMESPACES === "1" },
+          logger: pino({ level: "info" }, pino.destination({ dest: "/dev/null", sync: false })),
+        }
       : {},
   );
   for (let i = 0; i < SUBSCRIBERS; i++) {
