@@ -50,6 +50,8 @@ Environment:
   HERALD_METRICS_PORT                                 serve /metrics, /healthz and /readyz on this port instead
                                                       (same --host)
   HERALD_METRICS_TOKEN                                /metrics asks for Authorization: Bearer <this>
+  HERALD_METRICS_NAMESPACES                           on: label publishes, deliveries and subscriptions by
+                                                      channel prefix (user-42 -> user; at most 50, then other)
 `;
 
 /** Parsed command line. */
@@ -113,7 +115,10 @@ async function serve(args: Args): Promise<void> {
     cors: origins ? { origins: origins === "*" ? "*" : origins.split(",").map((o) => o.trim()) } : undefined,
     logger: log,
     metrics: metricsWanted(env.HERALD_METRICS, log)
-      ? { bearerToken: env.HERALD_METRICS_TOKEN || undefined }
+      ? {
+          bearerToken: env.HERALD_METRICS_TOKEN || undefined,
+          namespaceLabel: /^(1|on|true)$/i.test(env.HERALD_METRICS_NAMESPACES ?? ""),
+        }
       : undefined,
   });
   const metricsPort = env.HERALD_METRICS_PORT ? Number(env.HERALD_METRICS_PORT) : undefined;

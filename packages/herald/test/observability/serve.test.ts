@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { waitFor } from "../helpers.js";
+import { readUntil, waitFor } from "../helpers.js";
 import { parseScrape } from "./fixture.js";
 
 const BIN = fileURLToPath(new URL("../../src/bin/herald.ts", import.meta.url));
@@ -75,12 +75,22 @@ describe("herald serve: operations", () => {
     });
   }, 60_000);
 
-  it("serves /metrics, /healthz and /readyz on HERALD_METRICS_PORT instead of the main port", async () => {
-    const served = await serve({ HERALD_METRICS_PORT: "0" }, /operations on http:\/\/[^:]+:(\d+)/);
+  it("serves /metrics, /healthz and /readyz on HERALD_METRICS_PORT instead of the main port; HERALD_METRICS_NAMESPACES labels by prefix", async () => {
+    const served = await serve(
+      { HERALD_METRICS_PORT: "0", HERALD_METRICS_NAMESPACES: "on" },
+      /operations on http:\/\/[^:]+:(\d+)/,
+    );
     const main = /listening on http:\/\/[^:]+:(\d+)/.exec(served.out())![1];
+    const controller = new AbortController();
+    const sse = await fetch(`http://127.0.0.1:${main}/sse?channel=room-1`, { signal: controller.signal });
+    expect(sse.status).toBe(200);
+    await readUntil(sse.body!, (t) => t.includes("herald:connected"), 20_000);
     const ops = await fetch(`${served.url}/metrics`);
     expect(ops.status).toBe(200);
-    expect(await ops.text()).toContain("# TYPE herald_connections gauge");
+    const text = await ops.text();
+    controller.abort();
+    expect(text).toContain("# TYPE herald_connections gauge");
+    expect(parseScrape(text).get('herald_subscriptions{transport="sse",namespace="room"}')).toBe(1);
     expect((await fetch(`${served.url}/readyz`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${main}/metrics`)).status).toBe(404);
     expect((await fetch(`http://127.0.0.1:${main}/healthz`)).status).toBe(200);
