@@ -1,7 +1,7 @@
 /** Presence members in Redis: `RedisPresenceStore`, for `createPusherServer({ presence })`. */
 import { randomBytes } from "node:crypto";
 import type { RedisConnection } from "../brokers/redis.js";
-import type { PresenceChange, PresenceJoin, PresenceMember, PresenceStore } from "../pusher/presence.js";
+import type { PresenceChange, PresenceJoin, PresenceMember, PresenceStore } from "../server/core/presence-store.js";
 
 /** Options for {@link RedisPresenceStore}. */
 export interface RedisPresenceStoreOptions {

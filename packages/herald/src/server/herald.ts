@@ -12,6 +12,7 @@ import { defaultAuthorize } from "./auth/authorize.js";
 import { tokenAuthenticator } from "./auth/tokens/authenticator.js";
 import { createTokens, type TokenPrincipal, type Tokens } from "./auth/tokens/tokens.js";
 import { Hub, type HubStats } from "./core/hub.js";
+import { MemoryPresenceStore } from "./core/presence-store.js";
 import { prepareJson, preparePublish, type Publisher } from "./core/publish.js";
 import type { EventMeta } from "../brokers/types.js";
 import { createClientPublisher, type ClientPublisher } from "./http/client-publish.js";
@@ -223,6 +224,7 @@ function build(given: HeraldOptions): Herald {
     } catch (error) {
       const code = toHeraldError(error).code;
       const durationMs = performance.now() - startedAt;
+    () => shared?.presence ?? new MemoryPresenceStore(),
       telemetry.record({ type: "publish", result: "error", durationMs, code, namespace });
       throw error;
     }
@@ -340,6 +342,7 @@ export interface HeraldStats extends HubStats {
 }
 
 function heraldStats(
+      edge.closePresence();
   hub: HubStats,
   edge: HeraldCore,
   counters: TelemetryCounters,

@@ -1,4 +1,6 @@
 /** Options of `createHerald` and the context handed to app callbacks. */
+import type { PresenceOptions } from "./core/presence.js";
+import type { PresenceStore } from "./core/presence-store.js";
 import type { RequestContext } from "./auth/request-context.js";
 import type { DefaultAuthorizeOptions } from "./auth/authorize.js";
 import type { TokensOptions } from "./auth/tokens/tokens.js";
@@ -33,6 +35,8 @@ export interface SharedState {
   /** Wraps the task runner so a cancel on any process reaches the job wherever it runs. */
   wrapTasks(tasks: Tasks): Tasks;
   /** Closes its connections (the Herald's `close()` calls it). */
+  /** Presence members shared by every process (made on first use). */
+  readonly presence?: PresenceStore;
   close(): Promise<void>;
   /**
    * Tells `watcher` of its connection's state changes and errors (for logs and metrics); returns
@@ -62,6 +66,13 @@ export interface HeraldOptions {
   /** Decides `private-*` and `presence-*` channels (denied without it). Only with `getUserId`. */
   authorizePrivate?: DefaultAuthorizeOptions["authorizePrivate"];
   /** Token lifetime and store (defaults: 60 s, in memory). */
+  /**
+   * Presence on SSE (and the store the Pusher WebSocket server shares): a signed-in stream that
+   * follows a `presence-*` channel (allowed by `authorizePrivate`) joins it as its user, receives
+   * the member list, and sees who comes and goes; `usePresence` shows it. `userInfo` says what
+   * others see of a member (default null). The store is in memory, or Redis's with `redis`.
+   */
+  presence?: PresenceOptions;
   tokens?: TokensOptions;
   /** Task store, retention and limits (defaults: in memory, see `TasksOptions`). */
   tasks?: TasksOptions;

@@ -2,7 +2,13 @@
 import { Buffer } from "node:buffer";
 import type { StoredEvent } from "../../brokers/types.js";
 import { encodeComment, encodeRetry, encodeSse } from "../../protocol/sse.js";
-import { CONTROL, type ConnectedPayload, type ErrorPayload, type GapPayload } from "../../protocol/envelope.js";
+import {
+  CONTROL,
+  type ConnectedPayload,
+  type ErrorPayload,
+  type GapPayload,
+  type PresencePayload,
+} from "../../protocol/envelope.js";
 import { encodeCursor } from "../../protocol/cursor.js";
 
 /** One encoded event with its position, as queued for subscribers. */
@@ -51,6 +57,11 @@ export function connectedFrame(payload: ConnectedPayload): Buffer {
 /** `herald:gap` for one channel. */
 export function gapFrame(payload: GapPayload): Buffer {
   return Buffer.from(encodeSse({ event: CONTROL.gap, data: JSON.stringify(payload) }));
+}
+
+/** `herald:presence`: a presence channel's members, or one user who came or left. */
+export function presenceFrame(payload: PresencePayload): Buffer {
+  return Buffer.from(encodeSse({ event: CONTROL.presence, data: JSON.stringify(payload) }));
 }
 
 /** `herald:error`, written just before the server closes a stream. */

@@ -269,6 +269,26 @@ export class Hub {
     sub.drainQueue();
   }
 
+  /**
+   * Writes a control frame (not an event of the log: it has no position) to the live subscribers
+   * of `channel`, except the one with id `except`. A subscriber still replaying misses it; what it
+   * carries must be read again when that subscriber goes live (presence sends the member list then).
+   */
+  sendToChannel(channel: string, bytes: Buffer, except?: string): void {
+    const state = this.channels.get(channel);
+    if (!state) return;
+    for (const sub of state.subs) {
+      if (sub.state === "live" && sub.id !== except && !this.isSlow(sub)) sub.sink.write(bytes);
+    }
+  }
+
+  /** Writes a control frame to one live subscriber (false when it is not live, or too slow). */
+  sendTo(sub: Subscriber, bytes: Buffer): boolean {
+    if (sub.state !== "live" || this.isSlow(sub)) return false;
+    sub.sink.write(bytes);
+    return true;
+  }
+
   /** Removes `sub` from every channel. Idempotent; the last subscriber of a channel unsubscribes upstream. */
   detach(sub: Subscriber, reason: string): void {
     if (sub.state === "closed") return;

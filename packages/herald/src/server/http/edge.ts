@@ -13,6 +13,8 @@ import type { TrustProxy } from "./limits/client-ip.js";
 import type { SessionRequest } from "./routes.js";
 import { toHeraldError } from "./responses.js";
 import { startSession } from "../core/session.js";
+import { SsePresence, type PresenceOptions } from "../core/presence.js";
+import { MemoryPresenceStore, type PresenceStore } from "../core/presence-store.js";
 import type { Sink } from "../core/sink.js";
 import { Subscriber, type Principal } from "../core/subscriber.js";
 import { ConnectionTracker, type Telemetry } from "../core/telemetry.js";
@@ -38,6 +40,8 @@ export interface EdgeOptions {
     ((request: SessionRequest) => string | null | undefined | Promise<string | null | undefined>) | undefined;
   /** Public channels readable without signing in (with sessions). */
   readonly allowAnonymous: boolean;
+  /** Presence settings (the store is made on first use, see {@link HeraldCore.presenceStore}). */
+  readonly presence?: PresenceOptions | undefined;
 }
 
 /** What a transport served beside the hub (the Pusher WebSocket server) reports for `herald.stats()`. */
@@ -87,6 +91,8 @@ export class HeraldCore {
   /** Where every transport counts and tells its lifecycle events (the hub's). */
   readonly telemetry: Telemetry;
   private readonly sse: ConnectionTracker<Subscriber>;
+  private store: PresenceStore | undefined;
+  private ssePresence: SsePresence | undefined;
 
   constructor(
     readonly options: EdgeOptions,
@@ -94,11 +100,26 @@ export class HeraldCore {
     readonly hub: Hub,
     readonly retryMs: number,
     private readonly now: () => number,
+    /** Makes the presence store on first use (the shared one with Redis). */
+    private readonly makePresenceStore: () => PresenceStore = () => new MemoryPresenceStore(),
   ) {
     this.limits = new Limits(options.limits, now);
     this.openingBytes = openingBytes(retryMs);
     this.telemetry = hub.telemetry;
     this.sse = new ConnectionTracker(this.telemetry, "sse");
+  }
+
+  /**
+   * The process's presence store, made on first use: SSE streams and the Pusher WebSocket server
+   * share it, so a room's members are counted once per user whatever their transport.
+   */
+  presenceStore(): PresenceStore {
+    return (this.store ??= this.options.presence?.store ?? this.makePresenceStore());
+  }
+
+  /** Stops following presence transitions (on close). */
+  closePresence(): void {
+    this.ssePresence?.close();
   }
 
   /** Counts a request refused on `route` (`sse`, `poll`, `token`, `websocket`…) by its error's code. */
@@ -126,7 +147,13 @@ export class HeraldCore {
       admitted.cursorText,
       this.retryMs,
       this.hub.heartbeatMs,
-    ).catch((error) => {
+    )
+      .then(() => {
+        if (sub.state !== "live" || !sub.channels.some((c) => c.startsWith("presence-"))) return;
+        this.ssePresence ??= new SsePresence(this.hub, this.presenceStore(), this.options.presence);
+        return this.ssePresence.join(sub);
+      })
+      .catch((error) => {
       const e = toHeraldError(error);
       this.hub.close(sub, e.code, e.message);
     });

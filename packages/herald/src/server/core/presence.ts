@@ -1,0 +1,75 @@
+/**
+ * Presence over SSE: a stream that follows `presence-*` channels as a signed-in user joins them in
+ * the process's {@link PresenceStore} (the one the Pusher WebSocket server shares, so a room holds
+ * its SSE and WebSocket members together, once per user), gets each channel's member list as a
+ * `herald:presence` event once it is live, and leaves when it closes. Every transition the store
+ * tells (from this process or, on a shared store, any other) goes to the channel's other streams
+ * as `herald:presence` `added` / `removed`.
+ */
+import { HeraldError } from "../../protocol/errors.js";
+import type { PresenceMember as WireMember } from "../../protocol/envelope.js";
+import { presenceFrame } from "./frames.js";
+import type { Hub } from "./hub.js";
+import type { PresenceMember, PresenceStore } from "./presence-store.js";
+import type { Subscriber } from "./subscriber.js";
+
+/** Settings of presence, as `createHerald({ presence })` takes them. */
+export interface PresenceOptions {
+  /** Where members are kept (default: in memory; with `redis`, the Redis store shared by every process). */
+  store?: PresenceStore;
+  /**
+   * What others see of a member (`info`), e.g. `{ name }`: called once per join with the user id.
+   * Default: null. Never put secrets here: every member of the room receives it.
+   */
+  userInfo?: (userId: string) => unknown;
+  /** Most users per presence channel; one more is refused with `forbidden` (default 100). */
+  maxMembers?: number;
+}
+
+const wire = (m: PresenceMember): WireMember => ({ id: m.user_id, info: m.user_info ?? null });
+
+/** See the module comment. */
+export class SsePresence {
+  private readonly unwatch: () => void;
+
+  constructor(
+    private readonly hub: Hub,
+    readonly store: PresenceStore,
+    private readonly options: PresenceOptions = {},
+  ) {
+    this.unwatch = store.watch((change) => {
+      const type = change.type === "member_added" ? "added" : "removed";
+      const frame = presenceFrame({ channel: change.channel, type, member: wire(change.member) });
+      hub.sendToChannel(change.channel, frame, change.socketId);
+    });
+  }
+
+  /**
+   * Joins `sub`'s presence channels as its user and sends it each member list; its close leaves
+   * them. Throws `forbidden` when a channel is full (the stream is then closed with that error).
+   */
+  async join(sub: Subscriber): Promise<void> {
+    const userId = sub.principal?.userId;
+    const channels = sub.channels.filter((c) => c.startsWith("presence-"));
+    if (!userId || channels.length === 0) return;
+    const info = this.options.userInfo ? ((await this.options.userInfo(userId)) ?? null) : null;
+    const max = this.options.maxMembers ?? 100;
+    for (const channel of channels) {
+      const joined = await this.store.join(channel, sub.id, { user_id: userId, user_info: info }, max);
+      if (joined === "full") {
+        throw new HeraldError("forbidden", `${channel} is full (${max} members)`, { details: { channel } });
+      }
+      const leave = (): void => void this.store.leave(channel, sub.id, userId).catch(() => undefined);
+      // The stream may have closed while the store answered: then leave at once.
+      if (sub.state === "closed") return leave();
+      sub.closeHandlers.push(leave);
+      const members = await this.store.members(channel);
+      this.hub.sendTo(sub, presenceFrame({ channel, type: "members", members: members.map(wire), me: userId }));
+    }
+  }
+
+  /** Stops following the store's transitions. */
+  close(): void {
+    this.unwatch();
+  }
+}

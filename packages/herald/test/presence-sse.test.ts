@@ -1,0 +1,180 @@
+/**
+ * Presence on SSE: signed-in streams that follow a `presence-*` channel join it, get the member
+ * list and see who comes and goes, once per user (a second tab is not a second member); a room
+ * holds its SSE members and its WebSocket (pusher-js) members together, because both transports
+ * share the instance's presence store; on Redis, members on another instance are seen too. Real
+ * servers on port 0, Herald's client over its default (fetch) transport, pusher-js, redis-server.
+ */
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { createHerald, type Herald, type HeraldOptions } from "../src/server/index.js";
+import { authorizeChannel, createPusherServer, type PusherServer } from "../src/pusher/index.js";
+import { createHeraldClient, type HeraldClient } from "../src/client/index.js";
+import { heraldRedis } from "../src/redis/index.js";
+import { PusherJs } from "./pusher/pusher-js.js";
+import { startRedis, type TestRedis } from "./redis/redis-server.js";
+import { waitFor } from "./helpers.js";
+
+const APP = { appId: "app", key: "key", secret: "secret" };
+const ROOM = "presence-room-1";
+
+let redis: TestRedis | undefined;
+afterAll(async () => {
+  await redis?.stop();
+});
+const closers: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+/**
+ * A Herald app on node:http (routes, the Pusher server, a pusher-js auth endpoint): the session's
+ * user is the `uid` cookie; the auth endpoint signs as the `user` form field (pusher-js's `params`).
+ */
+async function app(extra: HeraldOptions = {}): Promise<{ herald: Herald; pusher: PusherServer; origin: string }> {
+  const uid = (cookie: string | null) => /(?:^|; )uid=([a-z]+)/.exec(cookie ?? "")?.[1] ?? null;
+  const herald = createHerald({
+    getUserId: (request) => uid(request.header("cookie")),
+    authorizePrivate: (principal, channel) => principal !== null && channel.startsWith("presence-room-"),
+    presence: { userInfo: (id) => ({ name: id.toUpperCase() }) },
+    limits: { connectPerIp: false },
+    ...extra,
+  });
+  const pusher = createPusherServer({ herald, ...APP });
+  const server = http.createServer((req, res) => {
+    if (req.url === "/auth") {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        const form = new URLSearchParams(body);
+        const user = form.get("user") ?? "nobody";
+        const signed = authorizeChannel(APP, form.get("socket_id")!, form.get("channel_name")!, {
+          user_id: user,
+          user_info: { name: user.toUpperCase() },
+        });
+        res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(signed));
+      });
+      return;
+    }
+    if (herald.handleNodeRoutes(req, res)) return;
+    if (!pusher.handleRequest(req, res)) res.writeHead(404).end();
+  });
+  server.on("upgrade", (req, socket: Socket, head) => {
+    if (!pusher.handleUpgrade(req, socket, head)) socket.destroy();
+  });
+  const sockets = new Set<Socket>();
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  closers.push(async () => {
+    await pusher.close();
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+    await herald.close();
+  });
+  return { herald, pusher, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** Herald's client for `user`, over SSE (its default transport), following `channel`. */
+function sseUser(origin: string, user: string, channel = ROOM): HeraldClient {
+  const client = createHeraldClient({
+    url: `${origin}/api/realtime/sse`,
+    transport: "sse",
+    getToken: async () => {
+      const response = await fetch(`${origin}/api/realtime/token`, {
+        method: "POST",
+        headers: { cookie: `uid=${user}` },
+      });
+      return ((await response.json()) as { token: string }).token;
+    },
+    onlineTarget: null,
+    visibilityTarget: null,
+  });
+  client.subscribe(channel, () => undefined);
+  closers.push(() => client.close());
+  return client;
+}
+
+const ids = (client: HeraldClient) => (client.presence(ROOM)?.members ?? []).map((m) => m.id).sort();
+
+describe("presence on SSE", () => {
+  it("joins, lists, and tells who comes and goes, once per user, with the app's user info", async () => {
+    const { herald, origin } = await app();
+    const alice = sseUser(origin, "alice");
+    await waitFor(() => ids(alice).join() === "alice", 10_000, "alice's own list");
+    expect(alice.presence(ROOM)).toMatchObject({ me: { id: "alice", info: { name: "ALICE" } }, count: 1 });
+
+    const added: string[] = [];
+    alice.on("presence", (p) => {
+      if (p.type !== "members") added.push(`${p.type} ${p.member!.id}`);
+    });
+    const bob = sseUser(origin, "bob");
+    await waitFor(() => ids(alice).join() === "alice,bob" && ids(bob).join() === "alice,bob", 10_000, "bob seen");
+    // Bob's second tab: no second member, no second "added".
+    const bob2 = sseUser(origin, "bob");
+    await waitFor(() => ids(bob2).join() === "alice,bob", 10_000, "bob's second tab");
+    bob.close();
+    await herald.publish(ROOM, "note", {}); // something after the close, so its leave has run
+    expect(ids(alice)).toEqual(["alice", "bob"]); // bob still has a tab
+    bob2.close();
+    await waitFor(() => ids(alice).join() === "alice", 10_000, "bob's removal");
+    expect(added).toEqual(["added bob", "removed bob"]);
+  }, 30_000);
+
+  it("holds SSE and WebSocket members of a room together (one store for both transports)", async () => {
+    const { origin } = await app();
+    const alice = sseUser(origin, "alice");
+    await waitFor(() => ids(alice).join() === "alice", 10_000, "alice's own list");
+
+    const carol = new PusherJs(APP.key, {
+      cluster: "",
+      wsHost: "127.0.0.1",
+      wsPort: Number(new URL(origin).port),
+      forceTLS: false,
+      enabledTransports: ["ws"],
+      channelAuthorization: { endpoint: `${origin}/auth`, transport: "ajax", params: { user: "carol" } },
+    });
+    closers.push(() => carol.disconnect());
+    const members: string[] = [];
+    const channel = carol.subscribe(ROOM);
+    channel.bind("pusher:subscription_succeeded", (m: { each(fn: (member: { id: string }) => void): void }) =>
+      m.each((member) => members.push(member.id)),
+    );
+    const removed: string[] = [];
+    channel.bind("pusher:member_removed", (member: { id: string }) => removed.push(member.id));
+    await waitFor(() => members.length > 0, 10_000, "carol's subscription");
+    expect(members.sort()).toEqual(["alice", "carol"]);
+    await waitFor(() => ids(alice).join() === "alice,carol", 10_000, "alice sees carol (WebSocket)");
+    expect(alice.presence(ROOM)!.members.find((m) => m.id === "carol")!.info).toEqual({ name: "CAROL" });
+
+    alice.close();
+    await waitFor(() => removed.includes("alice"), 10_000, "carol sees alice leave (SSE)");
+  }, 30_000);
+
+  it("on Redis, sees the members of another instance", async () => {
+    redis ??= await startRedis();
+    const prefix = `presence-sse-${Date.now()}`;
+    const a = await app({ redis: heraldRedis(redis.url, { prefix })! });
+    const b = await app({ redis: heraldRedis(redis.url, { prefix })! });
+    const alice = sseUser(a.origin, "alice");
+    await waitFor(() => ids(alice).join() === "alice", 10_000, "alice's own list");
+    const bob = sseUser(b.origin, "bob");
+    await waitFor(
+      () => ids(alice).join() === "alice,bob" && ids(bob).join() === "alice,bob",
+      10_000,
+      "across instances",
+    );
+    bob.close();
+    await waitFor(() => ids(alice).join() === "alice", 10_000, "bob's removal across instances");
+  }, 30_000);
+
+  it("refuses a presence channel to a signed-out visitor", async () => {
+    const { origin } = await app();
+    const response = await fetch(`${origin}/api/realtime/sse?channel=${ROOM}`);
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ error: { code: "forbidden" } });
+  });
+});
