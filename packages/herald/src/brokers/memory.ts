@@ -6,6 +6,7 @@ import type {
   BrokerListener,
   BrokerSubscription,
   EventMeta,
+  LatestRead,
   ReadResult,
   Snapshot,
   StoredEvent,
@@ -154,6 +155,28 @@ export class MemoryBroker implements Broker {
     return Promise.resolve(this.readNow(channel, after, limit));
   }
 
+  latest(channel: string, before: number, limit: number): Promise<LatestRead> {
+    const log = this.logs.get(channel);
+    const base = { epoch: this.currentEpoch, head: this.seq };
+    if (!log) return Promise.resolve({ ...base, events: [], more: false });
+    this.trim(log);
+    const end = this.firstIndex(log, before - 1);
+    const start = Math.max(log.start, end - Math.max(0, limit));
+    return Promise.resolve({ ...base, events: log.events.slice(start, end), more: start > log.start });
+  }
+
+  /** Index of `log`'s first retained event with `seq > after` (binary search). */
+  private firstIndex(log: ChannelLog, after: number): number {
+    let lo = log.start;
+    let hi = log.events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (log.events[mid]!.seq > after) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
   private readNow(channel: string, after: number, limit: number): ReadResult {
     const log = this.logs.get(channel);
     if (!log) {
@@ -162,15 +185,8 @@ export class MemoryBroker implements Broker {
     }
     this.trim(log);
     const events: StoredEvent[] = [];
-    // Binary search for the first event with seq > after.
-    let lo = log.start;
-    let hi = log.events.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (log.events[mid]!.seq > after) hi = mid;
-      else lo = mid + 1;
-    }
-    for (let i = lo; i < log.events.length && events.length < limit; i++) events.push(log.events[i]!);
+    for (let i = this.firstIndex(log, after); i < log.events.length && events.length < limit; i++)
+      events.push(log.events[i]!);
     return { events, trimmed: log.trimmedThrough > after };
   }
 

@@ -4,13 +4,15 @@
  */
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from "ioredis";
 import { newEpoch } from "../protocol/cursor.js";
-import { PUBLISH_SCRIPT, SNAPSHOT_SCRIPT } from "./redis/scripts.js";
+import { LATEST_SCRIPT, PUBLISH_SCRIPT, SNAPSHOT_SCRIPT } from "./redis/scripts.js";
 import { decodeMeta, encodeMeta } from "./meta.js";
 import type {
   Broker,
   BrokerListener,
+  BrokerLossListener,
   BrokerSubscription,
   EventMeta,
+  LatestRead,
   ReadResult,
   Snapshot,
   StoredEvent,
@@ -44,11 +46,14 @@ export type RedisConnection = Redis | Cluster;
 type ScriptedRedis = RedisConnection & {
   heraldPublish(...args: (string | number)[]): Promise<[string, string, string]>;
   heraldSnapshot(...args: (string | number)[]): Promise<unknown[]>;
+  heraldLatest(...args: (string | number)[]): Promise<[string, string, number, string[]]>;
 };
 
 /** One channel this process listens to: its listeners and where its live stream is. */
 interface ChannelState {
   readonly listeners: Set<BrokerListener>;
+  /** Told when a catch-up finds events the bus missed already removed by retention. */
+  readonly lossListeners: Set<BrokerLossListener>;
   ready: Promise<void>;
   /** Epoch and highest seq delivered (or covered by the head at subscribe time). */
   epoch: string | undefined;
@@ -141,6 +146,7 @@ export class RedisBroker implements Broker {
     this.sub = connect({ enableReadyCheck: false });
     this.cmd.defineCommand("heraldPublish", { lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand("heraldSnapshot", { lua: SNAPSHOT_SCRIPT });
+    this.cmd.defineCommand("heraldLatest", { lua: LATEST_SCRIPT });
     const onError = (error: Error) => options.onError?.(error);
     this.onError = onError;
     this.cmd.on("error", onError);
@@ -259,11 +265,12 @@ export class RedisBroker implements Broker {
       );
   }
 
-  subscribe(channel: string, listener: BrokerListener): BrokerSubscription {
+  subscribe(channel: string, listener: BrokerListener, onLost?: BrokerLossListener): BrokerSubscription {
     let state = this.channels.get(channel);
     if (!state) {
       const created: ChannelState = {
         listeners: new Set(),
+        lossListeners: new Set(),
         ready: Promise.resolve(),
         epoch: undefined,
         lastSeq: 0,
@@ -281,9 +288,11 @@ export class RedisBroker implements Broker {
     }
     const current = state;
     current.listeners.add(listener);
+    if (onLost) current.lossListeners.add(onLost);
     return {
       ready: current.ready,
       unsubscribe: () => {
+        if (onLost) current.lossListeners.delete(onLost);
         if (!current.listeners.delete(listener) || current.listeners.size > 0) return;
         if (this.channels.get(channel) === current) this.channels.delete(channel);
         this.sub.unsubscribe(this.busKey(channel)).catch(() => {});
@@ -292,7 +301,16 @@ export class RedisBroker implements Broker {
   }
 
   async snapshot(channels: readonly string[], after: number, limitPerChannel: number): Promise<Snapshot> {
-    const { epoch, head, results } = await this.query(channels, after, limitPerChannel);
+    return (await this.snapshotGone(channels, after, limitPerChannel)).snap;
+  }
+
+  /** {@link snapshot}, with what retention removed of each channel (`gone`: its highest seq, 0 for none). */
+  private async snapshotGone(
+    channels: readonly string[],
+    after: number,
+    limitPerChannel: number,
+  ): Promise<{ snap: Snapshot; gone: number[] }> {
+    const { epoch, head, results, gone } = await this.query(channels, after, limitPerChannel);
     const events: StoredEvent[] = [];
     const trimmed: string[] = [];
     results.forEach((result, i) => {
@@ -300,19 +318,40 @@ export class RedisBroker implements Broker {
       for (const event of result.events) events.push(event);
     });
     events.sort((a, b) => a.seq - b.seq);
-    return { epoch, head, events, trimmed };
+    return { snap: { epoch, head, events, trimmed }, gone };
   }
 
   async read(channel: string, after: number, limit: number): Promise<ReadResult> {
     return (await this.query([channel], after, limit)).results[0]!;
   }
 
-  /** Runs the snapshot script: epoch, head, and per channel its retained events and trim flag. */
+  async latest(channel: string, before: number, limit: number): Promise<LatestRead> {
+    this.flush();
+    const last = Number.isFinite(before) ? `${Math.max(0, Math.ceil(before) - 1)}-0` : "+";
+    const [epoch, head, more, flat] = await this.cmd.heraldLatest(
+      5,
+      ...this.fixedKeys(),
+      this.streamKey(channel),
+      newEpoch(),
+      last,
+      Math.max(0, Math.floor(limit)),
+      this.maxEvents,
+      this.maxAgeMs,
+      channel,
+    );
+    const events = toEvents(channel, flat).reverse();
+    return { epoch, head: Number(head), events, more: more === 1 };
+  }
+
+  /**
+   * Runs the snapshot script: epoch, head, and per channel its retained events, its trim flag and
+   * the highest seq retention removed of it (`gone`).
+   */
   private async query(
     channels: readonly string[],
     after: number,
     limit: number,
-  ): Promise<{ epoch: string; head: number; results: ReadResult[] }> {
+  ): Promise<{ epoch: string; head: number; results: ReadResult[]; gone: number[] }> {
     this.flush();
     const reply = await this.cmd.heraldSnapshot(
       4 + channels.length,
@@ -325,11 +364,12 @@ export class RedisBroker implements Broker {
       this.maxAgeMs,
       ...channels,
     );
+    const gone = channels.map((_, i) => Number(reply[2 + 2 * i]));
     const results = channels.map((channel, i) => ({
-      trimmed: reply[2 + 2 * i] === 1,
+      trimmed: gone[i]! > after,
       events: toEvents(channel, reply[3 + 2 * i] as string[]),
     }));
-    return { epoch: reply[0] as string, head: Number(reply[1]), results };
+    return { epoch: reply[0] as string, head: Number(reply[1]), results, gone };
   }
 
   async close(): Promise<void> {

@@ -120,6 +120,7 @@ export function relayBroker(inner: Broker, options: RelayOptions): Broker {
     snapshot: (channels: readonly string[], after: number, limit: number): Promise<Snapshot> =>
       inner.snapshot(channels, after, limit),
     read: (channel: string, after: number, limit: number): Promise<ReadResult> => inner.read(channel, after, limit),
+    ...(inner.latest && { latest: inner.latest.bind(inner) }),
     close: () => inner.close(),
   };
 }

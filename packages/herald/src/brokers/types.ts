@@ -45,8 +45,28 @@ export interface Snapshot {
   readonly trimmed: string[];
 }
 
+/** What `latest()` returns: one consistent read of the end of a channel's log. */
+export interface LatestRead {
+  /** The log's epoch at the read. */
+  readonly epoch: string;
+  /** Highest `seq` assigned at the read (on any channel). */
+  readonly head: number;
+  /** The channel's last `limit` retained events with `seq < before`, oldest first. */
+  readonly events: StoredEvent[];
+  /** True when the log still holds events of the channel older than the first of `events`. */
+  readonly more: boolean;
+}
+
 /** Receives live events on one channel, in `seq` order. */
 export type BrokerListener = (event: StoredEvent, epoch: string) => void;
+
+/**
+ * Told when live events of one channel were lost for good: catching up after its bus missed
+ * messages, the broker found that retention had already removed some of them (in `epoch`, up to
+ * `through`). What it delivers next on the channel follows a hole: positions on it cannot vouch
+ * for what they skipped, and a client must be told with a retention gap.
+ */
+export type BrokerLossListener = (epoch: string, through: number) => void;
 
 /** A live subscription to one channel; `ready` resolves once events are flowing. */
 export interface BrokerSubscription {
@@ -65,8 +85,11 @@ export interface Broker {
    * returns the stored event.
    */
   publish(channel: string, event: string, json: string, meta?: EventMeta): Promise<StoredEvent & { epoch: string }>;
-  /** Listens to live events on one channel. Callers keep one subscription per channel per process. */
-  subscribe(channel: string, listener: BrokerListener): BrokerSubscription;
+  /**
+   * Listens to live events on one channel (and, with `onLost`, to their loss: a broker whose bus can
+   * miss messages, such as Redis pub/sub, says so). Callers keep one subscription per channel per process.
+   */
+  subscribe(channel: string, listener: BrokerListener, onLost?: BrokerLossListener): BrokerSubscription;
   /**
    * Reads, atomically, the head and the retained events of `channels` with `seq > after` (at most
    * `limitPerChannel` each). Atomic matters: an event published while a multi-channel read is under
@@ -75,6 +98,12 @@ export interface Broker {
   snapshot(channels: readonly string[], after: number, limitPerChannel: number): Promise<Snapshot>;
   /** Reads `channel`'s retained events with `seq > after`, at most `limit`. */
   read(channel: string, after: number, limit: number): Promise<ReadResult>;
+  /**
+   * Reads, atomically with the epoch and the head, the last `limit` retained events of `channel`
+   * with `seq < before` (`Infinity`: the newest), oldest first: what `herald.history` pages
+   * backwards with. Optional: without it history reads the channel's whole log with `read`.
+   */
+  latest?(channel: string, before: number, limit: number): Promise<LatestRead>;
   /** Releases connections and timers. */
   close(): Promise<void>;
 }

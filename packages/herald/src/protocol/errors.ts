@@ -7,6 +7,7 @@ export type ServerErrorCode =
   | "invalid_event"
   | "invalid_id"
   | "invalid_data"
+  | "invalid_event_data"
   | "payload_too_large"
   | "invalid_cursor"
   | "invalid_request"
@@ -57,6 +58,7 @@ export const STATUS_BY_CODE: Record<ServerErrorCode, number> = {
   invalid_event: 400,
   invalid_id: 400,
   invalid_data: 400,
+  invalid_event_data: 400,
   payload_too_large: 413,
   invalid_cursor: 400,
   invalid_request: 400,

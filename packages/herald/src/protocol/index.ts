@@ -6,3 +6,4 @@ export * from "./cursor.js";
 export * from "./names.js";
 export * from "./envelope.js";
 export * from "./tasks.js";
+export * from "./channels.js";

@@ -53,9 +53,15 @@ export interface HeraldContextValue {
   readonly client: HeraldClient | null;
   /** The connection store of that client. */
   readonly store: ConnectionStore;
+  /**
+   * A fresh single-use token, got as the client gets its own (null: anonymous), for the hooks'
+   * own requests (`useHistory`).
+   */
+  readonly token: () => Promise<string | null | undefined>;
 }
 
 const DEFAULT_BASE_PATH = "/api/realtime";
+const NO_TOKEN = (): Promise<null> => Promise.resolve(null);
 
 /** The React context behind the hooks; use {@link useHerald} rather than reading it directly. */
 export const HeraldContext = createContext<HeraldContextValue | null>(null);
@@ -93,6 +99,7 @@ export function HeraldProvider({
     basePath,
     client: null,
     store: IDLE_STORE,
+    token: NO_TOKEN,
   });
 
   useEffect(() => {
@@ -103,20 +110,15 @@ export function HeraldProvider({
       setUserId(reply.userId);
       return reply.token;
     };
-    const instance =
-      client ??
-      createHeraldClient({
-        ...opts,
-        url: endpoint,
-        // With an explicit `url` and no `getToken`, streams open without a token (as before).
-        getToken: () => (getTokenRef.current ? getTokenRef.current() : url === undefined ? fetchToken() : null),
-      });
+    // With an explicit `url` and no `getToken`, streams open without a token (as before).
+    const token = async () => (getTokenRef.current ? getTokenRef.current() : url === undefined ? fetchToken() : null);
+    const instance = client ?? createHeraldClient({ ...opts, url: endpoint, getToken: token });
     const store = createConnectionStore(instance, opts.maxAttempts ?? null);
-    setValue({ basePath, client: instance, store });
+    setValue({ basePath, client: instance, store, token });
     return () => {
       store.dispose();
       if (owned) instance.close();
-      setValue({ basePath, client: null, store: IDLE_STORE });
+      setValue({ basePath, client: null, store: IDLE_STORE, token: NO_TOKEN });
     };
     // A different transport needs a new client; the other options are read at creation only.
   }, [endpoint, basePath, client, url, options?.transport]);

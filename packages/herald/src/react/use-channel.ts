@@ -3,6 +3,8 @@ import { useCallback, useEffect, useState, useSyncExternalStore } from "react";
 import type { EventEnvelope } from "../client/index.js";
 import type { ConnectionStore } from "./connection-store.js";
 import { useHerald } from "./provider.js";
+import { useLatest } from "./use-latest.js";
+import { receiver, type ReceiveValidation } from "./validate.js";
 
 /**
  * Where a channel subscription stands: `idle` (no channel, or no client yet), `connecting` (asked
@@ -15,6 +17,8 @@ export type ChannelStatus = "idle" | "connecting" | "live" | "reconnecting" | "f
 export interface UseChannelOptions {
   /** Most events kept, oldest dropped first (default 50). */
   limit?: number;
+  /** Validation of what is received (set by `createHeraldHooks(channels, { validate: true })`). */
+  validate?: ReceiveValidation | undefined;
 }
 
 /** What {@link useChannel} returns. */
@@ -62,17 +66,22 @@ export function useChannel<T = unknown>(
     () => "idle" as const,
   );
 
+  const validate = useLatest(options.validate);
+
   useEffect(() => {
     setEvents([]);
     if (!client || !channel) return;
-    return client.subscribe<T>(channel, (envelope) => {
-      setEvents((prev) => {
-        const next = prev.length >= limit ? prev.slice(prev.length - limit + 1) : prev.slice();
-        next.push(envelope);
-        return next;
-      });
-    });
-  }, [client, channel, limit]);
+    return client.subscribe<T>(
+      channel,
+      receiver<T>(validate.current, (envelope) => {
+        setEvents((prev) => {
+          const next = prev.length >= limit ? prev.slice(prev.length - limit + 1) : prev.slice();
+          next.push(envelope);
+          return next;
+        });
+      }),
+    );
+  }, [client, channel, limit, validate]);
 
   const clear = useCallback(() => setEvents([]), []);
   return { status, events, clear };

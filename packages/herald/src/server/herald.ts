@@ -30,18 +30,47 @@ import { defaultLogger, logLifecycle } from "./observability/logger.js";
 import { createMetrics, namespacesOf, type HeraldMetrics } from "./observability/metrics.js";
 import { checkReadiness, healthReply, metricsReply, readinessReply, type Readiness } from "./observability/health.js";
 import { toHeraldError } from "./http/responses.js";
+import { readHistory, type HistoryOptions, type HistoryPage } from "./core/history.js";
+import type { ChannelEnvelope, ChannelMap, Channels, EventInput, EventName } from "../protocol/channels.js";
 
 /** Where Herald's routes are mounted by default (the catch-all `app/api/realtime/[...herald]/route.ts`). */
 export const DEFAULT_BASE_PATH = "/api/realtime";
 
-/** A Herald server instance. */
-export interface Herald extends Publisher {
+/**
+ * A Herald server instance. `M` is the channel map given as `channels` (`defineChannels`), which
+ * types `publish` and `history`; without one every channel is untyped.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- no channel declared: every channel untyped
+export interface Herald<M extends ChannelMap = {}> extends Publisher {
   /**
    * Publishes `data` as `event` on `channel` to every subscriber, on every transport and process.
    * Resolves to the event's id (its cursor, `{epoch}-{seq}`). Throws `HeraldError` on invalid input:
-   * `invalid_channel`, `invalid_event`, `invalid_data`, `payload_too_large`.
+   * `invalid_channel`, `invalid_event`, `invalid_data`, `payload_too_large`, and on a channel the
+   * `channels` map declares, `invalid_event` for an undeclared event and `invalid_event_data` for
+   * data its schema refuses (nothing is published then). On a declared channel the event name and
+   * the data are type-checked.
    */
-  publish(channel: string, event: string, data: unknown): Promise<string>;
+  publish<C extends string, E extends EventName<M, C>>(
+    channel: C,
+    event: E,
+    data: EventInput<M, C, E>,
+  ): Promise<string>;
+  /**
+   * A page of `channel`'s log, newest last: the last `limit` events (default 50, at most 1,000),
+   * those before `before` (an event's `id`: the page before it), or the first `limit` after
+   * `after`. Read in one cut with the log's head (`cursor`), so a live subscription started before
+   * the read, merged by `id`, misses nothing and repeats nothing. The same read as `GET …/history`.
+   * Throws `HeraldError` `invalid_channel`, `invalid_request` or `invalid_cursor` on bad input.
+   *
+   * @example
+   * ```ts
+   * const { events, more } = await herald.history("room-lobby", { limit: 50 });
+   * ```
+   */
+  history<C extends string>(
+    channel: C,
+    options?: HistoryOptions,
+  ): Promise<Omit<HistoryPage, "events"> & { events: ChannelEnvelope<M, C>[] }>;
   /**
    * {@link Herald.publish}, resolving to the event's position as a value (`{ epoch, seq }`) rather
    * than its id; `meta` is stored beside the event (a client event's sender).
@@ -132,8 +161,11 @@ const INSTANCES = Symbol.for("herald.instances");
  * export const herald = createHerald({ getUserId: currentUserId, singleton: true });
  * ```
  */
-export function createHerald(options: HeraldOptions = {}): Herald {
-  if (!options.singleton) return build(options);
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- no channel declared: every channel untyped
+export function createHerald<M extends ChannelMap = {}>(
+  options: HeraldOptions & { channels?: Channels<M> } = {},
+): Herald<M> {
+  if (!options.singleton) return build(options) as Herald<M>;
   const name = options.singleton === true ? "default" : options.singleton;
   const store = globalThis as { [INSTANCES]?: Map<string, Herald> };
   const instances = (store[INSTANCES] ??= new Map());
@@ -142,7 +174,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     herald = build(options);
     instances.set(name, herald);
   }
-  return herald;
+  return herald as Herald<M>;
 }
 
 function build(given: HeraldOptions): Herald {
@@ -192,6 +224,7 @@ function build(given: HeraldOptions): Herald {
     hub,
     retryMs,
     now,
+    () => shared?.presence ?? new MemoryPresenceStore(),
   );
   if (withSessions && !options.authenticate) {
     edge.renewToken = (principal) => {
@@ -205,14 +238,15 @@ function build(given: HeraldOptions): Herald {
   const publishPrepared = async (
     channel: string,
     event: string,
-    prepare: () => string,
+    prepare: () => string | Promise<string>,
     meta?: EventMeta,
   ): Promise<Cursor> => {
     const startedAt = performance.now();
     const namespace = telemetry.namespaces?.of(channel);
     let json: string;
     try {
-      json = prepare();
+      const prepared = prepare();
+      json = typeof prepared === "string" ? prepared : await prepared;
     } catch (error) {
       const code = toHeraldError(error).code;
       telemetry.record({ type: "publish", result: "rejected", durationMs: 0, code, namespace });
@@ -224,12 +258,29 @@ function build(given: HeraldOptions): Herald {
     } catch (error) {
       const code = toHeraldError(error).code;
       const durationMs = performance.now() - startedAt;
-    () => shared?.presence ?? new MemoryPresenceStore(),
       telemetry.record({ type: "publish", result: "error", durationMs, code, namespace });
       throw error;
     }
     telemetry.record({ type: "publish", result: "ok", durationMs: performance.now() - startedAt, namespace });
     return { epoch: stored.epoch, seq: stored.seq };
+  };
+
+  const channels = options.channels;
+  /** `data` as the channel map's schema gives it back (a promise when the schema is async). */
+  const checked = (channel: string, event: string, data: unknown): unknown =>
+    channels ? channels.validate(channel, event, data) : data;
+  /** Serializes `data`, validated first on a declared channel. */
+  const prepareData = (channel: string, event: string, data: unknown, maxBytes = maxPayloadBytes) => {
+    const value = checked(channel, event, data);
+    return value instanceof Promise
+      ? value.then((output) => preparePublish(channel, event, output, maxBytes))
+      : preparePublish(channel, event, value, maxBytes);
+  };
+  /** Herald's own events (tasks, `task.started`): not the app's to declare, never checked against the map. */
+  const internal: Publisher = {
+    publishAt: (channel, event, data, meta) =>
+      publishPrepared(channel, event, () => preparePublish(channel, event, data, maxPayloadBytes), meta),
+    position: () => herald.position(),
   };
 
   const herald: Herald = {
@@ -239,7 +290,7 @@ function build(given: HeraldOptions): Herald {
     get tasks() {
       if (tasks) return tasks;
       const onLifecycle = options.tasks?.onLifecycle;
-      const created = createTasks(herald, {
+      const created = createTasks(internal, {
         now,
         store: shared?.taskStore,
         ...options.tasks,
@@ -248,28 +299,30 @@ function build(given: HeraldOptions): Herald {
           onLifecycle?.(event);
         },
       });
-      return (tasks = announcingTasks(herald, shared ? shared.wrapTasks(created) : created));
+      return (tasks = announcingTasks(internal, shared ? shared.wrapTasks(created) : created));
     },
     publisher: undefined,
     routes: undefined as never,
     handleNodeRoutes: undefined as never,
     publishAt: (channel, event, data, meta) =>
-      publishPrepared(channel, event, () => preparePublish(channel, event, data, maxPayloadBytes), meta),
+      publishPrepared(channel, event, () => prepareData(channel, event, data), meta),
     async publishJson(channel, event, json, publishOptions = {}) {
       const maxBytes = publishOptions.maxBytes ?? maxPayloadBytes;
-      const { epoch, seq } = await publishPrepared(
-        channel,
-        event,
-        () => prepareJson(channel, event, json, maxBytes),
-        publishOptions.meta,
-      );
+      const prepare = (): string | Promise<string> => {
+        const text = prepareJson(channel, event, json, maxBytes);
+        return channels?.eventsOf(channel) ? prepareData(channel, event, JSON.parse(text), maxBytes) : text;
+      };
+      const { epoch, seq } = await publishPrepared(channel, event, prepare, publishOptions.meta);
       return encodeCursor(epoch, seq);
+    },
+    async history(channel, historyOptions = {}) {
+      return JSON.parse((await readHistory(broker, channel, historyOptions)).body) as never;
     },
     async position() {
       const { epoch, head } = await broker.snapshot([], 0, 0);
       return { epoch, seq: head };
     },
-    async publish(channel, event, data) {
+    async publish(channel: string, event: string, data: unknown) {
       const { epoch, seq } = await herald.publishAt(channel, event, data);
       return encodeCursor(epoch, seq);
     },
@@ -289,6 +342,7 @@ function build(given: HeraldOptions): Herald {
       }
       herald.metrics?.close();
       hub.closeAll();
+      edge.closePresence();
       tokens.close?.();
       tasks?.close?.();
       edge.limits.close();
@@ -342,7 +396,6 @@ export interface HeraldStats extends HubStats {
 }
 
 function heraldStats(
-      edge.closePresence();
   hub: HubStats,
   edge: HeraldCore,
   counters: TelemetryCounters,
@@ -407,7 +460,7 @@ function watchShared(shared: SharedState | undefined, telemetry: Telemetry): () 
  * The tasks, telling the owner's `user-{id}` channel when one starts (`task.started`, `{ id }`), so
  * every tab's task list (`useTasks`) shows it without a reload.
  */
-function announcingTasks(herald: Herald, tasks: Tasks): Tasks {
+function announcingTasks(publisher: Publisher, tasks: Tasks): Tasks {
   const announcing: Tasks = {
     ...tasks,
     get running() {
@@ -417,7 +470,7 @@ function announcingTasks(herald: Herald, tasks: Tasks): Tasks {
       const snapshot = await tasks.start(ownerId, job, startOptions);
       const channel = `user-${ownerId}`;
       if (isValidChannelName(channel))
-        await herald.publish(channel, "task.started", { id: snapshot.id }).catch(() => {});
+        await publisher.publishAt(channel, "task.started", { id: snapshot.id }).catch(() => {});
       return snapshot;
     },
     tryStart: (ownerId, job, startOptions) => tryStartWith(announcing.start, ownerId, job, startOptions),

@@ -19,6 +19,7 @@ import type { Tasks } from "./tasks/tasks.js";
 import type { RateLimiterBackend } from "./http/limits/backend.js";
 import type { HeraldLogger } from "./observability/logger.js";
 import type { MetricsOptions } from "./observability/metrics.js";
+import type { ChannelMap, Channels } from "../protocol/channels.js";
 
 export type { RequestContext };
 
@@ -34,9 +35,9 @@ export interface SharedState {
   readonly limiterBackend: RateLimiterBackend;
   /** Wraps the task runner so a cancel on any process reaches the job wherever it runs. */
   wrapTasks(tasks: Tasks): Tasks;
-  /** Closes its connections (the Herald's `close()` calls it). */
   /** Presence members shared by every process (made on first use). */
   readonly presence?: PresenceStore;
+  /** Closes its connections (the Herald's `close()` calls it). */
   close(): Promise<void>;
   /**
    * Tells `watcher` of its connection's state changes and errors (for logs and metrics); returns
@@ -65,7 +66,6 @@ export interface HeraldOptions {
   allowAnonymous?: boolean;
   /** Decides `private-*` and `presence-*` channels (denied without it). Only with `getUserId`. */
   authorizePrivate?: DefaultAuthorizeOptions["authorizePrivate"];
-  /** Token lifetime and store (defaults: 60 s, in memory). */
   /**
    * Presence on SSE (and the store the Pusher WebSocket server shares): a signed-in stream that
    * follows a `presence-*` channel (allowed by `authorizePrivate`) joins it as its user, receives
@@ -73,6 +73,7 @@ export interface HeraldOptions {
    * others see of a member (default null). The store is in memory, or Redis's with `redis`.
    */
   presence?: PresenceOptions;
+  /** Token lifetime and store (defaults: 60 s, in memory). */
   tokens?: TokensOptions;
   /** Task store, retention and limits (defaults: in memory, see `TasksOptions`). */
   tasks?: TasksOptions;
@@ -81,6 +82,15 @@ export interface HeraldOptions {
    * `createClientPublisher`). Default: the route is off.
    */
   authorizePublish?: ClientPublishOptions["authorizePublish"];
+  /**
+   * Typed channels (`defineChannels({...})`): `publish` is type-checked against them, and every
+   * publish on a declared channel (server, `POST …/publish`, the Pusher HTTP API, WebSocket client
+   * events) is validated by the event's schema before anything is stored: an undeclared event is
+   * refused with `invalid_event`, invalid data with `invalid_event_data` (400), and what is
+   * published is the schema's output. Channels the map does not declare stay untyped. Herald's
+   * own events (tasks, `task.started`) are not checked. Default: none.
+   */
+  channels?: Channels<ChannelMap>;
   /**
    * One instance per process under this name (`true`: `"default"`): a second `createHerald` with
    * the same name returns the first instance, so a module re-evaluated by a dev server's hot

@@ -121,9 +121,32 @@ return { epoch, string.format('%d', first), ts }
 `;
 
 /**
+ * The exact count cap (publishes cap approximately) and the age trim of stream `key` (of
+ * `channel`), before a read (Lua locals `key`, `channel`, `maxLen`, `cutoff`, `now`).
+ */
+const TRIM_ON_READ = `
+  if redis.call('XLEN', key) > maxLen then redis.call('XTRIM', key, 'MAXLEN', maxLen) end
+  if redis.call('EXISTS', key) == 1 then
+    ${trimByAge("key", "channel", "cutoff", "now")}
+  end
+`;
+
+/** Appends stream entry `entry`, the `j`-th read, to `flat` as id, event, json, ts, meta. */
+const FLAT_ENTRY = `
+    local fields = entry[2]
+    local at = 5 * j
+    flat[at - 4] = entry[1]
+    flat[at - 3] = fields[2]
+    flat[at - 2] = fields[4]
+    flat[at - 1] = fields[6]
+    flat[at] = fields[10] or ''
+`;
+
+/**
  * KEYS[5..] the channels' streams. ARGV: candidate epoch, after, limit per channel, maxLen,
  * maxAgeMs, then the channel names (same order as the streams). Returns
- * { epoch, head, trimmed1, events1, trimmed2, events2, ... } with trimmed as 1/0 and events as one
+ * { epoch, head, gone1, events1, gone2, events2, ... } with gone the highest seq of the channel that
+ * retention removed (0 for none; the reader compares it with its position) and events as one
  * flat list of id, event, json, ts, meta (`""` for none) per event (what a reader parses: about
  * half of XRANGE's strings).
  *
@@ -142,10 +165,7 @@ local out = { epoch, head }
 for i = 5, #KEYS do
   local key = KEYS[i]
   local channel = ARGV[i + 1]
-  if redis.call('XLEN', key) > maxLen then redis.call('XTRIM', key, 'MAXLEN', maxLen) end
-  if redis.call('EXISTS', key) == 1 then
-    ${trimByAge("key", "channel", "cutoff", "now")}
-  end
+  ${TRIM_ON_READ}
   local gone
   local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
   if first then
@@ -153,19 +173,36 @@ for i = 5, #KEYS do
   else
     gone = tonumber(redis.call('HGET', KEYS[3], channel) or '0')
   end
-  out[#out + 1] = (gone > after) and 1 or 0
+  out[#out + 1] = gone
   -- The events, flat: id, event, json, ts, meta for each (no field names, no nested arrays).
   local flat = {}
   for j, entry in ipairs(redis.call('XRANGE', key, string.format('%d', after + 1) .. '-0', '+', 'COUNT', limit)) do
-    local fields = entry[2]
-    local at = 5 * j
-    flat[at - 4] = entry[1]
-    flat[at - 3] = fields[2]
-    flat[at - 2] = fields[4]
-    flat[at - 1] = fields[6]
-    flat[at] = fields[10] or ''
+    ${FLAT_ENTRY}
   end
   out[#out + 1] = flat
 end
 return out
+`;
+
+/**
+ * The end of one channel's log, for history. KEYS[5] the channel's stream. ARGV: candidate epoch,
+ * the highest id to read (`{seq}-0`, or `+` for the newest), limit, maxLen, maxAgeMs, the channel.
+ * Applies the same trims as a snapshot, then reads backwards. Returns { epoch, head, more, events }
+ * with events flat as in a snapshot, newest first, and more 1 when older entries remain.
+ */
+export const LATEST_SCRIPT = `${CURRENT_EPOCH}${NOW}
+local head = redis.call('GET', KEYS[2])
+local key = KEYS[5]
+local channel = ARGV[6]
+local limit = tonumber(ARGV[3])
+local maxLen = tonumber(ARGV[4])
+local cutoff = now - tonumber(ARGV[5])
+${TRIM_ON_READ}
+local entries = redis.call('XREVRANGE', key, ARGV[2], '-', 'COUNT', limit + 1)
+local flat = {}
+for j, entry in ipairs(entries) do
+  if j > limit then break end
+  ${FLAT_ENTRY}
+end
+return { epoch, head, (#entries > limit) and 1 or 0, flat }
 `;

@@ -16,6 +16,7 @@ import {
   type SessionRequest,
 } from "./routes.js";
 import { servePoll } from "./poll.js";
+import { serveHistory } from "./history.js";
 import { fetchClientIp, handleSseFetch } from "./sse-fetch.js";
 
 /** A route handler: `GET`/`POST` of a Next.js catch-all route file, or any Fetch server. */
@@ -42,9 +43,10 @@ export function fetchRoutes(edge: HeraldCore, options: FetchRoutesOptions): Rout
       }
       const route = matchRoute(request.method, segments, base !== null);
       if (route.kind === "sse") return await handleSseFetch(edge, request);
-      if (route.kind === "poll") {
+      if (route.kind === "poll" || route.kind === "history") {
         const incoming = { url, rawUrl: request.url, header: (name: string) => request.headers.get(name) };
         const ip = fetchClientIp(edge, request);
+        if (route.kind === "history") return toResponse(await serveHistory(edge, { ...incoming, ip }));
         return toResponse(await servePoll(edge, { ...incoming, ip, signal: request.signal }));
       }
       const reply = await serveJson(

@@ -16,6 +16,7 @@ import {
   type SessionRequest,
 } from "./routes.js";
 import { servePoll } from "./poll.js";
+import { serveHistory } from "./history.js";
 import { handleSseNode, headerOf, nodeClientIp } from "./sse-node.js";
 
 /** Serves a request it owns and returns true; returns false (and does nothing) otherwise. */
@@ -46,6 +47,14 @@ export function nodeRoutes(edge: HeraldCore, options: NodeRoutesOptions): NodeHa
     const route = matchRoute(req.method ?? "GET", segments.slice(base.length), true);
     if (route.kind === "sse") {
       handleSseNode(edge, req, res).catch((error: unknown) => send(res, errorParts(error)));
+      return true;
+    }
+    if (route.kind === "history") {
+      const incoming = { url, rawUrl: req.url ?? "/", header: (name: string) => headerOf(req, name) };
+      serveHistory(edge, { ...incoming, ip: nodeClientIp(edge, req) }).then(
+        (reply) => send(res, reply),
+        (error: unknown) => send(res, errorParts(error)),
+      );
       return true;
     }
     if (route.kind === "poll") {

@@ -15,6 +15,7 @@ import { clientAddress, requestHost, type TrustProxy } from "./limits/client-ip.
 export type Route =
   | { kind: "sse" }
   | { kind: "poll" }
+  | { kind: "history" }
   | { kind: "token" }
   | { kind: "tasks" }
   | { kind: "task"; id: string }
@@ -28,7 +29,7 @@ export type Route =
 /**
  * Matches `segments` (the path after the mount point, or the whole path when the mount point is
  * unknown, in which case the last segments decide):
- * `GET sse`, `POST token`, `GET tasks`, `GET tasks/{id}`, `POST tasks/{id}/cancel`, `GET health`,
+ * `GET sse`, `GET poll`, `GET history`, `POST token`, `GET tasks`, `GET tasks/{id}`, `POST tasks/{id}/cancel`, `GET health`,
  * `GET ready`, `GET metrics`.
  */
 export function matchRoute(method: string, segments: readonly string[], exact: boolean): Route {
@@ -42,6 +43,7 @@ export function matchRoute(method: string, segments: readonly string[], exact: b
   if (fits(1) && at(1) === "tasks") return method === "GET" ? { kind: "tasks" } : { kind: "none" };
   if (fits(1) && at(1) === "sse") return method === "GET" ? { kind: "sse" } : { kind: "none" };
   if (fits(1) && at(1) === "poll") return method === "GET" ? { kind: "poll" } : { kind: "none" };
+  if (fits(1) && at(1) === "history") return method === "GET" ? { kind: "history" } : { kind: "none" };
   if (fits(1) && at(1) === "token") return method === "POST" ? { kind: "token" } : { kind: "none" };
   if (fits(1) && at(1) === "publish") return method === "POST" ? { kind: "publish" } : { kind: "none" };
   for (const kind of ["health", "ready", "metrics"] as const) {

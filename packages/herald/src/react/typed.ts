@@ -1,0 +1,70 @@
+/** `createHeraldHooks`: the hooks, typed by a channel map. */
+import type { EventEnvelope } from "../client/index.js";
+import type { ChannelEnvelope, ChannelMap, Channels, EventData, EventName } from "../protocol/channels.js";
+import { useChannel, type ChannelState, type UseChannelOptions } from "./use-channel.js";
+import { useEvent } from "./use-event.js";
+import { useHistory, type HistoryState, type UseHistoryOptions } from "./use-history.js";
+import type { ReceiveValidation } from "./validate.js";
+
+/** The map of a `Channels` object, or the map itself. */
+type MapOf<X> = X extends Channels<infer M> ? M : X extends ChannelMap ? X : never;
+
+/** The hooks {@link createHeraldHooks} returns: Herald's, with event names and data inferred from the map. */
+export interface TypedHooks<M extends ChannelMap> {
+  /** `useEvent`, typed: `event` is one of the channel's events (or `"*"`), `data` that event's schema output. */
+  useEvent<C extends string, E extends EventName<M, C> | "*">(
+    channel: C | null | undefined,
+    event: E,
+    handler: (data: EventData<M, C, E>, envelope: EventEnvelope<EventData<M, C, E>>) => void,
+  ): void;
+  /** `useChannel`, typed: each event's envelope narrows by its `event`. */
+  useChannel<C extends string>(
+    channel: C | null | undefined,
+    options?: Omit<UseChannelOptions, "validate">,
+  ): Omit<ChannelState, "events"> & { events: ChannelEnvelope<M, C>[] };
+  /** `useHistory`, typed: each event's envelope narrows by its `event`. */
+  useHistory<C extends string>(
+    channel: C | null | undefined,
+    options?: Omit<UseHistoryOptions, "validate">,
+  ): HistoryState<ChannelEnvelope<M, C>>;
+}
+
+/** Options of {@link createHeraldHooks}. */
+export interface HeraldHooksOptions {
+  /**
+   * Validate what the hooks receive (live and from history) with the map's schemas; an event they
+   * refuse is dropped (default false: the server validated it on publish). Needs the map as a value.
+   */
+  validate?: boolean;
+  /** Called for each event dropped by `validate`. */
+  onInvalid?: ReceiveValidation["onInvalid"];
+}
+
+/**
+ * Herald's hooks typed by a channel map (`defineChannels`): event names and data are checked and
+ * inferred per channel, patterns included. Pass the map as a value to validate on receive, or
+ * only its type (`createHeraldHooks<typeof channels>()`) to keep its schemas out of the bundle.
+ *
+ * @example
+ * ```tsx
+ * // lib/hooks.ts
+ * "use client";
+ * import { createHeraldHooks } from "herald/react";
+ * import type { channels } from "./channels";
+ *
+ * export const { useEvent, useChannel, useHistory } = createHeraldHooks<typeof channels>();
+ * ```
+ */
+export function createHeraldHooks<X extends ChannelMap | Channels = ChannelMap>(
+  channels?: Channels<MapOf<X>>,
+  options: HeraldHooksOptions = {},
+): TypedHooks<MapOf<X>> {
+  if (options.validate && !channels) throw new TypeError("createHeraldHooks: `validate` needs the channel map");
+  const validate: ReceiveValidation | undefined =
+    options.validate && channels ? { channels, onInvalid: options.onInvalid } : undefined;
+  return {
+    useEvent: (channel, event, handler) => useEvent(channel, event, handler as never, { validate }),
+    useChannel: (channel, hookOptions) => useChannel(channel, { ...hookOptions, validate }) as never,
+    useHistory: (channel, hookOptions) => useHistory(channel, { ...hookOptions, validate }) as never,
+  };
+}

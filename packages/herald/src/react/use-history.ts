@@ -1,0 +1,157 @@
+/** `useHistory`: a channel's last events from its log, then its live ones, with no gap and no duplicate. */
+import { useCallback, useEffect, useState } from "react";
+import type { EventEnvelope } from "../client/index.js";
+import { errorFromReply, HeraldError } from "../protocol/errors.js";
+import { parseCursor } from "../protocol/cursor.js";
+import { useHerald, type HeraldContextValue } from "./provider.js";
+import { useLatest } from "./use-latest.js";
+import { receiver, validateAll, type ReceiveValidation } from "./validate.js";
+
+/** Options of {@link useHistory}. */
+export interface UseHistoryOptions {
+  /** Events read from the log on mount, and per {@link HistoryState.loadOlder} (default 50, at most 1,000). */
+  limit?: number;
+  /** Validation of what is received (set by `createHeraldHooks(channels, { validate: true })`). */
+  validate?: ReceiveValidation | undefined;
+}
+
+/** Where {@link useHistory} stands: `idle` (no channel or client), `loading` (history not read yet), `ready`, `error`. */
+export type HistoryStatus = "idle" | "loading" | "ready" | "error";
+
+/** What {@link useHistory} returns. */
+export interface HistoryState<E extends EventEnvelope = EventEnvelope> {
+  /** See {@link HistoryStatus}. */
+  status: HistoryStatus;
+  /** The events read from the log, then the live ones, oldest first, each once. */
+  events: E[];
+  /** True when the log holds older events than the first of `events` (see `loadOlder`). */
+  more: boolean;
+  /** Why reading the history failed (status `error`), or null. */
+  error: HeraldError | null;
+  /** Reads the `limit` events before the first of `events` and puts them in front. */
+  loadOlder(): Promise<void>;
+}
+
+/** What `GET …/history` answers. */
+interface Page {
+  events: EventEnvelope[];
+  cursor: string;
+  more: boolean;
+}
+
+/**
+ * Follows `channel` and returns its last `limit` events from the channel's log, followed by every
+ * event published since, live. It subscribes first and reads the history (`GET …/history`, with a
+ * fresh token and the same channel rules as the stream) once the stream serves the channel, then
+ * merges both by position: nothing published meanwhile is missing or shown twice. Pass `null` to
+ * follow nothing.
+ *
+ * @example
+ * ```tsx
+ * const { status, events, more, loadOlder } = useHistory<{ text: string }>("room-lobby", { limit: 50 });
+ * ```
+ */
+export function useHistory<T = unknown>(
+  channel: string | null | undefined,
+  options: UseHistoryOptions = {},
+): HistoryState<EventEnvelope<T>> {
+  const limit = options.limit ?? 50;
+  const herald = useHerald();
+  const { client, store } = herald;
+  const [state, setState] = useState<Omit<HistoryState<EventEnvelope<T>>, "loadOlder">>(IDLE);
+  const context = useLatest(herald);
+  const validate = useLatest(options.validate);
+
+  useEffect(() => {
+    setState(client && channel ? LOADING : IDLE);
+    if (!client || !channel) return;
+    let active = true;
+    const merge = (events: EventEnvelope<T>[], patch: Partial<typeof state> = {}): void => {
+      if (active) setState((prev) => ({ ...prev, ...patch, events: mergeById(prev.events, events) }));
+    };
+    const unsubscribe = client.subscribe<T>(
+      channel,
+      receiver<T>(validate.current, (envelope) => merge([envelope])),
+    );
+    let started = false;
+    const start = (): void => {
+      if (started || !store.isLive(channel)) return;
+      started = true;
+      readPage<T>(context.current, channel, `limit=${limit}`, validate.current).then(
+        (page) => merge(page.events, { status: "ready", more: page.more }),
+        (error: unknown) => {
+          if (active) setState((prev) => ({ ...prev, status: "error", error: asHeraldError(error) }));
+        },
+      );
+    };
+    const off = store.subscribe(start);
+    start();
+    return () => {
+      active = false;
+      off();
+      unsubscribe();
+    };
+  }, [client, store, channel, limit, context, validate]);
+
+  const first = state.events[0]?.id;
+  const loadOlder = useCallback(async (): Promise<void> => {
+    if (!channel || first === undefined) return;
+    const query = `limit=${limit}&before=${encodeURIComponent(first)}`;
+    const page = await readPage<T>(context.current, channel, query, validate.current);
+    setState((prev) => ({ ...prev, more: page.more, events: mergeById(prev.events, page.events) }));
+  }, [channel, limit, first, context, validate]);
+
+  return { ...state, loadOlder };
+}
+
+type Loaded = Omit<HistoryState<never>, "loadOlder">;
+const IDLE: Loaded = { status: "idle", events: [], more: false, error: null };
+const LOADING: Loaded = { ...IDLE, status: "loading" };
+
+/** One `GET {basePath}/history` with a fresh token; its events validated when asked. */
+async function readPage<T>(
+  herald: HeraldContextValue,
+  channel: string,
+  query: string,
+  validation: ReceiveValidation | undefined,
+): Promise<Omit<Page, "events"> & { events: EventEnvelope<T>[] }> {
+  const token = await herald.token();
+  const tokenQuery = token ? `&token=${encodeURIComponent(token)}` : "";
+  const url = `${herald.basePath}/history?channel=${encodeURIComponent(channel)}&${query}${tokenQuery}`;
+  const response = await fetch(url, { credentials: "same-origin" });
+  const body = (await response.json().catch(() => null)) as Page | null;
+  if (!response.ok || !body) throw errorFromReply(response.status, body);
+  return { ...body, events: await validateAll<T>(validation, body.events) };
+}
+
+/**
+ * `a` and `b` merged into one list in log order, each id once. Positions compare within an epoch;
+ * an event of another epoch (the log restarted) goes after those of the earlier one.
+ */
+function mergeById<E extends EventEnvelope>(a: readonly E[], b: readonly E[]): E[] {
+  const seen = new Set(a.map((e) => e.id));
+  const out = a.slice();
+  for (const event of b) {
+    if (seen.has(event.id)) continue;
+    seen.add(event.id);
+    out.push(event);
+  }
+  const epochs: string[] = [];
+  const key = (e: E): [number, number] => {
+    const cursor = parseCursor(e.id);
+    if (!cursor) return [epochs.length, 0];
+    let rank = epochs.indexOf(cursor.epoch);
+    if (rank < 0) rank = epochs.push(cursor.epoch) - 1;
+    return [rank, cursor.seq];
+  };
+  const keys = new Map(out.map((e) => [e, key(e)]));
+  return out.sort((x, y) => {
+    const [ex, sx] = keys.get(x)!;
+    const [ey, sy] = keys.get(y)!;
+    return ex - ey || sx - sy;
+  });
+}
+
+function asHeraldError(error: unknown): HeraldError {
+  return error instanceof HeraldError ? error : new HeraldError("network", String((error as Error)?.message ?? error));
+}

@@ -1,0 +1,71 @@
+/** Validation on receive, for the hooks of a typed channel map (`createHeraldHooks(channels, { validate: true })`). */
+import type { EventEnvelope } from "../client/index.js";
+import type { Channels } from "../protocol/channels.js";
+
+/** What the hooks take to validate what they receive. */
+export interface ReceiveValidation {
+  /** The channel map whose schemas check each event's data. */
+  channels: Channels;
+  /**
+   * Called for an event whose data the schema refuses (or that the channel does not declare);
+   * the event is dropped. Default: nothing (the event is dropped silently).
+   */
+  onInvalid?: ((error: unknown, envelope: EventEnvelope) => void) | undefined;
+}
+
+/**
+ * A function that hands each envelope to `deliver` once validated (data replaced by the schema's
+ * output), in the order received even when a schema validates asynchronously; without
+ * `validation`, at once and as it is.
+ */
+export function receiver<T>(
+  validation: ReceiveValidation | undefined,
+  deliver: (envelope: EventEnvelope<T>) => void,
+): (envelope: EventEnvelope) => void {
+  if (!validation) return deliver as (envelope: EventEnvelope) => void;
+  let queue: Promise<void> | null = null;
+  let pending = 0;
+  const settle = (envelope: EventEnvelope, check: () => unknown): void | Promise<void> => {
+    const invalid = (error: unknown): void => validation.onInvalid?.(error, envelope);
+    let value: unknown;
+    try {
+      value = check();
+    } catch (error) {
+      return invalid(error);
+    }
+    if (!(value instanceof Promise)) return deliver({ ...envelope, data: value as T });
+    return value.then((data) => deliver({ ...envelope, data: data as T }), invalid);
+  };
+  return (envelope) => {
+    const check = (): unknown => validation.channels.validate(envelope.channel, envelope.event, envelope.data);
+    if (pending === 0) {
+      const done = settle(envelope, check);
+      if (!done) return;
+      pending++;
+      queue = done.finally(() => void pending--);
+      return;
+    }
+    pending++;
+    queue = queue!.then(() => settle(envelope, check)).finally(() => void pending--);
+  };
+}
+
+/** `envelopes` validated (data replaced by each schema's output), those refused dropped, in order. */
+export async function validateAll<T>(
+  validation: ReceiveValidation | undefined,
+  envelopes: readonly EventEnvelope[],
+): Promise<EventEnvelope<T>[]> {
+  if (!validation) return envelopes as EventEnvelope<T>[];
+  const checked = await Promise.all(
+    envelopes.map(async (envelope) => {
+      try {
+        const data = await validation.channels.validate(envelope.channel, envelope.event, envelope.data);
+        return { ...envelope, data: data as T };
+      } catch (error) {
+        validation.onInvalid?.(error, envelope);
+        return null;
+      }
+    }),
+  );
+  return checked.filter((envelope) => envelope !== null);
+}
