@@ -1,7 +1,7 @@
 /** `useHistory`: a channel's last events from its log, then its live ones, with no gap and no duplicate. */
 import { useCallback, useEffect, useState } from "react";
 import type { EventEnvelope } from "../client/index.js";
-import { errorFromReply, HeraldError } from "../protocol/errors.js";
+import { errorFromReply, HeraldError, type HeraldErrorCode } from "../protocol/errors.js";
 import { parseCursor } from "../protocol/cursor.js";
 import { useHerald, type HeraldContextValue } from "./provider.js";
 import { useLatest } from "./use-latest.js";
@@ -15,7 +15,10 @@ export interface UseHistoryOptions {
   validate?: ReceiveValidation | undefined;
 }
 
-/** Where {@link useHistory} stands: `idle` (no channel or client), `loading` (history not read yet), `ready`, `error`. */
+/**
+ * Where {@link useHistory} stands: `idle` (no channel or client), `loading` (history not read yet),
+ * `ready`, `error` (the read failed, or the stream serving the channel failed before it went live).
+ */
 export type HistoryStatus = "idle" | "loading" | "ready" | "error";
 
 /** What {@link useHistory} returns. */
@@ -75,6 +78,12 @@ export function useHistory<T = unknown>(
     );
     let started = false;
     const start = (): void => {
+      const { state, reason } = store.getSnapshot();
+      if (!started && state === "failed" && active) {
+        // The stream was refused (or gave up): the channel will not go live, so nothing is read.
+        const code = (reason ?? "http_error") as HeraldErrorCode;
+        setState((prev) => ({ ...prev, status: "error", error: new HeraldError(code, `the stream failed: ${code}`) }));
+      }
       if (started || !store.isLive(channel)) return;
       started = true;
       readPage<T>(context.current, channel, `limit=${limit}`, validate.current).then(
