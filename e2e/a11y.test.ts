@@ -4,14 +4,20 @@
  * mechanism). Fails on any serious or critical violation. A screenshot of each page in each mode
  * goes to test-output/screenshots/a11y-*.png.
  */
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { buildIfStale, launchChromium, SCREENSHOTS, signedIn, startDemo, type Demo } from "./demo-server.js";
-
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+import { axe, describeViolations } from "./axe.js";
+import {
+  buildIfStale,
+  launchChromium,
+  SCREENSHOTS,
+  signedIn,
+  startDemo,
+  viewContext,
+  type Demo,
+} from "./demo-server.js";
 
 let demo: Demo;
 let browser: Browser;
@@ -29,45 +35,6 @@ afterAll(async () => {
   await browser?.close();
   await demo?.stop();
 });
-
-interface Violation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: Array<{ target: string[]; failureSummary?: string }>;
-}
-
-/** Runs axe on the page as it is; returns the serious and critical violations. */
-async function axe(page: Page): Promise<Violation[]> {
-  if (!(await page.evaluate(() => "axe" in window))) await page.addScriptTag({ content: AXE_SOURCE });
-  const violations = await page.evaluate(async () => {
-    const result = await (
-      window as unknown as {
-        axe: { run: (context: Document, options: object) => Promise<{ violations: Violation[] }> };
-      }
-    ).axe.run(document, { resultTypes: ["violations"] });
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      nodes: v.nodes.map((n) => ({ target: n.target, failureSummary: n.failureSummary })),
-    }));
-  });
-  return violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-}
-
-function describeViolations(where: string, violations: Violation[]): string {
-  return violations
-    .map(
-      (v) =>
-        `${where}: [${v.impact}] ${v.id} (${v.help}), ${v.nodes.length} node(s):\n` +
-        v.nodes
-          .slice(0, 5)
-          .map((n) => `    ${n.target.join(" ")}: ${n.failureSummary?.replace(/\n/g, " ")}`)
-          .join("\n"),
-    )
-    .join("\n");
-}
 
 const WIDTHS = [
   { name: "desktop", width: 1280, height: 860 },
@@ -100,12 +67,7 @@ describe("axe-core on every demo page", () => {
     const cookies = await me.context.cookies();
     for (const size of WIDTHS) {
       for (const scheme of SCHEMES) {
-        const context = await browser.newContext({
-          viewport: { width: size.width, height: size.height },
-          colorScheme: scheme,
-          baseURL: demo.origin,
-          reducedMotion: "reduce", // settled frames for the checks and the screenshots
-        });
+        const context = await viewContext(browser, demo.origin, size, scheme);
         contexts.push(context);
         const page = await context.newPage();
         for (const route of pages) {

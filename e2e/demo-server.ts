@@ -203,3 +203,21 @@ export async function signedIn(
   await page.waitForSelector("[data-testid=connection-indicator][data-state=connected]");
   return { context, page };
 }
+
+/**
+ * A new context at `size` in the `scheme` color scheme (the demo's theme follows
+ * `prefers-color-scheme`), motion reduced so checks and screenshots see settled frames.
+ */
+export function viewContext(
+  browser: Browser,
+  origin: string,
+  size: { width: number; height: number },
+  scheme: "light" | "dark",
+): Promise<BrowserContext> {
+  return browser.newContext({
+    viewport: { width: size.width, height: size.height },
+    colorScheme: scheme,
+    baseURL: origin,
+    reducedMotion: "reduce",
+  });
+}

@@ -27,7 +27,7 @@ import { usePaused } from "@/components/realtime/use-paused";
 import { Button } from "@/components/ui/button";
 import { Card, CardHeader, EmptyState, PageHeader } from "@/components/ui/card";
 import type { ActivityItem, DashboardSample } from "@/lib/herald";
-import { timeAgo } from "@/lib/utils";
+import { plural, timeAgo } from "@/lib/utils";
 
 type Person = { id: string; name: string };
 
@@ -113,15 +113,13 @@ export function DashboardView({ history, activity }: { history: DashboardSample[
         />
       </div>
 
-      <div className="mt-6 grid gap-6 lg:grid-cols-[minmax(0,2fr)_minmax(0,1fr)]">
+      <div className="mt-6 grid grid-cols-[minmax(0,1fr)] gap-6 lg:grid-cols-[minmax(0,2fr)_minmax(0,1fr)]">
         <Card>
           <CardHeader
             icon={<Activity />}
             title="Events per second"
             description="Everything published on this server, the last 60 seconds."
-            actions={
-              <span className="text-xs text-muted-foreground tabular-nums">{total.toLocaleString("en-US")} events</span>
-            }
+            actions={<span className="text-xs text-muted-foreground tabular-nums">{plural(total, "event")}</span>}
           />
           <div className="px-5 pt-6 pb-5">
             <LiveChart
@@ -140,7 +138,13 @@ export function DashboardView({ history, activity }: { history: DashboardSample[
 
         <Card className="flex flex-col">
           <CardHeader icon={<Radio />} title="Activity" description="The public activity channel." />
-          <div className="max-h-[22rem] flex-1 overflow-y-auto p-5 pt-4">
+          {/* Focusable, so keyboard users can scroll it (axe: scrollable-region-focusable). */}
+          <div
+            role="region"
+            aria-label="Activity feed"
+            tabIndex={0}
+            className="max-h-[22rem] flex-1 overflow-y-auto p-5 pt-4 focus-visible:ring-2 focus-visible:ring-ring focus-visible:outline-none focus-visible:ring-inset"
+          >
             {feed.length === 0 ? (
               <EmptyState icon={<Radio />} title="All quiet" className="py-8">
                 Start a task or send a notification.

@@ -22,14 +22,18 @@ export function SiteHeader({ user }: { user: { id: string; name: string } }) {
   const pathname = usePathname();
   return (
     <header className="sticky top-0 z-40 border-b border-border bg-background/80 backdrop-blur-md supports-[backdrop-filter]:bg-background/70">
-      <div className="mx-auto flex h-14 max-w-6xl items-center gap-2 px-4 sm:gap-4 sm:px-6">
-        <Link href="/tasks" className="flex items-center gap-2 font-semibold tracking-tight">
+      {/* Phones: two rows (logo, pages, sign-out; then who is signed in and the connection). */}
+      <div className="mx-auto flex max-w-6xl flex-wrap items-center gap-x-2 gap-y-1.5 px-4 py-2 sm:h-14 sm:flex-nowrap sm:gap-4 sm:px-6 sm:py-0">
+        <Link
+          href="/tasks"
+          className="order-1 flex shrink-0 items-center sm:order-none gap-2 font-semibold tracking-tight"
+        >
           <span className="flex size-7 items-center justify-center rounded-lg bg-foreground text-background">
             <RadioTower aria-hidden className="size-4" />
           </span>
           <span className="sr-only sm:not-sr-only">Herald</span>
         </Link>
-        <nav className="flex items-center gap-0.5 sm:gap-1" aria-label="Main">
+        <nav className="order-2 flex items-center sm:order-none gap-0.5 sm:gap-1" aria-label="Main">
           {NAV.map(({ href, label, icon: Icon }) => {
             const active = pathname === href || pathname.startsWith(`${href}/`);
             return (
@@ -56,22 +60,28 @@ export function SiteHeader({ user }: { user: { id: string; name: string } }) {
             );
           })}
         </nav>
-        <div className="ml-auto flex items-center gap-2 sm:gap-3">
+        {/* DOM order is the desktop order (and the tab order); `order-*` rearranges phones only. */}
+        <div className="order-6 flex shrink-0 items-center gap-2 sm:order-none sm:ml-auto sm:gap-3">
           <TransportSelect className="hidden md:block" />
           <ConnectionIndicator />
-          <div className="hidden h-6 w-px bg-border sm:block" />
-          <div className="flex items-center gap-2 max-[420px]:hidden">
-            <Avatar name={user.name} className="size-7 text-[10px] ring-0" />
-            <span className="hidden max-w-32 truncate text-sm font-medium lg:inline" data-testid="user-name">
-              {user.name}
-            </span>
-          </div>
-          <form action={signOut}>
-            <Button type="submit" variant="ghost" size="sm" aria-label="Sign out" title="Sign out">
-              <LogOut />
-            </Button>
-          </form>
         </div>
+        <div className="hidden h-6 w-px bg-border sm:block" />
+        <div aria-hidden className="order-4 basis-full sm:hidden" />
+        <div className="order-5 flex min-w-0 flex-1 items-center gap-2 sm:order-none sm:flex-none">
+          <Avatar name={user.name} className="size-7 text-[10px] ring-0" />
+          <span
+            className="min-w-0 truncate text-sm font-medium sm:hidden sm:max-w-32 lg:inline"
+            title={user.name}
+            data-testid="user-name"
+          >
+            {user.name}
+          </span>
+        </div>
+        <form action={signOut} className="order-3 ml-auto sm:order-none sm:ml-0">
+          <Button type="submit" variant="ghost" size="sm" aria-label="Sign out" title="Sign out">
+            <LogOut />
+          </Button>
+        </form>
       </div>
     </header>
   );

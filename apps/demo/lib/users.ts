@@ -213,6 +213,15 @@ export function listUsers(): DemoUser[] {
   return [...users.values()].sort((a, b) => b.since - a.since).map(({ id, name, since }) => ({ id, name, since }));
 }
 
+/**
+ * Whether `id` is online now: a realtime connection open on this process (every signed-in page
+ * keeps one), or signed in on another process (which expires it when idle; not tracked here).
+ */
+export function isOnline(id: string): boolean {
+  const entry = users.get(id);
+  return entry !== undefined && (entry.remote === true || connected(entry.id));
+}
+
 /** How many are signed in. */
 export function userCount(): number {
   return users.size;

@@ -13,6 +13,11 @@ export function timeAgo(ms: number, now: number = Date.now()): string {
   return `${Math.floor(m / 60)}h ago`;
 }
 
+/** "1 event", "2 events", "1,200 events": a count with its noun (`many` defaults to `one` + "s"). */
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count.toLocaleString("en-US")} ${count === 1 ? one : many}`;
+}
+
 /** Two-letter initials of a display name. */
 export function initials(name: string): string {
   const words = name.trim().split(/\s+/).filter(Boolean);

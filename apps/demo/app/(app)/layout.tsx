@@ -3,6 +3,7 @@ import type { ReactNode } from "react";
 import { requireSession } from "@/lib/auth";
 import { parseTransport, TRANSPORT_COOKIE, TRANSPORT_HEADER } from "@/lib/transport";
 import { RealtimeProvider } from "@/components/realtime-provider";
+import { SiteFooter } from "@/components/site-footer";
 import { SiteHeader } from "@/components/site-header";
 
 export default async function AppLayout({ children }: { children: ReactNode }) {
@@ -14,11 +15,21 @@ export default async function AppLayout({ children }: { children: ReactNode }) {
   return (
     <RealtimeProvider userId={session.id} transport={transport}>
       <div className="flex min-h-dvh flex-col">
+        <a
+          href="#main"
+          className="sr-only rounded-md bg-foreground px-3 py-2 text-sm font-medium text-background focus:not-sr-only focus:fixed focus:top-2 focus:left-2 focus:z-50 focus:ring-2 focus:ring-ring focus:outline-none"
+        >
+          Skip to main content
+        </a>
         <SiteHeader user={session} />
-        <main className="mx-auto w-full max-w-6xl flex-1 px-4 py-8 sm:px-6 lg:py-10">{children}</main>
-        <footer className="border-t border-border px-4 py-5 text-center text-xs text-muted-foreground">
-          Herald demo · one SSE connection per tab, every page below shares it
-        </footer>
+        <main
+          id="main"
+          tabIndex={-1}
+          className="mx-auto w-full max-w-6xl flex-1 px-4 py-8 outline-none sm:px-6 lg:py-10"
+        >
+          {children}
+        </main>
+        <SiteFooter />
       </div>
     </RealtimeProvider>
   );

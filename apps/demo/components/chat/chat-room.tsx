@@ -205,8 +205,8 @@ export function ChatRoom({
           </div>
         }
       />
-      <div className="grid gap-6 lg:grid-cols-[14rem_minmax(0,1fr)]">
-        <aside className="space-y-6">
+      <div className="grid grid-cols-[minmax(0,1fr)] gap-6 lg:grid-cols-[14rem_minmax(0,1fr)]">
+        <aside className="min-w-0 space-y-6">
           <nav aria-label="Rooms">
             <h2 className="mb-2 hidden text-xs font-semibold tracking-wide text-muted-foreground uppercase lg:block">
               Rooms
@@ -256,17 +256,19 @@ export function ChatRoom({
                     key={m.id}
                     data-testid="member"
                     data-user-name={m.name}
-                    className="flex min-w-0 items-center gap-2 rounded-full border border-border py-1 pr-3 pl-1 text-sm lg:rounded-lg lg:border-0 lg:p-0"
+                    className="flex max-w-full min-w-0 items-center gap-2 rounded-full border border-border py-1 pr-3 pl-1 text-sm lg:rounded-lg lg:border-0 lg:p-0"
                   >
-                    <span className="relative">
+                    <span className="relative shrink-0">
                       <Avatar name={m.name} className="size-6 text-[10px] ring-0" />
                       <span
                         aria-hidden
                         className="absolute -right-0.5 -bottom-0.5 size-2.5 rounded-full bg-emerald-500 ring-2 ring-card"
                       />
                     </span>
-                    <span className="truncate">{m.name}</span>
-                    {m.id === self?.id ? <span className="text-xs text-muted-foreground">(you)</span> : null}
+                    <span className="min-w-0 truncate" title={m.name}>
+                      {m.name}
+                    </span>
+                    {m.id === self?.id ? <span className="shrink-0 text-xs text-muted-foreground">(you)</span> : null}
                   </li>
                 ))}
               </ul>
@@ -325,15 +327,18 @@ export function ChatRoom({
                     >
                       <Avatar name={m.user.name} className="mt-0.5 size-7 text-[10px] ring-0" />
                       <div className={cn("flex min-w-0 max-w-[80%] flex-col", mine ? "items-end" : "items-start")}>
-                        <div className="mb-0.5 flex items-baseline gap-2 text-xs text-muted-foreground">
-                          <span className="font-medium text-foreground">{mine ? "You" : m.user.name}</span>
-                          <time dateTime={new Date(m.at).toISOString()} suppressHydrationWarning>
+                        <div className="mb-0.5 flex max-w-full items-baseline gap-2 text-xs text-muted-foreground">
+                          <span className="min-w-0 font-medium wrap-anywhere text-foreground">
+                            {mine ? "You" : m.user.name}
+                          </span>
+                          <time className="shrink-0" dateTime={new Date(m.at).toISOString()} suppressHydrationWarning>
                             {clock(m.at)}
                           </time>
                         </div>
                         <p
+                          data-testid="bubble"
                           className={cn(
-                            "rounded-2xl px-3 py-2 text-sm break-words whitespace-pre-wrap",
+                            "max-w-full rounded-2xl px-3 py-2 text-sm wrap-anywhere whitespace-pre-wrap",
                             mine
                               ? "rounded-tr-sm bg-foreground text-background"
                               : "rounded-tl-sm bg-muted text-foreground",

@@ -4,10 +4,12 @@
  * live, amber while connecting or waiting to reconnect (with a countdown), red once the client has
  * given up. `data-state` is `connected | connecting | disconnected`. Beside the word, the transport
  * the client speaks (`SSE`, `Polling`, ...; `data-transport`), marked "forced" when the demo was told
- * to use it rather than negotiating.
+ * to use it rather than negotiating. Screen readers are told the state when it changes ("Live",
+ * "Reconnecting…", "Offline", a polite live region), never the ticking seconds of the countdown.
  */
 import { motion, useReducedMotion } from "motion/react";
 import { useConnectionStatus } from "herald/react";
+import { useRef } from "react";
 import { cn } from "@/lib/utils";
 import { secondsUntil, useNow } from "./use-now";
 import { transportName, useActiveTransport, useTransportChoice } from "./use-transport";
@@ -39,6 +41,9 @@ export function ConnectionIndicator({ className }: { className?: string }) {
   const transportLabel = transport ? transportName(transport) : null;
   const reduced = useReducedMotion();
   const tone = toneOf(state);
+  // Once live, every later attempt is a reconnection, whether waiting or trying.
+  const wasLive = useRef(false);
+  if (tone === "connected") wasLive.current = true;
   const now = useNow(nextRetryAt !== null);
   const wait = secondsUntil(nextRetryAt, now);
   const label =
@@ -51,11 +56,17 @@ export function ConnectionIndicator({ className }: { className?: string }) {
             ? `Reconnecting in ${wait}s`
             : "Reconnecting…"
           : "Connecting…";
+  const spoken =
+    tone === "connected"
+      ? "Live"
+      : tone === "disconnected"
+        ? "Offline"
+        : wasLive.current
+          ? "Reconnecting…"
+          : "Connecting…";
 
   return (
     <div
-      role="status"
-      aria-live="polite"
       data-testid="connection-indicator"
       data-state={tone}
       data-transport={transport ?? undefined}
@@ -76,7 +87,13 @@ export function ConnectionIndicator({ className }: { className?: string }) {
         ) : null}
         <span className={cn("relative inline-flex size-2 rounded-full transition-colors", DOT[tone])} />
       </span>
-      <span className="tabular-nums">{label}</span>
+      <span aria-hidden className="tabular-nums">
+        {label}
+      </span>
+      {/* The live region: the state, announced when it changes (not every second of the countdown). */}
+      <span role="status" className="sr-only">
+        Realtime connection: {spoken}
+      </span>
       {transportLabel ? (
         <span
           data-testid="connection-transport"

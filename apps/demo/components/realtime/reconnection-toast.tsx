@@ -90,15 +90,19 @@ export function ReconnectionToast({ graceMs = 1000 }: { graceMs?: number }) {
   return null;
 }
 
-/** "Next attempt in Ns · attempt k of max", live from the connection status. */
+/** "Next attempt in Ns · attempt k of max", live from the connection status (screen readers: the attempt only). */
 function Countdown() {
   const { nextRetryAt: at, attempt, maxAttempts: max } = useConnectionStatus();
   const now = useNow(at !== null);
   const wait = secondsUntil(at, now);
   return (
     <span className="tabular-nums">
-      {wait > 0 ? `Next attempt in ${wait}s` : "Trying now"}
-      {max !== null ? ` · attempt ${Math.min(attempt, max)} of ${max}` : ""}
+      {/* The toaster is a live region: the seconds are shown, not announced every second. */}
+      <span aria-hidden>
+        {wait > 0 ? `Next attempt in ${wait}s` : "Trying now"}
+        {max !== null ? " · " : ""}
+      </span>
+      {max !== null ? `attempt ${Math.min(attempt, max)} of ${max}` : ""}
     </span>
   );
 }
