@@ -46,9 +46,16 @@ async function serve(options: HeraldOptions): Promise<{ herald: Herald; base: st
   return { herald, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/realtime` };
 }
 
-async function getJson(url: string, init?: RequestInit): Promise<{ status: number; body: any }> {
+/** A JSON answer of any route: a page, a token or an error. */
+interface Reply {
+  error: { code: string; message: string; [detail: string]: unknown };
+  events: { data: unknown }[];
+  token: string;
+}
+
+async function getJson(url: string, init?: RequestInit): Promise<{ status: number; body: Reply }> {
   const response = await fetch(url, init);
-  return { status: response.status, body: await response.json() };
+  return { status: response.status, body: (await response.json()) as Reply };
 }
 
 const seqOf = (id: string): number => Number(id.split("-")[1]);
@@ -113,7 +120,7 @@ describe("the history route is admitted as a stream is", () => {
     const served = await serve({ getUserId: (request) => request.header("x-user") });
     const token = async (user: string): Promise<string> => {
       const reply = await getJson(`${served.base}/token`, { method: "POST", headers: { "x-user": user } });
-      return reply.body.token as string;
+      return reply.body.token;
     };
     return { ...served, token };
   }
@@ -132,7 +139,7 @@ describe("the history route is admitted as a stream is", () => {
     const bobToken = await token("bob");
     const bob = await getJson(`${base}/history?channel=user-bob&token=${bobToken}`);
     expect(bob.status).toBe(200);
-    expect(bob.body.events.map((e: { data: unknown }) => e.data)).toEqual([{ text: "for bob" }]);
+    expect(bob.body.events.map((e) => e.data)).toEqual([{ text: "for bob" }]);
     // Tokens are single use, here as on the stream.
     const again = await getJson(`${base}/history?channel=user-bob&token=${bobToken}`);
     expect(again.status).toBe(401);
