@@ -83,6 +83,8 @@ function sseUser(origin: string, user: string, channel = ROOM): HeraldClient {
   const client = createHeraldClient({
     url: `${origin}/api/realtime/sse`,
     transport: "sse",
+    // The session cookie on the client-event requests (a browser sends the page's own).
+    fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, cookie: `uid=${user}` } }),
     getToken: async () => {
       const response = await fetch(`${origin}/api/realtime/token`, {
         method: "POST",
@@ -169,6 +171,31 @@ describe("presence on SSE", () => {
     );
     bob.close();
     await waitFor(() => ids(alice).join() === "alice", 10_000, "bob's removal across instances");
+  }, 30_000);
+
+  it("client events go up as requests and come down on the stream to the others, never back to the sender", async () => {
+    const { origin } = await app({
+      authorizePublish: (_userId, channel, event) => channel.startsWith("presence-room-") && event === "client-typing",
+    });
+    const alice = sseUser(origin, "alice");
+    const bob = sseUser(origin, "bob");
+    const got = { alice: [] as string[], bob: [] as string[] };
+    alice.subscribe<{ typing: boolean }>(ROOM, (e) => got.alice.push(`${e.event} ${e.userId} ${e.data.typing}`));
+    bob.subscribe<{ typing: boolean }>(ROOM, (e) => got.bob.push(`${e.event} ${e.userId}`));
+    const errors: string[] = [];
+    bob.on("error", (e) => errors.push(e.code));
+    await waitFor(() => ids(alice).join() === "alice,bob" && ids(bob).join() === "alice,bob", 10_000, "both in");
+    bob.send!(ROOM, "client-typing", { typing: true });
+    await waitFor(() => got.alice.length === 1, 10_000, "alice gets bob's typing");
+    expect(got.alice).toEqual(["client-typing bob true"]);
+    // Refused by authorizePublish: an error event on the sender, nothing published.
+    bob.send!(ROOM, "client-shout", { typing: false });
+    await waitFor(() => errors.length === 1, 10_000, "the refusal");
+    expect(errors).toEqual(["forbidden"]);
+    alice.send!(ROOM, "client-typing", { typing: false });
+    await waitFor(() => got.bob.length === 1, 10_000, "bob gets alice's typing");
+    expect(got.bob).toEqual(["client-typing alice"]); // not his own
+    expect(got.alice).toEqual(["client-typing bob true"]); // not hers
   }, 30_000);
 
   it("refuses a presence channel to a signed-out visitor", async () => {

@@ -28,6 +28,7 @@ import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { CursorTracker } from "./cursor-tracker.js";
 import { joinPeers, type PeerSignal } from "./peers.js";
 import { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
+import { refusalOf } from "./source-base.js";
 import { createPollEventSource, type PollOptions } from "./poll-event-source.js";
 import { failureCounts, TransportChooser, type NegotiationOptions, type TransportKind } from "./transport.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
@@ -76,6 +77,8 @@ export interface HeraldClientOptions {
   removeDebounceMs?: number;
   /** Send cookies cross-origin. */
   withCredentials?: boolean;
+  /** `fetch` for the client events sent over SSE and polling (default: the global one). */
+  fetch?: typeof fetch;
   /**
    * EventSource implementation. Default: Herald's fetch-based one, which can tell a refused
    * connection's status (401/403 end in `failed`, 429 waits `Retry-After`); else the global one.
@@ -169,16 +172,17 @@ export interface HeraldClient {
   on<K extends keyof ClientEvents>(type: K, listener: (payload: ClientEvents[K]) => void): () => void;
   /**
    * Who is on the presence channel `channel` (subscribe to it first), or null before its
-   * subscription succeeded. The same object until it changes (a `presence` event). WebSocket
-   * transport only: on SSE and polling it stays null. (Optional so that other implementations of
-   * this interface stay valid; the client {@link createHeraldClient} returns has it.)
+   * subscription succeeded. The same object until it changes (a `presence` event). On SSE and
+   * WebSocket (the server's `presence` option; polling does not join). (Optional so that other
+   * implementations of this interface stay valid; the client {@link createHeraldClient} returns has it.)
    */
   presence?(channel: string): PresenceState | null;
   /**
    * Sends a client event (`client-*`) on a private or presence channel this client follows, to
-   * the channel's other subscribers (never back to the sender). WebSocket transport only; throws
-   * on any other transport, for other names or channels, and while not connected. (Optional like
-   * `presence`.)
+   * the channel's other subscribers (never back to the sender): over the socket on WebSocket, as
+   * `POST …/publish` (the server's `authorizePublish`) on SSE and polling, a refusal then reported
+   * as an `error` event. Throws for other names or channels, and while not connected. (Optional
+   * like `presence`.)
    */
   send?(channel: string, event: string, data: unknown): void;
   /**
@@ -236,6 +240,8 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
   private probeTimer: unknown = null;
   /** The transport last announced with a `transport` event. */
   private announced: ClientTransport | null = null;
+  /** This client's id on the client events it sends over SSE and polling (its own come back with it). */
+  private readonly clientId = randomId();
   /** The other tabs following this endpoint (see {@link HeraldClientOptions.crossTab}). */
   private peers: PeerSignal | null = null;
   /** The retry being waited for has a floor the server asked for (`Retry-After`). */
@@ -373,12 +379,37 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     if (!/^(private|presence)-/.test(channel))
       throw new Error(`herald/client: client events go on private-* and presence-* channels only (${channel})`);
     if (!this.handlers.has(channel)) throw new Error(`herald/client: send() on ${channel}, which is not subscribed`);
-    if (this.active && !source?.send)
-      throw new Error(
-        `herald/client: client events need the WebSocket transport (transport: "ws"), not ${this.transport}`,
-      );
-    if (!source?.send || this.state !== "connected") throw new Error(`herald/client: send() while ${this.state}`);
-    source.send(channel, event, data);
+    if (this.state !== "connected") throw new Error(`herald/client: send() while ${this.state}`);
+    if (source?.send) return source.send(channel, event, data);
+    // SSE and polling: up as a request (the server's `POST …/publish`), down on the stream, where
+    // this client skips its own by `senderId`.
+    void this.postClientEvent(channel, event, data);
+  }
+
+  /** `POST {base}/publish` with a client event; a refusal is reported as an `error` event. */
+  private async postClientEvent(channel: string, event: string, data: unknown): Promise<void> {
+    const base = (globalThis as { location?: { href: string } }).location?.href ?? "http://localhost/";
+    const url = new URL(this.options.url, base);
+    url.pathname = url.pathname.replace(/\/(sse|poll)\/?$/, "/publish");
+    url.search = "";
+    const href = /^[a-z]+:\/\//i.test(this.options.url) ? url.href : url.pathname;
+    try {
+      const response = await (this.options.fetch ?? fetch)(href, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ channel, event, data, senderId: this.clientId }),
+        credentials: this.options.withCredentials ? "include" : "same-origin",
+      });
+      if (response.ok) return;
+      const refusal = await refusalOf(response);
+      this.emit("error", {
+        code: refusal.errorCode ?? "http_error",
+        message: refusal.message ?? `client event refused (${response.status})`,
+        status: response.status,
+      });
+    } catch (error) {
+      this.emit("error", { code: "network", message: String((error as Error)?.message ?? error) });
+    }
   }
 
   reconnect(): void {
@@ -617,6 +648,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     const envelope = parse<EventEnvelope>(event);
     if (!envelope || typeof envelope.channel !== "string") return;
     if (!this.tracker.accept(envelope.channel, envelope.id)) return;
+    if (envelope.senderId === this.clientId) return; // this client's own client event
     const set = this.handlers.get(envelope.channel);
     if (!set) return;
     for (const handler of [...set]) {
@@ -935,6 +967,16 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     if (!set) return;
     for (const listener of [...set]) (listener as (p: ClientEvents[K]) => void)(payload);
   }
+}
+
+/** 22 random characters from [A-Za-z0-9_-] (crypto when there is one). */
+function randomId(): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const bytes = new Uint8Array(22);
+  const crypto = (globalThis as { crypto?: { getRandomValues?(b: Uint8Array): Uint8Array } }).crypto;
+  if (crypto?.getRandomValues) crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return Array.from(bytes, (b) => alphabet[b & 63]).join("");
 }
 
 function parse<T>(event: MessageEvent | Event): T | null {

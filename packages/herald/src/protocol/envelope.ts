@@ -21,6 +21,11 @@ export interface EventEnvelope<T = unknown> {
    * by the sender; every transport carries it.
    */
   userId?: string;
+  /**
+   * On client events: the id of the client or connection that sent it. Herald's client drops its
+   * own events by it (client events are never echoed to their sender).
+   */
+  senderId?: string;
 }
 
 /** Names of Herald's control events (SSE `event:` field). */

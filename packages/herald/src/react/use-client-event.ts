@@ -1,4 +1,4 @@
-/** `useClientEvent`: send client events (`client-*`) to a channel's other subscribers (WebSocket transport). */
+/** `useClientEvent`: send client events (`client-*`) to a channel's other subscribers. */
 import { useCallback, useEffect } from "react";
 import type { EventEnvelope } from "../client/index.js";
 import { useHerald } from "./provider.js";
@@ -8,8 +8,9 @@ import { useLatest } from "./use-latest.js";
  * Follows `channel` (a `private-*` or `presence-*` channel) and returns `send(data)`, which sends
  * the client event `event` (a `client-*` name) to the channel's other subscribers, never back to
  * this client. `send` returns false when it could not send because the client is not connected
- * (a typing indicator can just skip that one), and throws on misuse: a client that is not on the
- * WebSocket transport (`transport: "ws"`), a name without `client-`, a public channel.
+ * (a typing indicator can just skip that one), and throws on misuse: a name without `client-`, a
+ * public channel. Over the socket on WebSocket; as `POST …/publish` on SSE and polling (the
+ * server's `authorizePublish` decides, a refusal is the client's `error` event).
  *
  * Others' events arrive as any event does: pass `onEvent`, or use `useEvent(channel, event, …)`.
  * On presence channels the envelope's `userId` is the sender.

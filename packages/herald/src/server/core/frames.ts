@@ -39,9 +39,18 @@ export function encodeEventFrame(epoch: string, event: StoredEvent): Frame {
 }
 
 function envelope(id: string, event: StoredEvent): string {
-  const userId = event.meta?.userId;
-  const sender = userId === undefined ? "" : `,"userId":${JSON.stringify(userId)}`;
-  return `{"channel":"${event.channel}","event":"${event.event}","id":"${id}","ts":${event.ts}${sender},"data":${event.json}}`;
+  return `{"channel":"${event.channel}","event":"${event.event}","id":"${id}","ts":${event.ts}${senderFields(event)},"data":${event.json}}`;
+}
+
+/**
+ * The envelope's sender fields of a client event (`,"userId":…,"senderId":…`), or `""`: who sent
+ * it, and the id of the connection or client that sent it (which ignores its own event).
+ */
+export function senderFields(event: StoredEvent): string {
+  const meta = event.meta;
+  if (meta === undefined) return "";
+  const user = meta.userId === undefined ? "" : `,"userId":${JSON.stringify(meta.userId)}`;
+  return meta.exclude === undefined ? user : `${user},"senderId":${JSON.stringify(meta.exclude)}`;
 }
 
 /** First bytes of every stream: the reconnection delay and a comment, so headers flush at once. */

@@ -6,6 +6,7 @@
  * JSON text as it is (never parsed, never re-stringified): one event's poll envelope is encoded once
  * and the reply built from it is shared by every waiter the same events wake.
  */
+import { senderFields } from "./frames.js";
 import type { Broker, Snapshot, StoredEvent } from "../../brokers/types.js";
 import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
 import type { GapPayload } from "../../protocol/envelope.js";
@@ -49,9 +50,7 @@ export function pollEnvelope(epoch: string, event: StoredEvent): string {
   // Channel and event names are validated on publish to an alphabet without quotes or backslashes.
   const id = encodeCursor(epoch, event.seq);
   const data = isJsonText(event.json) ? event.json : "null";
-  const userId = event.meta?.userId;
-  const sender = userId === undefined ? "" : `,"userId":${JSON.stringify(userId)}`;
-  return `{"channel":"${event.channel}","event":"${event.event}","id":"${id}","ts":${event.ts}${sender},"data":${data}}`;
+  return `{"channel":"${event.channel}","event":"${event.event}","id":"${id}","ts":${event.ts}${senderFields(event)},"data":${data}}`;
 }
 
 /** The envelope of `delivery`, encoded on first use and kept. */

@@ -1,6 +1,7 @@
 /**
  * Messages that browsers publish (chat, typing indicators, cursors): a JSON body
- * `{ channel, event, data }` from a signed-in user. Checked strictly, because it is hostile input:
+ * `{ channel, event, data, senderId? }` from a signed-in user (`senderId`: the sending client's id,
+ * which the envelope carries so that client skips its own event). Checked strictly, because it is hostile input:
  * body size, JSON depth, a `client-` event prefix (so a browser can never forge a server event),
  * the app's `authorizePublish` (deny by default), and a per-user rate (429 with `Retry-After`).
  */
@@ -10,6 +11,9 @@ import { assertChannelName, assertEventName } from "../../protocol/names.js";
 import { encodeCursor } from "../../protocol/cursor.js";
 import { assertDepth, DEFAULT_MAX_CLIENT_DEPTH, type Publisher } from "../core/publish.js";
 import { TokenBuckets, type BucketOptions } from "./limits/token-bucket.js";
+
+/** What a client may name itself in `senderId`. */
+const SENDER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Options for {@link createClientPublisher}. */
 export interface ClientPublishOptions {
@@ -48,7 +52,10 @@ export function createClientPublisher(publisher: Publisher, options: ClientPubli
     if (typeof message !== "object" || message === null || Array.isArray(message)) {
       throw new HeraldError("invalid_data", "body must be a JSON object: { channel, event, data }");
     }
-    const { channel, event, data } = message as Record<string, unknown>;
+    const { channel, event, data, senderId } = message as Record<string, unknown>;
+    if (senderId !== undefined && (typeof senderId !== "string" || !SENDER_ID.test(senderId))) {
+      throw new HeraldError("invalid_data", "senderId is 1 to 64 letters, digits, '-' or '_'");
+    }
     // Names are validated before anything else sees them: `authorizePublish` only ever gets
     // allow-listed channel and event names (no CR, LF, NUL or other bytes outside the alphabet).
     assertChannelName(channel);
@@ -60,8 +67,10 @@ export function createClientPublisher(publisher: Publisher, options: ClientPubli
     if (!options.authorizePublish || !(await options.authorizePublish(userId, channel, event))) {
       throw new HeraldError("forbidden", `not allowed to publish on "${channel}"`, { details: { channel } });
     }
-    // Who sent it travels with the event: subscribers see `userId`, set here, never by the sender.
-    const at = await publisher.publishAt(channel, event, data, { userId });
+    // Who sent it travels with the event: subscribers see `userId`, set here, never by the sender;
+    // `senderId` (the sending client's own id) lets that client skip its own event.
+    const meta = typeof senderId === "string" ? { userId, exclude: senderId } : { userId };
+    const at = await publisher.publishAt(channel, event, data, meta);
     return { id: encodeCursor(at.epoch, at.seq) };
   };
 }
