@@ -64,6 +64,9 @@ interface ChannelState {
 
 type Held = [event: StoredEvent, epoch: string, prev: number];
 
+/** A channel whose missed events retention removed: the highest seq gone. */
+type Lost = [channel: string, through: number];
+
 /** A publish waiting for the end of the tick, to be sent with the others of its tick. */
 interface PendingPublish {
   readonly channel: string;
@@ -417,6 +420,7 @@ export class RedisBroker implements Broker {
     this.holding = true;
     for (const [, state] of states) state.held ??= [];
     let snap: Snapshot | undefined;
+    const lost: Lost[] = [];
     let ok = false;
     try {
       await this.sub.subscribe(...states.map(([channel]) => this.busKey(channel)));
@@ -425,16 +429,22 @@ export class RedisBroker implements Broker {
       if (started.length > 0) {
         const names = started.map(([channel]) => channel);
         const after = Math.min(...started.map(([, state]) => state.lastSeq));
-        snap = await this.snapshot(names, after, this.maxEvents);
-        if (started.some(([, state]) => state.epoch !== snap!.epoch))
-          snap = await this.snapshot(names, 0, this.maxEvents);
+        let read = await this.snapshotGone(names, after, this.maxEvents);
+        if (started.some(([, state]) => state.epoch !== read.snap.epoch))
+          read = await this.snapshotGone(names, 0, this.maxEvents);
+        snap = read.snap;
+        // Events the bus missed that retention removed before this read: gone for good (in the
+        // same epoch; a new epoch is told by the epoch itself).
+        started.forEach(([channel, state], i) => {
+          if (state.epoch === read.snap.epoch && read.gone[i]! > state.lastSeq) lost.push([channel, read.gone[i]!]);
+        });
       }
       ok = true;
     } finally {
       // On a Cluster, a failed catch-up keeps holding (for a while) and is retried: releasing what
       // the new subscriber brought would move positions past the events it missed.
       const keep = !ok && this.holdingSince !== undefined && Date.now() - this.holdingSince < MAX_HOLD_MS;
-      if (!keep) this.release(snap);
+      if (!keep) this.release(snap, lost);
     }
   }
 
@@ -443,11 +453,20 @@ export class RedisBroker implements Broker {
    * the catch-up included), merged in one `seq` order. A held message whose channel's previous
    * event is still missing (lost after the snapshot was read) is not stepped over: from there on
    * everything is held again and another catch-up reads the log. (Without a snapshot, after a
-   * Cluster catch-up failed for `MAX_HOLD_MS`, the held messages go out as they are.)
+   * Cluster catch-up failed for `MAX_HOLD_MS`, the held messages go out as they are.) Channels
+   * whose missed events retention already removed (`lost`) are told so first, before anything
+   * that follows the hole, and their position moves past it.
    */
-  private release(snap: Snapshot | undefined): void {
+  private release(snap: Snapshot | undefined, lost: readonly Lost[] = []): void {
     this.holdingSince = undefined;
     this.holding = false;
+    for (const [channel, through] of lost) {
+      const state = this.channels.get(channel);
+      const epoch = snap?.epoch;
+      if (!state || epoch === undefined || state.epoch !== epoch || through <= state.lastSeq) continue;
+      state.lastSeq = through;
+      for (const onLost of [...state.lossListeners]) onLost(epoch, through);
+    }
     const items: [event: StoredEvent, epoch: string, prev: number | undefined][] = [];
     if (snap) for (const event of snap.events) items.push([event, snap.epoch, undefined]);
     const fromSnapshot = items.length;

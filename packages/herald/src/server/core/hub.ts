@@ -430,7 +430,11 @@ export class Hub {
       idleUntil: undefined,
     };
     this.channels.set(name, created);
-    created.upstream = this.broker.subscribe(name, (event, epoch) => this.onEvent(created, event, epoch));
+    created.upstream = this.broker.subscribe(
+      name,
+      (event, epoch) => this.onEvent(created, event, epoch),
+      () => this.onLost(created),
+    );
     created.upstream.ready.then(
       () => (created.ready = true),
       () => {
@@ -808,6 +812,24 @@ export class Hub {
    * arrive; it is then dropped instead of written to. One burst may exceed the cap, so memory per
    * subscriber is bounded by the cap plus one flush.
    */
+  /**
+   * The broker lost live events of this channel for good (its bus missed them and retention removed
+   * them before it could read them back): nothing here vouches for positions on it any more. Its
+   * streams end (`broker_unavailable`), so each client resumes from its cursor and is told with one
+   * `herald:gap`; its held long-polls are answered empty, so their next request reads the log.
+   */
+  private onLost(state: ChannelState): void {
+    state.clearEpoch = undefined;
+    state.recent = [];
+    state.evicted = 0;
+    for (const sub of [...state.subs]) {
+      this.close(sub, "broker_unavailable", "events of this stream were lost on the bus; reconnect to resume");
+    }
+    for (const waiter of [...state.waiters]) {
+      if (waiter.state === "held") this.answerWaiter(waiter, waiter.emptyAnswer());
+    }
+  }
+
   private epochChanged(sub: Subscriber): void {
     this.close(sub, "epoch_changed", "the event log restarted; reconnect to learn what was lost");
   }
