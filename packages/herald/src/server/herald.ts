@@ -408,6 +408,7 @@ function heraldStats(
       subscriptions: hub.subscriptions,
       delivered: hub.delivered,
       dropped: hub.dropped,
+      presenceMembers: edge.ssePresenceMembers(),
     },
     poll: {
       connections: hub.pollWaiters,

@@ -198,4 +198,28 @@ describe("WebSocket: namespaces and presence members", () => {
     expect(m.get('herald_presence_members{transport="websocket"}')).toBe(1);
     expect(m.get('herald_subscriptions{transport="websocket",namespace="presence-room"}')).toBe(1);
   }, 60_000);
+
+  it("counts SSE presence members per transport: one per user per channel, however many tabs", async () => {
+    const server = await start({ authorize: () => true });
+    const { herald, base } = server;
+    const stream = async (user: string) => {
+      const res = await fetch(`${base}/token`, { method: "POST", headers: { "x-user": user } });
+      const { token } = (await res.json()) as { token: string };
+      const reader = new SseReader(`${base}/sse?channel=presence-room-1&token=${token}`);
+      await reader.until((t) => t.includes("event: herald:presence"), `${user}'s member list`);
+      return reader;
+    };
+    const tabs = [await stream("alice"), await stream("alice"), await stream("bob")];
+    const members = async () => (await scrape(`${base}/metrics`)).get('herald_presence_members{transport="sse"}');
+    expect(await members()).toBe(2);
+    await tabs[0]!.close();
+    await waitFor(() => herald.stats().subscribers === 2, 20_000, "alice's first tab to go");
+    expect(await members()).toBe(2);
+    await tabs[2]!.close();
+    await waitFor(() => herald.stats().subscribers === 1, 20_000, "bob's tab to go");
+    expect(await members()).toBe(1);
+    await tabs[1]!.close();
+    await waitFor(() => herald.stats().subscribers === 0, 20_000, "alice's second tab to go");
+    expect(await members()).toBe(0);
+  }, 60_000);
 });

@@ -131,6 +131,7 @@ describe("observability: the scripted scenario", () => {
       'herald_connections{transport="websocket"}': 0,
       herald_buffered_bytes: 0,
       herald_tasks_running: 0,
+      'herald_presence_members{transport="sse"}': 0,
       'herald_presence_members{transport="websocket"}': 0,
       // sse: alice, anon, the resumed one, the gap one, the stalled one; poll: first and held; one socket.
       'herald_connections_opened_total{transport="sse"}': 5,

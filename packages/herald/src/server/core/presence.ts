@@ -31,6 +31,8 @@ const wire = (m: PresenceMember): WireMember => ({ id: m.user_id, info: m.user_i
 /** See the module comment. */
 export class SsePresence {
   private readonly unwatch: () => void;
+  /** This process's streams present on each channel as each user (`channel\nuser` → streams). */
+  private readonly held = new Map<string, number>();
 
   constructor(
     private readonly hub: Hub,
@@ -62,10 +64,22 @@ export class SsePresence {
       const leave = (): void => void this.store.leave(channel, sub.id, userId).catch(() => undefined);
       // The stream may have closed while the store answered: then leave at once.
       if (sub.state === "closed") return leave();
-      sub.closeHandlers.push(leave);
+      const key = `${channel}\n${userId}`;
+      this.held.set(key, (this.held.get(key) ?? 0) + 1);
+      sub.closeHandlers.push(() => {
+        const left = this.held.get(key)! - 1;
+        if (left === 0) this.held.delete(key);
+        else this.held.set(key, left);
+        leave();
+      });
       const members = await this.store.members(channel);
       this.hub.sendTo(sub, presenceFrame({ channel, type: "members", members: members.map(wire), me: userId }));
     }
+  }
+
+  /** Presence members held by this process's streams: one per user per channel, however many tabs. */
+  get members(): number {
+    return this.held.size;
   }
 
   /** Stops following the store's transitions. */

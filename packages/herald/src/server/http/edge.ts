@@ -117,6 +117,11 @@ export class HeraldCore {
     return (this.store ??= this.options.presence?.store ?? this.makePresenceStore());
   }
 
+  /** Presence members held by this process's SSE streams (one per user per channel). */
+  ssePresenceMembers(): number {
+    return this.ssePresence?.members ?? 0;
+  }
+
   /** Stops following presence transitions (on close). */
   closePresence(): void {
     this.ssePresence?.close();
