@@ -2,9 +2,10 @@
  * Why WebSocket connections end, as the metrics and the lifecycle log report it: the same
  * vocabulary as SSE and long-poll where they overlap (`client_closed`, `slow_consumer`,
  * `rate_limited`, `too_many_connections`, `unauthorized`, `server_closing`), and the socket's own
- * (`protocol_error`, `heartbeat_timeout`). Real `ws` clients on a real server; each case is
+ * (`terminated`, `protocol_error`, `heartbeat_timeout`). Real `ws` clients on a real server; each case is
  * provoked the way a client would, then `/metrics` is scraped.
  */
+import Pusher from "pusher";
 import { afterEach, describe, expect, it } from "vitest";
 import { rawConnect, type RawClient } from "../pusher/raw.js";
 import { signSocketAuth } from "../../src/pusher/index.js";
@@ -78,6 +79,13 @@ describe("WebSocket disconnect reasons", () => {
     }
     expect(herald.stats().transports.websocket!.dropped).toBe(1);
 
+    // The app ends a user's connections through the HTTP API (4009).
+    const dave = await rawConnect(port);
+    expect((await signin(dave, "dave")).event).toBe("pusher:signin_success");
+    const sdk = new Pusher({ ...APP, host: "127.0.0.1", port: String(port), useTLS: false });
+    expect((await sdk.terminateUserConnections("dave")).status).toBe(200);
+    expect((await dave.closed).code).toBe(4009);
+
     await waitFor(() => pusher.connectionCount() === 1, 20_000, "every socket but alice's to be gone");
     // The server shuts down: alice's socket gets 4200.
     await pusher.close();
@@ -91,6 +99,7 @@ describe("WebSocket disconnect reasons", () => {
       too_many_connections: 1,
       protocol_error: 1,
       slow_consumer: 1,
+      terminated: 1,
       server_closing: 1,
     });
     const closed = server.logs.filter((l) => l.msg === "connection closed" && l.transport === "websocket");
@@ -101,6 +110,7 @@ describe("WebSocket disconnect reasons", () => {
         "rate_limited",
         "server_closing",
         "slow_consumer",
+        "terminated",
         "too_many_connections",
         "unauthorized",
       ].sort(),
