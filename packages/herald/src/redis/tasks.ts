@@ -140,6 +140,9 @@ export interface SharedCancel {
   close(): void;
 }
 
+/** How often a cross-process cancel request is repeated while the runner has not answered. */
+const REPEAT_CANCEL_MS = 250;
+
 /**
  * Cancels that reach the job wherever it runs. The process running a job holds a lease on it in
  * Redis (`{prefix}:runner:{id}`, renewed while the job runs) and listens on `{prefix}:cancel`. A
@@ -226,10 +229,19 @@ export function sharedCancel(options: SharedCancelOptions): SharedCancel {
           if (isFinished(state.status)) return inner.cancel(id, userId); // task_finished
           const runner = typeof id === "string" ? await redis.get(runnerKey(id)).catch(() => null) : null;
           if (runner !== null && runner !== instance) {
-            await redis.publish(channel, JSON.stringify({ id, userId }));
+            const request = JSON.stringify({ id, userId });
+            await redis.publish(channel, request);
             const end = Date.now() + cancelTimeoutMs;
+            let again = Date.now() + REPEAT_CANCEL_MS;
             while (Date.now() < end) {
               await new Promise((resolve) => setTimeout(resolve, 20));
+              // Pub/sub keeps nothing: a request published while the runner's subscriber was
+              // reconnecting is lost (ioredis 6 reconnects each connection after its own jittered
+              // backoff), so it is said again until the runner answers. A repeat is a no-op there.
+              if (Date.now() >= again) {
+                again = Date.now() + REPEAT_CANCEL_MS;
+                await redis.publish(channel, request).catch(onError);
+              }
               const now = await inner.get(id, userId);
               if (now.status === "canceled") return now;
               if (isFinished(now.status)) return inner.cancel(id, userId); // ended first: task_finished

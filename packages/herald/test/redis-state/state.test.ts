@@ -13,6 +13,7 @@ import { createHerald, type Herald, type HeraldOptions } from "../../src/server/
 import { heraldRedis, RedisPresenceStore, RedisTaskStore } from "../../src/redis/index.js";
 import { waitFor } from "../helpers.js";
 import { startRedis, type TestRedis } from "../redis/redis-server.js";
+import { startTcpProxy } from "../faults/tcp-proxy.js";
 
 let redis: TestRedis;
 let prefixCount = 0;
@@ -409,5 +410,39 @@ describe("after a Redis restart", () => {
       await presence.join("presence-x", "1.1", { user_id: "alice", user_info: null }).catch(() => {});
     }
     expect(members).toEqual(["alice"]);
+  });
+});
+
+describe("a cancel from another instance", () => {
+  it("reaches a runner whose connections were down when it was asked (the request is repeated)", async () => {
+    const prefix = `s${++prefixCount}`;
+    const proxy = await startTcpProxy(redis.port);
+    cleanups.push(() => proxy.close());
+    const cancel = { cancelTimeoutMs: 5000 };
+    const runner = createHerald({
+      getUserId: () => null,
+      redis: heraldRedis(`redis://127.0.0.1:${proxy.port}`, { prefix, cancel, onError: () => {} }),
+    });
+    const other = createHerald({ getUserId: () => null, redis: heraldRedis(redis.url, { prefix, cancel }) });
+    heralds.push(runner, other);
+    let aborted = false;
+    const task = await runner.tasks.start(
+      "alice",
+      (ctx) =>
+        new Promise((resolve) =>
+          ctx.signal.addEventListener("abort", () => {
+            aborted = true;
+            resolve(null);
+          }),
+        ),
+    );
+    // The runner's connections drop and stay down for a moment: the first request is published
+    // while its subscriber is away (pub/sub keeps nothing for it).
+    proxy.set({ refuse: true });
+    proxy.resetAll();
+    const restore = setTimeout(() => proxy.set({}), 500);
+    cleanups.push(() => clearTimeout(restore));
+    expect(await other.tasks.cancel(task.id, "alice")).toMatchObject({ status: "canceled" });
+    expect(aborted).toBe(true);
   });
 });
