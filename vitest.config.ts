@@ -20,8 +20,8 @@ const common = {
   exclude: ["**/node_modules/**", "**/dist/**"],
   testTimeout: 30_000,
   hookTimeout: 120_000,
-  pool: "forks",
-} as const;
+  pool: "forks" as const,
+};
 
 export default defineConfig({
   test: {
