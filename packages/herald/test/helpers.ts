@@ -136,3 +136,21 @@ export async function routesServer(herald: Herald, path: "node" | "fetch"): Prom
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return server;
 }
+
+/** Serves every route of `herald` (`herald.handleNodeRoutes`, under `/api/realtime`) on a real server, port 0. */
+export async function startRoutes(herald: Herald): Promise<{ origin: string; base: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    if (!herald.handleNodeRoutes(req, res)) res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    origin,
+    base: `${origin}/api/realtime`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await herald.close();
+    },
+  };
+}

@@ -48,10 +48,19 @@ export type MatchingKeys<M extends ChannelMap, C extends string> = {
   [K in keyof M & string]: C extends ChannelPattern<K> ? K : never;
 }[keyof M & string];
 
+/** True when key `O`'s pattern covers strictly fewer names than `K`'s (`room-vip-*` than `room-*`). */
+type Narrower<O extends string, K extends string> =
+  ChannelPattern<O> extends ChannelPattern<K> ? (ChannelPattern<K> extends ChannelPattern<O> ? false : true) : false;
+
+/** The keys of `Keys` that no other key of it narrows: the most specific patterns, as at run time. */
+type MostSpecific<Keys extends string> = {
+  [K in Keys]: true extends (Keys extends string ? Narrower<Keys, K> : never) ? never : K;
+}[Keys];
+
 /** The event schemas of channel `C`, or `undefined` when `C` is not declared (an untyped channel). */
 export type ChannelEvents<M extends ChannelMap, C extends string> = [MatchingKeys<M, C>] extends [never]
   ? undefined
-  : M[MatchingKeys<M, C>];
+  : M[MostSpecific<MatchingKeys<M, C>>];
 
 /** Event names of channel `C` (any string on an undeclared channel). */
 export type EventName<M extends ChannelMap, C extends string> =

@@ -24,7 +24,7 @@ export { useConnectionStatus, type ConnectionStatus } from "./use-connection-sta
 export { useHistory, type HistoryState, type HistoryStatus, type UseHistoryOptions } from "./use-history.js";
 export { createHeraldHooks, type TypedHooks, type HeraldHooksOptions } from "./typed.js";
 export type { ReceiveValidation } from "./validate.js";
-export { defineChannels, type Channels, type ChannelMap, type StandardSchemaV1 } from "../protocol/channels.js";
+export type { Channels, ChannelMap, StandardSchemaV1 } from "../protocol/channels.js";
 export { usePresence, NO_PRESENCE } from "./use-presence.js";
 export { useClientEvent } from "./use-client-event.js";
 export { useTasks, type TasksState, type UseTasksOptions, type StartedTask } from "./use-tasks.js";

@@ -134,30 +134,16 @@ async function readPage<T>(
 }
 
 /**
- * `a` and `b` merged into one list in log order, each id once. Positions compare within an epoch;
- * an event of another epoch (the log restarted) goes after those of the earlier one.
+ * `a` and `b` merged into one list in log order, each id once. Epochs name the log's incarnations
+ * in the order they began, so an event of a later one (the log restarted) sorts after.
  */
 function mergeById<E extends EventEnvelope>(a: readonly E[], b: readonly E[]): E[] {
-  const seen = new Set(a.map((e) => e.id));
-  const out = a.slice();
-  for (const event of b) {
-    if (seen.has(event.id)) continue;
-    seen.add(event.id);
-    out.push(event);
-  }
-  const epochs: string[] = [];
-  const key = (e: E): [number, number] => {
-    const cursor = parseCursor(e.id);
-    if (!cursor) return [epochs.length, 0];
-    let rank = epochs.indexOf(cursor.epoch);
-    if (rank < 0) rank = epochs.push(cursor.epoch) - 1;
-    return [rank, cursor.seq];
-  };
-  const keys = new Map(out.map((e) => [e, key(e)]));
-  return out.sort((x, y) => {
-    const [ex, sx] = keys.get(x)!;
-    const [ey, sy] = keys.get(y)!;
-    return ex - ey || sx - sy;
+  const byId = new Map(a.map((e) => [e.id, e]));
+  for (const e of b) if (!byId.has(e.id)) byId.set(e.id, e);
+  const at = (e: E) => parseCursor(e.id) ?? { epoch: "", seq: 0 };
+  return [...byId.values()].sort((x, y) => {
+    const [p, q] = [at(x), at(y)];
+    return p.epoch === q.epoch ? p.seq - q.seq : p.epoch < q.epoch ? -1 : 1;
   });
 }
 

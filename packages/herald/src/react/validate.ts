@@ -25,16 +25,19 @@ export function receiver<T>(
   if (!validation) return deliver as (envelope: EventEnvelope) => void;
   let queue: Promise<void> | null = null;
   let pending = 0;
-  const settle = (envelope: EventEnvelope, check: () => unknown): void | Promise<void> => {
-    const invalid = (error: unknown): void => validation.onInvalid?.(error, envelope);
+  /** Validates and delivers `envelope`; returns a promise only when the schema answered with one. */
+  const settle = (envelope: EventEnvelope, check: () => unknown): Promise<void> | undefined => {
+    const invalid = (error: unknown): void => void validation.onInvalid?.(error, envelope);
     let value: unknown;
     try {
       value = check();
     } catch (error) {
-      return invalid(error);
+      invalid(error);
+      return undefined;
     }
-    if (!(value instanceof Promise)) return deliver({ ...envelope, data: value as T });
-    return value.then((data) => deliver({ ...envelope, data: data as T }), invalid);
+    if (value instanceof Promise) return value.then((data) => void deliver({ ...envelope, data: data as T }), invalid);
+    deliver({ ...envelope, data: value as T });
+    return undefined;
   };
   return (envelope) => {
     const check = (): unknown => validation.channels.validate(envelope.channel, envelope.event, envelope.data);

@@ -3,14 +3,13 @@
  * and a real redis-server: pages newest last, paging backwards and forwards, the log's cut, the
  * stream's channel rules and tokens, and hostile queries refused with a clear 400.
  */
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RedisBroker } from "../../src/brokers/redis.js";
 import { MemoryBroker } from "../../src/brokers/memory.js";
 import type { Broker } from "../../src/brokers/types.js";
 import { createHerald, type Herald, type HeraldOptions } from "../../src/server/index.js";
 import { startRedis, type TestRedis } from "../redis/redis-server.js";
+import { startRoutes } from "../helpers.js";
 
 let redis: TestRedis;
 let prefixes = 0;
@@ -34,16 +33,9 @@ const BROKERS: [string, (options?: { maxEventsPerChannel?: number }) => Broker][
 /** A Herald with every route on a real Node server (port 0). */
 async function serve(options: HeraldOptions): Promise<{ herald: Herald; base: string }> {
   const herald = createHerald({ limits: { connectPerIp: false }, ...options });
-  const server = http.createServer((req, res) => {
-    if (!herald.handleNodeRoutes(req, res)) res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await herald.close();
-  });
-  return { herald, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/realtime` };
+  const { base, close } = await startRoutes(herald);
+  cleanups.push(close);
+  return { herald, base };
 }
 
 /** A JSON answer of any route: a page, a token or an error. */

@@ -5,8 +5,6 @@
  * 50 events and then the live ones, while publishes go on the whole time, with none missing and
  * none twice; `loadOlder` pages backwards; a refused channel is an error, not a hang.
  */
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { EventSource } from "eventsource";
 import type { ReactNode } from "react";
 import { createRoot } from "react-dom/client";
@@ -15,9 +13,11 @@ import { RedisBroker } from "../../src/brokers/redis.js";
 import { MemoryBroker } from "../../src/brokers/memory.js";
 import type { Broker } from "../../src/brokers/types.js";
 import type { EventSourceFactory } from "../../src/client/index.js";
-import { HeraldProvider, useHistory, type HistoryState } from "../../src/react/index.js";
+import { createHeraldHooks, HeraldProvider, useHistory, type HistoryState } from "../../src/react/index.js";
 import { createHerald, type Herald } from "../../src/server/index.js";
 import { startRedis, type TestRedis } from "../redis/redis-server.js";
+import { channels } from "../channels/channels.fixture.js";
+import { startRoutes } from "../helpers.js";
 
 let redis: TestRedis;
 let prefixes = 0;
@@ -34,19 +34,16 @@ afterEach(async () => {
 });
 
 /** A Herald whose only user is alice, every route served, with happy-dom's page on its origin. */
-async function serve(broker: Broker): Promise<Herald> {
-  const herald = createHerald({ broker, getUserId: () => "alice", limits: { connectPerIp: false } });
-  const server = http.createServer((req, res) => {
-    if (!herald.handleNodeRoutes(req, res)) res.writeHead(404).end();
+async function serve(broker: Broker, typed = false): Promise<Herald> {
+  const herald = createHerald({
+    broker,
+    getUserId: () => "alice",
+    limits: { connectPerIp: false },
+    ...(typed && { channels }),
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { origin, close } = await startRoutes(herald);
   (window as unknown as { happyDOM: { setURL(url: string): void } }).happyDOM.setURL(`${origin}/`);
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await herald.close();
-  });
+  cleanups.push(close);
   return herald;
 }
 
@@ -142,4 +139,35 @@ test("a channel the user may not follow ends in error with the server's code, sh
   await waitFor(() => out.current?.status === "error", "the refusal");
   expect(out.current!.error?.code).toBe("forbidden");
   expect(out.current!.events).toEqual([]);
+});
+
+test("typed hooks with validate: what the schemas refuse is dropped, live and from history, and reported", async () => {
+  const herald = await serve(new MemoryBroker(), true);
+  const { useEvent, useHistory: useTypedHistory } = createHeraldHooks(channels, {
+    validate: true,
+    onInvalid: (_error, envelope) => invalid.push(envelope.id),
+  });
+  const invalid: string[] = [];
+  const received: string[] = [];
+  // A foreign writer on the broker bypasses the server's validation: the hooks catch it.
+  await herald.broker.publish("room-lobby", "message", JSON.stringify({ text: "" }));
+  await herald.publish("room-lobby", "message", { text: "first" });
+  const out: { current: ReturnType<typeof useTypedHistory<"room-lobby">> | null } = { current: null };
+  function Room() {
+    useEvent("room-lobby", "message", (data) => received.push(data.text));
+    out.current = useTypedHistory("room-lobby");
+    return null;
+  }
+  mount(herald, <Room />);
+  await waitFor(() => out.current?.status === "ready", "the history");
+  await herald.broker.publish("room-lobby", "message", JSON.stringify({ text: 7 }));
+  await herald.publish("room-lobby", "message", { text: "second", from: "bea" });
+  await waitFor(() => received.length === 1 && out.current!.events.length === 2, "the valid live event");
+  expect(received).toEqual(["second"]);
+  expect(out.current!.events.map((e) => e.event === "message" && [e.data.text, e.data.from])).toEqual([
+    ["first", "anonymous"],
+    ["second", "bea"],
+  ]);
+  // The history's invalid event once, the live one twice (useEvent and useHistory each refuse it).
+  expect(invalid).toHaveLength(3);
 });

@@ -1,0 +1,79 @@
+/**
+ * Type tests of typed channels, compiled by `tsc` in typed-channels.test.ts (never run): every line
+ * under `@ts-expect-error` must fail to compile, every other line must compile.
+ */
+import { expectTypeOf } from "vitest";
+import { createHerald } from "../../src/server/index.js";
+import { createHeraldHooks } from "../../src/react/index.js";
+import type { EventEnvelope } from "../../src/protocol/index.js";
+import { channels } from "./channels.fixture.js";
+
+export async function server(roomId: string): Promise<void> {
+  const herald = createHerald({ channels });
+  await herald.publish("room-lobby", "message", { text: "hi" });
+  await herald.publish(`room-${roomId}`, "typing", { user: "ann" });
+  await herald.publish("notifications", "alert", { level: "info", text: "x" });
+  await herald.publish("notifications", "count", 3);
+  await herald.publish("payments", "paid", { amount: 5 });
+  // Undeclared channels stay untyped.
+  await herald.publish("task-1", "anything", { at: 1 });
+  // @ts-expect-error an event the channel does not declare
+  await herald.publish("room-lobby", "mesage", { text: "hi" });
+  // @ts-expect-error a payload of the wrong shape
+  await herald.publish("room-lobby", "message", { txt: "hi" });
+  // @ts-expect-error a field of the wrong type
+  await herald.publish("room-lobby", "message", { text: 42 });
+  // @ts-expect-error a value outside the picklist
+  await herald.publish("notifications", "alert", { level: "fatal", text: "x" });
+  // @ts-expect-error the more specific pattern's schema applies (tier is required on room-vip-*)
+  await herald.publish("room-vip-1", "message", { text: "hi" });
+  // @ts-expect-error data is required
+  await herald.publish("notifications", "count");
+
+  const page = await herald.history("room-lobby", { limit: 50 });
+  for (const event of page.events) {
+    if (event.event === "message") expectTypeOf(event.data).toEqualTypeOf<{ text: string; from: string }>();
+    else expectTypeOf(event.data).toEqualTypeOf<{ user: string }>();
+  }
+
+  // Without a map, everything is as before.
+  const plain = createHerald();
+  await plain.publish("room-lobby", "whatever", { any: "thing" });
+}
+
+const hooks = createHeraldHooks(channels);
+const typesOnly = createHeraldHooks<typeof channels>();
+
+export function Component({ roomId }: { roomId: string | null }): null {
+  hooks.useEvent("room-lobby", "message", (data, envelope) => {
+    expectTypeOf(data).toEqualTypeOf<{ text: string; from: string }>();
+    expectTypeOf(envelope).toEqualTypeOf<EventEnvelope<{ text: string; from: string }>>();
+  });
+  hooks.useEvent("notifications", "count", (data) => expectTypeOf(data).toEqualTypeOf<number>());
+  hooks.useEvent("notifications", "*", (data) =>
+    expectTypeOf(data).toEqualTypeOf<number | { level: "info" | "warning"; text: string }>(),
+  );
+  typesOnly.useEvent(roomId ? `room-${roomId}` : null, "typing", (data) => {
+    expectTypeOf(data).toEqualTypeOf<{ user: string }>();
+  });
+  // @ts-expect-error an event the channel does not declare
+  hooks.useEvent("room-lobby", "mesage", () => undefined);
+  // @ts-expect-error the handler expects another payload
+  hooks.useEvent("room-lobby", "typing", (data: { text: string }) => data);
+  // @ts-expect-error the types-only hooks check the same
+  typesOnly.useEvent("notifications", "alrt", () => undefined);
+
+  const { events } = hooks.useChannel("room-lobby");
+  const last = events.at(-1);
+  if (last?.event === "typing") expectTypeOf(last.data).toEqualTypeOf<{ user: string }>();
+  // @ts-expect-error `text` is not on every event of the channel
+  void last?.data.text;
+
+  const history = typesOnly.useHistory("notifications", { limit: 20 });
+  for (const event of history.events) {
+    if (event.event === "count") expectTypeOf(event.data).toEqualTypeOf<number>();
+  }
+  // Undeclared channels stay untyped.
+  hooks.useEvent("anything", "whatever", (data) => expectTypeOf(data).toEqualTypeOf<unknown>());
+  return null;
+}
