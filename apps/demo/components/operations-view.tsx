@@ -8,6 +8,7 @@ import { LiveCounter } from "@/components/realtime/live-counter";
 import { usePaused } from "@/components/realtime/use-paused";
 import { Card, CardHeader, PageHeader } from "@/components/ui/card";
 import { OPERATIONS_CHANNEL, TRANSPORTS, type OperationsSample, type TransportName } from "@/lib/operations-shared";
+import { plural } from "@/lib/utils";
 
 const LABELS: Record<TransportName, string> = { sse: "SSE", poll: "Long-poll", websocket: "WebSocket" };
 const COLORS: Record<TransportName, string> = {
@@ -90,7 +91,7 @@ export function OperationsView({ history }: { history: OperationsSample[] }) {
           label="Slow consumers dropped"
           value={latest?.drops ?? 0}
           icon={<TriangleAlert />}
-          hint={`${latest?.gaps ?? 0} gaps, ${latest?.rateLimited ?? 0} rate limited`}
+          hint={`${plural(latest?.gaps ?? 0, "gap")}, ${latest?.rateLimited ?? 0} rate limited`}
         />
       </div>
 
