@@ -1,8 +1,9 @@
 /** `createHeraldHooks`: the hooks, typed by a channel map. */
 import type { EventEnvelope } from "../client/index.js";
-import type { ChannelEnvelope, ChannelMap, Channels, EventData, EventName } from "../protocol/channels.js";
+import type { ChannelEnvelope, ChannelMap, Channels, EventData, EventInput, EventName } from "../protocol/channels.js";
 import { useChannel, type ChannelState, type UseChannelOptions } from "./use-channel.js";
 import { useEvent } from "./use-event.js";
+import { useClientEvent } from "./use-client-event.js";
 import { useHistory, type HistoryState, type UseHistoryOptions } from "./use-history.js";
 import type { ReceiveValidation } from "./validate.js";
 
@@ -22,6 +23,12 @@ export interface TypedHooks<M extends ChannelMap> {
     channel: C | null | undefined,
     options?: Omit<UseChannelOptions, "validate">,
   ): Omit<ChannelState, "events"> & { events: ChannelEnvelope<M, C>[] };
+  /** `useClientEvent`, typed: `send` takes the event's schema input, `onEvent` gets its output. */
+  useClientEvent<C extends string, E extends EventName<M, C>>(
+    channel: C | null | undefined,
+    event: E,
+    onEvent?: (data: EventData<M, C, E>, envelope: EventEnvelope<EventData<M, C, E>>) => void,
+  ): (data: EventInput<M, C, E>) => boolean;
   /** `useHistory`, typed: each event's envelope narrows by its `event`. */
   useHistory<C extends string>(
     channel: C | null | undefined,
@@ -66,5 +73,6 @@ export function createHeraldHooks<X extends ChannelMap | Channels = ChannelMap>(
     useEvent: (channel, event, handler) => useEvent(channel, event, handler as never, { validate }),
     useChannel: (channel, hookOptions) => useChannel(channel, { ...hookOptions, validate }) as never,
     useHistory: (channel, hookOptions) => useHistory(channel, { ...hookOptions, validate }) as never,
+    useClientEvent: (channel, event, onEvent) => useClientEvent(channel, event, onEvent as never),
   };
 }

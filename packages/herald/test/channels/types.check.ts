@@ -73,6 +73,14 @@ export function Component({ roomId }: { roomId: string | null }): null {
   for (const event of history.events) {
     if (event.event === "count") expectTypeOf(event.data).toEqualTypeOf<number>();
   }
+  const send = hooks.useClientEvent(`private-chat-${roomId}`, "client-message", (data) =>
+    expectTypeOf(data).toEqualTypeOf<{ text: string }>(),
+  );
+  send({ text: "hi" });
+  // @ts-expect-error a client event sends what its schema accepts
+  send({ body: "hi" });
+  // @ts-expect-error an event the channel does not declare
+  hooks.useClientEvent("private-chat-1", "client-typing");
   // Undeclared channels stay untyped.
   hooks.useEvent("anything", "whatever", (data) => expectTypeOf(data).toEqualTypeOf<unknown>());
   return null;
