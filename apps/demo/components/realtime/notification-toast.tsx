@@ -13,9 +13,9 @@ export function NotificationToast({ from, message, onClose }: { from: string; me
       <div className="min-w-0 flex-1">
         <div className="flex items-center gap-2">
           <span className="truncate text-sm font-semibold">{from}</span>
-          <span className="text-xs text-muted-foreground">· just now</span>
+          <span className="shrink-0 text-xs text-muted-foreground">· just now</span>
         </div>
-        <p className="mt-0.5 text-sm break-words text-foreground/85">{message}</p>
+        <p className="mt-0.5 text-sm wrap-anywhere whitespace-pre-line text-foreground/85">{message}</p>
       </div>
       <button
         type="button"
