@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { EventSource, type FetchLike } from "eventsource";
@@ -334,6 +334,24 @@ describe("createHeraldServer with a getUserId that reads next/headers (issue 19 
     }
     expect(logged).toHaveLength(1);
     expect(logged[0]).toMatch(/app\/api\/realtime\/\[\.\.\.herald\]\/route\.ts/);
+  });
+
+  it("createNodeHandler (no Next to hand to) says once what to change; the answer is a 500", async () => {
+    const app = createApp();
+    cleanups.push(() => app.herald.close());
+    const handler = createNodeHandler({ ...app, getUserId: outsideScope });
+    const origin = await listen(createServer((req, res) => void handler(req, res)));
+    const logged: string[] = [];
+    const original = console.error;
+    console.error = (message: unknown) => void logged.push(String(message));
+    try {
+      expect((await fetch(`${origin}/api/realtime/token`, { method: "POST" })).status).toBe(500);
+      expect((await fetch(`${origin}/api/realtime/tasks`)).status).toBe(500);
+    } finally {
+      console.error = original;
+    }
+    expect(logged.filter((line) => line.includes("next/headers"))).toHaveLength(1);
+    expect(logged.join("\n")).toMatch(/createHeraldServer/);
   });
 
   it("keeps every route on Node when getUserId works there", async () => {

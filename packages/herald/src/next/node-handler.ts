@@ -51,7 +51,7 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
     tokens: options.tokens ?? herald.tokens,
     tasks: options.tasks ?? herald.tasks,
     publisher: options.publisher ?? herald.publisher,
-    getUserId: options.getUserId ?? ((req) => herald.userId(sessionOfNode(req))),
+    getUserId: warnOutsideRequestScope(options.getUserId ?? ((req) => herald.userId(sessionOfNode(req)))),
     basePath: options.basePath,
     observability: observabilityOf(herald),
   });
@@ -142,20 +142,44 @@ function isSessionRoute(url: string | undefined, base: string): boolean {
   return first === "token" || first === "tasks" || first === "publish";
 }
 
-/**
- * True when `getUserId` fails because it needs Next's request scope: `cookies()` and `headers()`
- * throw outside it ("was called outside a request scope", or the storage invariant).
- */
+/** True for what `cookies()` and `headers()` throw outside Next's request scope. */
+function isOutsideRequestScope(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /outside a request scope|next-dynamic-api-wrong-context|AsyncLocalStorage accessed|requestAsyncStorage/.test(
+    message,
+  );
+}
+
+/** True when `getUserId` fails because it needs Next's request scope. */
 async function needsRequestScope(getUserId: (req: IncomingMessage) => unknown, req: IncomingMessage): Promise<boolean> {
   try {
     await getUserId(req);
     return false;
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    return /outside a request scope|next-dynamic-api-wrong-context|AsyncLocalStorage accessed|requestAsyncStorage/.test(
-      message,
-    );
+    return isOutsideRequestScope(error);
   }
+}
+
+let warnedScope = false;
+
+/** `getUserId`, saying once how to fix it when it reads next/headers on the Node path (then a 500). */
+function warnOutsideRequestScope(getUserId: NonNullable<NodeHandlerOptions["getUserId"]>): typeof getUserId {
+  return async (req) => {
+    try {
+      return await getUserId(req);
+    } catch (error) {
+      if (!warnedScope && isOutsideRequestScope(error)) {
+        warnedScope = true;
+        console.error(
+          "herald: getUserId reads the session with next/headers (cookies(), headers()), which works only " +
+            "inside a Next request, and this route is served on Node outside one. Use createHeraldServer " +
+            "(it hands the session routes to your catch-all route), or pass a getUserId(req) that reads " +
+            "req.headers.cookie.",
+        );
+      }
+      throw error;
+    }
+  };
 }
 
 let warnedStorage = false;
