@@ -18,7 +18,6 @@ import { originHeaders, type IncomingRequest } from "../server/http/admit.js";
 import { sessionOfNode } from "../server/http/node-adapter.js";
 import { errorParts } from "../server/http/responses.js";
 import { headerOf, nodeClientIp } from "../server/http/sse-node.js";
-import type { Limits } from "../server/http/limits/limits.js";
 
 const BASE = "http://herald.invalid";
 const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
@@ -66,7 +65,7 @@ export async function admitUpgrade(herald: Herald, req: IncomingMessage): Promis
   // Only an `authorize` callback reads the URL and headers (later, per subscription): kept only when there is one.
   const keep = core.options.authorize !== undefined;
   return new Admitted(
-    core.limits,
+    herald,
     keep ? request.rawUrl : "/",
     keep ? req.headers : NO_HEADERS,
     request.ip,
@@ -74,12 +73,20 @@ export async function admitUpgrade(herald: Herald, req: IncomingMessage): Promis
   );
 }
 
-/** A {@link SocketAdmission} holding its slot (a flag and the limits, not a release closure). */
+/**
+ * Frees the connection slots `admitUpgrade` took for `admission` (once: the holder keeps a flag).
+ * The socket a connection becomes takes the admission's place and frees them itself.
+ */
+export function freeSlot(herald: Herald, admission: Pick<SocketAdmission, "principal" | "ip">): void {
+  herald.core.limits.freeSlot(admission.principal?.userId ?? null, admission.ip);
+}
+
+/** A {@link SocketAdmission} holding its slots until the upgrade is refused or becomes a socket. */
 class Admitted implements SocketAdmission {
   private released = false;
 
   constructor(
-    private readonly limits: Limits,
+    private readonly herald: Herald,
     readonly rawUrl: string,
     readonly headers: IncomingHttpHeaders,
     readonly ip: string | undefined,
@@ -89,7 +96,7 @@ class Admitted implements SocketAdmission {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.limits.freeSlot(this.principal?.userId ?? null, this.ip);
+    freeSlot(this.herald, this);
   }
 }
 

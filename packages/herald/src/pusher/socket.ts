@@ -6,6 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import { randomInt } from "node:crypto";
+import type { IncomingHttpHeaders } from "node:http";
 import type { RawData, WebSocket } from "ws";
 import { assertEventName } from "../protocol/names.js";
 import { decodeCursor } from "../protocol/cursor.js";
@@ -14,7 +15,7 @@ import { firstAnswer, readPoll, type PollAnswer } from "../server/core/poll.js";
 import { assertDepth } from "../server/core/publish.js";
 import type { Principal } from "../server/core/subscriber.js";
 import type { Herald } from "../server/herald.js";
-import { admitSignin, countClientEvent, mayFollow, type SocketAdmission } from "./admission.js";
+import { admitSignin, countClientEvent, freeSlot, mayFollow, type SocketAdmission } from "./admission.js";
 import {
   brokerChannel,
   brokerJsonOfPusherData,
@@ -105,7 +106,18 @@ export const FRAME_OVERHEAD_BYTES = 320;
 const SOCKET_ID_PART = 2 ** 31;
 
 /** See the module comment. */
-export class PusherSocket implements FanoutTarget {
+export class PusherSocket implements FanoutTarget, SocketAdmission {
+  /**
+   * What the channel rules read of the upgrade (the admission's, see `SocketAdmission`), kept here
+   * rather than in an object of its own: this is per connection.
+   */
+  readonly rawUrl: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly ip: string | undefined;
+  /** Who connected, from the session (null: anonymous); `pusher:signin` may sign in someone else. */
+  readonly principal: Principal | null;
+  /** Whether the connection slots the admission took were freed. */
+  private released = false;
   /** The two numbers of the socket id (`{a}.{b}`, the protocol's `^\d+\.\d+$`), made into text when asked. */
   private readonly idA = randomInt(1, SOCKET_ID_PART) | 0;
   private readonly idB = randomInt(1, SOCKET_ID_PART) | 0;
@@ -134,8 +146,12 @@ export class PusherSocket implements FanoutTarget {
   constructor(
     readonly ws: WebSocket,
     private readonly ctx: SocketContext,
-    private readonly admission: SocketAdmission,
+    admission: SocketAdmission,
   ) {
+    this.rawUrl = admission.rawUrl;
+    this.headers = admission.headers;
+    this.ip = admission.ip;
+    this.principal = admission.principal;
     this.lastSeen = ctx.now();
     this.messageMilli = Math.floor(ctx.messageRate.capacity * 1000);
     (ws as OwnedWebSocket)[OWNER] = this;
@@ -163,7 +179,7 @@ export class PusherSocket implements FanoutTarget {
     if (!socket) return;
     // The connection slots are held until the socket is really gone, as for SSE: a closed client
     // that does not read keeps its slot until the close grace destroys its socket.
-    socket.admission.release();
+    socket.release();
     socket.rare?.releaseSignin?.();
     socket.cleanup("client_closed");
   }
@@ -258,10 +274,17 @@ export class PusherSocket implements FanoutTarget {
     return this.rare?.userId;
   }
 
-  /** The Herald principal: the user of `pusher:signin`, else the session's user. */
-  private get principal(): Principal | null {
+  /** The Herald principal the channel rules see: the user of `pusher:signin`, else the session's user. */
+  private get actingPrincipal(): Principal | null {
     const userId = this.rare?.userId;
-    return userId === undefined ? this.admission.principal : { userId };
+    return userId === undefined ? this.principal : { userId };
+  }
+
+  /** Frees the connection slots the admission took (idempotent; the socket holds them until it is gone). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    freeSlot(this.ctx.herald, this);
   }
 
   /** How many channels this connection is subscribed to. */
@@ -391,7 +414,7 @@ export class PusherSocket implements FanoutTarget {
       this.startJoining(channel);
       let verdict;
       try {
-        verdict = await mayFollow(this.ctx.herald, this.admission, this.principal, brokerChannel(channel)!);
+        verdict = await mayFollow(this.ctx.herald, this, this.actingPrincipal, brokerChannel(channel)!);
       } catch {
         verdict = { ok: false as const, status: 500, message: "The app's channel rule failed" };
       } finally {
@@ -579,7 +602,7 @@ export class PusherSocket implements FanoutTarget {
     }
     if (this.userId !== id) {
       try {
-        const release = admitSignin(this.ctx.herald, this.admission, id);
+        const release = admitSignin(this.ctx.herald, this, id);
         const rare = (this.rare ??= {});
         rare.releaseSignin?.();
         rare.releaseSignin = release;
@@ -636,7 +659,7 @@ export class PusherSocket implements FanoutTarget {
     }
     const userId = rare.presenceUsers?.get(channel);
     try {
-      countClientEvent(this.ctx.herald, this.admission, userId ?? this.principal?.userId ?? null);
+      countClientEvent(this.ctx.herald, this, userId ?? this.actingPrincipal?.userId ?? null);
     } catch {
       this.send(errorFrame(CODES.clientEventRateLimit, "Client event rejected: too many from this user or address"));
       return;
