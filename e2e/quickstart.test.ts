@@ -98,6 +98,29 @@ describe("the quickstart on next start", () => {
     expect(await page.locator(".task").count()).toBe(2);
   });
 
+  it("chat on next start: who is online, and messages to the others, over the default transport (no custom server)", async () => {
+    const ann = await visit();
+    await signIn(ann, "ann");
+    const bob = await visit();
+    await signIn(bob, "bob");
+    // Presence: each sees both, once per user.
+    for (const page of [ann, bob]) await page.waitForSelector('.online:text-is("Online: ann, bob")');
+    await ann.fill("input[name=text]", "hi bob");
+    await ann.click("text=Send");
+    await bob.waitForSelector('.chat li:text-is("ann: hi bob")');
+    await ann.waitForSelector('.chat li:text-is("me: hi bob")');
+    await bob.fill("input[name=text]", "hi ann");
+    await bob.click("text=Send");
+    await ann.waitForSelector('.chat li:text-is("bob: hi ann")');
+    // Never echoed back to the sender: each line once.
+    expect(await ann.locator(".chat li").allTextContents()).toEqual(["me: hi bob", "bob: hi ann"]);
+    expect(await bob.locator(".chat li").allTextContents()).toEqual(["ann: hi bob", "me: hi ann"]);
+    expect(await ann.getAttribute(".connection", "data-transport")).not.toBe("ws");
+    // Bob leaves: Ann sees it.
+    await bob.context().close();
+    await ann.waitForSelector('.online:text-is("Online: ann")');
+  });
+
   it("delivers a notification to the signed-in user only", async () => {
     const ann = await visit();
     await signIn(ann, "ann");

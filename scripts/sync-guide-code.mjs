@@ -14,7 +14,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-export const GUIDES = ["README.md", "docs/next.md", "docs/tasks.md", "docs/react.md"];
+export const GUIDES = ["README.md", "docs/next.md", "docs/tasks.md", "docs/react.md", "docs/chat.md"];
 export const QUICKSTART = "examples/next-quickstart";
 const TITLE = /^\*\*`([^`]+)`\*\*$/;
 

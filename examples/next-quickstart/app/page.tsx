@@ -1,6 +1,7 @@
 import { counter } from "@/lib/counter";
 import { currentUserId } from "@/lib/session";
 import { signIn, signOut } from "./actions";
+import { Chat } from "./chat";
 import { ConnectionStatus } from "./connection-status";
 import { Counter } from "./counter";
 import { Notifications } from "./notifications";
@@ -25,6 +26,7 @@ export default async function Home() {
       <Counter initial={counter.get()} />
       {userId && <Notifications userId={userId} />}
       {userId && <Tasks />}
+      {userId && <Chat />}
     </main>
   );
 }

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..");
-const GUIDES = ["README.md", "docs/next.md", "docs/tasks.md", "docs/react.md"];
+const GUIDES = ["README.md", "docs/next.md", "docs/tasks.md", "docs/react.md", "docs/chat.md"];
 const QUICKSTART = "examples/next-quickstart";
 /** Languages whose blocks must come from the quickstart. Shell, JSON and plain blocks are exempt. */
 const CODE = new Set(["ts", "tsx", "typescript", "js", "jsx", "javascript", "mjs"]);
