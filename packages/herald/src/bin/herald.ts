@@ -19,6 +19,13 @@ import process from "node:process";
 import type { HeraldRedis } from "../redis/setup.js";
 import { createRequire } from "node:module";
 import { createHerald } from "../server/herald.js";
+import {
+  connectionTokenAuthenticator,
+  connectionTokenAuthorize,
+  MIN_SECRET_LENGTH,
+  signConnectionToken,
+} from "../server/auth/tokens/connection-token.js";
+import type { TokenPrincipal } from "../server/auth/tokens/tokens.js";
 import { checkReadiness, healthReply, metricsReply, readinessReply } from "../server/observability/health.js";
 import { jsonLogger, parseLevel } from "../server/observability/json-logger.js";
 import type { HeraldLogger } from "../server/observability/logger.js";
@@ -28,7 +35,7 @@ import { credentialsProblem, DEFAULTS } from "./credentials.js";
 const USAGE = `Usage: herald serve [--port 6001] [--host 127.0.0.1] [--allow-default-credentials]
 
 Serves the Pusher Channels protocol (ws://host:port/app/{key}), its HTTP API (/apps/{id}/...),
-Herald's SSE (/sse?channel=...), /healthz, /readyz and /metrics (Prometheus, when prom-client is
+Herald's SSE (/sse?channel=...) and long-poll (/poll?channel=...), /healthz, /readyz and /metrics (Prometheus, when prom-client is
 installed). Listens on 127.0.0.1 unless --host says otherwise. Logs JSON lines on stdout.
 
 With the default secret (app-secret, which anyone can read here) it refuses to start on a
@@ -43,6 +50,9 @@ Environment:
   HERALD_PRESENCE_TTL_MS                              with Redis: how soon a dead server's presence members
                                                       are announced gone (default 30000)
   HERALD_WEBHOOK_URL                                  POST Pusher webhooks here
+  HERALD_TOKEN_SECRET                                 with it (32+ characters), /sse and /poll also serve the
+                                                      private, presence and user channels named by a connection
+                                                      token your app signs (signConnectionToken); without, public only
   HERALD_CORS_ORIGINS                                 origins allowed to open /sse (comma-separated, or *)
   HERALD_DRAIN_MS                                     longest wait for connections on SIGTERM (default 10000)
   HERALD_LOG_LEVEL                                    debug, info (default), warn, error or silent
@@ -107,11 +117,21 @@ async function serve(args: Args): Promise<void> {
     });
   });
   const origins = env.HERALD_CORS_ORIGINS?.trim();
+  // With a shared secret, the app's server signs connection tokens (signConnectionToken) and SSE
+  // and poll serve the private, user and presence channels a token names; without one, SSE and
+  // poll serve public channels only (private ones are for authorized Pusher connections).
+  const tokenSecret = env.HERALD_TOKEN_SECRET || undefined;
+  if (tokenSecret !== undefined && tokenSecret.length < MIN_SECRET_LENGTH) {
+    throw new Error(`HERALD_TOKEN_SECRET must be at least ${MIN_SECRET_LENGTH} characters`);
+  }
   const herald = createHerald({
     redis,
-    // SSE serves public channels only: private, presence, user and task channels are for
-    // authorized Pusher connections (this server has no sessions to authorize SSE with).
-    authorize: (_principal, channel) => !/^(private-|presence-|user-|task-)/.test(channel),
+    ...(tokenSecret
+      ? {
+          authenticate: connectionTokenAuthenticator(tokenSecret),
+          authorize: (principal, channel) => connectionTokenAuthorize(principal as TokenPrincipal | null, channel),
+        }
+      : { authorize: (_principal, channel) => !/^(private-|presence-|user-|task-)/.test(channel) }),
     cors: origins ? { origins: origins === "*" ? "*" : origins.split(",").map((o) => o.trim()) } : undefined,
     logger: log,
     metrics: metricsWanted(env.HERALD_METRICS, log)
@@ -121,6 +141,14 @@ async function serve(args: Args): Promise<void> {
         }
       : undefined,
   });
+  if (tokenSecret) {
+    // Each poll answer carries the token for the next poll: a fresh one with the same claims.
+    herald.core.renewToken = (principal) => {
+      const { userId, tokenChannels } = principal as TokenPrincipal;
+      const channels = (tokenChannels ?? []).filter((c) => c !== `user-${userId}`);
+      return Promise.resolve(signConnectionToken({ userId, channels }, tokenSecret));
+    };
+  }
   const metricsPort = env.HERALD_METRICS_PORT ? Number(env.HERALD_METRICS_PORT) : undefined;
   if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)) {
     throw new Error("HERALD_METRICS_PORT must be 0-65535");
@@ -163,6 +191,11 @@ async function serve(args: Args): Promise<void> {
     if (path === "/sse") {
       void herald.handleNode(req, res);
       return;
+    }
+    if (path === "/poll") {
+      // Herald's routes serve polls under their base path: the same request, addressed there.
+      req.url = `/api/realtime/poll${req.url!.slice(path.length)}`;
+      if (herald.handleNodeRoutes(req, res)) return;
     }
     if (pusher.handleRequest(req, res)) return;
     res.writeHead(404, { "Content-Type": "text/plain" }).end("Not found\n");

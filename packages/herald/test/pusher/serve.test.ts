@@ -2,9 +2,8 @@
  * `herald serve` as a child process (the bin's source run through tsx): /healthz, pusher-js and the
  * SDK against it, SSE at /sse, HERALD_REDIS_URL across two servers, and draining on SIGTERM.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import net from "node:net";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PusherJs } from "./pusher-js.js";
 import { readUntil } from "../helpers.js";
@@ -20,9 +19,10 @@ import {
   subscribed,
   waitFor,
 } from "./fixture.js";
+import { startServe } from "./serve-process.js";
 
-const BIN = fileURLToPath(new URL("../../src/bin/herald.ts", import.meta.url));
 const children: ChildProcess[] = [];
+const serve = (env?: Record<string, string>, args?: string[]) => startServe(children, env, args);
 const clients: PusherJs[] = [];
 
 afterEach(async () => {
@@ -30,34 +30,6 @@ afterEach(async () => {
   await closeAll();
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
 });
-
-/** Starts `herald serve --port 0` and resolves with its port once it listens. */
-async function serve(
-  env: Record<string, string> = {},
-  args: string[] = ["--host", "127.0.0.1"],
-): Promise<{ child: ChildProcess; port: number; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", BIN, "serve", "--port", "0", ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let out = "";
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`herald serve did not start: ${out}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`herald serve exited (${code}): ${out}`)));
-  });
-  return { child, port, url: `http://127.0.0.1:${port}` };
-}
 
 function client(port: number, url: string, params: Record<string, string> = {}): PusherJs {
   const c = pusherClient(port, url, params);

@@ -10,3 +10,14 @@ export {
 } from "./tokens.js";
 export { MemoryTokenStore, type TokenStore, type TokenRecord, type MemoryTokenStoreOptions } from "./store.js";
 export { tokenAuthenticator, type TokenAuthenticatorOptions } from "./authenticator.js";
+export {
+  signConnectionToken,
+  verifyConnectionToken,
+  connectionTokenAuthenticator,
+  connectionTokenAuthorize,
+  MIN_SECRET_LENGTH,
+  type ConnectionTokenClaims,
+  type SignOptions,
+  type ConnectionTokenAuthenticatorOptions,
+  type ConnectionTokenPrincipal,
+} from "./connection-token.js";
