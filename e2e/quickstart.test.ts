@@ -2,34 +2,34 @@
  * The quickstart (examples/next-quickstart, the code the README and guides show) built with
  * `next build` and served by `next start`, in Chromium: task progress across a reload, cancel, a
  * notification to the signed-in user, the public counter, and a signed-out visitor who signs in.
+ * Run on Next.js 15 (the workspace's) and on Next.js 16 (installed with the packed library, see
+ * quickstart-next16.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { launchChromium } from "./demo-server.js";
-import { buildQuickstartIfStale, startQuickstart, type Quickstart } from "./quickstart-server.js";
+import { buildQuickstartIfStale, startQuickstart, type NextMajor, type Quickstart } from "./quickstart-server.js";
 
+/** The app of the suite that runs (the suites run one after the other). */
 let app: Quickstart;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  await buildQuickstartIfStale();
-  app = await startQuickstart();
   browser = await launchChromium();
-}, 600_000);
+}, 120_000);
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
   await browser?.close();
-  await app?.stop();
 });
+
 /** Console errors and failed requests (4xx, 5xx) each page showed, as the browser's console lists them. */
 const problems = new WeakMap<Page, string[]>();
-
 
 async function visit(): Promise<Page> {
   const context = await browser.newContext({ baseURL: app.origin });
   contexts.push(context);
+  const page = await context.newPage();
   const seen: string[] = [];
   problems.set(page, seen);
   page.on("console", (m) => {
@@ -38,7 +38,6 @@ async function visit(): Promise<Page> {
   page.on("response", (r) => {
     if (r.status() >= 400) seen.push(`${r.status()} ${new URL(r.url()).pathname}`);
   });
-  const page = await context.newPage();
   await Promise.all([waitForStream(page, "counter"), page.goto("/")]);
   // Signed out or in, the page's connection is open (a signed-out visitor connects anonymously).
   await page.waitForSelector(".connection[data-state=connected]");
@@ -67,7 +66,20 @@ async function signIn(page: Page, name: string): Promise<void> {
 
 const percent = async (page: Page) => Number((await page.textContent(".task .percent"))!.replace("%", ""));
 
-describe("the quickstart on next start", () => {
+describe.each([15, 16] satisfies NextMajor[])("the quickstart on next start, Next.js %i", (next) => {
+  beforeAll(async () => {
+    app = await startQuickstart(await buildQuickstartIfStale(next));
+  }, 600_000);
+
+  afterAll(async () => {
+    for (const context of contexts.splice(0)) await context.close().catch(() => {});
+    await app?.stop();
+  });
+
+  it(`runs on Next.js ${next}`, () => {
+    expect(app.log()).toContain(`Next.js ${next}.`);
+  });
+
   it("shows a task's progress, steps and text across a reload, to 100% and the result", async () => {
     const page = await visit();
     await signIn(page, "ann");
@@ -79,7 +91,8 @@ describe("the quickstart on next start", () => {
 
     await page.reload();
     // After the reload the task list comes back from the server, and the card continues live.
-    await page.waitForSelector(".task");
+    // (A card is "loading", at 0%, until its snapshot arrives.)
+    await page.waitForSelector(".task:not([data-status=loading])");
     expect(await percent(page)).toBeGreaterThanOrEqual(before);
     await page.waitForSelector(".task[data-status=succeeded]", { timeout: 20_000 });
     expect(await percent(page)).toBe(100);
@@ -137,6 +150,8 @@ describe("the quickstart on next start", () => {
   it("shows the public counter to a signed-out visitor, who then signs in without a reload and gets a notification", async () => {
     const visitor = await visit();
     expect(await visitor.locator(".user").count()).toBe(0);
+    // Signed out is an answer, not an error: nothing red in the console (the token request once was a 401).
+    expect(problems.get(visitor)).toEqual([]);
     const other = await visit();
     await signIn(other, "carol");
 
@@ -149,8 +164,6 @@ describe("the quickstart on next start", () => {
 
     // Sign in through the Server Action: same document (no reload), the stream reconnects with a token.
     await visitor.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
-    // Signed out is an answer, not an error: nothing red in the console (the token request once was a 401).
-    expect(problems.get(visitor)).toEqual([]);
     await signIn(visitor, "bob");
     await visitor.waitForSelector(".connection[data-state=connected]");
     await visitor.click("text=Notify me");
