@@ -250,7 +250,7 @@ export class RedisPresenceStore implements PresenceStore {
     const [seconds, micros] = (await this.redis.time()) as unknown as [string | number, string | number];
     const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     await this.redis.zremrangebyscore(key, "-inf", nowMs);
-    return this.redis.zrange(key, 0, -1);
+    return this.redis.zrange(key, 0, "-1"); // a string: ioredis 6's types take no number there
   }
 
   /** Renews this process' connections now (the timer does this every `ttlMs / 3`). */
@@ -269,7 +269,8 @@ export class RedisPresenceStore implements PresenceStore {
   watch(listener: (change: PresenceChange) => void): () => void {
     this.watchers.add(listener);
     if (!this.subscriber) {
-      const subscriber = (this.subscriber = this.redis.duplicate());
+      // Seen as one signature: ioredis 6's types make `duplicate` on `Redis | Cluster` uncallable.
+      const subscriber = (this.subscriber = (this.redis as { duplicate(): RedisConnection }).duplicate());
       subscriber.on("error", this.onError);
       subscriber.on("message", (channel: string, message: string) => {
         if (channel === this.eventsChannel) this.onEvent(message);
