@@ -137,8 +137,14 @@ export async function routesServer(herald: Herald, path: "node" | "fetch"): Prom
   return server;
 }
 
-/** Serves every route of `herald` (`herald.handleNodeRoutes`, under `/api/realtime`) on a real server, port 0. */
-export async function startRoutes(herald: Herald): Promise<{ origin: string; base: string; close(): Promise<void> }> {
+/**
+ * Serves every route of `herald` (`herald.handleNodeRoutes`, under `/api/realtime`) on a real
+ * server, port 0. `cut()` destroys every open connection (a network cut); `close()` closes the
+ * server and the Herald.
+ */
+export async function startRoutes(
+  herald: Herald,
+): Promise<{ origin: string; base: string; cut(): void; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     if (!herald.handleNodeRoutes(req, res)) res.writeHead(404).end();
   });
@@ -147,6 +153,7 @@ export async function startRoutes(herald: Herald): Promise<{ origin: string; bas
   return {
     origin,
     base: `${origin}/api/realtime`,
+    cut: () => server.closeAllConnections(),
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

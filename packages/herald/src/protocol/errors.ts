@@ -23,6 +23,8 @@ export type ServerErrorCode =
   | "too_many_connections"
   | "origin_not_allowed"
   | "not_found"
+  | "method_not_allowed"
+  | "offset_gone"
   | "slow_consumer"
   | "server_closing"
   | "broker_unavailable"
@@ -74,6 +76,8 @@ export const STATUS_BY_CODE: Record<ServerErrorCode, number> = {
   too_many_connections: 429,
   origin_not_allowed: 403,
   not_found: 404,
+  method_not_allowed: 405,
+  offset_gone: 410,
   slow_consumer: 503,
   server_closing: 503,
   broker_unavailable: 503,

@@ -17,6 +17,7 @@ import {
 } from "./routes.js";
 import { servePoll } from "./poll.js";
 import { serveHistory } from "./history.js";
+import { serveDurable, type DurableReply } from "./durable.js";
 import { fetchClientIp, handleSseFetch } from "./sse-fetch.js";
 
 /** A route handler: `GET`/`POST` of a Next.js catch-all route file, or any Fetch server. */
@@ -43,6 +44,12 @@ export function fetchRoutes(edge: HeraldCore, options: FetchRoutesOptions): Rout
       }
       const route = matchRoute(request.method, segments, base !== null);
       if (route.kind === "sse") return await handleSseFetch(edge, request);
+      if (route.kind === "stream") {
+        const incoming = { url, rawUrl: request.url, header: (name: string) => request.headers.get(name) };
+        const ip = fetchClientIp(edge, request);
+        const { method, signal } = request;
+        return durableResponse(await serveDurable(edge, { ...incoming, ip, method, signal, channel: route.channel }));
+      }
       if (route.kind === "poll" || route.kind === "history") {
         const incoming = { url, rawUrl: request.url, header: (name: string) => request.headers.get(name) };
         const ip = fetchClientIp(edge, request);
@@ -91,6 +98,25 @@ async function readFetchBody(request: Request, limit: number): Promise<string> {
     chunks.push(value);
   }
   return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+/** A Durable Streams answer as a `Response`: whole, empty, or streamed (SSE; cancelling ends the generator). */
+function durableResponse(reply: DurableReply): Response {
+  const encoder = new TextEncoder();
+  const iterator = reply.stream?.[Symbol.asyncIterator]();
+  const body = iterator
+    ? new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const { value, done } = await iterator.next();
+          if (done) controller.close();
+          else controller.enqueue(encoder.encode(value));
+        },
+        async cancel() {
+          await iterator.return?.();
+        },
+      })
+    : (reply.body ?? null);
+  return new Response(body, { status: reply.status, headers: reply.headers });
 }
 
 function toResponse(reply: JsonReply): Response {

@@ -17,6 +17,7 @@ import {
 } from "./routes.js";
 import { servePoll } from "./poll.js";
 import { serveHistory } from "./history.js";
+import { serveDurable, type DurableReply } from "./durable.js";
 import { handleSseNode, headerOf, nodeClientIp } from "./sse-node.js";
 
 /** Serves a request it owns and returns true; returns false (and does nothing) otherwise. */
@@ -47,6 +48,17 @@ export function nodeRoutes(edge: HeraldCore, options: NodeRoutesOptions): NodeHa
     const route = matchRoute(req.method ?? "GET", segments.slice(base.length), true);
     if (route.kind === "sse") {
       handleSseNode(edge, req, res).catch((error: unknown) => send(res, errorParts(error)));
+      return true;
+    }
+    if (route.kind === "stream") {
+      const gone = new AbortController();
+      res.once("close", () => gone.abort());
+      const incoming = { url, rawUrl: req.url ?? "/", header: (name: string) => headerOf(req, name) };
+      const request = { ...incoming, ip: nodeClientIp(edge, req), method: req.method ?? "GET", signal: gone.signal };
+      serveDurable(edge, { ...request, channel: route.channel }).then(
+        (reply) => sendDurable(res, reply),
+        (error: unknown) => send(res, errorParts(error)),
+      );
       return true;
     }
     if (route.kind === "history") {
@@ -98,6 +110,21 @@ export function send(res: ServerResponse, reply: JsonReply): void {
   if (res.writableEnded || res.destroyed) return;
   if (!res.headersSent) res.writeHead(reply.status, reply.headers);
   res.end(reply.body);
+}
+
+/** Writes a Durable Streams answer: whole, empty, or streamed (SSE) until it ends or the client leaves. */
+async function sendDurable(res: ServerResponse, reply: DurableReply): Promise<void> {
+  if (!reply.stream) return send(res, { status: reply.status, headers: reply.headers, body: reply.body ?? "" });
+  res.writeHead(reply.status, reply.headers);
+  res.flushHeaders();
+  try {
+    for await (const chunk of reply.stream) {
+      if (res.destroyed) break;
+      res.write(chunk);
+    }
+  } finally {
+    res.end();
+  }
 }
 
 /** Reads a Node request body as text, refusing more than `limit` bytes (413). */

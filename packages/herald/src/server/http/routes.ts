@@ -16,6 +16,7 @@ export type Route =
   | { kind: "sse" }
   | { kind: "poll" }
   | { kind: "history" }
+  | { kind: "stream"; channel: string }
   | { kind: "token" }
   | { kind: "tasks" }
   | { kind: "task"; id: string }
@@ -29,7 +30,7 @@ export type Route =
 /**
  * Matches `segments` (the path after the mount point, or the whole path when the mount point is
  * unknown, in which case the last segments decide):
- * `GET sse`, `GET poll`, `GET history`, `POST token`, `GET tasks`, `GET tasks/{id}`, `POST tasks/{id}/cancel`, `GET health`,
+ * `GET sse`, `GET poll`, `GET history`, `streams/{channel}` (any method), `POST token`, `GET tasks`, `GET tasks/{id}`, `POST tasks/{id}/cancel`, `GET health`,
  * `GET ready`, `GET metrics`.
  */
 export function matchRoute(method: string, segments: readonly string[], exact: boolean): Route {
@@ -39,6 +40,7 @@ export function matchRoute(method: string, segments: readonly string[], exact: b
   if (fits(3) && at(3) === "tasks" && at(1) === "cancel") {
     return method === "POST" ? { kind: "cancel", id: at(2)! } : { kind: "none" };
   }
+  if (fits(2) && at(2) === "streams") return { kind: "stream", channel: at(1)! };
   if (fits(2) && at(2) === "tasks") return method === "GET" ? { kind: "task", id: at(1)! } : { kind: "none" };
   if (fits(1) && at(1) === "tasks") return method === "GET" ? { kind: "tasks" } : { kind: "none" };
   if (fits(1) && at(1) === "sse") return method === "GET" ? { kind: "sse" } : { kind: "none" };

@@ -1,0 +1,223 @@
+/**
+ * Every channel as a Durable Stream (the read side of the Durable Streams protocol):
+ * `GET|HEAD …/streams/{channel}?offset=…[&live=long-poll|sse][&cursor=…]`, admitted exactly as a
+ * stream is (origin, limits, the token, the channel's rule). The stream is in JSON mode
+ * (`application/json`): each message is one event in the envelope live subscribers get. Offsets
+ * are Herald positions written sortably (`{epoch}_{seq, 16 digits}`): the read after one resumes
+ * after that position. `-1` is the oldest retained event, `now` the tail. An offset whose epoch is
+ * gone, or whose events retention removed, is `410 Gone`. Appends, creates and deletes are not
+ * served here (405): a channel is written by `herald.publish`.
+ */
+import { decodeCursor, type Cursor } from "../../protocol/cursor.js";
+import { HeraldError } from "../../protocol/errors.js";
+import { longPoll } from "../core/poll.js";
+import { pollEnvelope } from "../core/poll.js";
+import { admit, originHeaders, type Admitted, type IncomingRequest } from "./admit.js";
+import type { HeraldCore } from "./edge.js";
+
+/** Most events in one catch-up answer (`Stream-Up-To-Date` is absent when more remain). */
+export const DURABLE_PAGE = 1000;
+/** How long a long-poll waits for data before answering 204 (ms). */
+export const DURABLE_LONG_POLL_MS = 20_000;
+/**
+ * How long an SSE response lasts before the server ends it (the protocol's ~60 s, for collapsing;
+ * shorter with `rotateAfterMs`, which ends Herald's own streams too). The client reads on from its offset.
+ */
+export const DURABLE_SSE_MS = 55_000;
+/** Cursors count 20 s intervals from 2024-10-09T00:00:00Z (the protocol's defaults). */
+const CURSOR_EPOCH_MS = Date.UTC(2024, 9, 9);
+const CURSOR_INTERVAL_MS = 20_000;
+
+/** A Durable Streams answer: whole (`body`, none for HEAD and 204/304) or streamed (`stream`, SSE). */
+export interface DurableReply {
+  status: number;
+  headers: Record<string, string>;
+  body?: string;
+  stream?: AsyncIterable<string>;
+}
+
+/** A request to a stream URL. */
+export interface DurableRequest extends IncomingRequest {
+  method: string;
+  /** The channel, from the path. */
+  channel: string;
+  /** Aborts when the client goes away. */
+  signal: AbortSignal;
+}
+
+/** A Durable Streams offset for a Herald position. */
+export function durableOffset(epoch: string, seq: number): string {
+  return `${epoch}_${String(seq).padStart(16, "0")}`;
+}
+
+const OFFSET = /^([a-z0-9]{1,24})_(\d{16})$/;
+
+/** Serves one request to a stream URL; refusals throw `HeraldError` (the adapters answer JSON errors). */
+export async function serveDurable(edge: HeraldCore, request: DurableRequest): Promise<DurableReply> {
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    throw new HeraldError("method_not_allowed", "streams are read here; publish with herald.publish", {
+      details: { allow: "GET, HEAD" },
+    });
+  }
+  let admitted: Admitted;
+  let base: Record<string, string>;
+  try {
+    base = { ...originHeaders(edge.options, request), ...SECURITY_HEADERS };
+    const url = new URL(request.url);
+    url.searchParams.delete("channel");
+    url.searchParams.set("channel", request.channel);
+    admitted = await admit(edge.options, edge.limits, { ...request, url });
+  } catch (error) {
+    edge.refused("streams", error);
+    throw error;
+  }
+  let streaming = false;
+  try {
+    const query = request.url.searchParams;
+    const live = query.get("live");
+    if (live !== null && live !== "long-poll" && live !== "sse") {
+      throw new HeraldError("invalid_request", "`live` is long-poll or sse");
+    }
+    const channel = request.channel;
+    const read = await catchUp(edge, channel, query.get("offset") ?? "-1");
+    const headers = { ...base, "Content-Type": "application/json", "Cache-Control": "no-store" };
+    if (request.method === "HEAD") {
+      return { status: 200, headers: { ...headers, "Stream-Next-Offset": read.tail } };
+    }
+    const cursor = streamCursor(query.get("cursor"));
+    if (live === "sse") {
+      streaming = true;
+      const sse = { ...base, "Content-Type": "text/event-stream", "Cache-Control": "no-store" };
+      return { status: 200, headers: sse, stream: sseStream(edge, admitted, channel, read, cursor, request.signal) };
+    }
+    let answer = read;
+    if (live === "long-poll" && answer.events === "" && !request.signal.aborted) {
+      answer = await wait(edge, channel, answer.next, DURABLE_LONG_POLL_MS, request.signal);
+      if (answer.events === "") {
+        const idle = { ...headers, "Stream-Next-Offset": answer.next.text, "Stream-Up-To-Date": "true" };
+        return { status: 204, headers: { ...idle, "Stream-Cursor": cursor } };
+      }
+    }
+    const reply: Record<string, string> = { ...headers, "Stream-Next-Offset": answer.next.text };
+    if (answer.upToDate) reply["Stream-Up-To-Date"] = "true";
+    if (live !== null) reply["Stream-Cursor"] = cursor;
+    if (query.get("offset") !== "now") {
+      reply.ETag = `"${channel}:${answer.start}:${answer.next.text}"`;
+      if (request.header("if-none-match") === reply.ETag) return { status: 304, headers: reply };
+    }
+    return { status: 200, headers: reply, body: `[${answer.events}]` };
+  } finally {
+    if (!streaming) admitted.release();
+  }
+}
+
+/** Headers every answer carries (the protocol's browser security headers). */
+const SECURITY_HEADERS = { "X-Content-Type-Options": "nosniff", "Cross-Origin-Resource-Policy": "cross-origin" };
+
+/** A position in the channel's log: the cursor, and its offset text. */
+interface Position {
+  cursor: Cursor;
+  text: string;
+}
+
+/** What one read found: the events (envelopes joined by commas), where the next read starts, the tail. */
+interface Read {
+  start: string;
+  events: string;
+  next: Position;
+  upToDate: boolean;
+  tail: string;
+}
+
+/** Reads the channel's log after `offset` (at most a page); `410` for a position the log lost. */
+async function catchUp(edge: HeraldCore, channel: string, offset: string): Promise<Read> {
+  let after: Cursor | null = null;
+  if (offset !== "-1" && offset !== "now") {
+    const match = OFFSET.exec(offset);
+    if (!match) throw new HeraldError("invalid_cursor", "offset must be -1, now, or an offset this server gave");
+    after = { epoch: match[1]!, seq: Number(match[2]) };
+    if (!Number.isSafeInteger(after.seq)) throw new HeraldError("invalid_cursor", "offset is out of range");
+  }
+  const snap = await edge.broker.snapshot(
+    [channel],
+    offset === "now" ? Number.MAX_SAFE_INTEGER : (after?.seq ?? 0),
+    DURABLE_PAGE + 1,
+  );
+  const tail = durableOffset(snap.epoch, snap.head);
+  if (offset === "now") return { start: tail, events: "", next: at(snap.epoch, snap.head), upToDate: true, tail };
+  const more = snap.events.length > DURABLE_PAGE;
+  if (after && (after.epoch !== snap.epoch || (snap.trimmed.includes(channel) && !more))) {
+    throw new HeraldError("offset_gone", "the log no longer holds this offset: read again from -1", {
+      details: { offset },
+    });
+  }
+  const events = snap.events.slice(0, DURABLE_PAGE);
+  const last = more ? events[events.length - 1]!.seq : snap.head;
+  const envelopes = events.map((event) => pollEnvelope(snap.epoch, event)).join(",");
+  const start = after ? offset : durableOffset(snap.epoch, 0);
+  return { start, events: envelopes, next: at(snap.epoch, last), upToDate: !more, tail };
+}
+
+function at(epoch: string, seq: number): Position {
+  return { cursor: { epoch, seq }, text: durableOffset(epoch, seq) };
+}
+
+/** Waits on the hub for the channel's next events after `from` (a long-poll); `410` when the log restarted. */
+async function wait(edge: HeraldCore, channel: string, from: Position, ms: number, signal: AbortSignal): Promise<Read> {
+  const cursorText = `${from.cursor.epoch}-${from.cursor.seq}`;
+  const answer = await longPoll(edge.hub, edge.broker, [channel], from.cursor, cursorText, ms, signal);
+  const { events, cursor, gaps } = JSON.parse(answer.body) as { events: unknown[]; cursor: string; gaps: unknown[] };
+  if (gaps.length > 0) throw new HeraldError("offset_gone", "the log restarted or was trimmed: read again from -1");
+  const next = decodeCursor(cursor);
+  const text = durableOffset(next.epoch, next.seq);
+  const joined = events.map((event) => JSON.stringify(event)).join(",");
+  return { start: from.text, events: joined, next: { cursor: next, text }, upToDate: true, tail: text };
+}
+
+/**
+ * The protocol's cursor: the current 20 s interval, and strictly more than the client's (with
+ * jitter) when the client is already there, so cached answers never cycle.
+ */
+function streamCursor(given: string | null): string {
+  const interval = Math.floor((Date.now() - CURSOR_EPOCH_MS) / CURSOR_INTERVAL_MS);
+  const client = given !== null && /^\d{1,15}$/.test(given) ? Number(given) : -1;
+  if (client < interval) return String(interval);
+  return String(client + 1 + Math.floor((Math.random() * 3600) / (CURSOR_INTERVAL_MS / 1000)));
+}
+
+/**
+ * The SSE answer: the catch-up read, then whatever arrives, each batch as an `event: data` (a JSON
+ * array) followed by an `event: control` with `streamNextOffset`, `streamCursor` (and `upToDate`
+ * when caught up), until the client leaves or `DURABLE_SSE_MS` passes.
+ */
+async function* sseStream(
+  edge: HeraldCore,
+  admitted: Admitted,
+  channel: string,
+  first: Read,
+  cursor: string,
+  signal: AbortSignal,
+): AsyncGenerator<string> {
+  const end = Date.now() + Math.min(DURABLE_SSE_MS, edge.options.rotateAfterMs ?? Infinity);
+  let read = first;
+  try {
+    for (;;) {
+      if (read.events !== "") yield `event: data\ndata: [${read.events}]\n\n`;
+      const control = {
+        streamNextOffset: read.next.text,
+        streamCursor: cursor,
+        ...(read.upToDate && { upToDate: true }),
+      };
+      yield `event: control\ndata: ${JSON.stringify(control)}\n\n`;
+      const left = end - Date.now();
+      if (left <= 0 || signal.aborted) return;
+      read = read.upToDate
+        ? await wait(edge, channel, read.next, Math.min(left, DURABLE_LONG_POLL_MS), signal)
+        : await catchUp(edge, channel, read.next.text);
+    }
+  } catch (error) {
+    if (error instanceof HeraldError) yield `event: error\ndata: ${JSON.stringify(error.toJSON().error)}\n\n`;
+  } finally {
+    admitted.release();
+  }
+}
