@@ -157,7 +157,7 @@ describe("Herald's client on the WebSocket transport", () => {
     expect(() => alice.send("presence-elsewhere", "client-x", {})).toThrow(/not subscribed/);
   });
 
-  it("client events need the WebSocket transport", async () => {
+  it("on SSE, client events go up as POST …/publish: an app without authorizePublish refuses them, as an error event", async () => {
     fx = await startWs();
     const { createHeraldClient } = await import("../../src/client/index.js");
     const sse = createHeraldClient({
@@ -166,10 +166,15 @@ describe("Herald's client on the WebSocket transport", () => {
       visibilityTarget: null,
     });
     try {
+      const errors: { code: string; status?: number }[] = [];
+      sse.on("error", (e) => errors.push(e));
       sse.subscribe("private-room", () => undefined);
       await waitFor(() => sse.state === "connected", 5000, "SSE connected");
       expect(sse.transport).toBe("sse");
-      expect(() => sse.send("private-room", "client-x", {})).toThrow(/WebSocket transport/);
+      sse.send("private-room", "client-x", {});
+      await waitFor(() => errors.length === 1, 5000, "the refusal");
+      expect(errors[0]).toMatchObject({ status: 404 });
+      expect(sse.state).toBe("connected"); // a refused client event leaves the connection alone
       expect(sse.presence("private-room")).toBeNull();
     } finally {
       sse.close();
