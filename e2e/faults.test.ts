@@ -294,6 +294,37 @@ describe("faults in Chromium through a TCP proxy", () => {
       { holdMs: 5000, leftWithinMs: 1000 },
     );
   }, 180_000);
+
+  test("(d) the chat's WebSocket path dies under it (freezeOpen): the chat leaves Live and comes back by itself", async () => {
+    const chat = await context.newPage();
+    try {
+      await chat.goto("/chat");
+      const indicator = chat.locator("[data-testid=chat-connection] [data-testid=connection-indicator]");
+      await expect.poll(() => indicator.getAttribute("data-state"), { timeout: 30_000 }).toBe("connected");
+      expect(await indicator.getAttribute("data-transport")).toBe("ws");
+      const frozenAt = Date.now();
+      proxy.freezeOpen(); // the open socket forwards nothing more; new connections work
+      // Herald's Pusher server pings its own client every heartbeat: silence is noticed, the
+      // socket replaced, and the chat is live again without a reload.
+      await expect.poll(() => indicator.getAttribute("data-state"), { timeout: 20_000 }).not.toBe("connected");
+      const noticedMs = Date.now() - frozenAt;
+      await expect.poll(() => indicator.getAttribute("data-state"), { timeout: 30_000 }).toBe("connected");
+      // Live again on a new socket. (What it delivers after a stall is checked without a browser in
+      // packages/herald/test/faults/stall-defaults.test.ts: this page's idle keep-alive connections
+      // are frozen too, so a Server Action from it would hang on one.)
+      expect(await indicator.getAttribute("data-transport")).toBe("ws");
+      rows.push({
+        scenario: "chat WebSocket, path frozen",
+        leftLiveMs: noticedMs,
+        toLiveMs: "-",
+        transport: "ws",
+        probesLost: 0,
+        task: "-",
+      });
+    } finally {
+      await chat.close();
+    }
+  }, 120_000);
 });
 
 function printTable(): void {
