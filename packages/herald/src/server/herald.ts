@@ -91,7 +91,7 @@ export interface Herald<M extends ChannelMap = {}> extends Publisher {
     options?: { maxBytes?: number; meta?: EventMeta },
   ): Promise<string>;
   /**
-   * Every Herald route (SSE, poll, history, token, tasks, cancel, publish, health, ready, metrics) for a
+   * Every Herald route (SSE, poll, history, streams, token, tasks, cancel, publish, health, ready, metrics) for a
    * Next.js catch-all route file mounted at `/api/realtime`. No segment config is needed: route
    * handlers are not prerendered (Next.js 15 and later) and run on Node by default. Segment config
    * you do add must be written in the route file itself; Next.js ignores it re-exported.
