@@ -80,7 +80,7 @@ test("usePresence: members join and leave once per user; useClientEvent: typing 
   expect(alice.presence.members.map((m) => m.id)).toEqual(["alice"]);
 });
 
-test("useClientEvent on a client that is not on WebSocket throws a clear error", async () => {
+test("useClientEvent on SSE sends the event as a request (this app has no authorizePublish: the client's error event says so)", async () => {
   const { createHeraldClient } = await import("../../src/client/index.js");
   const { EventSource } = await import("eventsource");
   const sse = createHeraldClient({
@@ -89,12 +89,16 @@ test("useClientEvent on a client that is not on WebSocket throws a clear error",
     onlineTarget: null,
     visibilityTarget: null,
   });
+  const errors: { status?: number }[] = [];
+  sse.on("error", (e) => errors.push(e));
   const seen = fresh();
   render(sse, seen);
   try {
     await waitFor(() => sse.state === "connected", 5000, "SSE connected");
-    expect(() => seen.send!({ typing: true })).toThrow(/WebSocket transport/);
-    expect(seen.presence.count).toBe(0);
+    expect(seen.send!({ typing: true })).toBe(true);
+    await waitFor(() => errors.length === 1, 5000, "the refusal");
+    expect(errors[0]).toMatchObject({ status: 404 });
+    expect(seen.presence.count).toBe(0); // an anonymous stream (this app has no sessions) joins no room
   } finally {
     sse.close();
   }
