@@ -20,20 +20,17 @@
  *    body per event), in a fresh process with fresh load generators: what node:http alone costs per
  *    wake and per held request on this machine, in the same run.
  */
-import { freePort, sleep, startProcess, stopProcess } from "./children.mjs";
-import { ROOT_DIR } from "./config.mjs";
-import { control, waitUntilUp } from "./control-client.mjs";
-import { startLoadGenerator } from "./load-client.mjs";
+import { sleep } from "./children.mjs";
+import { control } from "./control-client.mjs";
 import { busyCores, machineTicks, stealShare } from "./machine-load.mjs";
 import {
   BUSY_TIMEOUT_MS,
+  connectAndMeasure,
   cpuOf,
-  memoryDelta,
   otherLoad,
   publishRun,
-  serverCommand,
   summarize,
-  waitForSubscribers,
+  withServer,
 } from "./scenario.mjs";
 
 /** Short polls for `durationMs` (with `rate` events/s published meanwhile when > 0). */
@@ -89,52 +86,14 @@ async function hubStats(port) {
 
 /**
  * Steps 1-4 of a polling row on a running server: warm up, connect `size` long-pollers, memory per
- * held request, idle CPU, then the long-poll wake window. Fills `result.connect`, `.memory`,
- * `.idle` and `.longPoll`.
+ * held request, idle CPU (the steps every row begins with), then the long-poll wake window. Fills
+ * `result.connect`, `.memory`, `.idle` and `.longPoll`.
  */
 async function holdAndWake(port, load, server, size, config, log, result) {
   await load.call("pollMode", { long: true, waitS: config.pollWaitS });
-  const connectArgs = { kind: "poll", port, path: server.ssePath };
-
-  const warm = await load.call("connect", { ...connectArgs, count: 20, batch: 20, batchTimeoutMs: 10_000 });
-  if (warm.open === 0) throw new Error(`warm-up: no poller could connect: ${warm.errorSamples.join("; ")}`);
-  await waitForSubscribers(port, warm.open, 5000);
-  await control(port, "start", { mode: "paced", rate: 50, durationMs: 200 });
-  await sleep(600);
-  await load.call("disconnect");
-  await waitForSubscribers(port, 0, 5000, true);
-
-  const before = await control(port, "gc");
-  log(`  connecting ${size} long-pollers`);
-  const connected = await load.call(
-    "connect",
-    { ...connectArgs, count: size, batch: config.connectBatch, timeoutMs: config.connectTimeoutMs },
-    config.connectTimeoutMs + 30_000,
-  );
-  result.connect = {
-    open: connected.open,
-    failed: connected.openErrors,
-    timedOut: connected.timedOut,
-    stalled: connected.stalled,
-    ms: connected.connectMs,
-    errorSamples: connected.errorSamples,
-  };
-  if (connected.open === 0) throw new Error(`no poller could connect: ${connected.errorSamples.join("; ")}`);
-  const counted = await waitForSubscribers(port, connected.open, 15_000);
-  result.connect.serverCounted = counted.subscribers;
-  await sleep(1000);
-  const after = await control(port, "gc");
-  const held = after.subscribers;
-  result.memory = { heldRequests: held, ...memoryDelta(before, after, held) };
-  log(`  ${held} held in ${connected.connectMs} ms; ${result.memory.kibPerSubscriber} KiB/held request (RSS)`);
-
-  const idle0 = await control(port, "stats");
-  const idleT0 = performance.now();
-  await sleep(2000);
-  const idle1 = await control(port, "stats");
-  result.idle = {
-    cpuShare: Math.round(((cpuOf(idle1) - cpuOf(idle0)) / 1000 / (performance.now() - idleT0)) * 1000) / 1000,
-  };
+  await connectAndMeasure(port, load, { kind: "poll", port, path: server.ssePath }, size, config, log, result, {
+    held: true,
+  });
 
   const hub0 = await hubStats(port);
   const wake = await publishRun(port, load, {
@@ -161,43 +120,19 @@ async function holdAndWake(port, load, server, size, config, log, result) {
 }
 
 /** The floor (step 6): the same long-poll steps against plain node:http; never throws. */
-async function measureFloor(size, config, log) {
-  const floor = { server: "poll-floor", ok: false };
+function measureFloor(size, config, log) {
   const server = { name: "poll-floor", script: "servers/poll-floor.mjs", ssePath: "/poll?channel=bench" };
-  const port = await freePort();
-  const { args, env } = serverCommand(server, port, config);
-  const child = startProcess(process.execPath, args, { cwd: ROOT_DIR, env });
-  let load;
-  try {
-    await waitUntilUp(port, child);
-    load = startLoadGenerator(config.loadProcesses?.poll ?? 2);
-    log(`  floor (plain node:http, the same exchange):`);
-    await holdAndWake(port, load, server, size, config, log, floor);
-    floor.ok = true;
-  } catch (error) {
-    floor.error = String(error?.message ?? error);
-    log(`  floor ERROR: ${floor.error}`);
-  } finally {
-    await stopProcess(child);
-    if (load) {
-      await load.call("close", {}, 5000).catch(() => {});
-      for (const c of load.children) await stopProcess(c, 2000);
-    }
-  }
-  return floor;
+  log(`  floor (plain node:http, the same exchange):`);
+  const floor = { server: "poll-floor", ok: false };
+  return withServer(server, config, log, config.loadProcesses?.poll ?? 2, floor, (port, load) =>
+    holdAndWake(port, load, server, size, config, log, floor),
+  );
 }
 
 /** Measures the poll endpoint at `size` clients; never throws (errors are recorded in the result). */
 export async function measurePoll(server, size, config, log) {
   const result = { server: server.name, group: "poll", subscribers: size, ok: false };
-  const port = await freePort();
-  const { args, env } = serverCommand(server, port, config);
-  const child = startProcess(process.execPath, args, { cwd: ROOT_DIR, env });
-  let load;
-  try {
-    const first = await waitUntilUp(port, child);
-    result.serverPid = first.pid;
-    load = startLoadGenerator(config.loadProcesses?.poll ?? 2);
+  await withServer(server, config, log, config.loadProcesses?.poll ?? 2, result, async (port, load) => {
     await holdAndWake(port, load, server, size, config, log, result);
 
     // Short polls: release the held long-polls with one event, let the requests spread out.
@@ -218,19 +153,7 @@ export async function measurePoll(server, size, config, log) {
           `server CPU ${Math.round(run.serverCpuShare * 100)}%`,
       );
     }
-    result.ok = true;
-  } catch (error) {
-    result.error = String(error?.message ?? error);
-    const output = child.output().trim();
-    if (output) result.serverOutput = output.slice(-2000);
-    log(`  ERROR: ${result.error}`);
-  } finally {
-    await stopProcess(child);
-    if (load) {
-      await load.call("close", {}, 5000).catch(() => {});
-      for (const c of load.children) await stopProcess(c, 2000);
-    }
-  }
+  });
   if (result.ok && process.env.BENCH_POLL_FLOOR !== "0") result.floor = await measureFloor(size, config, log);
   return result;
 }

@@ -182,9 +182,12 @@ export function otherLoad(machineCores, serverShare, clientShare, steal) {
   return { busyCores: machineCores, otherCores: others, steal, busyHost: others > 0.3 };
 }
 
-/** Measures `server` at `size` subscribers; never throws (errors are recorded in the result). */
-export async function measure(server, size, config, log) {
-  const result = { server: server.name, group: server.group ?? "sse", subscribers: size, ok: false };
+/**
+ * Runs `body(port, load)` against a fresh server process (`server`) and `loadProcesses` fresh load
+ * generators, and stops all of them at the end, whatever happened. Never throws: an error is
+ * recorded in `result` (`error`, the server's last output); `result.ok` is set when `body` ends.
+ */
+export async function withServer(server, config, log, loadProcesses, result, body) {
   const port = await freePort();
   const { args, env } = serverCommand(server, port, config);
   const child = startProcess(process.execPath, args, { cwd: ROOT_DIR, env });
@@ -193,57 +196,86 @@ export async function measure(server, size, config, log) {
     const first = await waitUntilUp(port, child);
     result.serverPid = first.pid;
     if (!first.gcAvailable) result.warning = "gc() not available in the server: memory figures are without GC";
-    load = startLoadGenerator(config.loadProcesses?.[server.group ?? "sse"] ?? 1);
-    const kind = server.kind ?? "sse";
+    load = startLoadGenerator(loadProcesses);
+    await body(port, load);
+    result.ok = true;
+  } catch (error) {
+    result.error = String(error?.message ?? error);
+    const output = child.output().trim();
+    if (output) result.serverOutput = output.slice(-2000);
+    log(`  ERROR: ${result.error}`);
+  } finally {
+    await stopProcess(child);
+    if (load) {
+      await load.call("close", {}, 5000).catch(() => {});
+      for (const c of load.children) await stopProcess(c, 2000);
+    }
+  }
+  return result;
+}
 
-    // Warm up: a few subscribers and events, so lazily loaded code (Next routes, JIT) is not
-    // counted as per-subscriber memory; then back to zero subscribers.
-    const warm = await load.call("connect", {
-      kind,
-      port,
-      path: server.ssePath,
-      count: 20,
-      batch: 20,
-      batchTimeoutMs: 10_000,
-    });
-    if (warm.open === 0) throw new Error(`warm-up: no subscriber could connect: ${warm.errorSamples.join("; ")}`);
-    await control(port, "start", { mode: "paced", rate: 50, durationMs: 200 });
-    await sleep(600);
-    await load.call("disconnect");
-    await waitForSubscribers(port, 0, 5000, true);
+/**
+ * The steps every row begins with: warm up (20 subscribers and a few events, so lazily loaded code
+ * such as Next routes and the JIT's is not counted as per-subscriber memory; then back to zero),
+ * `gc` and RSS, connect `size` subscribers (`connectArgs`: kind, port, path), `gc` and RSS again,
+ * then CPU for 2 s with nothing published (timers, heartbeats). Fills `result.connect`, `.memory`
+ * and `.idle`. With `held` (long-polls), memory is per request the server holds, as it counts them.
+ */
+export async function connectAndMeasure(port, load, connectArgs, size, config, log, result, { held = false } = {}) {
+  const warm = await load.call("connect", { ...connectArgs, count: 20, batch: 20, batchTimeoutMs: 10_000 });
+  if (warm.open === 0) throw new Error(`warm-up: no subscriber could connect: ${warm.errorSamples.join("; ")}`);
+  await waitForSubscribers(port, warm.open, 5000);
+  await control(port, "start", { mode: "paced", rate: 50, durationMs: 200 });
+  await sleep(600);
+  await load.call("disconnect");
+  await waitForSubscribers(port, 0, 5000, true);
 
-    const before = await control(port, "gc");
-    log(`  connecting ${size} subscribers`);
-    const connected = await load.call(
-      "connect",
-      { kind, port, path: server.ssePath, count: size, batch: config.connectBatch, timeoutMs: config.connectTimeoutMs },
-      config.connectTimeoutMs + 30_000,
-    );
-    result.connect = {
-      open: connected.open,
-      failed: connected.openErrors,
-      timedOut: connected.timedOut,
-      stalled: connected.stalled,
-      ms: connected.connectMs,
-      errorSamples: connected.errorSamples,
-    };
-    if (connected.open === 0) throw new Error(`no subscriber could connect: ${connected.errorSamples.join("; ")}`);
-    const counted = await waitForSubscribers(port, connected.open, 15_000);
-    result.connect.serverCounted = counted.subscribers;
-    await sleep(1000);
-    const after = await control(port, "gc");
+  const before = await control(port, "gc");
+  log(`  connecting ${size} ${held ? "long-pollers" : "subscribers"}`);
+  const connected = await load.call(
+    "connect",
+    { ...connectArgs, count: size, batch: config.connectBatch, timeoutMs: config.connectTimeoutMs },
+    config.connectTimeoutMs + 30_000,
+  );
+  result.connect = {
+    open: connected.open,
+    failed: connected.openErrors,
+    timedOut: connected.timedOut,
+    stalled: connected.stalled,
+    ms: connected.connectMs,
+    errorSamples: connected.errorSamples,
+  };
+  if (connected.open === 0) throw new Error(`no subscriber could connect: ${connected.errorSamples.join("; ")}`);
+  const counted = await waitForSubscribers(port, connected.open, 15_000);
+  result.connect.serverCounted = counted.subscribers;
+  await sleep(1000);
+  const after = await control(port, "gc");
+  if (held) {
+    const n = after.subscribers;
+    result.memory = { heldRequests: n, ...memoryDelta(before, after, n) };
+    log(`  ${n} held in ${connected.connectMs} ms; ${result.memory.kibPerSubscriber} KiB/held request (RSS)`);
+  } else {
     const n = connected.open;
     result.memory = memoryDelta(before, after, n);
     log(`  ${n} open in ${connected.connectMs} ms; ${result.memory.kibPerSubscriber} KiB/subscriber (RSS)`);
+  }
 
-    // Idle cost: CPU used with every subscriber connected and nothing published (timers, heartbeats).
-    const idle0 = await control(port, "stats");
-    const idleT0 = performance.now();
-    await sleep(2000);
-    const idle1 = await control(port, "stats");
-    result.idle = {
-      cpuShare: Math.round(((cpuOf(idle1) - cpuOf(idle0)) / 1000 / (performance.now() - idleT0)) * 1000) / 1000,
-    };
+  const idle0 = await control(port, "stats");
+  const idleT0 = performance.now();
+  await sleep(2000);
+  const idle1 = await control(port, "stats");
+  result.idle = {
+    cpuShare: Math.round(((cpuOf(idle1) - cpuOf(idle0)) / 1000 / (performance.now() - idleT0)) * 1000) / 1000,
+  };
+}
+
+/** Measures `server` at `size` subscribers; never throws (errors are recorded in the result). */
+export async function measure(server, size, config, log) {
+  const result = { server: server.name, group: server.group ?? "sse", subscribers: size, ok: false };
+  const loadProcesses = config.loadProcesses?.[server.group ?? "sse"] ?? 1;
+  return withServer(server, config, log, loadProcesses, result, async (port, load) => {
+    const connectArgs = { kind: server.kind ?? "sse", port, path: server.ssePath };
+    await connectAndMeasure(port, load, connectArgs, size, config, log, result);
 
     result.steady = await repeated(config.repeat, () =>
       publishRun(port, load, {
@@ -274,20 +306,7 @@ export async function measure(server, size, config, log) {
         log(`  ${shape.label}: ${summarize(burst)}`);
       }
     }
-    result.ok = true;
-  } catch (error) {
-    result.error = String(error?.message ?? error);
-    const output = child.output().trim();
-    if (output) result.serverOutput = output.slice(-2000);
-    log(`  ERROR: ${result.error}`);
-  } finally {
-    await stopProcess(child);
-    if (load) {
-      await load.call("close", {}, 5000).catch(() => {});
-      for (const c of load.children) await stopProcess(c, 2000);
-    }
-  }
-  return result;
+  });
 }
 
 /** Memory per connection between two `gc` stats (RSS, and JS heap + external). */
