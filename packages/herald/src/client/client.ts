@@ -969,14 +969,9 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
   }
 }
 
-/** 22 random characters from [A-Za-z0-9_-] (crypto when there is one). */
+/** An id for this client's own events: unique enough to tell them apart, not a secret. */
 function randomId(): string {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  const bytes = new Uint8Array(22);
-  const crypto = (globalThis as { crypto?: { getRandomValues?(b: Uint8Array): Uint8Array } }).crypto;
-  if (crypto?.getRandomValues) crypto.getRandomValues(bytes);
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
-  return Array.from(bytes, (b) => alphabet[b & 63]).join("");
+  return `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
 }
 
 function parse<T>(event: MessageEvent | Event): T | null {
