@@ -139,16 +139,17 @@ export async function routesServer(herald: Herald, path: "node" | "fetch"): Prom
 
 /**
  * Serves every route of `herald` (`herald.handleNodeRoutes`, under `/api/realtime`) on a real
- * server, port 0. `cut()` destroys every open connection (a network cut); `close()` closes the
+ * server, on `port` (default: any free one). `cut()` destroys every open connection (a network cut); `close()` closes the
  * server and the Herald.
  */
 export async function startRoutes(
   herald: Herald,
+  port = 0,
 ): Promise<{ origin: string; base: string; cut(): void; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     if (!herald.handleNodeRoutes(req, res)) res.writeHead(404).end();
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     origin,

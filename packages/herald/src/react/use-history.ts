@@ -46,8 +46,9 @@ interface Page {
  * Follows `channel` and returns its last `limit` events from the channel's log, followed by every
  * event published since, live. It subscribes first and reads the history (`GET …/history`, with a
  * fresh token and the same channel rules as the stream) once the stream serves the channel, then
- * merges both by position: nothing published meanwhile is missing or shown twice. Pass `null` to
- * follow nothing.
+ * merges both by position: nothing published meanwhile is missing or shown twice. When the stream
+ * later reports a gap on the channel (the server's log restarted, or trimmed what a reconnecting
+ * client missed), it reads the history again and merges it in. Pass `null` to follow nothing.
  *
  * @example
  * ```tsx
@@ -77,6 +78,7 @@ export function useHistory<T = unknown>(
       receiver<T>(validate.current, (envelope) => merge([envelope])),
     );
     let started = false;
+    let loaded = false;
     const start = (): void => {
       const { state, reason } = store.getSnapshot();
       if (!started && state === "failed" && active) {
@@ -87,17 +89,27 @@ export function useHistory<T = unknown>(
       if (started || !store.isLive(channel)) return;
       started = true;
       readPage<T>(context.current, channel, `limit=${limit}`, validate.current).then(
-        (page) => merge(page.events, { status: "ready", more: page.more }),
+        (page) => {
+          // A read again after a gap fills it; `more` still describes the oldest page shown.
+          merge(page.events, loaded ? {} : { status: "ready", more: page.more });
+          loaded = true;
+        },
         (error: unknown) => {
           if (active) setState((prev) => ({ ...prev, status: "error", error: asHeraldError(error) }));
         },
       );
     };
     const off = store.subscribe(start);
+    // The stream could not resume this channel from its cursor (the log restarted, or trimmed what
+    // it missed): read the history again once the channel is live anew, and merge.
+    const offGap = client.on("gap", (gap) => {
+      if (gap.channel === channel) started = false;
+    });
     start();
     return () => {
       active = false;
       off();
+      offGap();
       unsubscribe();
     };
   }, [client, store, channel, limit, context, validate]);

@@ -33,28 +33,48 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** A Herald whose only user is alice, every route served, with happy-dom's page on its origin. */
-async function serve(broker: Broker, typed = false): Promise<Herald> {
+/** The Herald served last: the provider's tokens come from it. */
+let current: Herald;
+/** How to stop each served Herald (and its server). */
+const stops = new Map<Herald, () => Promise<void>>();
+
+/**
+ * A Herald whose only user is alice, every route served (on `port`, default any), with happy-dom's
+ * page on its origin.
+ */
+async function serve(broker: Broker, typed = false, port = 0): Promise<Herald> {
   const herald = createHerald({
     broker,
     getUserId: () => "alice",
     limits: { connectPerIp: false },
     ...(typed && { channels }),
   });
-  const { origin, close } = await startRoutes(herald);
+  current = herald;
+  return listen(herald, port);
+}
+
+async function listen(herald: Herald, port: number): Promise<Herald> {
+  const { origin, close } = await startRoutes(herald, port);
   (window as unknown as { happyDOM: { setURL(url: string): void } }).happyDOM.setURL(`${origin}/`);
-  cleanups.push(close);
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= close());
+  stops.set(herald, stop);
+  cleanups.push(stop);
   return herald;
 }
 
-function mount(herald: Herald, node: ReactNode): void {
+function mount(node: ReactNode): void {
   const container = document.createElement("div");
   document.body.append(container);
   const root = createRoot(container);
   root.render(
     <HeraldProvider
-      getToken={() => herald.tokens.issue("alice")}
-      options={{ EventSource: EventSource as unknown as EventSourceFactory, transport: "sse" }}
+      getToken={() => current.tokens.issue("alice")}
+      options={{
+        EventSource: EventSource as unknown as EventSourceFactory,
+        transport: "sse",
+        backoff: { baseMs: 50, capMs: 200 },
+      }}
     >
       {node}
     </HeraldProvider>,
@@ -102,7 +122,7 @@ describe.each(BROKERS)("useHistory on the %s broker", (_name, makeBroker) => {
 
     const out: { current: HistoryState<Message> | null } = { current: null };
     const atMount = published;
-    mount(herald, <Probe use={() => useHistory<Message>("room-lobby", { limit: 50 })} out={out} />);
+    mount(<Probe use={() => useHistory<Message>("room-lobby", { limit: 50 })} out={out} />);
     await waitFor(() => out.current?.status === "ready", "the history");
     // At least the 50 read from the log (live ones may already follow them).
     expect(out.current!.events.length).toBeGreaterThanOrEqual(50);
@@ -135,7 +155,7 @@ test("a channel the user may not follow ends in error with the server's code, sh
   const herald = await serve(new MemoryBroker());
   await herald.publish("user-bob", "notification", { n: 1 });
   const out: { current: HistoryState | null } = { current: null };
-  mount(herald, <Probe use={() => useHistory("user-bob")} out={out} />);
+  mount(<Probe use={() => useHistory("user-bob")} out={out} />);
   await waitFor(() => out.current?.status === "error", "the refusal");
   expect(out.current!.error?.code).toBe("forbidden");
   expect(out.current!.events).toEqual([]);
@@ -158,7 +178,7 @@ test("typed hooks with validate: what the schemas refuse is dropped, live and fr
     out.current = useTypedHistory("room-lobby");
     return null;
   }
-  mount(herald, <Room />);
+  mount(<Room />);
   await waitFor(() => out.current?.status === "ready", "the history");
   await herald.broker.publish("room-lobby", "message", JSON.stringify({ text: 7 }));
   await herald.publish("room-lobby", "message", { text: "second", from: "bea" });
@@ -170,4 +190,26 @@ test("typed hooks with validate: what the schemas refuse is dropped, live and fr
   ]);
   // The history's invalid event once, the live one twice (useEvent and useHistory each refuse it).
   expect(invalid).toHaveLength(3);
+});
+
+test("after the server's log restarted (a gap), the history is read again: what was published meanwhile is shown", async () => {
+  const first = await serve(new MemoryBroker());
+  for (let n = 1; n <= 5; n++) await first.publish("room-restart", "message", { n });
+  const out: { current: HistoryState<Message> | null } = { current: null };
+  mount(<Probe use={() => useHistory<Message>("room-restart")} out={out} />);
+  await waitFor(() => out.current?.status === "ready" && out.current.events.length === 5, "the first history");
+
+  // The process restarts: a new in-memory log (a new epoch) on the same port, with events
+  // published before any client is back (no stream can deliver them live).
+  const port = Number(new URL(window.location.href).port);
+  await stops.get(first)!();
+  const second = createHerald({ getUserId: () => "alice", limits: { connectPerIp: false } });
+  current = second;
+  for (let n = 6; n <= 8; n++) await second.publish("room-restart", "message", { n });
+  await listen(second, port);
+
+  await waitFor(() => numbers(out.current).length === 8, "the events published while away");
+  await second.publish("room-restart", "message", { n: 9 });
+  await waitFor(() => numbers(out.current).length === 9, "a live one after");
+  expect(numbers(out.current)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
 });
