@@ -5,6 +5,8 @@
 import { expectTypeOf } from "vitest";
 import { createHerald } from "../../src/server/index.js";
 import { createHeraldHooks } from "../../src/react/index.js";
+import { createNodeHandler, createRouteHandlers } from "../../src/next/index.js";
+import { createTasks, type Herald } from "../../src/server/index.js";
 import type { EventEnvelope } from "../../src/protocol/index.js";
 import { channels } from "./channels.fixture.js";
 
@@ -35,6 +37,13 @@ export async function server(roomId: string): Promise<void> {
     if (event.event === "message") expectTypeOf(event.data).toEqualTypeOf<{ text: string; from: string }>();
     else expectTypeOf(event.data).toEqualTypeOf<{ user: string }>();
   }
+
+  // A typed instance goes wherever a Herald does.
+  const asPlain: Herald = herald;
+  createRouteHandlers({ herald });
+  createNodeHandler({ herald });
+  createTasks(herald);
+  void asPlain;
 
   // Without a map, everything is as before.
   const plain = createHerald();
