@@ -21,6 +21,8 @@ export interface FanoutTarget {
   readonly socketId: string;
   /** Sends one frame (the same Buffer is shared by every target). */
   send(frame: Buffer): void;
+  /** Live events of `channel` were lost on the bus: the connection must start over (and resume from its cursor). */
+  lost(channel: string): void;
   /** Sends a presence transition frame on `channel` (held while the member list is on its way). */
   sendPresence(channel: string, frame: Buffer): void;
 }
@@ -66,7 +68,12 @@ export class Fanout {
         broker,
         namespace: this.hub.telemetry.namespaces?.of(broker),
         targets: new Set(),
-        upstream: this.hub.follow(broker, { deliver: (event, epoch) => this.onEvent(created, event, epoch) }),
+        upstream: this.hub.follow(broker, {
+          deliver: (event, epoch) => this.onEvent(created, event, epoch),
+          lost: () => {
+            for (const target of [...created.targets]) target.lost(name);
+          },
+        }),
       };
       state = created;
       this.channels.set(name, state);

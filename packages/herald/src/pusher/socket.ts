@@ -244,6 +244,19 @@ export class PusherSocket implements FanoutTarget, SocketAdmission {
   }
 
   /**
+   * Live events of `channel` were lost on the bus (Redis pub/sub missed them and retention removed
+   * them before they could be read back): closes with 4200, so the client reconnects at once and
+   * Herald's client resumes from its cursor, where it is told with a retention gap.
+   */
+  lost(channel: string): void {
+    this.close(
+      CODES.reconnect,
+      `Events of ${channel} were lost on the bus: reconnect and resume`,
+      "broker_unavailable",
+    );
+  }
+
+  /**
    * Sends `pusher:connection_established`, with `herald: 1` (an extra field Pusher clients ignore)
    * when this server answers `herald:resume`: Herald's client then catches up over the socket.
    * With `heartbeatMs` (Herald's client), the server pings after that much silence instead of

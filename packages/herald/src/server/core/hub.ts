@@ -54,6 +54,8 @@ export interface HubOptions {
  */
 export interface ChannelFollower {
   deliver(event: StoredEvent, epoch: string): void;
+  /** Live events of the channel were lost for good (`BrokerLossListener`): clients must resume from their cursors. */
+  lost?(): void;
 }
 
 /** What {@link Hub.follow} returns. */
@@ -828,6 +830,7 @@ export class Hub {
     for (const waiter of [...state.waiters]) {
       if (waiter.state === "held") this.answerWaiter(waiter, waiter.emptyAnswer());
     }
+    for (const follower of [...state.followers]) follower.lost?.();
   }
 
   private epochChanged(sub: Subscriber): void {
