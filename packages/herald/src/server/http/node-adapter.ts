@@ -70,13 +70,14 @@ export function nodeRoutes(edge: HeraldCore, options: NodeRoutesOptions): NodeHa
       return true;
     }
     if (route.kind === "poll") {
-      const gone = new AbortController();
-      // Only a client that left before its answer aborts (an abort builds a DOMException: not on every answer).
+      // A flag, not an AbortController (its signal is an EventTarget: measurable on every poll), set
+      // only when the client left before its answer: the hub reads it on its poll timer.
+      const gone = { aborted: false };
       res.once("close", () => {
-        if (!res.writableFinished) gone.abort();
+        if (!res.writableFinished) gone.aborted = true;
       });
       const incoming = { url, rawUrl: req.url ?? "/", header: (name: string) => headerOf(req, name) };
-      servePoll(edge, { ...incoming, ip: nodeClientIp(edge, req), signal: gone.signal }).then(
+      servePoll(edge, { ...incoming, ip: nodeClientIp(edge, req), signal: gone }).then(
         (reply) => send(res, reply),
         (error: unknown) => send(res, errorParts(error)),
       );

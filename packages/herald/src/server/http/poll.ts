@@ -9,7 +9,7 @@
 import { Buffer } from "node:buffer";
 import type { EventEnvelope, GapPayload } from "../../protocol/envelope.js";
 import { HeraldError } from "../../protocol/errors.js";
-import { firstAnswer, longPoll, readPoll, withToken, type PollAnswer } from "../core/poll.js";
+import { firstAnswer, longPoll, readPoll, withToken, type GoneSignal, type PollAnswer } from "../core/poll.js";
 import { admit, originHeaders, type Admitted, type IncomingRequest } from "./admit.js";
 import type { HeraldCore } from "./edge.js";
 import type { JsonReply } from "./routes.js";
@@ -37,8 +37,8 @@ export const MAX_WAIT_SECONDS = 25;
 
 /** A poll request as the adapters see it. */
 export interface PollRequest extends IncomingRequest {
-  /** Aborts when the client goes away. */
-  signal: AbortSignal;
+  /** Aborts when the client goes away (an `AbortSignal`, or the Node adapter's flag). */
+  signal: GoneSignal;
 }
 
 /** Serves one poll; rejections are JSON errors as everywhere. */
@@ -102,7 +102,7 @@ function parseWait(text: string | null): number {
  * a resumed one with `wait` is a long-poll on the hub (at most one log read, none when the hub
  * vouches for the cursor); one without `wait` reads the log once.
  */
-function answerPoll(edge: HeraldCore, admitted: Admitted, wait: number, signal: AbortSignal): Promise<PollAnswer> {
+function answerPoll(edge: HeraldCore, admitted: Admitted, wait: number, signal: GoneSignal): Promise<PollAnswer> {
   const { cursor, cursorText, channels } = admitted;
   if (cursor === null || cursorText === null) {
     return edge.broker.snapshot([], 0, 0).then(({ epoch, head }) => firstAnswer(epoch, head));
