@@ -1,10 +1,12 @@
 /** The embedded broker: an in-process log per channel with bounded retention, and a local bus. */
 import { newEpoch } from "../protocol/cursor.js";
+import { patternLookup } from "../protocol/channels.js";
 import { hasMeta } from "./meta.js";
 import type {
   Broker,
   BrokerListener,
   BrokerSubscription,
+  ChannelRetention,
   EventMeta,
   LatestRead,
   ReadResult,
@@ -33,11 +35,21 @@ export interface MemoryBrokerOptions {
    * resume from before that position reports a `retention` gap on any channel without a log.
    */
   forgetAfterMs?: number;
+  /**
+   * Retention per channel name or pattern (one `*`: any characters), over `maxEventsPerChannel`
+   * and `maxAgeMs` for the channels it matches (the exact name first, then the pattern with the
+   * longest fixed part): `{ "room-*": { maxEvents: 500, maxAgeMs: 7 * 86_400_000 } }` keeps chat
+   * rooms a week while the rest keeps the defaults.
+   */
+  retention?: Readonly<Record<string, ChannelRetention>>;
   /** Clock, injectable for tests. */
   now?: () => number;
 }
 
 interface ChannelLog {
+  /** This channel's retention (the broker's, or its `retention` entry's). */
+  readonly maxEvents: number;
+  readonly maxAgeMs: number;
   events: StoredEvent[];
   /** Index of the oldest retained event in `events` (trimming advances it; compaction resets it). */
   start: number;
@@ -68,6 +80,7 @@ export class MemoryBroker implements Broker {
   private readonly sweepIntervalMs: number;
   private readonly forgetAfterMs: number;
   private readonly sweeper = new Sweeper(() => this.sweep());
+  private readonly retentionOf: (channel: string) => ChannelRetention | undefined;
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.maxEvents = options.maxEventsPerChannel ?? 1000;
@@ -75,7 +88,10 @@ export class MemoryBroker implements Broker {
     this.maxChannels = options.maxChannels ?? 100_000;
     this.now = options.now ?? Date.now;
     this.currentEpoch = newEpoch(this.now());
-    this.sweepIntervalMs = options.sweepIntervalMs ?? Math.min(30_000, Math.max(1000, Math.floor(this.maxAgeMs / 4)));
+    const retention = options.retention ?? {};
+    this.retentionOf = patternLookup(retention, "MemoryBroker retention");
+    const shortest = Math.min(this.maxAgeMs, ...Object.values(retention).map((r) => r.maxAgeMs ?? Infinity));
+    this.sweepIntervalMs = options.sweepIntervalMs ?? Math.min(30_000, Math.max(1000, Math.floor(shortest / 4)));
     this.forgetAfterMs = options.forgetAfterMs ?? 60 * 60_000;
   }
 
@@ -207,7 +223,15 @@ export class MemoryBroker implements Broker {
     if (!log && create) {
       const expired = this.expired.get(channel);
       if (expired) this.expired.delete(channel);
-      log = { events: [], start: 0, trimmedThrough: expired?.through ?? 0, listeners: new Set() };
+      const retention = this.retentionOf(channel);
+      log = {
+        maxEvents: retention?.maxEvents ?? this.maxEvents,
+        maxAgeMs: retention?.maxAgeMs ?? this.maxAgeMs,
+        events: [],
+        start: 0,
+        trimmedThrough: expired?.through ?? 0,
+        listeners: new Set(),
+      };
       this.logs.set(channel, log);
       this.sweeper.start(this.sweepIntervalMs);
     }
@@ -221,10 +245,10 @@ export class MemoryBroker implements Broker {
   }
 
   private trim(log: ChannelLog): void {
-    const oldest = this.now() - this.maxAgeMs;
+    const oldest = this.now() - log.maxAgeMs;
     while (log.start < log.events.length) {
       const first = log.events[log.start]!;
-      if (log.events.length - log.start <= this.maxEvents && first.ts >= oldest) break;
+      if (log.events.length - log.start <= log.maxEvents && first.ts >= oldest) break;
       log.trimmedThrough = first.seq;
       log.start++;
     }

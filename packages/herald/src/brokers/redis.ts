@@ -4,6 +4,7 @@
  */
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from "ioredis";
 import { newEpoch } from "../protocol/cursor.js";
+import { patternLookup } from "../protocol/channels.js";
 import { LATEST_SCRIPT, PUBLISH_SCRIPT, SNAPSHOT_SCRIPT } from "./redis/scripts.js";
 import { decodeMeta, encodeMeta } from "./meta.js";
 import type {
@@ -11,6 +12,7 @@ import type {
   BrokerListener,
   BrokerLossListener,
   BrokerSubscription,
+  ChannelRetention,
   EventMeta,
   LatestRead,
   ReadResult,
@@ -30,6 +32,13 @@ export interface RedisBrokerOptions {
   maxEventsPerChannel?: number;
   /** Oldest event kept, in milliseconds (default 5 minutes); idle channels' streams expire after it. */
   maxAgeMs?: number;
+  /**
+   * Retention per channel name or pattern (one `*`: any characters), over `maxEventsPerChannel`
+   * and `maxAgeMs` for the channels it matches (the exact name first, then the pattern with the
+   * longest fixed part): `{ "room-*": { maxEvents: 500, maxAgeMs: 7 * 86_400_000 } }`. Every
+   * process of one `prefix` must be given the same.
+   */
+  retention?: Readonly<Record<string, ChannelRetention>>;
   /** Receives connection errors (ioredis reconnects on its own; commands reject meanwhile). */
   onError?: (error: Error) => void;
   /**
@@ -105,6 +114,10 @@ export class RedisBroker implements Broker {
   private readonly prefix: string;
   private readonly maxEvents: number;
   private readonly maxAgeMs: number;
+  /** A channel's name and retention (maxLen, maxAgeMs), as the scripts take them. */
+  private readonly limitsOf: (channel: string) => [string, number, number];
+  /** The most events any channel keeps: what a catch-up reads at most per channel. */
+  private readonly readLimit: number;
   private readonly channels = new Map<string, ChannelState>();
   /** Catch-ups run one at a time, in order. */
   private catchingUp: Promise<void> = Promise.resolve();
@@ -128,6 +141,13 @@ export class RedisBroker implements Broker {
     this.prefix = options.prefix ?? "herald";
     this.maxEvents = options.maxEventsPerChannel ?? 1000;
     this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
+    const retention = options.retention ?? {};
+    const retentionOf = patternLookup(retention, "RedisBroker retention");
+    this.limitsOf = (channel) => {
+      const own = retentionOf(channel);
+      return [channel, own?.maxEvents ?? this.maxEvents, own?.maxAgeMs ?? this.maxAgeMs];
+    };
+    this.readLimit = Math.max(this.maxEvents, ...Object.values(retention).map((r) => r.maxEvents ?? 0));
     const connect = (extra: RedisOptions = {}): RedisConnection => {
       if (options.cluster) {
         const { nodes, options: clusterOptions } = options.cluster;
@@ -244,12 +264,9 @@ export class RedisBroker implements Broker {
         ...this.fixedKeys(),
         ...channels.map((c) => this.streamKey(c)),
         newEpoch(),
-        this.maxEvents,
-        this.maxAgeMs,
-        this.maxAgeMs + EXPIRY_MARGIN_MS,
-        this.maxAgeMs + EXPIRY_MARGIN_MS / 2,
         `${this.prefix}:bus:`,
-        ...channels,
+        EXPIRY_MARGIN_MS,
+        ...channels.flatMap(this.limitsOf),
         ...events,
       )
       .then(
@@ -338,8 +355,7 @@ export class RedisBroker implements Broker {
       newEpoch(),
       last,
       Math.max(0, Math.floor(limit)),
-      this.maxEvents,
-      this.maxAgeMs,
+      ...this.limitsOf(channel).slice(1),
       channel,
     );
     const events = toEvents(channel, flat).reverse();
@@ -363,9 +379,7 @@ export class RedisBroker implements Broker {
       newEpoch(),
       after,
       limit,
-      this.maxEvents,
-      this.maxAgeMs,
-      ...channels,
+      ...channels.flatMap(this.limitsOf),
     );
     const gone = channels.map((_, i) => Number(reply[2 + 2 * i]));
     const results = channels.map((channel, i) => ({
@@ -429,9 +443,9 @@ export class RedisBroker implements Broker {
       if (started.length > 0) {
         const names = started.map(([channel]) => channel);
         const after = Math.min(...started.map(([, state]) => state.lastSeq));
-        let read = await this.snapshotGone(names, after, this.maxEvents);
+        let read = await this.snapshotGone(names, after, this.readLimit);
         if (started.some(([, state]) => state.epoch !== read.snap.epoch))
-          read = await this.snapshotGone(names, 0, this.maxEvents);
+          read = await this.snapshotGone(names, 0, this.readLimit);
         snap = read.snap;
         // Events the bus missed that retention removed before this read: gone for good (in the
         // same epoch; a new epoch is told by the epoch itself).

@@ -45,6 +45,17 @@ export interface Snapshot {
   readonly trimmed: string[];
 }
 
+/**
+ * How much of one channel's log a broker keeps, for the channels a `retention` key matches (their
+ * name, or a pattern with one `*`); what is not given falls back to the broker's own setting.
+ */
+export interface ChannelRetention {
+  /** Events kept. */
+  readonly maxEvents?: number;
+  /** Oldest event kept, in ms. */
+  readonly maxAgeMs?: number;
+}
+
 /** What `latest()` returns: one consistent read of the end of a channel's log. */
 export interface LatestRead {
   /** The log's epoch at the read. */

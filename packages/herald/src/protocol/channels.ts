@@ -129,26 +129,14 @@ export interface Channels<M extends ChannelMap = ChannelMap> {
  * ```
  */
 export function defineChannels<const M extends ChannelMap>(map: M): Channels<M> {
-  const exact = new Map<string, EventSchemas>();
-  const patterns: { head: string; tail: string; events: EventSchemas }[] = [];
   for (const [key, events] of Object.entries(map)) {
-    const star = key.indexOf("*");
-    if (star < 0) exact.set(key, events);
-    else if (key.indexOf("*", star + 1) >= 0) throw new TypeError(`defineChannels: "${key}" has more than one "*"`);
-    else patterns.push({ head: key.slice(0, star), tail: key.slice(star + 1), events });
     for (const [event, schema] of Object.entries(events)) {
       if (typeof (schema as Partial<StandardSchemaV1>)?.["~standard"]?.validate !== "function")
         throw new TypeError(`defineChannels: ${key} → ${event} is not a Standard Schema`);
     }
   }
-  // Most specific first: the pattern with the longest fixed part wins.
-  patterns.sort((a, b) => b.head.length + b.tail.length - (a.head.length + a.tail.length));
-  const eventsOf = (channel: string): EventSchemas | null =>
-    exact.get(channel) ??
-    patterns.find(
-      (p) => channel.length >= p.head.length + p.tail.length && channel.startsWith(p.head) && channel.endsWith(p.tail),
-    )?.events ??
-    null;
+  const lookup = patternLookup(map, "defineChannels");
+  const eventsOf = (channel: string): EventSchemas | null => lookup(channel) ?? null;
   return {
     map,
     eventsOf,
@@ -167,6 +155,32 @@ export function defineChannels<const M extends ChannelMap>(map: M): Channels<M> 
         : outcome(result, channel, event);
     },
   };
+}
+
+/**
+ * A lookup of the value whose key matches `name`: keys are names or patterns with one `*` (any
+ * characters); the exact name wins, then the pattern with the longest fixed part. What channel maps
+ * and per-pattern retention (the brokers' `retention` option) resolve channels with. Throws
+ * `TypeError` (naming `owner`) for a key with more than one `*`.
+ */
+export function patternLookup<V>(
+  entries: { readonly [key: string]: V },
+  owner: string,
+): (name: string) => V | undefined {
+  const exact = new Map<string, V>();
+  const patterns: { head: string; tail: string; value: V }[] = [];
+  for (const [key, value] of Object.entries(entries)) {
+    const star = key.indexOf("*");
+    if (star < 0) exact.set(key, value);
+    else if (key.indexOf("*", star + 1) >= 0) throw new TypeError(`${owner}: "${key}" has more than one "*"`);
+    else patterns.push({ head: key.slice(0, star), tail: key.slice(star + 1), value });
+  }
+  patterns.sort((a, b) => b.head.length + b.tail.length - (a.head.length + a.tail.length));
+  return (name) =>
+    exact.get(name) ??
+    patterns.find(
+      (p) => name.length >= p.head.length + p.tail.length && name.startsWith(p.head) && name.endsWith(p.tail),
+    )?.value;
 }
 
 /** The output of a validation, or the `invalid_event_data` error with its issues. */

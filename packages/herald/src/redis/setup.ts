@@ -16,7 +16,7 @@ export interface HeraldRedisOptions {
    */
   prefix?: string;
   /** Broker retention: events kept per channel and their age (see `RedisBrokerOptions`). */
-  broker?: Pick<RedisBrokerOptions, "maxEventsPerChannel" | "maxAgeMs">;
+  broker?: Pick<RedisBrokerOptions, "maxEventsPerChannel" | "maxAgeMs" | "retention">;
   /** Presence members' expiry without renewal (default 30,000 ms; see `RedisPresenceStoreOptions`). */
   presence?: Pick<RedisPresenceStoreOptions, "ttlMs">;
   /** Cross-process cancels: lease and wait (see `SharedCancelOptions`). */

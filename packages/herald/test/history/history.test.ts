@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RedisBroker } from "../../src/brokers/redis.js";
-import { MemoryBroker } from "../../src/brokers/memory.js";
+import { MemoryBroker, type MemoryBrokerOptions } from "../../src/brokers/memory.js";
 import type { Broker } from "../../src/brokers/types.js";
 import { createHerald, type Herald, type HeraldOptions } from "../../src/server/index.js";
 import { startRedis, type TestRedis } from "../redis/redis-server.js";
@@ -25,7 +25,9 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const BROKERS: [string, (options?: { maxEventsPerChannel?: number }) => Broker][] = [
+type BrokerOptions = Pick<MemoryBrokerOptions, "maxEventsPerChannel" | "retention">;
+
+const BROKERS: [string, (options?: BrokerOptions) => Broker][] = [
   ["memory", (options) => new MemoryBroker(options)],
   ["redis", (options) => new RedisBroker({ url: redis.url, prefix: `hist${++prefixes}`, ...options })],
 ];
@@ -104,6 +106,35 @@ describe.each(BROKERS)("history on the %s broker", (_name, makeBroker) => {
     expect(foreign.gap).toBe("epoch");
     expect(foreign.events.map((e) => (e.data as { n: number }).n)).toEqual([23, 24, 25]);
   });
+});
+
+describe.each(BROKERS)("retention by channel pattern on the %s broker", (_name, makeBroker) => {
+  it("keeps what each channel's pattern says, the broker's setting elsewhere", async () => {
+    const retention = { "room-*": { maxEvents: 20 }, "room-vip-*": { maxEvents: 30 }, lobby: { maxEvents: 3 } };
+    const { herald } = await serve({ broker: makeBroker({ maxEventsPerChannel: 5, retention }) });
+    for (let n = 1; n <= 40; n++) {
+      for (const channel of ["room-a", "room-vip-b", "lobby", "feed"]) await herald.publish(channel, "item", { n });
+    }
+    const kept = async (channel: string) => (await herald.history(channel, { limit: 1000 })).events.length;
+    expect([await kept("room-a"), await kept("room-vip-b"), await kept("lobby"), await kept("feed")]).toEqual([
+      20, 30, 3, 5,
+    ]);
+  });
+});
+
+it("retention by pattern keeps a channel's events longer (memory broker, by its clock)", async () => {
+  let now = 1_000_000;
+  const broker = new MemoryBroker({
+    maxAgeMs: 60_000,
+    retention: { "room-*": { maxAgeMs: 3_600_000 } },
+    now: () => now,
+  });
+  const { herald } = await serve({ broker, now: () => now });
+  await herald.publish("room-a", "item", { n: 1 });
+  await herald.publish("feed", "item", { n: 1 });
+  now += 10 * 60_000;
+  expect((await herald.history("room-a")).events).toHaveLength(1);
+  expect((await herald.history("feed")).events).toHaveLength(0);
 });
 
 describe("the history route is admitted as a stream is", () => {

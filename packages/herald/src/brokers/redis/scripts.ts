@@ -74,48 +74,50 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 /**
  * Publishes a batch of events (those published in one tick), in order. KEYS[5..] the streams of
- * the batch's channels. ARGV: candidate epoch, maxLen, maxAgeMs, stream TTL in ms, TTL below which
- * it is renewed, bus prefix (`{prefix}:bus:`), the channels' names (in KEYS order), then per event
- * its channel's position among them (1-based), its name, its metadata (`""` for none) and its JSON.
- * The events get consecutive seqs from one INCRBY; each is appended to its stream with its
- * channel's previous seq and published as `epoch\nseq\nts\nprev\nevent\nmeta\njson` on its bus
- * channel (`prev` 0 for none), so a
- * subscriber notices a message it never got. Returns { epoch, first seq, ts } (as strings).
+ * the batch's channels. ARGV: candidate epoch, bus prefix (`{prefix}:bus:`), the expiry margin in
+ * ms, then per channel (in KEYS order) its name, maxLen and maxAgeMs (its retention), then per
+ * event its channel's position among them (1-based), its name, its metadata (`""` for none) and
+ * its JSON. The events get consecutive seqs from one INCRBY; each is appended to its stream with
+ * its channel's previous seq and published as `epoch\nseq\nts\nprev\nevent\nmeta\njson` on its
+ * bus channel (`prev` 0 for none), so a subscriber notices a message it never got. Returns
+ * { epoch, first seq, ts } (as strings).
  *
  * What is paid once per batch (the epoch check, the clock, the sequence) and once per channel
  * (its last seq, the age check, the expiry) is shared by the batch's events; each event costs an
  * XADD and a PUBLISH. The count cap is `MAXLEN ~` (whole stream nodes at a time: an exact cap
  * marks entries deleted one by one, several times the cost of the append); reads apply the exact
- * cap. The stream's expiry is renewed only when it has run below the threshold (PEXPIRE costs
- * several times PTTL).
+ * cap. A stream expires maxAgeMs plus the margin after its last publish; the expiry is renewed
+ * only once it has run below maxAgeMs plus half the margin (PEXPIRE costs several times PTTL).
  */
 export const PUBLISH_SCRIPT = `${CURRENT_EPOCH}${NOW}
 local channels = #KEYS - 4
-local from = 7 + channels
+local from = 4 + 3 * channels
 local n = (#ARGV - from + 1) / 4
 local first = redis.call('INCRBY', KEYS[2], n) - n + 1
 local ts = string.format('%d', now)
+local margin = tonumber(ARGV[3])
 local prevs = {}
-for c = 1, channels do prevs[c] = redis.call('HGET', KEYS[3], ARGV[6 + c]) or '0' end
+for c = 1, channels do prevs[c] = redis.call('HGET', KEYS[3], ARGV[1 + 3 * c]) or '0' end
 for i = 0, n - 1 do
   local at = from + 4 * i
   local c = tonumber(ARGV[at])
   local seq = string.format('%d', first + i)
   local prev = prevs[c]
   if ARGV[at + 2] == '' then
-    redis.call('XADD', KEYS[4 + c], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'event', ARGV[at + 1], 'json', ARGV[at + 3], 'ts', ts, 'prev', prev)
+    redis.call('XADD', KEYS[4 + c], 'MAXLEN', '~', ARGV[2 + 3 * c], seq .. '-0', 'event', ARGV[at + 1], 'json', ARGV[at + 3], 'ts', ts, 'prev', prev)
   else
-    redis.call('XADD', KEYS[4 + c], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'event', ARGV[at + 1], 'json', ARGV[at + 3], 'ts', ts, 'prev', prev, 'meta', ARGV[at + 2])
+    redis.call('XADD', KEYS[4 + c], 'MAXLEN', '~', ARGV[2 + 3 * c], seq .. '-0', 'event', ARGV[at + 1], 'json', ARGV[at + 3], 'ts', ts, 'prev', prev, 'meta', ARGV[at + 2])
   end
-  redis.call('PUBLISH', ARGV[6] .. ARGV[6 + c], epoch .. '\\n' .. seq .. '\\n' .. ts .. '\\n' .. prev .. '\\n' .. ARGV[at + 1] .. '\\n' .. ARGV[at + 2] .. '\\n' .. ARGV[at + 3])
+  redis.call('PUBLISH', ARGV[2] .. ARGV[1 + 3 * c], epoch .. '\\n' .. seq .. '\\n' .. ts .. '\\n' .. prev .. '\\n' .. ARGV[at + 1] .. '\\n' .. ARGV[at + 2] .. '\\n' .. ARGV[at + 3])
   prevs[c] = seq
 end
 for c = 1, channels do
   local key = KEYS[4 + c]
-  local channel = ARGV[6 + c]
+  local channel = ARGV[1 + 3 * c]
+  local maxAge = tonumber(ARGV[3 + 3 * c])
   redis.call('HSET', KEYS[3], channel, prevs[c])
-  ${trimByAge("key", "channel", "now - tonumber(ARGV[3])", "now")}
-  if redis.call('PTTL', key) < tonumber(ARGV[5]) then redis.call('PEXPIRE', key, ARGV[4]) end
+  ${trimByAge("key", "channel", "now - maxAge", "now")}
+  if redis.call('PTTL', key) < maxAge + margin / 2 then redis.call('PEXPIRE', key, string.format('%d', maxAge + margin)) end
 end
 return { epoch, string.format('%d', first), ts }
 `;
@@ -143,8 +145,8 @@ const FLAT_ENTRY = `
 `;
 
 /**
- * KEYS[5..] the channels' streams. ARGV: candidate epoch, after, limit per channel, maxLen,
- * maxAgeMs, then the channel names (same order as the streams). Returns
+ * KEYS[5..] the channels' streams. ARGV: candidate epoch, after, limit per channel, then per
+ * channel (same order as the streams) its name, maxLen and maxAgeMs. Returns
  * { epoch, head, gone1, events1, gone2, events2, ... } with gone the highest seq of the channel that
  * retention removed (0 for none; the reader compares it with its position) and events as one
  * flat list of id, event, json, ts, meta (`""` for none) per event (what a reader parses: about
@@ -159,12 +161,13 @@ export const SNAPSHOT_SCRIPT = `${CURRENT_EPOCH}${NOW}
 local head = redis.call('GET', KEYS[2])
 local after = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-local maxLen = tonumber(ARGV[4])
-local cutoff = now - tonumber(ARGV[5])
 local out = { epoch, head }
 for i = 5, #KEYS do
   local key = KEYS[i]
-  local channel = ARGV[i + 1]
+  local j = 3 * (i - 4)
+  local channel = ARGV[1 + j]
+  local maxLen = tonumber(ARGV[2 + j])
+  local cutoff = now - tonumber(ARGV[3 + j])
   ${TRIM_ON_READ}
   local gone
   local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
