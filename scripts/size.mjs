@@ -36,7 +36,7 @@ export const ENTRIES = [
  * Size budgets, gzipped bytes, for the bundle a browser app gets from each entry of ENTRIES: the
  * measured size when set, plus ~20%. The package test fails past them; raise them deliberately.
  */
-export const BUDGETS = { "herald/client": 8_000, "herald/react": 11_500 };
+export const BUDGETS = { "herald/client": 8_000, "herald/react": 13_500 };
 
 /** Entries measured as what they add to another one (bundled together, minus the base alone). */
 export const ADD_ONS = [{ name: "herald/client/ws", subpath: "./client/ws", base: "./client" }];
