@@ -99,6 +99,9 @@ type OwnedWebSocket = WebSocket & { [OWNER]?: PusherSocket };
  */
 export const FRAME_OVERHEAD_BYTES = 320;
 
+/** `ws.send`'s options for every frame: one object for all sends (`ws` copies what it reads of it). */
+const TEXT_FRAME = Object.freeze({ binary: false });
+
 /**
  * The bound of each part of a socket id: below 2^31, so `| 0` makes each part a small integer to V8,
  * kept in the object (no string or number box per connection).
@@ -197,7 +200,7 @@ export class PusherSocket implements FanoutTarget, SocketAdmission {
     if (this.closed) return;
     const backlog = this.ws.bufferedAmount;
     if (backlog === 0) {
-      this.ws.send(data, { binary: false });
+      this.ws.send(data, TEXT_FRAME);
       return;
     }
     const rare = (this.rare ??= {});
@@ -208,7 +211,7 @@ export class PusherSocket implements FanoutTarget, SocketAdmission {
       return;
     }
     rare.queuedFrames = queued + 1;
-    this.ws.send(data, { binary: false }, (rare.flushed ??= () => void rare.queuedFrames!--));
+    this.ws.send(data, TEXT_FRAME, (rare.flushed ??= () => void rare.queuedFrames!--));
   }
 
   /**
