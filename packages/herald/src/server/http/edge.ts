@@ -144,23 +144,15 @@ export class HeraldCore {
 
   /** Starts the session in the background; a failure closes the stream with a `herald:error`. */
   start(sub: Subscriber, admitted: Admitted): void {
-    startSession(
-      this.hub,
-      this.broker,
-      sub,
-      admitted.cursor,
-      admitted.cursorText,
-      this.retryMs,
-      this.hub.heartbeatMs,
-    )
+    startSession(this.hub, this.broker, sub, admitted.cursor, admitted.cursorText, this.retryMs, this.hub.heartbeatMs)
       .then(() => {
         if (sub.state !== "live" || !sub.channels.some((c) => c.startsWith("presence-"))) return;
         this.ssePresence ??= new SsePresence(this.hub, this.presenceStore(), this.options.presence);
         return this.ssePresence.join(sub);
       })
       .catch((error) => {
-      const e = toHeraldError(error);
-      this.hub.close(sub, e.code, e.message);
-    });
+        const e = toHeraldError(error);
+        this.hub.close(sub, e.code, e.message);
+      });
   }
 }
