@@ -126,6 +126,25 @@ describe("presence on SSE", () => {
     expect(added).toEqual(["added bob", "removed bob"]);
   }, 30_000);
 
+  it("a member whose stream reconnects at once (rotation) is not seen leaving and coming back", async () => {
+    const { origin } = await app({ rotateAfterMs: 300 });
+    const alice = sseUser(origin, "alice");
+    await waitFor(() => ids(alice).join() === "alice", 10_000, "alice's own list");
+    const seen: string[] = [];
+    alice.on("presence", (p) => {
+      if (p.type !== "members") seen.push(`${p.type} ${p.member!.id}`);
+    });
+    const bob = sseUser(origin, "bob");
+    let rotations = 0;
+    bob.on("state", (t) => {
+      if (t.reason === "rotate") rotations++;
+    });
+    // Every stream here ends after 300 ms and comes straight back (alice's too).
+    await waitFor(() => rotations >= 4 && bob.state === "connected", 20_000, "bob's stream rotating");
+    await waitFor(() => ids(alice).join() === "alice,bob", 10_000, "both listed");
+    expect(seen.filter((s) => s.endsWith("bob"))).toEqual(["added bob"]);
+  }, 30_000);
+
   it("holds SSE and WebSocket members of a room together (one store for both transports)", async () => {
     const { origin } = await app();
     const alice = sseUser(origin, "alice");

@@ -24,6 +24,11 @@ export interface PresenceOptions {
   userInfo?: (userId: string) => unknown;
   /** Most users per presence channel; one more is refused with `forbidden` (default 100). */
   maxMembers?: number;
+  /**
+   * How long a closed stream stays a member, in ms (default 2,000): a stream that reconnects at once
+   * (a rotation, a reload, a network blip) rejoins before it left, and the others see nothing.
+   */
+  leaveGraceMs?: number;
 }
 
 const wire = (m: PresenceMember): WireMember => ({ id: m.user_id, info: m.user_info ?? null });
@@ -61,9 +66,14 @@ export class SsePresence {
       if (joined === "full") {
         throw new HeraldError("forbidden", `${channel} is full (${max} members)`, { details: { channel } });
       }
-      const leave = (): void => void this.store.leave(channel, sub.id, userId).catch(() => undefined);
+      const leaveNow = (): void => void this.store.leave(channel, sub.id, userId).catch(() => undefined);
+      const grace = this.options.leaveGraceMs ?? 2000;
+      const leave = (): void => {
+        if (grace <= 0) return leaveNow();
+        setTimeout(leaveNow, grace).unref?.();
+      };
       // The stream may have closed while the store answered: then leave at once.
-      if (sub.state === "closed") return leave();
+      if (sub.state === "closed") return leaveNow();
       const key = `${channel}\n${userId}`;
       this.held.set(key, (this.held.get(key) ?? 0) + 1);
       sub.closeHandlers.push(() => {
