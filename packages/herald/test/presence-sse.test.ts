@@ -78,11 +78,12 @@ async function app(extra: HeraldOptions = {}): Promise<{ herald: Herald; pusher:
   return { herald, pusher, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-/** Herald's client for `user`, over SSE (its default transport), following `channel`. */
-function sseUser(origin: string, user: string, channel = ROOM): HeraldClient {
+/** Herald's client for `user`, over SSE (or long-polling), following `channel`. */
+function sseUser(origin: string, user: string, channel = ROOM, transport: "sse" | "poll" = "sse"): HeraldClient {
   const client = createHeraldClient({
     url: `${origin}/api/realtime/sse`,
-    transport: "sse",
+    transport,
+    poll: { wait: 2 },
     // The session cookie on the client-event requests (a browser sends the page's own).
     fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, cookie: `uid=${user}` } }),
     getToken: async () => {
@@ -144,6 +145,27 @@ describe("presence on SSE", () => {
     await waitFor(() => ids(alice).join() === "alice,bob", 10_000, "both listed");
     expect(seen.filter((s) => s.endsWith("bob"))).toEqual(["added bob"]);
   }, 30_000);
+
+  it("long-polling: a poller is a member while it polls, sees the list, and leaves when it stops", async () => {
+    const { origin } = await app();
+    const alice = sseUser(origin, "alice");
+    await waitFor(() => ids(alice).join() === "alice", 10_000, "alice's own list");
+    const seen: string[] = [];
+    alice.on("presence", (p) => {
+      if (p.type !== "members") seen.push(`${p.type} ${p.member!.id}`);
+    });
+    const bob = sseUser(origin, "bob", ROOM, "poll");
+    await waitFor(() => bob.transport === "poll" && ids(bob).join() === "alice,bob", 15_000, "bob's list, polling");
+    await waitFor(() => ids(alice).join() === "alice,bob", 10_000, "alice sees the poller");
+    expect(bob.presence(ROOM)!.me).toMatchObject({ id: "bob" });
+    // Carol comes: the poller sees her with a later answer.
+    const carol = sseUser(origin, "carol");
+    await waitFor(() => ids(bob).join() === "alice,bob,carol", 15_000, "the poller sees carol");
+    carol.close();
+    bob.close(); // stops polling: it leaves once its wait and the grace are past
+    await waitFor(() => ids(alice).join() === "alice", 30_000, "the poller's removal");
+    expect(seen).toEqual(["added bob", "added carol", "removed carol", "removed bob"]);
+  }, 60_000);
 
   it("holds SSE and WebSocket members of a room together (one store for both transports)", async () => {
     const { origin } = await app();

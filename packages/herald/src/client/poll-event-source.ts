@@ -10,7 +10,7 @@
  * ends it with an `error` event carrying `code`, `retryAfter` and `errorCode`, as FetchEventSource
  * does: the client decides what to do.
  */
-import type { EventEnvelope, GapPayload } from "../protocol/envelope.js";
+import type { EventEnvelope, GapPayload, PresenceMember } from "../protocol/envelope.js";
 import { messageEvent, refusalOf, SourceBase } from "./source-base.js";
 import type { EventSourceFactory, EventSourceLike, Timers, VisibilityTarget } from "./types.js";
 
@@ -42,6 +42,8 @@ interface PollAnswer {
   retryMs: number;
   gaps: GapPayload[];
   token?: string;
+  /** Member lists of presence channels that changed since this poller's last answer. */
+  presence?: Record<string, { members: PresenceMember[]; me: string }>;
 }
 
 /** The poll URL for an SSE URL: a last path segment `sse` becomes `poll`. */
@@ -68,6 +70,8 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
     private idle: number;
     private lastRequestAt = -Infinity;
     private resumeOnShow: (() => void) | null = null;
+    /** This poller's id on every request: the server keeps it a member of its presence channels. */
+    private readonly pid = `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
 
     constructor(
       readonly url: string,
@@ -105,6 +109,7 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
     private async poll(url: URL, first: boolean): Promise<void> {
       if (this.readyState === 2) return;
       if (this.wait > 0) url.searchParams.set("wait", String(this.wait));
+      url.searchParams.set("pid", this.pid);
       this.lastRequestAt = Date.now();
       let response: Response;
       const href = url.origin === "http://relative.invalid" ? `${url.pathname}${url.search}` : url.toString();
@@ -132,6 +137,10 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
         this.dispatch("open", new Event("open"));
       }
       for (const gap of answer.gaps) this.dispatch("herald:gap", messageEvent("herald:gap", JSON.stringify(gap), ""));
+      for (const [channel, { members, me }] of Object.entries(answer.presence ?? {})) {
+        const payload = JSON.stringify({ channel, type: "members", members, me });
+        this.dispatch("herald:presence", messageEvent("herald:presence", payload, ""));
+      }
       for (const event of answer.events)
         this.dispatch("message", messageEvent("message", JSON.stringify(event), event.id));
       if (first) {

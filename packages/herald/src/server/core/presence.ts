@@ -97,3 +97,99 @@ export class SsePresence {
     this.unwatch();
   }
 }
+
+/** A poller's membership: it holds no connection, so it is a member while it keeps polling. */
+interface PollMember {
+  readonly channel: string;
+  readonly key: string;
+  readonly userId: string;
+  expiresAt: number;
+  /** The channel's version when its member list was last sent to this poller (-1: never). */
+  sent: number;
+}
+
+/**
+ * Presence over long-polling. A poller names itself with the poll id its client sends on every
+ * request (`pid`); its first poll of a `presence-*` channel joins it as its user, each later one
+ * keeps it a member, and one that stops polling leaves once its `wait` and a grace have passed.
+ * An answer carries the channel's member list (`presence`) whenever it changed since that poller's
+ * last answer: pollers see who comes and goes with their next answer, within one poll wait.
+ */
+export class PollPresence {
+  private readonly members = new Map<string, PollMember>();
+  /** Transitions seen per channel: a poller is sent the list again when this moved. */
+  private readonly versions = new Map<string, number>();
+  private readonly unwatch: () => void;
+  private readonly timer: ReturnType<typeof setInterval>;
+
+  constructor(
+    readonly store: PresenceStore,
+    private readonly options: PresenceOptions = {},
+    private readonly now: () => number = Date.now,
+  ) {
+    this.unwatch = store.watch((change) => {
+      this.versions.set(change.channel, (this.versions.get(change.channel) ?? 0) + 1);
+    });
+    this.timer = setInterval(() => this.sweep(), 2000);
+    this.timer.unref?.();
+  }
+
+  /**
+   * Joins or keeps `userId` (as poller `pid`) on each presence channel of `channels` until `waitMs`
+   * and a grace from now. Throws `forbidden` when a channel is full.
+   */
+  async touch(channels: readonly string[], userId: string, pid: string, waitMs: number): Promise<void> {
+    const expiresAt = this.now() + waitMs + (this.options.leaveGraceMs ?? 2000) + 5000;
+    const info = this.options.userInfo ? ((await this.options.userInfo(userId)) ?? null) : null;
+    const max = this.options.maxMembers ?? 100;
+    for (const channel of channels) {
+      if (!channel.startsWith("presence-")) continue;
+      const key = `poll:${pid}`;
+      const id = `${channel}\n${key}`;
+      const known = this.members.get(id);
+      if (known && known.userId === userId) {
+        known.expiresAt = expiresAt;
+        continue;
+      }
+      const joined = await this.store.join(channel, key, { user_id: userId, user_info: info }, max);
+      if (joined === "full") {
+        throw new HeraldError("forbidden", `${channel} is full (${max} members)`, { details: { channel } });
+      }
+      this.members.set(id, { channel, key, userId, expiresAt, sent: -1 });
+    }
+  }
+
+  /** The member lists this poller has not seen yet (by channel), or undefined when none changed. */
+  async changed(
+    channels: readonly string[],
+    userId: string,
+    pid: string,
+  ): Promise<Record<string, { members: WireMember[]; me: string }> | undefined> {
+    let out: Record<string, { members: WireMember[]; me: string }> | undefined;
+    for (const channel of channels) {
+      const member = this.members.get(`${channel}\npoll:${pid}`);
+      if (!member || member.userId !== userId) continue;
+      const version = this.versions.get(channel) ?? 0;
+      if (member.sent === version) continue;
+      const members = await this.store.members(channel);
+      member.sent = version;
+      (out ??= {})[channel] = { members: members.map(wire), me: userId };
+    }
+    return out;
+  }
+
+  /** Leaves for the pollers that stopped polling. */
+  sweep(): void {
+    const now = this.now();
+    for (const [id, member] of this.members) {
+      if (member.expiresAt > now) continue;
+      this.members.delete(id);
+      void this.store.leave(member.channel, member.key, member.userId).catch(() => undefined);
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.unwatch();
+  }
+}

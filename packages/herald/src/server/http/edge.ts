@@ -13,7 +13,7 @@ import type { TrustProxy } from "./limits/client-ip.js";
 import type { SessionRequest } from "./routes.js";
 import { toHeraldError } from "./responses.js";
 import { startSession } from "../core/session.js";
-import { SsePresence, type PresenceOptions } from "../core/presence.js";
+import { PollPresence, SsePresence, type PresenceOptions } from "../core/presence.js";
 import { MemoryPresenceStore, type PresenceStore } from "../core/presence-store.js";
 import type { Sink } from "../core/sink.js";
 import { Subscriber, type Principal } from "../core/subscriber.js";
@@ -93,6 +93,7 @@ export class HeraldCore {
   private readonly sse: ConnectionTracker<Subscriber>;
   private store: PresenceStore | undefined;
   private ssePresence: SsePresence | undefined;
+  private polling: PollPresence | undefined;
 
   constructor(
     readonly options: EdgeOptions,
@@ -122,9 +123,15 @@ export class HeraldCore {
     return this.ssePresence?.members ?? 0;
   }
 
+  /** Presence over long-polling, made on the first poll of a presence channel. */
+  pollPresence(): PollPresence {
+    return (this.polling ??= new PollPresence(this.presenceStore(), this.options.presence, this.now));
+  }
+
   /** Stops following presence transitions (on close). */
   closePresence(): void {
     this.ssePresence?.close();
+    this.polling?.close();
   }
 
   /** Counts a request refused on `route` (`sse`, `poll`, `token`, `websocket`…) by its error's code. */

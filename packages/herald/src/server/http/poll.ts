@@ -4,10 +4,12 @@
  * the request's channels, in the SSE envelope, and the cursor to send next. Same admission as SSE
  * (origin, limits, token, channel rules). With `wait`, a request that finds nothing is held until
  * an event arrives on one of its channels (or `wait` seconds pass, or the client goes away).
- * `ETag` is the answer's cursor: `If-None-Match` with it answers 304 when nothing changed.
+ * `ETag` is the answer's cursor: `If-None-Match` with it answers 304 when nothing changed. With
+ * `pid` (the poller's own id), a signed-in poller is a member of its presence channels while it
+ * keeps polling (core/presence.ts, `PollPresence`).
  */
 import { Buffer } from "node:buffer";
-import type { EventEnvelope, GapPayload } from "../../protocol/envelope.js";
+import type { EventEnvelope, GapPayload, PresenceMember } from "../../protocol/envelope.js";
 import { HeraldError } from "../../protocol/errors.js";
 import { firstAnswer, longPoll, readPoll, withToken, type GoneSignal, type PollAnswer } from "../core/poll.js";
 import { admit, originHeaders, type Admitted, type IncomingRequest } from "./admit.js";
@@ -30,7 +32,15 @@ export interface PollReply {
   gaps: GapPayload[];
   /** The single-use token for the next poll, when this one was made with a token. */
   token?: string;
+  /**
+   * For a signed-in poller that sent `pid`: the member lists of its presence channels that changed
+   * since its last answer (by channel), with the user id it is present as.
+   */
+  presence?: Record<string, { members: PresenceMember[]; me: string }>;
 }
+
+/** What a poller may name itself (`pid`). */
+const POLL_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Longest `wait` honoured, in seconds (under the usual 30 s proxy and platform timeouts). */
 export const MAX_WAIT_SECONDS = 25;
@@ -59,6 +69,13 @@ export async function servePoll(edge: HeraldCore, request: PollRequest): Promise
   let reason = "answered";
   try {
     const wait = parseWait(request.url.searchParams.get("wait"));
+    // Presence: a signed-in poller that names itself (`pid`) is a member of its presence channels
+    // while it keeps polling; the answer carries a channel's member list when it changed.
+    const pid = request.url.searchParams.get("pid");
+    const userId = admitted.principal?.userId;
+    const present =
+      userId && pid !== null && POLL_ID.test(pid) ? admitted.channels.filter((c) => c.startsWith("presence-")) : [];
+    if (present.length > 0) await edge.pollPresence().touch(present, userId!, pid!, wait * 1000);
     const answer = await answerPoll(edge, admitted, wait, request.signal).catch((error: unknown) => {
       reason = toHeraldError(error).code;
       throw error;
@@ -72,10 +89,12 @@ export async function servePoll(edge: HeraldCore, request: PollRequest): Promise
       "Cache-Control": "no-store",
       ETag: etag,
     };
-    if (answer.empty && request.header("if-none-match") === etag) {
+    const members = present.length > 0 ? await edge.pollPresence().changed(present, userId!, pid!) : undefined;
+    if (answer.empty && !members && request.header("if-none-match") === etag) {
       return { status: 304, headers, body: "" };
     }
-    const body = token ? withToken(answer.body, token) : answer.body;
+    let body = members ? `${answer.body.slice(0, -1)},"presence":${JSON.stringify(members)}}` : answer.body;
+    if (token) body = withToken(body, token);
     // A known length: the answer goes out in one piece, without chunked framing.
     const length = Buffer.byteLength(body);
     headers["Content-Length"] = String(length);
