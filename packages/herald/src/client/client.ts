@@ -172,9 +172,9 @@ export interface HeraldClient {
   on<K extends keyof ClientEvents>(type: K, listener: (payload: ClientEvents[K]) => void): () => void;
   /**
    * Who is on the presence channel `channel` (subscribe to it first), or null before its
-   * subscription succeeded. The same object until it changes (a `presence` event). On SSE and
-   * WebSocket (the server's `presence` option; polling does not join). (Optional so that other
-   * implementations of this interface stay valid; the client {@link createHeraldClient} returns has it.)
+   * subscription succeeded. The same object until it changes (a `presence` event). On every
+   * transport (polling sees changes with its next answer). (Optional so that other implementations
+   * of this interface stay valid; the client {@link createHeraldClient} returns has it.)
    */
   presence?(channel: string): PresenceState | null;
   /**

@@ -1,16 +1,16 @@
-/** `usePresence`: who is on a presence channel (SSE and WebSocket). */
+/** `usePresence`: who is on a presence channel (SSE, long-polling and WebSocket). */
 import { useCallback, useEffect, useSyncExternalStore } from "react";
 import type { PresenceState } from "../client/index.js";
 import { useHerald } from "./provider.js";
 
-/** No one (yet): before the subscription succeeded, without a client, or on polling. */
+/** No one (yet): before the subscription succeeded, without a client, or for an anonymous stream. */
 export const NO_PRESENCE: PresenceState = Object.freeze({ members: [], me: null, count: 0 }) as PresenceState;
 
 /**
  * Follows the presence channel `channel` (`presence-*`) and returns its members, one per user
  * whatever their number of tabs, this client's own member (`me`) and `count`. Re-renders when
- * someone joins or leaves. On SSE (the server's `presence` option and `authorizePrivate`) and
- * WebSocket; on polling it stays empty. Pass `null` to follow nothing.
+ * someone joins or leaves. On SSE, long-polling (changes arrive with the next answer) and
+ * WebSocket, for a signed-in user the server's `authorizePrivate` lets in. Pass `null` to follow nothing.
  *
  * @example
  * ```tsx
