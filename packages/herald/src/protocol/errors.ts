@@ -25,6 +25,7 @@ export type ServerErrorCode =
   | "not_found"
   | "method_not_allowed"
   | "offset_gone"
+  | "conflict"
   | "slow_consumer"
   | "server_closing"
   | "broker_unavailable"
@@ -78,6 +79,7 @@ export const STATUS_BY_CODE: Record<ServerErrorCode, number> = {
   not_found: 404,
   method_not_allowed: 405,
   offset_gone: 410,
+  conflict: 409,
   slow_consumer: 503,
   server_closing: 503,
   broker_unavailable: 503,

@@ -306,6 +306,9 @@ function build(given: HeraldOptions): Herald {
     handleNodeRoutes: undefined as never,
     publishAt: (channel, event, data, meta) =>
       publishPrepared(channel, event, () => prepareData(channel, event, data), meta),
+    async check(channel, event, data) {
+      await prepareData(channel, event, data);
+    },
     async publishJson(channel, event, json, publishOptions = {}) {
       const maxBytes = publishOptions.maxBytes ?? maxPayloadBytes;
       const prepare = (): string | Promise<string> => {

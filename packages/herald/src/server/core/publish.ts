@@ -19,6 +19,11 @@ export interface Publisher {
    * resolves to the event's position in the log.
    */
   publishAt(channel: string, event: string, data: unknown, meta?: EventMeta): Promise<Cursor>;
+  /**
+   * Runs the checks `publishAt` runs on `data` (size, the channel map's schema) without publishing:
+   * a batch is checked whole before any of it is published.
+   */
+  check?(channel: string, event: string, data: unknown): Promise<void>;
   /** The log's position now (its epoch and head), read atomically. */
   position(): Promise<Cursor>;
 }

@@ -8,7 +8,7 @@
 import { Buffer } from "node:buffer";
 import { HeraldError } from "../../protocol/errors.js";
 import { assertChannelName, assertEventName } from "../../protocol/names.js";
-import { encodeCursor } from "../../protocol/cursor.js";
+import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
 import { assertDepth, DEFAULT_MAX_CLIENT_DEPTH, type Publisher } from "../core/publish.js";
 import { TokenBuckets, type BucketOptions } from "./limits/token-bucket.js";
 
@@ -30,19 +30,40 @@ export interface ClientPublishOptions {
 }
 
 /** Accepts one client message; see the module comment. */
-export type ClientPublisher = (userId: string, body: string) => Promise<{ id: string }>;
+export interface ClientPublisher {
+  (userId: string, body: string): Promise<{ id: string }>;
+  /**
+   * A Durable Streams append (`POST …/streams/{channel}`): `body` is one JSON value, or an array of
+   * them (each one message), published as `event` on `channel` with the same checks as a message
+   * (body size, one rate token per message, names, the `client-` prefix, depth, `authorizePublish`,
+   * and the publisher's own `check`), all of them before anything is published. With `create`, an
+   * empty body or `[]` publishes nothing (resolves to null) once the user may publish there.
+   */
+  append?(userId: string, channel: string, event: string, body: string, create?: boolean): Promise<Cursor | null>;
+}
 
 /** Creates the publisher behind `POST …/publish`. */
 export function createClientPublisher(publisher: Publisher, options: ClientPublishOptions = {}): ClientPublisher {
   const buckets = new TokenBuckets(options.rate ?? { capacity: 20, refillPerSecond: 10 }, options.now);
   const maxBody = options.maxBodyBytes ?? 16 * 1024;
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_CLIENT_DEPTH;
-  return async (userId, body) => {
+  const checkSize = (body: string): void => {
     if (Buffer.byteLength(body) > maxBody) {
       throw new HeraldError("payload_too_large", `request body is larger than ${maxBody} bytes`);
     }
+  };
+  const takeToken = (userId: string): void => {
     const wait = buckets.take(userId);
     if (wait > 0) throw new HeraldError("rate_limited", "publishing too fast", { retryAfter: Math.ceil(wait) });
+  };
+  const authorize = async (userId: string, channel: string, event: string): Promise<void> => {
+    if (!options.authorizePublish || !(await options.authorizePublish(userId, channel, event))) {
+      throw new HeraldError("forbidden", `not allowed to publish on "${channel}"`, { details: { channel } });
+    }
+  };
+  const publish = async (userId: string, body: string): Promise<{ id: string }> => {
+    checkSize(body);
+    takeToken(userId);
     let message: unknown;
     try {
       message = JSON.parse(body);
@@ -59,18 +80,51 @@ export function createClientPublisher(publisher: Publisher, options: ClientPubli
     // Names are validated before anything else sees them: `authorizePublish` only ever gets
     // allow-listed channel and event names (no CR, LF, NUL or other bytes outside the alphabet).
     assertChannelName(channel);
-    assertEventName(event);
-    if (!event.startsWith("client-")) {
-      throw new HeraldError("invalid_event", 'client events must be named "client-…"');
-    }
+    assertClientEvent(event);
     assertDepth(data, maxDepth);
-    if (!options.authorizePublish || !(await options.authorizePublish(userId, channel, event))) {
-      throw new HeraldError("forbidden", `not allowed to publish on "${channel}"`, { details: { channel } });
-    }
+    await authorize(userId, channel, event);
     // Who sent it travels with the event: subscribers see `userId`, set here, never by the sender;
     // `senderId` (the sending client's own id) lets that client skip its own event.
     const meta = typeof senderId === "string" ? { userId, exclude: senderId } : { userId };
     const at = await publisher.publishAt(channel, event, data, meta);
     return { id: encodeCursor(at.epoch, at.seq) };
   };
+  const append = async (
+    userId: string,
+    channel: string,
+    event: string,
+    body: string,
+    create = false,
+  ): Promise<Cursor | null> => {
+    checkSize(body);
+    assertChannelName(channel);
+    assertClientEvent(event);
+    let items: unknown[] = [];
+    if (!create || body.trim() !== "") {
+      let value: unknown;
+      try {
+        value = JSON.parse(body);
+      } catch {
+        throw new HeraldError("invalid_data", "body must be JSON: one message, or an array of messages");
+      }
+      items = Array.isArray(value) ? value : [value];
+      if (items.length === 0 && !create) throw new HeraldError("invalid_data", "an append of [] has no message");
+    }
+    for (const item of items) assertDepth(item, maxDepth);
+    for (let i = 0; i < items.length; i++) takeToken(userId);
+    await authorize(userId, channel, event);
+    for (const item of items) await publisher.check?.(channel, event, item);
+    let at: Cursor | null = null;
+    for (const item of items) at = await publisher.publishAt(channel, event, item, { userId });
+    return at;
+  };
+  return Object.assign(publish, { append });
+}
+
+/** Client events are named `client-…` (so a browser can never forge a server event). */
+function assertClientEvent(event: unknown): asserts event is string {
+  assertEventName(event);
+  if (!event.startsWith("client-")) {
+    throw new HeraldError("invalid_event", 'client events must be named "client-…"');
+  }
 }

@@ -5,8 +5,15 @@
  * (`application/json`): each message is one event in the envelope live subscribers get. Offsets
  * are Herald positions written sortably (`{epoch}_{seq, 16 digits}`): the read after one resumes
  * after that position. `-1` is the oldest retained event, `now` the tail. An offset whose epoch is
- * gone, or whose events retention removed, is `410 Gone`. Appends, creates and deletes are not
- * served here (405): a channel is written by `herald.publish`.
+ * gone, or whose events retention removed, is `410 Gone`.
+ *
+ * The write side maps onto Herald where that is sound (with `authorizePublish` set; `405` without):
+ * `PUT` says "this stream exists" (channels exist implicitly) for a signed-in user who may publish
+ * there, `POST` is an authorized client publish (`ClientPublisher.append`: the checks and limits of
+ * `POST …/publish`), each message one event named `client-message` (or `?event=client-…`) whose
+ * envelope carries the user's id. `DELETE` is refused (405): retention trims a channel's log.
+ * What Herald cannot honour is refused, not ignored: per-stream TTL and expiry, closing, writer
+ * sequences and idempotent producers (400), and a content type other than JSON (409).
  */
 import { decodeCursor, type Cursor } from "../../protocol/cursor.js";
 import { HeraldError } from "../../protocol/errors.js";
@@ -14,6 +21,7 @@ import { longPoll } from "../core/poll.js";
 import { pollEnvelope } from "../core/poll.js";
 import { admit, originHeaders, type Admitted, type IncomingRequest } from "./admit.js";
 import type { HeraldCore } from "./edge.js";
+import type { ClientPublisher } from "./client-publish.js";
 
 /** Most events in one catch-up answer (`Stream-Up-To-Date` is absent when more remain). */
 export const DURABLE_PAGE = 1000;
@@ -43,7 +51,26 @@ export interface DurableRequest extends IncomingRequest {
   channel: string;
   /** Aborts when the client goes away. */
   signal: AbortSignal;
+  /** Reads the body as text, refusing (413) more than `limit` bytes (writes only). */
+  body?: (limit: number) => Promise<string>;
+  /** The instance's client publisher (`authorizePublish`): writes are refused (405) without it. */
+  publisher?: ClientPublisher | undefined;
 }
+
+/** The event an append publishes unless `?event=` names another (`client-…`). */
+export const DURABLE_APPEND_EVENT = "client-message";
+/** Largest write body read (the publisher's own cap, 16 KiB by default, applies after). */
+const WRITE_BODY_LIMIT = 64 * 1024;
+/** Protocol headers asking for what a Herald channel does not have; refused rather than ignored. */
+const UNSUPPORTED: Record<string, string> = {
+  "stream-ttl": "retention is the server's (per channel pattern), not set per stream",
+  "stream-expires-at": "retention is the server's (per channel pattern), not set per stream",
+  "stream-closed": "a Herald channel is never closed",
+  "stream-seq": "writer sequences are not supported: Herald does not order or deduplicate appends by them",
+  "producer-id": "idempotent producers are not supported: Herald does not deduplicate appends",
+  "producer-epoch": "idempotent producers are not supported: Herald does not deduplicate appends",
+  "producer-seq": "idempotent producers are not supported: Herald does not deduplicate appends",
+};
 
 /** A Durable Streams offset for a Herald position. */
 export function durableOffset(epoch: string, seq: number): string {
@@ -54,9 +81,11 @@ const OFFSET = /^([a-z0-9]{1,24})_(\d{16})$/;
 
 /** Serves one request to a stream URL; refusals throw `HeraldError` (the adapters answer JSON errors). */
 export async function serveDurable(edge: HeraldCore, request: DurableRequest): Promise<DurableReply> {
+  if (request.method === "PUT" || request.method === "POST") return serveWrite(edge, request);
   if (request.method !== "GET" && request.method !== "HEAD") {
-    throw new HeraldError("method_not_allowed", "streams are read here; publish with herald.publish", {
-      details: { allow: "GET, HEAD" },
+    const reason = "a channel's log is not deleted: retention trims it";
+    throw new HeraldError("method_not_allowed", request.method === "DELETE" ? reason : "not a stream method", {
+      details: { allow: request.publisher ? "GET, HEAD, PUT, POST" : "GET, HEAD" },
     });
   }
   let admitted: Admitted;
@@ -77,6 +106,9 @@ export async function serveDurable(edge: HeraldCore, request: DurableRequest): P
     const live = query.get("live");
     if (live !== null && live !== "long-poll" && live !== "sse") {
       throw new HeraldError("invalid_request", "`live` is long-poll or sse");
+    }
+    if (live !== null && query.get("offset") === null) {
+      throw new HeraldError("invalid_request", "a live read needs an offset (-1 for the start, now for the tail)");
     }
     const channel = request.channel;
     const read = await catchUp(edge, channel, query.get("offset") ?? "-1");
@@ -109,6 +141,63 @@ export async function serveDurable(edge: HeraldCore, request: DurableRequest): P
   } finally {
     if (!streaming) admitted.release();
   }
+}
+
+/**
+ * `PUT` (create: the stream exists, `201` while the channel's log holds nothing, else `200`; a
+ * body is appended) and `POST` (append: `204` with the last message's offset). Admitted as a read
+ * is, then signed in, then the publisher's checks; nothing is published on a refusal.
+ */
+async function serveWrite(edge: HeraldCore, request: DurableRequest): Promise<DurableReply> {
+  const { publisher, channel } = request;
+  try {
+    const base = { ...originHeaders(edge.options, request), ...SECURITY_HEADERS };
+    if (!publisher?.append || !request.body) {
+      throw new HeraldError("method_not_allowed", "streams are read here: writes need authorizePublish", {
+        details: { allow: "GET, HEAD" },
+      });
+    }
+    for (const [header, reason] of Object.entries(UNSUPPORTED)) {
+      if (request.header(header) !== null) throw new HeraldError("invalid_request", reason, { details: { header } });
+    }
+    const type = request.header("content-type")?.split(";")[0]!.trim().toLowerCase() ?? "";
+    if (type === "" && request.method === "POST") {
+      throw new HeraldError("invalid_request", "an append needs Content-Type: application/json");
+    }
+    if (type !== "" && type !== "application/json") {
+      throw new HeraldError("conflict", "this stream is application/json: Herald events are JSON", {
+        details: { contentType: "application/json" },
+      });
+    }
+    const event = request.url.searchParams.get("event") ?? DURABLE_APPEND_EVENT;
+    const url = new URL(request.url);
+    url.searchParams.delete("channel");
+    url.searchParams.delete("event");
+    url.searchParams.set("channel", channel);
+    const admitted = await admit(edge.options, edge.limits, { ...request, url });
+    admitted.release();
+    const userId = admitted.principal?.userId;
+    if (!userId) throw new HeraldError("unauthorized", "sign in to write to a stream");
+    const body = await request.body(WRITE_BODY_LIMIT);
+    const create = request.method === "PUT";
+    const held = create && (await edge.broker.snapshot([channel], 0, 1)).events.length > 0;
+    const at = (await publisher.append(userId, channel, event, body, create)) ?? (await position(edge));
+    const headers = {
+      ...base,
+      "Content-Type": "application/json",
+      "Stream-Next-Offset": durableOffset(at.epoch, at.seq),
+    };
+    return { status: create ? (held ? 200 : 201) : 204, headers };
+  } catch (error) {
+    edge.refused("streams", error);
+    throw error;
+  }
+}
+
+/** The log's position now (what a write that published nothing answers as its offset). */
+async function position(edge: HeraldCore): Promise<Cursor> {
+  const { epoch, head } = await edge.broker.snapshot([], 0, 0);
+  return { epoch, seq: head };
 }
 
 /** Headers every answer carries (the protocol's browser security headers). */

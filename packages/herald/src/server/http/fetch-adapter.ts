@@ -48,7 +48,10 @@ export function fetchRoutes(edge: HeraldCore, options: FetchRoutesOptions): Rout
         const incoming = { url, rawUrl: request.url, header: (name: string) => request.headers.get(name) };
         const ip = fetchClientIp(edge, request);
         const { method, signal } = request;
-        return durableResponse(await serveDurable(edge, { ...incoming, ip, method, signal, channel: route.channel }));
+        const write = { publisher: options.publisher, body: (limit: number) => readFetchBody(request, limit) };
+        return durableResponse(
+          await serveDurable(edge, { ...incoming, ...write, ip, method, signal, channel: route.channel }),
+        );
       }
       if (route.kind === "poll" || route.kind === "history") {
         const incoming = { url, rawUrl: request.url, header: (name: string) => request.headers.get(name) };

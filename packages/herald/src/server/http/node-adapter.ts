@@ -55,7 +55,8 @@ export function nodeRoutes(edge: HeraldCore, options: NodeRoutesOptions): NodeHa
       res.once("close", () => gone.abort());
       const incoming = { url, rawUrl: req.url ?? "/", header: (name: string) => headerOf(req, name) };
       const request = { ...incoming, ip: nodeClientIp(edge, req), method: req.method ?? "GET", signal: gone.signal };
-      serveDurable(edge, { ...request, channel: route.channel }).then(
+      const write = { publisher: options.publisher, body: (limit: number) => readNodeBody(req, limit) };
+      serveDurable(edge, { ...request, ...write, channel: route.channel }).then(
         (reply) => sendDurable(res, reply),
         (error: unknown) => send(res, errorParts(error)),
       );
