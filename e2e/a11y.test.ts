@@ -57,7 +57,7 @@ describe("axe-core on every demo page", () => {
     await other.page.fill("#message", "Accessible, I hope");
     await other.page.click("[data-testid=send-notification]");
     await me.page.locator("[data-sonner-toast]", { hasText: "Accessible" }).waitFor({ timeout: 10_000 });
-    await other.page.goto("/chat/general"); // a message in the chat (on WebSocket)
+    await other.page.goto("/chat/general"); // a message in the chat
     await other.page.fill("[data-testid=chat-input]", "Is this chat accessible?");
     await other.page.click("[data-testid=chat-send]");
     await other.page.locator("[data-testid=chat-message]", { hasText: "accessible?" }).waitFor({ timeout: 10_000 });

@@ -1,8 +1,9 @@
 /**
- * The demo's chat page in Chromium, on WebSocket (Herald's Pusher-compatible server in the demo's
+ * The demo's chat page in Chromium, on the tab's one connection (the default: SSE, presence and
+ * typing on it) and with `?chat=ws` on WebSocket (Herald's Pusher-compatible server in the demo's
  * custom server), with two users in the same room: each sees the other online, a message from one
  * reaches the other, typing by one shows "… is typing" for the other, leaving removes the member,
- * the page's connection indicator says WebSocket, and a third user joining later gets the history.
+ * the chat's connection indicator names its transport, and a third user joining later gets the history.
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -32,11 +33,11 @@ afterAll(async () => {
   await demo?.stop();
 });
 
-/** A user signed in and in `room`, with the chat's own connection up. */
-async function inRoom(name: string, room: string): Promise<Page> {
+/** A user signed in and in `room`, with the chat's connection up (`via`: `?chat=`, default the tab's). */
+async function inRoom(name: string, room: string, via?: "sse" | "ws"): Promise<Page> {
   const { context, page } = await signedIn(browser, demo.origin, name);
   contexts.push(context);
-  await page.goto(`/chat/${room}`);
+  await page.goto(`/chat/${room}${via ? `?chat=${via}` : ""}`);
   await page.waitForSelector("[data-testid=chat-connection] [data-testid=connection-indicator][data-state=connected]");
   return page;
 }
@@ -52,62 +53,72 @@ async function say(page: Page, text: string): Promise<void> {
 }
 
 describe("chat in Chromium", () => {
-  test("two users: presence, messages, typing, leaving; WebSocket indicator; history for a later joiner", async () => {
-    const ann = await inRoom("Ann Chat", "general");
-    const bob = await inRoom("Bob Chat", "general");
+  test.each([
+    { via: undefined, room: "general", label: "SSE", who: "Chat" },
+    { via: "ws" as const, room: "help", label: "WebSocket", who: "Sock" },
+  ])(
+    "two users: presence, messages, typing, leaving; $label indicator; history for a later joiner",
+    async ({ via, room, label, who }) => {
+      const [annName, bobName, cyName] = [`Ann ${who}`, `Bob ${who}`, `Cy ${who}`];
+      const hello = `Hello Bob, over ${label}`;
+      const ann = await inRoom(annName, room, via);
+      const bob = await inRoom(bobName, room, via);
 
-    // The chat page speaks WebSocket (the header's indicator stays on the app's SSE client).
-    const transport = ann.locator("[data-testid=chat-connection] [data-testid=connection-transport]");
-    await expect.poll(() => transport.textContent()).toContain("WebSocket");
-    expect(await ann.locator("header [data-testid=connection-transport]").textContent()).not.toContain("WebSocket");
+      // The chat's indicator names its transport; the header's stays on the app's client (SSE): by
+      // default they are one connection, with ?chat=ws the chat has a WebSocket of its own.
+      const transport = ann.locator("[data-testid=chat-connection] [data-testid=connection-transport]");
+      await expect.poll(() => transport.textContent()).toContain(label);
+      expect(await ann.locator("header [data-testid=connection-transport]").textContent()).not.toContain("WebSocket");
 
-    // Both see each other online.
-    await member(ann, "Bob Chat").waitFor({ timeout: 10_000 });
-    await member(bob, "Ann Chat").waitFor({ timeout: 10_000 });
-    await member(ann, "Ann Chat").waitFor();
-    expect(await ann.locator("[data-testid=online-count]").textContent()).toBe("2");
+      // Both see each other online.
+      await member(ann, bobName).waitFor({ timeout: 10_000 });
+      await member(bob, annName).waitFor({ timeout: 10_000 });
+      await member(ann, annName).waitFor();
+      expect(await ann.locator("[data-testid=online-count]").textContent()).toBe("2");
 
-    // A message from one appears for the other.
-    await say(ann, "Hello Bob, over WebSocket");
-    await bob
-      .locator("[data-testid=chat-message]", { hasText: "Hello Bob, over WebSocket" })
-      .waitFor({ timeout: 10_000 });
-    await say(bob, "Hi Ann!");
-    await ann.locator("[data-testid=chat-message]", { hasText: "Hi Ann!" }).waitFor({ timeout: 10_000 });
-    expect(await ann.locator("[data-testid=chat-message]").count()).toBe(2);
-    expect(await bob.locator("[data-testid=chat-message]").count()).toBe(2);
+      // A message from one appears for the other.
+      await say(ann, hello);
+      await bob.locator("[data-testid=chat-message]", { hasText: hello }).waitFor({ timeout: 10_000 });
+      await say(bob, "Hi Ann!");
+      await ann.locator("[data-testid=chat-message]", { hasText: "Hi Ann!" }).waitFor({ timeout: 10_000 });
+      expect(await ann.locator("[data-testid=chat-message]").count()).toBe(2);
+      expect(await bob.locator("[data-testid=chat-message]").count()).toBe(2);
 
-    // Typing by one shows "… is typing" for the other (and never for the typist), then expires.
-    await bob.click("[data-testid=chat-input]");
-    await bob.keyboard.type("I am typ", { delay: 30 });
-    await expect
-      .poll(() => ann.locator("[data-testid=typing]").textContent(), { timeout: 10_000 })
-      .toBe("Bob Chat is typing…");
-    expect(await bob.locator("[data-testid=typing]").textContent()).toBe("");
-    await shot(ann, "chat-typing");
-    await expect.poll(() => ann.locator("[data-testid=typing]").textContent(), { timeout: 10_000 }).toBe("");
+      // Typing by one shows "… is typing" for the other (and never for the typist), then expires.
+      await bob.click("[data-testid=chat-input]");
+      await bob.keyboard.type("I am typ", { delay: 30 });
+      await expect
+        .poll(() => ann.locator("[data-testid=typing]").textContent(), { timeout: 10_000 })
+        .toBe(`${bobName} is typing…`);
+      expect(await bob.locator("[data-testid=typing]").textContent()).toBe("");
+      await shot(ann, `chat-typing-${label.toLowerCase()}`);
+      await expect.poll(() => ann.locator("[data-testid=typing]").textContent(), { timeout: 10_000 }).toBe("");
 
-    // Leaving removes the member.
-    await bob.close();
-    await member(ann, "Bob Chat").waitFor({ state: "detached", timeout: 15_000 });
-    expect(await ann.locator("[data-testid=online-count]").textContent()).toBe("1");
+      // Leaving removes the member.
+      await bob.close();
+      await member(ann, bobName).waitFor({ state: "detached", timeout: 15_000 });
+      expect(await ann.locator("[data-testid=online-count]").textContent()).toBe("1");
 
-    // Someone joining later gets the history.
-    const cy = await inRoom("Cy Later", "general");
-    await cy.locator("[data-testid=chat-message]", { hasText: "Hello Bob, over WebSocket" }).waitFor();
-    await cy.locator("[data-testid=chat-message]", { hasText: "Hi Ann!" }).waitFor();
-    await member(ann, "Cy Later").waitFor({ timeout: 10_000 });
-    await shot(cy, "chat-history");
+      // Someone joining later gets the history.
+      const cy = await inRoom(cyName, room, via);
+      await cy.locator("[data-testid=chat-message]", { hasText: hello }).waitFor();
+      await cy.locator("[data-testid=chat-message]", { hasText: "Hi Ann!" }).waitFor();
+      await member(ann, cyName).waitFor({ timeout: 10_000 });
+      await shot(cy, `chat-history-${label.toLowerCase()}`);
 
-    // Rooms are separate: a message in #random is not in #general.
-    await cy.click('[data-testid=room-link][href="/chat/random"]');
-    await cy.waitForURL("**/chat/random");
-    await member(cy, "Cy Later").waitFor({ timeout: 10_000 });
-    await member(ann, "Cy Later").waitFor({ state: "detached", timeout: 15_000 });
-    await say(cy, "Anyone in random?");
-    await ann.waitForTimeout(500);
-    expect(await ann.locator("[data-testid=chat-message]", { hasText: "Anyone in random?" }).count()).toBe(0);
-  }, 120_000);
+      // Rooms are separate: a message in #random is not in #general.
+      await cy.click('[data-testid=room-link][href="/chat/random"]');
+      await cy.waitForURL("**/chat/random");
+      await member(cy, cyName).waitFor({ timeout: 10_000 });
+      await member(ann, cyName).waitFor({ state: "detached", timeout: 15_000 });
+      await say(cy, `Anyone in random? (${label})`);
+      await ann.waitForTimeout(500);
+      expect(await ann.locator("[data-testid=chat-message]", { hasText: `Anyone in random? (${label})` }).count()).toBe(
+        0,
+      );
+    },
+    120_000,
+  );
 
   test("the auth route refuses signed-out users and other channels", async () => {
     const form = new URLSearchParams({ socket_id: "1.2", channel_name: "presence-chat-general" });

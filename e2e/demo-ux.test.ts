@@ -321,10 +321,14 @@ describe("the demo under hostile text and at phone widths (issue 19, items 12-17
     const footer = page.locator("footer");
     expect(await footer.textContent()).not.toMatch(/WebSocket/);
     expect(await footer.textContent()).toMatch(/SSE|Polling/);
-    await page.goto("/chat/general");
+    await page.goto("/chat/general?chat=ws");
     await connected(page, "[data-testid=chat-connection]");
     await expect.poll(() => footer.textContent()).toMatch(/WebSocket/);
     expect(await footer.textContent()).not.toMatch(/one SSE connection per tab/);
     await shot(page, "ux-chat-footer-390");
+    // By default the chat is on the tab's connection: the footer says only that.
+    await page.goto("/chat/general?chat=sse");
+    await connected(page, "[data-testid=chat-connection]");
+    await expect.poll(() => footer.textContent()).not.toMatch(/WebSocket/);
   }, 60_000);
 });

@@ -298,7 +298,7 @@ describe("faults in Chromium through a TCP proxy", () => {
   test("(d) the chat's WebSocket path dies under it (freezeOpen): the chat leaves Live and comes back by itself", async () => {
     const chat = await context.newPage();
     try {
-      await chat.goto("/chat");
+      await chat.goto("/chat?chat=ws");
       const indicator = chat.locator("[data-testid=chat-connection] [data-testid=connection-indicator]");
       await expect.poll(() => indicator.getAttribute("data-state"), { timeout: 30_000 }).toBe("connected");
       expect(await indicator.getAttribute("data-transport")).toBe("ws");

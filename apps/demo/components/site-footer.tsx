@@ -1,17 +1,17 @@
 "use client";
 /**
  * The footer: how this page talks to the server, truthfully. Every page shares the tab's one
- * realtime connection (the transport it negotiated: SSE, or long-polling); the chat adds a WebSocket
- * of its own.
+ * realtime connection (the transport it negotiated: SSE, or long-polling); the chat, when told to
+ * use WebSocket (`?chat=ws`), adds one of its own.
  */
 import { usePathname } from "next/navigation";
 import { transportName, useActiveTransport } from "@/components/realtime/use-transport";
 
-export function SiteFooter() {
+export function SiteFooter({ chatOnWebSocket = false }: { chatOnWebSocket?: boolean }) {
   const pathname = usePathname();
   const transport = useActiveTransport();
   const shared = `one realtime connection per tab${transport ? ` (${transportName(transport)})` : ""}`;
-  const chat = pathname === "/chat" || pathname.startsWith("/chat/");
+  const chat = chatOnWebSocket && (pathname === "/chat" || pathname.startsWith("/chat/"));
   return (
     <footer
       className="border-t border-border px-4 py-5 text-center text-xs text-muted-foreground"

@@ -5,16 +5,16 @@
  * reloads. `getUserId` reads the session cookie from the request, which works on both paths (the
  * Node fast path and the route handlers).
  *
- * HERALD_HEARTBEAT_MS sets the heartbeat interval (default 15 s; the browser tests shorten it so a
+ * HERALD_HEARTBEAT_MS sets the heartbeat interval (default 4 s; the browser tests shorten it so a
  * silent connection is noticed within seconds). HERALD_REDIS_URL puts every part (broker, tokens,
  * tasks, limits) on Redis, so several demo processes serve one audience; unset, all is in memory.
  */
 import { createHerald } from "herald";
 import { heraldRedis } from "herald/redis";
-import { roomOfChannel } from "./chat";
+import { roomOfChannel, TYPING_EVENT } from "./chat";
 import { REPORT_LIMIT } from "./report-job";
 import { sessionFromCookieHeader } from "./session";
-import { userCount } from "./users";
+import { getUser, userCount } from "./users";
 
 const heartbeatMs = Number(process.env.HERALD_HEARTBEAT_MS) || undefined;
 
@@ -23,9 +23,13 @@ export const herald = createHerald({
   getUserId: (request) => sessionFromCookieHeader(request.header("cookie"))?.id ?? null,
   // Streams need a token (signed-in users only), as before: `…/sse` without one answers 401.
   allowAnonymous: false,
-  // The chat rooms (`presence-chat-{room}`) for signed-in users: the WebSocket client's catch-up
-  // reads them through the poll route, under the same rule as the chat's auth route.
+  // The chat rooms (`presence-chat-{room}`) for signed-in users, on the tab's connection (SSE or
+  // long-poll) and for the WebSocket client's catch-up, under the same rule as the chat's auth route.
   authorizePrivate: (principal, channel) => principal !== null && roomOfChannel(channel) !== null,
+  // The chat on the tab's connection (the default): members shown by name, as the WebSocket auth
+  // route signs them, and typing indicators (client events) from signed-in users in a room.
+  presence: { userInfo: (id) => ({ name: getUser(id)?.name ?? "Someone" }) },
+  authorizePublish: (_userId, channel, event) => event === TYPING_EVENT && roomOfChannel(channel) !== null,
   tasks: { finishedTtlMs: 30 * 60_000, maxRunningPerUser: REPORT_LIMIT },
   redis: heraldRedis(process.env.HERALD_REDIS_URL),
   // Prometheus metrics at /api/realtime/metrics (docs/operations.md), behind a bearer token when

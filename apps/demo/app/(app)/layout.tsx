@@ -3,6 +3,7 @@ import type { ReactNode } from "react";
 import { requireSession } from "@/lib/auth";
 import { parseTransport, TRANSPORT_COOKIE, TRANSPORT_HEADER } from "@/lib/transport";
 import { RealtimeProvider } from "@/components/realtime-provider";
+import { chatTransport } from "@/lib/chat-transport";
 import { SiteFooter } from "@/components/site-footer";
 import { SiteHeader } from "@/components/site-header";
 
@@ -29,7 +30,7 @@ export default async function AppLayout({ children }: { children: ReactNode }) {
         >
           {children}
         </main>
-        <SiteFooter />
+        <SiteFooter chatOnWebSocket={(await chatTransport()) === "ws"} />
       </div>
     </RealtimeProvider>
   );

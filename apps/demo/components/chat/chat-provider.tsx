@@ -1,24 +1,33 @@
 "use client";
 /**
- * The chat page's own Herald client, on WebSocket: a `HeraldProvider` nested in the app's (which
- * stays on SSE for every other widget, the header's indicator included). Its WebSocket is Herald's
- * Pusher-compatible server at `/app/{key}` (server.ts); private and presence subscriptions are
- * signed by `/api/chat/auth`; the catch-up after a reconnect reads Herald's poll route with a token
- * from `/api/realtime/token`, as the SSE client does.
+ * How the chat talks. By default (`sse`) on the tab's one connection, the app's `HeraldProvider`,
+ * like every other page: presence, typing (client events sent as requests) and messages all work
+ * on it. With `?chat=ws`, on a client of its own on WebSocket: a `HeraldProvider` nested in the
+ * app's, to Herald's Pusher-compatible server at `/app/{key}` (server.ts), its private and presence
+ * subscriptions signed by `/api/chat/auth`, its catch-up over the socket.
  */
 import { HeraldProvider } from "herald/react";
 import { createWebSocketEventSource } from "herald/client/ws";
-import { useMemo, type ReactNode } from "react";
+import { createContext, useContext, useMemo, type ReactNode } from "react";
+import type { ChatTransport } from "@/lib/transport";
 
 const BACKOFF = { baseMs: 1000, capMs: 15_000 };
+const ChatTransportContext = createContext<ChatTransport>("sse");
+
+/** How this chat talks (`sse` or `ws`). */
+export function useChatTransport(): ChatTransport {
+  return useContext(ChatTransportContext);
+}
 
 export function ChatProvider({
   userId,
   pusherKey,
+  via,
   children,
 }: {
   userId: string;
   pusherKey: string;
+  via: ChatTransport;
   children: ReactNode;
 }) {
   const options = useMemo(
@@ -31,8 +40,14 @@ export function ChatProvider({
     [pusherKey],
   );
   return (
-    <HeraldProvider session={userId} options={options}>
-      {children}
-    </HeraldProvider>
+    <ChatTransportContext.Provider value={via}>
+      {via === "ws" ? (
+        <HeraldProvider session={userId} options={options}>
+          {children}
+        </HeraldProvider>
+      ) : (
+        children
+      )}
+    </ChatTransportContext.Provider>
   );
 }

@@ -1,6 +1,6 @@
 "use client";
 /**
- * One chat room, on the chat's own WebSocket client (ChatProvider): its messages (the history the
+ * One chat room, on the chat's client (ChatProvider: the tab's connection, or its own WebSocket): its messages (the history the
  * page was rendered with, read again once the connection is up, then live `message` events, merged
  * by event id), who is online (`usePresence`), typing indicators (`client-typing` client events,
  * sent at most every 2 s while typing, shown for 4 s) and the composer (a Server Action that
@@ -10,6 +10,7 @@ import { AnimatePresence, motion, useReducedMotion } from "motion/react";
 import { Hash, LoaderCircle, MessagesSquare, Send, Users } from "lucide-react";
 import Link from "next/link";
 import { useClientEvent, useConnectionStatus, useEvent, usePresence } from "herald/react";
+import { useChatTransport } from "./chat-provider";
 import { useCallback, useEffect, useMemo, useRef, useState, useTransition } from "react";
 import { toast } from "sonner";
 import { postMessage, roomHistory } from "@/app/(app)/chat/actions";
@@ -78,6 +79,7 @@ export function ChatRoom({
   const [typing, setTyping] = useState<Record<string, { until: number }>>({});
   const { state } = useConnectionStatus();
   const { members, me: self, count } = usePresence(channel);
+  const via = useChatTransport();
   const reduced = useReducedMotion();
   const listRef = useRef<HTMLDivElement>(null);
   const lastTypingSent = useRef(0);
@@ -197,7 +199,11 @@ export function ChatRoom({
     <div>
       <PageHeader
         title="Chat"
-        description="Rooms on WebSocket: Herald's Pusher-compatible server. Messages go through a Server Action and herald.publish; who is online and who is typing come from presence and client events."
+        description={
+          via === "ws"
+            ? "Rooms on WebSocket: Herald's Pusher-compatible server. Messages go through a Server Action and herald.publish; who is online and who is typing come from presence and client events."
+            : "Rooms on the tab's one connection, like every page (?chat=ws moves them to a WebSocket). Messages go through a Server Action and herald.publish; who is online and who is typing come from presence and client events."
+        }
         actions={
           <div data-testid="chat-connection" className="flex items-center gap-2 text-xs text-muted-foreground">
             <span className="sr-only sm:not-sr-only">This page:</span>
