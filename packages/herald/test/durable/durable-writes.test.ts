@@ -193,6 +193,17 @@ describe("writing a channel's Durable Stream", () => {
     for (const channel of ["room-a", "news", "typed-1"]) expect((await herald.history(channel)).events).toEqual([]);
   });
 
+  it("counts writes against the publish route's rate, as POST …/publish is", async () => {
+    const publish = { perUser: { capacity: 2, refillPerSecond: 0.001 }, perIp: false as const };
+    const { herald, base, token } = await serve({ limits: { connectPerIp: false, routes: { publish } } });
+    const init = { method: "POST", headers: { "Content-Type": "application/json" }, user: "alice" };
+    const statuses: number[] = [];
+    for (let n = 1; n <= 3; n++)
+      statuses.push((await write(base, token, "room-a", { ...init, body: `{"n":${n}}` })).status);
+    expect(statuses).toEqual([204, 204, 429]);
+    expect((await herald.history("room-a")).events.map((e) => e.data)).toEqual([{ n: 1 }, { n: 2 }]);
+  });
+
   it("refuses writes (405) when the app lets no one publish (no authorizePublish)", async () => {
     const { herald, base, token } = await serve({ authorizePublish: undefined });
     const put = await write(base, token, "room-a", { method: "PUT", user: "alice" });

@@ -174,10 +174,13 @@ async function serveWrite(edge: HeraldCore, request: DurableRequest): Promise<Du
     url.searchParams.delete("channel");
     url.searchParams.delete("event");
     url.searchParams.set("channel", channel);
+    // The route rates of `POST …/publish` (per address, then per user), then a read's admission.
+    edge.limits.route("publish", null, request.ip);
     const admitted = await admit(edge.options, edge.limits, { ...request, url });
     admitted.release();
     const userId = admitted.principal?.userId;
     if (!userId) throw new HeraldError("unauthorized", "sign in to write to a stream");
+    edge.limits.route("publish", userId, undefined);
     const body = await request.body(WRITE_BODY_LIMIT);
     const create = request.method === "PUT";
     const held = create && (await edge.broker.snapshot([channel], 0, 1)).events.length > 0;
