@@ -7,7 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launchChromium } from "./demo-server.js";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { launchChromium, SCREENSHOTS } from "./demo-server.js";
 import { buildQuickstartIfStale, startQuickstart, type NextMajor, type Quickstart } from "./quickstart-server.js";
 
 /** The app of the suite that runs (the suites run one after the other). */
@@ -128,6 +130,8 @@ describe.each([15, 16] satisfies NextMajor[])("the quickstart on next start, Nex
     // Never echoed back to the sender: each line once.
     expect(await ann.locator(".chat li").allTextContents()).toEqual(["me: hi bob", "bob: hi ann"]);
     expect(await bob.locator(".chat li").allTextContents()).toEqual(["ann: hi bob", "me: hi ann"]);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await ann.screenshot({ path: path.join(SCREENSHOTS, `quickstart-chat-next${next}.png`), fullPage: true });
     expect(await ann.getAttribute(".connection", "data-transport")).not.toBe("ws");
     // Bob leaves: Ann sees it.
     await bob.context().close();
