@@ -35,8 +35,11 @@ export const ENTRIES = [
 /**
  * Size budgets, gzipped bytes, for the bundle a browser app gets from each entry of ENTRIES: the
  * measured size when set, plus ~20%. The package test fails past them; raise them deliberately.
+ * herald/client went from 8,000 to 8,200 with presence and client events on SSE and long-polling,
+ * cross-tab reconnection and the stall rules (8,079 B then); herald/react from 11,500 to 13,500
+ * with the typed hooks and useHistory.
  */
-export const BUDGETS = { "herald/client": 8_000, "herald/react": 13_500 };
+export const BUDGETS = { "herald/client": 8_200, "herald/react": 13_500 };
 
 /** Entries measured as what they add to another one (bundled together, minus the base alone). */
 export const ADD_ONS = [{ name: "herald/client/ws", subpath: "./client/ws", base: "./client" }];

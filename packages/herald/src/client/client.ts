@@ -28,7 +28,7 @@ import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { CursorTracker } from "./cursor-tracker.js";
 import { joinPeers, type PeerSignal } from "./peers.js";
 import { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
-import { refusalOf } from "./source-base.js";
+import { randomId, refusalOf } from "./source-base.js";
 import { createPollEventSource, type PollOptions } from "./poll-event-source.js";
 import { failureCounts, TransportChooser, type NegotiationOptions, type TransportKind } from "./transport.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
@@ -967,11 +967,6 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     if (!set) return;
     for (const listener of [...set]) (listener as (p: ClientEvents[K]) => void)(payload);
   }
-}
-
-/** An id for this client's own events: unique enough to tell them apart, not a secret. */
-function randomId(): string {
-  return `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
 }
 
 function parse<T>(event: MessageEvent | Event): T | null {

@@ -11,7 +11,7 @@
  * does: the client decides what to do.
  */
 import type { EventEnvelope, GapPayload, PresenceMember } from "../protocol/envelope.js";
-import { messageEvent, refusalOf, SourceBase } from "./source-base.js";
+import { messageEvent, randomId, refusalOf, SourceBase } from "./source-base.js";
 import type { EventSourceFactory, EventSourceLike, Timers, VisibilityTarget } from "./types.js";
 
 /** Options of {@link createPollEventSource}. */
@@ -71,7 +71,7 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
     private lastRequestAt = -Infinity;
     private resumeOnShow: (() => void) | null = null;
     /** This poller's id on every request: the server keeps it a member of its presence channels. */
-    private readonly pid = `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+    private readonly pid = randomId();
 
     constructor(
       readonly url: string,

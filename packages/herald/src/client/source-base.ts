@@ -60,3 +60,8 @@ export async function refusalOf(response: Response): Promise<FetchErrorDetail> {
   }
   return detail;
 }
+
+/** An id for a client's own requests and events: unique enough to tell them apart, not a secret. */
+export function randomId(): string {
+  return `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+}
