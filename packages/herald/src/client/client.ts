@@ -29,7 +29,7 @@ import { CursorTracker } from "./cursor-tracker.js";
 import { joinPeers, type PeerSignal } from "./peers.js";
 import { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
 import { randomId, refusalOf } from "./source-base.js";
-import { createPollEventSource, type PollOptions } from "./poll-event-source.js";
+import { createPollEventSource, routeBeside, type PollOptions } from "./poll-event-source.js";
 import { failureCounts, TransportChooser, type NegotiationOptions, type TransportKind } from "./transport.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
 import type { EventSourceFactory, EventSourceLike, OnlineTarget, Timers, VisibilityTarget } from "./types.js";
@@ -388,11 +388,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
 
   /** `POST {base}/publish` with a client event; a refusal is reported as an `error` event. */
   private async postClientEvent(channel: string, event: string, data: unknown): Promise<void> {
-    const base = (globalThis as { location?: { href: string } }).location?.href ?? "http://localhost/";
-    const url = new URL(this.options.url, base);
-    url.pathname = url.pathname.replace(/\/(sse|poll)\/?$/, "/publish");
-    url.search = "";
-    const href = /^[a-z]+:\/\//i.test(this.options.url) ? url.href : url.pathname;
+    const href = routeBeside(this.options.url, "publish");
     try {
       const response = await (this.options.fetch ?? fetch)(href, {
         method: "POST",

@@ -46,11 +46,16 @@ interface PollAnswer {
   presence?: Record<string, { members: PresenceMember[]; me: string }>;
 }
 
+/** The URL of Herald's route `route` beside an SSE URL: a last path segment `sse` becomes `route`. */
+export function routeBeside(sseUrl: string, route: string): string {
+  const url = new URL(sseUrl, "http://relative.invalid");
+  url.pathname = url.pathname.replace(/\/sse\/?$/, `/${route}`);
+  return url.origin === "http://relative.invalid" ? `${url.pathname}${url.search}` : url.toString();
+}
+
 /** The poll URL for an SSE URL: a last path segment `sse` becomes `poll`. */
 export function pollUrlOf(sseUrl: string): string {
-  const url = new URL(sseUrl, "http://relative.invalid");
-  url.pathname = url.pathname.replace(/\/sse\/?$/, "/poll");
-  return url.origin === "http://relative.invalid" ? `${url.pathname}${url.search}` : url.toString();
+  return routeBeside(sseUrl, "poll");
 }
 
 /**

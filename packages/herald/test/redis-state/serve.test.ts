@@ -1,17 +1,14 @@
 /**
  * `herald serve` twice on one Redis (HERALD_REDIS_URL): presence members are shared, counted per
- * user across the two servers, and the HTTP API of either lists them all. (The live
- * `member_added` / `member_removed` frames still reach only the sockets of the server where the
- * member joined or left: the Pusher server sends them to its own sockets.)
+ * user across the two servers, and the HTTP API of either lists them all.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { PusherJs } from "../pusher/pusher-js.js";
 import { closeAll, connected, pusherClient, sdkFor, startAuthServer, subscribed } from "../pusher/fixture.js";
 import { startRedis, type TestRedis } from "../redis/redis-server.js";
+import { startServe } from "../pusher/serve-process.js";
 
-const BIN = fileURLToPath(new URL("../../src/bin/herald.ts", import.meta.url));
 const children: ChildProcess[] = [];
 const clients: PusherJs[] = [];
 let redis: TestRedis;
@@ -28,28 +25,8 @@ afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
 });
 
-async function serve(env: Record<string, string>): Promise<number> {
-  const child = spawn(process.execPath, ["--import", "tsx", BIN, "serve", "--port", "0", "--host", "127.0.0.1"], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let out = "";
-  return new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`herald serve did not start: ${out}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on http:\/\/[^:]+:(\d+) \(.*Redis\)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`herald serve exited (${code}): ${out}`)));
-  });
-}
+/** `herald serve` on a free port (the shared child-process helper); resolves with its port. */
+const serve = async (env: Record<string, string>): Promise<number> => (await startServe(children, env)).port;
 
 describe("herald serve on Redis", () => {
   it("shares presence between two servers: members per user across both, listed by either's HTTP API", async () => {

@@ -33,6 +33,26 @@ export interface PresenceOptions {
 
 const wire = (m: PresenceMember): WireMember => ({ id: m.user_id, info: m.user_info ?? null });
 
+/** The join every transport makes: `key` as `userId` (with the app's info for them); a full channel is `forbidden`. */
+async function joinOrRefuse(
+  store: PresenceStore,
+  options: PresenceOptions,
+  channel: string,
+  key: string,
+  userId: string,
+  info: unknown,
+): Promise<void> {
+  const max = options.maxMembers ?? 100;
+  if ((await store.join(channel, key, { user_id: userId, user_info: info }, max)) === "full") {
+    throw new HeraldError("forbidden", `${channel} is full (${max} members)`, { details: { channel } });
+  }
+}
+
+/** What others see of `userId` (the app's `userInfo`, else null). */
+async function infoOf(options: PresenceOptions, userId: string): Promise<unknown> {
+  return options.userInfo ? ((await options.userInfo(userId)) ?? null) : null;
+}
+
 /** See the module comment. */
 export class SsePresence {
   private readonly unwatch: () => void;
@@ -59,13 +79,9 @@ export class SsePresence {
     const userId = sub.principal?.userId;
     const channels = sub.channels.filter((c) => c.startsWith("presence-"));
     if (!userId || channels.length === 0) return;
-    const info = this.options.userInfo ? ((await this.options.userInfo(userId)) ?? null) : null;
-    const max = this.options.maxMembers ?? 100;
+    const info = await infoOf(this.options, userId);
     for (const channel of channels) {
-      const joined = await this.store.join(channel, sub.id, { user_id: userId, user_info: info }, max);
-      if (joined === "full") {
-        throw new HeraldError("forbidden", `${channel} is full (${max} members)`, { details: { channel } });
-      }
+      await joinOrRefuse(this.store, this.options, channel, sub.id, userId, info);
       const leaveNow = (): void => void this.store.leave(channel, sub.id, userId).catch(() => undefined);
       const grace = this.options.leaveGraceMs ?? 2000;
       const leave = (): void => {
@@ -140,8 +156,8 @@ export class PollPresence {
    */
   async touch(channels: readonly string[], userId: string, pid: string, waitMs: number): Promise<void> {
     const expiresAt = this.now() + waitMs + (this.options.leaveGraceMs ?? 2000) + 5000;
-    const info = this.options.userInfo ? ((await this.options.userInfo(userId)) ?? null) : null;
-    const max = this.options.maxMembers ?? 100;
+    // The app's userInfo only for a join, not on every poll of a member.
+    let info: Promise<unknown> | undefined;
     for (const channel of channels) {
       if (!channel.startsWith("presence-")) continue;
       const key = `poll:${pid}`;
@@ -151,10 +167,7 @@ export class PollPresence {
         known.expiresAt = expiresAt;
         continue;
       }
-      const joined = await this.store.join(channel, key, { user_id: userId, user_info: info }, max);
-      if (joined === "full") {
-        throw new HeraldError("forbidden", `${channel} is full (${max} members)`, { details: { channel } });
-      }
+      await joinOrRefuse(this.store, this.options, channel, key, userId, await (info ??= infoOf(this.options, userId)));
       this.members.set(id, { channel, key, userId, expiresAt, sent: -1 });
     }
   }
