@@ -4,6 +4,10 @@
  * custom server), with two users in the same room: each sees the other online, a message from one
  * reaches the other, typing by one shows "… is typing" for the other, leaving removes the member,
  * the chat's connection indicator names its transport, and a third user joining later gets the history.
+ * The history is Herald's log (`useHistory` on the room's message channel): a late joiner sees the
+ * last 50 messages and then the live ones, none missing and none twice, on both transports, while
+ * messages keep coming during its join; "Earlier messages" pages back. After a restart the history
+ * is what the broker kept: nothing on the memory broker, everything on Redis.
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -11,6 +15,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import WebSocket from "ws";
 import { signSocketAuth } from "../packages/herald/src/pusher/signature.js";
+import { startRedis } from "../packages/herald/test/redis/redis-server.js";
 import { buildIfStale, launchChromium, SCREENSHOTS, signedIn, startDemo, type Demo } from "./demo-server.js";
 
 let demo: Demo;
@@ -45,6 +50,19 @@ async function inRoom(name: string, room: string, via?: "sse" | "ws"): Promise<P
 const member = (page: Page, name: string) => page.locator(`[data-testid=member][data-user-name="${name}"]`);
 const shot = (page: Page, name: string) =>
   page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+
+/** Posts messages "{prefix} #{from}" … in `room` as the demo's e2e bot (`POST /api/e2e/chat`). */
+async function post(origin: string, room: string, prefix: string, from: number, count = 1): Promise<void> {
+  const query = new URLSearchParams({ room, prefix, from: String(from), count: String(count) });
+  const response = await fetch(`${origin}/api/e2e/chat?${query}`, { method: "POST" });
+  expect(response.status, await response.text()).toBe(200);
+}
+
+/** The texts of the messages `page` shows, in order. */
+const shown = (page: Page) => page.locator("[data-testid=chat-message] [data-testid=bubble]").allTextContents();
+/** "{prefix} #{n}" for n = from…to. */
+const numbered = (prefix: string, from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => `${prefix} #${from + i}`);
 
 async function say(page: Page, text: string): Promise<void> {
   await page.fill("[data-testid=chat-input]", text);
@@ -119,6 +137,100 @@ describe("chat in Chromium", () => {
     },
     120_000,
   );
+
+  test.each([
+    { via: undefined, label: "SSE", who: "Late" },
+    { via: "ws" as const, label: "WebSocket", who: "Latews" },
+  ])(
+    "a late joiner on $label sees the last 50 messages, then the live ones: none missing, none twice",
+    async ({ via, label, who }) => {
+      const room = "random";
+      const prefix = `history ${label}`;
+      // Vic is in the room from the start: every message reaches him live.
+      const vic = await inRoom(`Vic ${who}`, room, via);
+      await post(demo.origin, room, prefix, 1, 60);
+
+      // Wes opens the room while messages keep coming (#61-#80, one at a time).
+      let publishing = true;
+      const during = (async () => {
+        for (let n = 61; n <= 80; n++) {
+          await post(demo.origin, room, prefix, n);
+          await new Promise((resolve) => setTimeout(resolve, 60));
+        }
+        publishing = false;
+      })();
+      const wes = await inRoom(`Wes ${who}`, room, via);
+      await during;
+      expect(publishing).toBe(false);
+      const mine = `${label}: live from Wes`;
+      await say(wes, mine);
+      await post(demo.origin, room, prefix, 81, 5);
+      await expect.poll(async () => (await shown(wes)).at(-1), { timeout: 15_000 }).toBe(`${prefix} #85`);
+
+      // Wes: the 50 messages before his read (all of this test's: 60 came first), then every later
+      // one, once each and in order, his own among them where it was published.
+      const seen = await shown(wes);
+      const first = Number(/#(\d+)$/.exec(seen[0] ?? "")?.[1]);
+      expect(seen[0]?.startsWith(`${prefix} #`), `first shown: ${seen[0]}`).toBe(true);
+      expect(first).toBeGreaterThanOrEqual(11);
+      expect(first).toBeLessThanOrEqual(31);
+      expect(seen).toEqual([...numbered(prefix, first, 80), mine, ...numbered(prefix, 81, 85)]);
+      expect(await wes.getAttribute("[data-testid=messages]", "data-history")).toBe("ready");
+
+      // Vic got all of them live, once each.
+      await expect.poll(async () => (await shown(vic)).at(-1), { timeout: 15_000 }).toBe(`${prefix} #85`);
+      const atVic = (await shown(vic)).filter((t) => t.startsWith(`${prefix} #`) || t === mine);
+      expect(atVic).toEqual([...numbered(prefix, 1, 80), mine, ...numbered(prefix, 81, 85)]);
+
+      // "Earlier messages" puts the 50 before the first in front: now Wes has them all, once each.
+      await wes.click("[data-testid=earlier-messages]");
+      await expect.poll(async () => (await shown(wes)).includes(`${prefix} #1`), { timeout: 15_000 }).toBe(true);
+      const all = (await shown(wes)).filter((t) => t.startsWith(`${prefix} #`) || t === mine);
+      expect(all).toEqual([...numbered(prefix, 1, 80), mine, ...numbered(prefix, 81, 85)]);
+      await shot(wes, `chat-late-joiner-${label.toLowerCase()}`);
+    },
+    120_000,
+  );
+
+  test("after a restart the history is what the log kept: nothing on the memory broker, all of it on Redis", async () => {
+    /** Posts three messages on a fresh demo, restarts it, and returns what a new user then sees in #general. */
+    const acrossRestart = async (env: Record<string, string>, name: string): Promise<string[]> => {
+      const before = await startDemo({ env });
+      let after: Demo | undefined;
+      try {
+        await post(before.origin, "general", "kept?", 1, 3);
+        const { context, page } = await signedIn(browser, before.origin, `${name} One`);
+        contexts.push(context);
+        await page.goto("/chat/general");
+        await expect.poll(() => shown(page), { timeout: 15_000 }).toEqual(numbered("kept?", 1, 3));
+        await context.close();
+        await before.stop();
+        after = await startDemo({ env });
+        const again = await signedIn(browser, after.origin, `${name} Two`);
+        contexts.push(again.context);
+        await again.page.goto("/chat/general");
+        const list = again.page.locator("[data-testid=messages]");
+        await expect.poll(() => list.getAttribute("data-history"), { timeout: 15_000 }).toBe("ready");
+        const texts = await shown(again.page);
+        await again.context.close();
+        return texts;
+      } finally {
+        await before.stop();
+        await after?.stop();
+      }
+    };
+
+    // The memory broker's log ends with the process: the room starts empty again.
+    expect(await acrossRestart({}, "Mia Memory")).toEqual([]);
+
+    // Redis keeps it (and the retention, lib/chat.ts, bounds it): the new process shows the three.
+    const redis = await startRedis();
+    try {
+      expect(await acrossRestart({ HERALD_REDIS_URL: redis.url }, "Rex Redis")).toEqual(numbered("kept?", 1, 3));
+    } finally {
+      await redis.stop();
+    }
+  }, 240_000);
 
   test("the auth route refuses signed-out users and other channels", async () => {
     const form = new URLSearchParams({ socket_id: "1.2", channel_name: "presence-chat-general" });

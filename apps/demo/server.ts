@@ -11,8 +11,9 @@
  * its auth route is app/api/chat/auth.
  * With DEMO_E2E=1 (the browser tests) it also serves `POST /api/e2e/cut?ms=` (destroys every
  * stream socket, SSE and long-poll, and refuses new ones for `ms`; `?hold=1`
- * refuses them until `POST /api/e2e/release`) and `POST /api/e2e/publish?count=` (publishes
- * numbered `probe` events on the activity channel).
+ * refuses them until `POST /api/e2e/release`), `POST /api/e2e/publish?count=` (publishes
+ * numbered `probe` events on the activity channel) and `POST /api/e2e/chat?room=&prefix=&from=&count=`
+ * (posts numbered messages, "{prefix} #{n}", in a chat room as "E2E Bot", as the chat's action does).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -22,6 +23,7 @@ import next from "next";
 import { createHeraldServer } from "herald/next";
 import { createPusherServer } from "herald/pusher";
 import { pusherCredentials } from "./lib/chat-credentials";
+import { isRoom, MESSAGE_EVENT, messageChannel } from "./lib/chat";
 import { ACTIVITY_CHANNEL, dashboardHistory, herald } from "./lib/herald";
 
 const dev = process.argv.includes("--dev");
@@ -93,6 +95,19 @@ async function e2eRoute(req: IncomingMessage, res: ServerResponse): Promise<void
     const ids: string[] = [];
     for (let n = from; n < from + count; n++) {
       ids.push(await herald.publish(ACTIVITY_CHANNEL, "probe", { n, at: Date.now() }));
+    }
+    return reply(200, { ids });
+  }
+  if (url.pathname === "/api/e2e/chat") {
+    const room = url.searchParams.get("room");
+    if (!isRoom(room)) return reply(400, { error: { code: "invalid_request", message: "no such room" } });
+    const prefix = url.searchParams.get("prefix") ?? "e2e";
+    const count = Math.min(200, Number(url.searchParams.get("count") ?? 1) || 1);
+    const from = Number(url.searchParams.get("from") ?? 1) || 1;
+    const ids: string[] = [];
+    for (let n = from; n < from + count; n++) {
+      const data = { room, text: `${prefix} #${n}`, user: { id: "e2e-bot", name: "E2E Bot" }, at: Date.now() };
+      ids.push(await herald.publish(messageChannel(room), MESSAGE_EVENT, data));
     }
     return reply(200, { ids });
   }

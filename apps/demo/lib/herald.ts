@@ -8,30 +8,40 @@
  * HERALD_HEARTBEAT_MS sets the heartbeat interval (default 4 s; the browser tests shorten it so a
  * silent connection is noticed within seconds). HERALD_REDIS_URL puts every part (broker, tokens,
  * tasks, limits) on Redis, so several demo processes serve one audience; unset, all is in memory.
+ * Either way the log keeps the chat rooms longer than the defaults (CHAT_RETENTION, lib/chat.ts):
+ * the chat's history is that log. In memory it ends with the process; Redis keeps it.
  */
-import { createHerald } from "herald";
+import { createHerald, MemoryBroker } from "herald";
 import { heraldRedis } from "herald/redis";
-import { roomOfChannel, TYPING_EVENT } from "./chat";
+import { CHAT_RETENTION, chatChannels, roomOfChannel, TYPING_EVENT } from "./chat";
 import { REPORT_LIMIT } from "./report-job";
 import { sessionFromCookieHeader } from "./session";
 import { getUser, userCount } from "./users";
 
 const heartbeatMs = Number(process.env.HERALD_HEARTBEAT_MS) || undefined;
+const redis = heraldRedis(process.env.HERALD_REDIS_URL, { broker: { retention: CHAT_RETENTION } });
 
 export const herald = createHerald({
   singleton: "herald-demo",
   getUserId: (request) => sessionFromCookieHeader(request.header("cookie"))?.id ?? null,
   // Streams need a token (signed-in users only), as before: `…/sse` without one answers 401.
   allowAnonymous: false,
-  // The chat rooms (`presence-chat-{room}`) for signed-in users, on the tab's connection (SSE or
-  // long-poll) and for the WebSocket client's catch-up, under the same rule as the chat's auth route.
+  // The chat rooms (`presence-chat-{room}` and their messages, `private-chat-{room}`) for signed-in
+  // users, on the tab's connection (SSE or long-poll), for their history (`…/history`) and for the
+  // WebSocket client's catch-up, under the same rule as the chat's auth route.
   authorizePrivate: (principal, channel) => principal !== null && roomOfChannel(channel) !== null,
   // The chat on the tab's connection (the default): members shown by name, as the WebSocket auth
   // route signs them, and typing indicators (client events) from signed-in users in a room.
   presence: { userInfo: (id) => ({ name: getUser(id)?.name ?? "Someone" }) },
-  authorizePublish: (_userId, channel, event) => event === TYPING_EVENT && roomOfChannel(channel) !== null,
+  // Typing only on a room's presence channel; its messages come from the Server Action alone.
+  authorizePublish: (_userId, channel, event) =>
+    event === TYPING_EVENT && channel.startsWith("presence-") && roomOfChannel(channel) !== null,
+  // What each chat channel may carry, checked on every publish (lib/chat.ts).
+  channels: chatChannels,
   tasks: { finishedTtlMs: 30 * 60_000, maxRunningPerUser: REPORT_LIMIT },
-  redis: heraldRedis(process.env.HERALD_REDIS_URL),
+  redis,
+  // Without Redis, the memory broker, with the chat's retention (with Redis, the Redis broker has it).
+  ...(redis ? {} : { broker: new MemoryBroker({ retention: CHAT_RETENTION }) }),
   // Prometheus metrics at /api/realtime/metrics (docs/operations.md), behind a bearer token when
   // HERALD_METRICS_TOKEN is set.
   metrics: { bearerToken: process.env.HERALD_METRICS_TOKEN || undefined },

@@ -1,31 +1,38 @@
 "use client";
 /**
- * One chat room, on the chat's client (ChatProvider: the tab's connection, or its own WebSocket): its messages (the history the
- * page was rendered with, read again once the connection is up, then live `message` events, merged
- * by event id), who is online (`usePresence`), typing indicators (`client-typing` client events,
- * sent at most every 2 s while typing, shown for 4 s) and the composer (a Server Action that
- * validates and publishes).
+ * One chat room, on the chat's client (ChatProvider: the tab's connection, or its own WebSocket):
+ * its messages (`useHistory` on the room's message channel: the last 50 from Herald's log, then
+ * the live ones, merged by position with nothing missing or twice; "Earlier messages" pages back),
+ * who is online (`usePresence`), typing indicators (`client-typing` client events, sent at most
+ * every 2 s while typing, shown for 4 s) and the composer (a Server Action that validates and
+ * publishes). The hooks are typed by the chat's channel map (`chatChannels`, lib/chat.ts).
+ *
+ * On WebSocket the live events come over the socket and the history over HTTP (`GET
+ * /api/realtime/history`, with a token from the app's token route): `useHistory` subscribes
+ * first, reads once the socket serves the channel, and merges both by event id.
  */
 import { AnimatePresence, motion, useReducedMotion } from "motion/react";
 import { Hash, LoaderCircle, MessagesSquare, Send, Users } from "lucide-react";
 import Link from "next/link";
-import { useClientEvent, useConnectionStatus, useEvent, usePresence } from "herald/react";
+import { createHeraldHooks, useConnectionStatus, usePresence } from "herald/react";
 import { useChatTransport } from "./chat-provider";
 import { useCallback, useEffect, useMemo, useRef, useState, useTransition } from "react";
 import { toast } from "sonner";
-import { postMessage, roomHistory } from "@/app/(app)/chat/actions";
+import { postMessage } from "@/app/(app)/chat/actions";
 import { ConnectionIndicator } from "@/components/realtime/connection-indicator";
 import { Avatar } from "@/components/ui/avatar";
 import { Button } from "@/components/ui/button";
 import { Card, PageHeader } from "@/components/ui/card";
 import {
+  HISTORY_SIZE,
   MAX_MESSAGE_LENGTH,
   MESSAGE_EVENT,
+  messageChannel,
   roomChannel,
   TYPING_EVENT,
   type ChatMessage,
+  type chatChannels,
   type RoomId,
-  type TypingEvent,
 } from "@/lib/chat";
 import { cn } from "@/lib/utils";
 
@@ -37,18 +44,8 @@ const TYPING_MS = 4000;
 /** At most one typing event per this many ms. */
 const TYPING_THROTTLE_MS = 2000;
 
-function merge(list: ChatMessage[], more: ChatMessage[]): ChatMessage[] {
-  const byId = new Map(list.map((m) => [m.id, m]));
-  let changed = false;
-  for (const m of more) {
-    if (!byId.has(m.id)) {
-      byId.set(m.id, m);
-      changed = true;
-    }
-  }
-  if (!changed) return list;
-  return [...byId.values()].sort((a, b) => a.at - b.at || a.id.localeCompare(b.id));
-}
+/** Herald's hooks, typed by the chat's channels: event names and payloads are checked here. */
+const { useClientEvent, useEvent, useHistory } = createHeraldHooks<typeof chatChannels>();
 
 const clock = (at: number) => new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 
@@ -60,20 +57,20 @@ function typingLine(names: string[]): string {
   return `${names.length} people are typing…`;
 }
 
-export function ChatRoom({
-  me,
-  room,
-  rooms,
-  history,
-}: {
-  me: Person;
-  room: RoomId;
-  rooms: RoomInfo[];
-  history: ChatMessage[];
-}) {
+export function ChatRoom({ me, room, rooms }: { me: Person; room: RoomId; rooms: RoomInfo[] }) {
   const channel = roomChannel(room);
   const info = rooms.find((r) => r.id === room)!;
-  const [messages, setMessages] = useState<ChatMessage[]>(history);
+  // The room's last messages from Herald's log, then the live ones (each once, in log order).
+  const history = useHistory(messageChannel(room), { limit: HISTORY_SIZE });
+  // Messages this tab sent, shown at once, until they come back on the channel.
+  const [sent, setSent] = useState<ChatMessage[]>([]);
+  const messages = useMemo(() => {
+    const list = history.events.flatMap((e) => (e.event === MESSAGE_EVENT ? [{ ...e.data, id: e.id }] : []));
+    const shown = new Set(list.map((m) => m.id));
+    const pending = sent.filter((m) => !shown.has(m.id));
+    return pending.length === 0 ? list : [...list, ...pending];
+  }, [history.events, sent]);
+  const [loadingOlder, setLoadingOlder] = useState(false);
   const [draft, setDraft] = useState("");
   const [pending, startTransition] = useTransition();
   const [typing, setTyping] = useState<Record<string, { until: number }>>({});
@@ -84,10 +81,8 @@ export function ChatRoom({
   const listRef = useRef<HTMLDivElement>(null);
   const lastTypingSent = useRef(0);
 
-  // Live messages (our own too: `herald.publish` reaches every subscriber).
-  useEvent<Omit<ChatMessage, "id">>(channel, MESSAGE_EVENT, (data, envelope) => {
-    if (!envelope.id) return;
-    setMessages((list) => merge(list, [{ ...data, id: envelope.id! }]));
+  // A message ends its sender's "typing".
+  useEvent(messageChannel(room), MESSAGE_EVENT, (data) => {
     setTyping((t) => {
       if (!(data.user.id in t)) return t;
       const { [data.user.id]: _, ...rest } = t;
@@ -95,20 +90,8 @@ export function ChatRoom({
     });
   });
 
-  // Once live, read the history again: whatever was posted between the render and the subscription.
-  useEffect(() => {
-    if (state !== "connected") return;
-    let current = true;
-    roomHistory(room)
-      .then((list) => current && setMessages((m) => merge(m, list)))
-      .catch(() => undefined);
-    return () => {
-      current = false;
-    };
-  }, [state, room]);
-
   // Others typing (client events never come back to their sender; a replayed old one is ignored).
-  const sendTyping = useClientEvent<TypingEvent>(channel, TYPING_EVENT, (data, envelope) => {
+  const sendTyping = useClientEvent(channel, TYPING_EVENT, (data, envelope) => {
     const from = envelope.userId;
     if (!from || from === me.id || typeof data?.at !== "number") return;
     if (Date.now() - data.at > TYPING_MS) return;
@@ -156,11 +139,20 @@ export function ChatRoom({
     }
   };
 
-  // Keep the newest message in view.
+  // Keep the newest message in view (not when earlier ones are put in front).
+  const newest = messages.at(-1)?.id;
   useEffect(() => {
     const list = listRef.current;
     if (list) list.scrollTop = list.scrollHeight;
-  }, [messages.length]);
+  }, [newest]);
+
+  const loadOlder = () => {
+    setLoadingOlder(true);
+    history
+      .loadOlder()
+      .catch(() => toast.error("Could not load earlier messages"))
+      .finally(() => setLoadingOlder(false));
+  };
 
   const send = (event?: { preventDefault(): void }) => {
     event?.preventDefault();
@@ -170,7 +162,7 @@ export function ChatRoom({
       const result = await postMessage(room, text);
       if (result.ok) {
         setDraft("");
-        setMessages((list) => merge(list, [result.message]));
+        setSent((list) => [...list, result.message]);
         if (lastTypingSent.current) notify(false);
         lastTypingSent.current = 0;
       } else toast.error("Not sent", { description: result.error });
@@ -201,8 +193,8 @@ export function ChatRoom({
         title="Chat"
         description={
           via === "ws"
-            ? "Rooms on WebSocket: Herald's Pusher-compatible server. Messages go through a Server Action and herald.publish; who is online and who is typing come from presence and client events."
-            : "Rooms on the tab's one connection, like every page (?chat=ws moves them to a WebSocket). Messages go through a Server Action and herald.publish; who is online and who is typing come from presence and client events."
+            ? "Rooms on WebSocket: Herald's Pusher-compatible server. Messages go through a Server Action and herald.publish, and are kept in Herald's log, which is the room's history; who is online and who is typing come from presence and client events."
+            : "Rooms on the tab's one connection, like every page (?chat=ws moves them to a WebSocket). Messages go through a Server Action and herald.publish, and are kept in Herald's log, which is the room's history; who is online and who is typing come from presence and client events."
         }
         actions={
           <div data-testid="chat-connection" className="flex items-center gap-2 text-xs text-muted-foreground">
@@ -295,15 +287,33 @@ export function ChatRoom({
             </div>
           </div>
 
+          {history.status === "error" ? (
+            <p role="alert" data-testid="history-error" className="border-b border-border px-4 py-2 text-xs sm:px-5">
+              Could not load this room&apos;s messages ({history.error?.code ?? "error"}); new ones still arrive.
+            </p>
+          ) : null}
           {messages.length === 0 ? (
             <div className="flex flex-1 flex-col items-center justify-center px-6 py-14 text-center">
               <div className="mb-4 flex size-11 items-center justify-center rounded-full bg-muted text-muted-foreground">
-                <MessagesSquare aria-hidden className="size-5" />
+                {history.status === "ready" || history.status === "error" ? (
+                  <MessagesSquare aria-hidden className="size-5" />
+                ) : (
+                  <LoaderCircle aria-hidden className="size-5 animate-spin" />
+                )}
               </div>
-              <p className="text-sm font-medium">No messages yet</p>
-              <p className="mt-1 max-w-sm text-sm text-muted-foreground">
-                Say hello. Everyone in #{info.id} sees it at once, and whoever joins later gets the last messages.
-              </p>
+              {history.status === "ready" || history.status === "error" ? (
+                <>
+                  <p className="text-sm font-medium" data-testid="no-messages">
+                    No messages yet
+                  </p>
+                  <p className="mt-1 max-w-sm text-sm text-muted-foreground">
+                    Say hello. Everyone in #{info.id} sees it at once, and whoever joins later gets the last{" "}
+                    {HISTORY_SIZE} messages.
+                  </p>
+                </>
+              ) : (
+                <p className="text-sm font-medium">Loading messages…</p>
+              )}
             </div>
           ) : null}
           <div
@@ -313,11 +323,27 @@ export function ChatRoom({
             aria-live="polite"
             tabIndex={0}
             data-testid="messages"
+            data-history={history.status}
             className={cn(
               "overflow-y-auto px-4 py-4 focus-visible:ring-2 focus-visible:ring-ring focus-visible:outline-none focus-visible:ring-inset sm:px-5",
               messages.length === 0 ? "hidden" : "flex-1",
             )}
           >
+            {history.more ? (
+              <div className="mb-3 flex justify-center">
+                <Button
+                  type="button"
+                  variant="secondary"
+                  size="sm"
+                  onClick={loadOlder}
+                  disabled={loadingOlder}
+                  data-testid="earlier-messages"
+                >
+                  {loadingOlder ? <LoaderCircle aria-hidden className="animate-spin" /> : null}
+                  Earlier messages
+                </Button>
+              </div>
+            ) : null}
             <ol className="space-y-3">
               <AnimatePresence initial={false}>
                 {messages.map((m) => {

@@ -1,7 +1,7 @@
 "use server";
-/** The chat's Server Actions: posting a message (validated, published on the room's channel) and a room's history. */
+/** The chat's Server Action: posting a message (validated, published on the room's message channel). */
 import { requireSession } from "@/lib/auth";
-import { checkMessage, historyOf, isRoom, MESSAGE_EVENT, remember, roomChannel, type ChatMessage } from "@/lib/chat";
+import { checkMessage, isRoom, MESSAGE_EVENT, messageChannel, type ChatMessage, type MessageData } from "@/lib/chat";
 import { herald } from "@/lib/herald";
 
 /** What {@link postMessage} answers. */
@@ -22,8 +22,10 @@ function allowed(userId: string): boolean {
 }
 
 /**
- * Posts `text` in `room`: published with `herald.publish` on the room's channel (so it is in
- * Herald's log, and reaches every transport), and kept in the room's history for later joiners.
+ * Posts `text` in `room`: published with `herald.publish` on the room's message channel, which is
+ * all the keeping there is: Herald's log holds it (retention in lib/chat.ts), every transport
+ * delivers it, and whoever opens the room later reads it with `useHistory`. The channel map
+ * (`chatChannels`) types this call and validates the message once more before it is stored.
  */
 export async function postMessage(room: unknown, text: unknown): Promise<PostResult> {
   const session = await requireSession();
@@ -31,20 +33,12 @@ export async function postMessage(room: unknown, text: unknown): Promise<PostRes
   const checked = checkMessage(text);
   if (!checked.ok) return checked;
   if (!allowed(session.id)) return { ok: false, error: "Slow down a little: too many messages at once." };
-  const body: Omit<ChatMessage, "id"> = {
+  const data: MessageData = {
     room,
     text: checked.text,
     user: { id: session.id, name: session.name },
     at: Date.now(),
   };
-  const id = await herald.publish(roomChannel(room), MESSAGE_EVENT, body);
-  const message: ChatMessage = { id, ...body };
-  remember(message);
-  return { ok: true, message };
-}
-
-/** The room's last messages, oldest first (read again once the live connection is up). */
-export async function roomHistory(room: unknown): Promise<ChatMessage[]> {
-  await requireSession();
-  return isRoom(room) ? historyOf(room) : [];
+  const id = await herald.publish(messageChannel(room), MESSAGE_EVENT, data);
+  return { ok: true, message: { id, ...data } };
 }

@@ -2,7 +2,7 @@ import type { Metadata } from "next";
 import { notFound } from "next/navigation";
 import { ChatRoom } from "@/components/chat/chat-room";
 import { requireSession } from "@/lib/auth";
-import { historyOf, isRoom, ROOMS } from "@/lib/chat";
+import { isRoom, ROOMS } from "@/lib/chat";
 
 export const dynamic = "force-dynamic";
 
@@ -22,7 +22,6 @@ export default async function ChatRoomPage({ params }: { params: Promise<{ room:
       me={{ id: session.id, name: session.name }}
       room={room}
       rooms={ROOMS.map((r) => ({ id: r.id, title: r.title, description: r.description }))}
-      history={historyOf(room)}
     />
   );
 }
