@@ -23,6 +23,8 @@ export type ServerErrorCode =
   | "too_many_connections"
   | "origin_not_allowed"
   | "not_found"
+  | "unknown_connection"
+  | "connection_user_mismatch"
   | "method_not_allowed"
   | "offset_gone"
   | "conflict"
@@ -77,6 +79,8 @@ export const STATUS_BY_CODE: Record<ServerErrorCode, number> = {
   too_many_connections: 429,
   origin_not_allowed: 403,
   not_found: 404,
+  unknown_connection: 404,
+  connection_user_mismatch: 403,
   method_not_allowed: 405,
   offset_gone: 410,
   conflict: 409,

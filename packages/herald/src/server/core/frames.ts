@@ -14,6 +14,8 @@ import { encodeCursor } from "../../protocol/cursor.js";
 /** One encoded event with its position, as queued for subscribers. */
 export interface Frame {
   readonly seq: number;
+  /** The channel it was published on. */
+  readonly channel: string;
   /** The log incarnation `seq` belongs to. */
   readonly epoch: string;
   readonly bytes: Buffer;
@@ -35,7 +37,7 @@ export function encodeEventFrame(epoch: string, event: StoredEvent): Frame {
   } else {
     text = `id: ${id}\ndata: ${envelope(id, event)}\n\n`;
   }
-  return { seq: event.seq, epoch, bytes: Buffer.from(text) };
+  return { seq: event.seq, channel: event.channel, epoch, bytes: Buffer.from(text) };
 }
 
 function envelope(id: string, event: StoredEvent): string {

@@ -221,19 +221,68 @@ export class Hub {
   async attach(sub: Subscriber): Promise<void> {
     this.subscribers.add(sub);
     if (sub.deadline !== undefined) this.rotating++;
-    const ready: Promise<void>[] = [];
-    for (const name of sub.channels) {
-      const state = this.channelState(name);
-      state.subs.add(sub);
-      ready.push(state.upstream!.ready);
-    }
+    const ready = this.enter(sub, sub.channels);
     this.ensureTimer();
     try {
-      await Promise.all(ready);
+      await ready;
     } catch (cause) {
       this.detach(sub, "broker_unavailable");
       throw new HeraldError("broker_unavailable", "the broker could not subscribe", { cause });
     }
+  }
+
+  /**
+   * Holds a live subscriber's live events (they queue, as while it replays) for a change of its
+   * channels: {@link addChannels}, {@link removeChannels}, the added channels' catch-up through
+   * {@link writeReplay}, then {@link goLive} with its own floor. Heartbeats and presence frames still
+   * reach it. False when it is not live.
+   */
+  hold(sub: Subscriber): boolean {
+    if (sub.state !== "live") return false;
+    sub.state = "replaying";
+    return true;
+  }
+
+  /**
+   * Adds `names` to a held subscriber's channels (their live events queue for it) and resolves once
+   * the broker delivers live events for all of them; when it cannot, they are removed again and this
+   * rejects with `broker_unavailable`.
+   */
+  async addChannels(sub: Subscriber, names: readonly string[]): Promise<void> {
+    if (sub.state !== "replaying" || names.length === 0) return;
+    sub.channels = [...sub.channels, ...names];
+    try {
+      await this.enter(sub, names);
+    } catch (cause) {
+      this.removeChannels(sub, names);
+      throw new HeraldError("broker_unavailable", "the broker could not subscribe", { cause });
+    }
+  }
+
+  /** Removes `names` from a subscriber's channels: nothing more of them is written to it, queued frames included. */
+  removeChannels(sub: Subscriber, names: readonly string[]): void {
+    if (sub.state === "closed" || names.length === 0) return;
+    const gone = new Set(names);
+    sub.channels = sub.channels.filter((name) => !gone.has(name));
+    if (sub.queue.length > 0) sub.queue = sub.queue.filter((frame) => !gone.has(frame.channel));
+    for (const name of names) {
+      sub.skip?.delete(name);
+      const state = this.channels.get(name);
+      if (!state?.subs.delete(sub)) continue;
+      this.releaseIfIdle(state);
+    }
+    if (sub.skip?.size === 0) sub.skip = undefined;
+  }
+
+  /** Registers `sub` on `names`; resolves once their upstream subscriptions are ready. */
+  private enter(sub: Subscriber, names: readonly string[]): Promise<unknown> {
+    const ready: Promise<void>[] = [];
+    for (const name of names) {
+      const state = this.channelState(name);
+      state.subs.add(sub);
+      ready.push(state.upstream!.ready);
+    }
+    return Promise.all(ready);
   }
 
   /**
@@ -257,13 +306,18 @@ export class Hub {
     return true;
   }
 
-  /** Writes `preamble` (the end of the replay and `herald:connected`), then the live events queued meanwhile. */
+  /**
+   * Writes `preamble` (the end of the replay and `herald:connected`), then the live events queued
+   * meanwhile. After a channel change (see {@link hold}): the end of the catch-up, with the
+   * subscriber's own floor and epoch.
+   */
   goLive(sub: Subscriber, preamble: Uint8Array, floor: number, epoch: string): void {
     if (sub.state !== "replaying") return;
     sub.floor = floor;
     sub.epoch = epoch;
-    sub.sink.write(preamble);
+    if (preamble.length > 0) sub.sink.write(preamble);
     sub.state = "live";
+    sub.connected = true;
     if (sub.queue.some((frame) => frame.epoch !== epoch)) {
       this.epochChanged(sub);
       return;
@@ -272,21 +326,22 @@ export class Hub {
   }
 
   /**
-   * Writes a control frame (not an event of the log: it has no position) to the live subscribers
-   * of `channel`, except the one with id `except`. A subscriber still replaying misses it; what it
-   * carries must be read again when that subscriber goes live (presence sends the member list then).
+   * Writes a control frame (not an event of the log: it has no position) to the connected
+   * subscribers of `channel`, except the one with id `except`. A subscriber still in its first
+   * replay misses it; what it carries must be read again when that subscriber goes live (presence
+   * sends the member list then).
    */
   sendToChannel(channel: string, bytes: Buffer, except?: string): void {
     const state = this.channels.get(channel);
     if (!state) return;
     for (const sub of state.subs) {
-      if (sub.state === "live" && sub.id !== except && !this.isSlow(sub)) sub.sink.write(bytes);
+      if (this.isOpen(sub) && sub.id !== except && !this.isSlow(sub)) sub.sink.write(bytes);
     }
   }
 
-  /** Writes a control frame to one live subscriber (false when it is not live, or too slow). */
+  /** Writes a control frame to one connected subscriber (false when it is not, or too slow). */
   sendTo(sub: Subscriber, bytes: Buffer): boolean {
-    if (sub.state !== "live" || this.isSlow(sub)) return false;
+    if (!this.isOpen(sub) || this.isSlow(sub)) return false;
     sub.sink.write(bytes);
     return true;
   }
@@ -684,7 +739,7 @@ export class Hub {
       let bytes: Buffer | undefined;
       for (const sub of state.subs) {
         this.delivered += frames.length;
-        if (sub.state === "live" && sub.channels.length === 1 && frames[0]!.seq > sub.floor) {
+        if (sub.state === "live" && sub.channels.length === 1 && frames[0]!.seq > sub.floor && !sub.skip) {
           // The common case: the shared bytes, as they are. (A subscriber that just went live may
           // already have the first frames from its replay; it takes the queue path below.)
           if (this.isSlow(sub)) continue;
@@ -833,6 +888,11 @@ export class Hub {
     for (const follower of [...state.followers]) follower.lost?.();
   }
 
+  /** Takes control frames (heartbeats, presence): live, or connected and held for a channel change. */
+  private isOpen(sub: Subscriber): boolean {
+    return sub.state === "live" || (sub.state === "replaying" && sub.connected);
+  }
+
   private epochChanged(sub: Subscriber): void {
     this.close(sub, "epoch_changed", "the event log restarted; reconnect to learn what was lost");
   }
@@ -850,7 +910,7 @@ export class Hub {
     if (now - this.lastHeartbeat >= this.heartbeatMs) {
       this.lastHeartbeat = now;
       for (const sub of this.subscribers) {
-        if (sub.state === "live" && !this.isSlow(sub)) sub.sink.write(HEARTBEAT);
+        if (this.isOpen(sub) && !this.isSlow(sub)) sub.sink.write(HEARTBEAT);
       }
     }
     if (this.rotating > 0) {

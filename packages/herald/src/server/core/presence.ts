@@ -58,6 +58,8 @@ export class SsePresence {
   private readonly unwatch: () => void;
   /** This process's streams present on each channel as each user (`channel\nuser` → streams). */
   private readonly held = new Map<string, number>();
+  /** The presence channels each stream is a member of. */
+  private readonly joined = new WeakMap<Subscriber, Set<string>>();
 
   constructor(
     private readonly hub: Hub,
@@ -76,31 +78,91 @@ export class SsePresence {
    * them. Throws `forbidden` when a channel is full (the stream is then closed with that error).
    */
   async join(sub: Subscriber): Promise<void> {
+    await this.announce(sub, await this.enter(sub, sub.channels));
+  }
+
+  /**
+   * Joins the presence channels among `channels` as `sub`'s user: all of them, or none (throwing
+   * `forbidden` when one is full). Returns the ones joined; the stream's close leaves them.
+   */
+  async enter(sub: Subscriber, channels: readonly string[]): Promise<string[]> {
     const userId = sub.principal?.userId;
-    const channels = sub.channels.filter((c) => c.startsWith("presence-"));
-    if (!userId || channels.length === 0) return;
+    const wanted = channels.filter((c) => c.startsWith("presence-"));
+    if (!userId || wanted.length === 0) return [];
     const info = await infoOf(this.options, userId);
-    for (const channel of channels) {
-      await joinOrRefuse(this.store, this.options, channel, sub.id, userId, info);
-      const leaveNow = (): void => void this.store.leave(channel, sub.id, userId).catch(() => undefined);
-      const grace = this.options.leaveGraceMs ?? 2000;
-      const leave = (): void => {
-        if (grace <= 0) return leaveNow();
-        setTimeout(leaveNow, grace).unref?.();
-      };
-      // The stream may have closed while the store answered: then leave at once.
-      if (sub.state === "closed") return leaveNow();
+    const done: string[] = [];
+    try {
+      for (const channel of wanted) {
+        await joinOrRefuse(this.store, this.options, channel, sub.id, userId, info);
+        done.push(channel);
+      }
+    } catch (error) {
+      for (const channel of done) this.leaveNow(channel, sub.id, userId);
+      throw error;
+    }
+    // The stream may have closed while the store answered: then leave at once.
+    if (sub.state === "closed") {
+      for (const channel of done) this.leaveNow(channel, sub.id, userId);
+      return [];
+    }
+    let mine = this.joined.get(sub);
+    if (!mine) {
+      const set = (mine = new Set());
+      this.joined.set(sub, set);
+      sub.closeHandlers.push(() => {
+        const grace = this.options.leaveGraceMs ?? 2000;
+        for (const channel of set) {
+          this.unhold(channel, userId);
+          if (grace <= 0) this.leaveNow(channel, sub.id, userId);
+          else setTimeout(() => this.leaveNow(channel, sub.id, userId), grace).unref?.();
+        }
+        set.clear();
+      });
+    }
+    for (const channel of done) {
+      mine.add(channel);
       const key = `${channel}\n${userId}`;
       this.held.set(key, (this.held.get(key) ?? 0) + 1);
-      sub.closeHandlers.push(() => {
-        const left = this.held.get(key)! - 1;
-        if (left === 0) this.held.delete(key);
-        else this.held.set(key, left);
-        leave();
-      });
+    }
+    return done;
+  }
+
+  /** Sends `sub` the member list of each of `channels` it is a member of. */
+  async announce(sub: Subscriber, channels: readonly string[]): Promise<void> {
+    const userId = sub.principal?.userId;
+    const mine = this.joined.get(sub);
+    if (!userId || !mine) return;
+    for (const channel of channels) {
+      if (!mine.has(channel)) continue;
       const members = await this.store.members(channel);
       this.hub.sendTo(sub, presenceFrame({ channel, type: "members", members: members.map(wire), me: userId }));
     }
+  }
+
+  /**
+   * Leaves `channels` for `sub` at once (a channel removed from an open stream: no grace, since the
+   * stream, and so its member key, stays and may join again).
+   */
+  leave(sub: Subscriber, channels: readonly string[]): void {
+    const userId = sub.principal?.userId;
+    const mine = this.joined.get(sub);
+    if (!userId || !mine) return;
+    for (const channel of channels) {
+      if (!mine.delete(channel)) continue;
+      this.unhold(channel, userId);
+      this.leaveNow(channel, sub.id, userId);
+    }
+  }
+
+  private unhold(channel: string, userId: string): void {
+    const key = `${channel}\n${userId}`;
+    const left = (this.held.get(key) ?? 1) - 1;
+    if (left <= 0) this.held.delete(key);
+    else this.held.set(key, left);
+  }
+
+  private leaveNow(channel: string, key: string, userId: string): void {
+    void this.store.leave(channel, key, userId).catch(() => undefined);
   }
 
   /** Presence members held by this process's streams: one per user per channel, however many tabs. */

@@ -3,10 +3,11 @@
  * snapshot of the log (its head, and the events after the cursor), write the replay (or gap
  * events), announce `herald:connected` with the head as the cursor, then release the queued live
  * events that are past the head. Every event on the subscriber's channels is either at or before
- * the head (so in the snapshot) or after it (so delivered live): none falls between.
+ * the head (so in the snapshot) or after it (so delivered live): none falls between. A channel
+ * added to the open stream later is caught up with the same {@link writeReplay} (core/channel-change.ts).
  */
 import { Buffer } from "node:buffer";
-import type { Broker } from "../../brokers/types.js";
+import type { Broker, Snapshot } from "../../brokers/types.js";
 import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
 import { connectedFrame, encodeEventFrame, gapFrame } from "./frames.js";
 import type { Hub } from "./hub.js";
@@ -31,34 +32,11 @@ export async function startSession(
   heartbeatMs: number,
 ): Promise<void> {
   await hub.attach(sub);
-  let parts: Buffer[] = [];
-  let pending = 0;
   const resume = cursor !== null && cursorText !== null;
   const snapshot = await broker.snapshot(resume ? sub.channels : [], resume ? cursor.seq : 0, REPLAY_LIMIT);
   if (sub.state !== "replaying") return; // the client left while we were reading
-  /** Queues a frame; writes the queue once it reaches a piece. False when the client is gone or dropped. */
-  const push = async (frame: Buffer, force = false): Promise<boolean> => {
-    if (frame.length > 0) parts.push(frame);
-    pending += frame.length;
-    if (pending === 0 || (pending < REPLAY_PIECE_BYTES && !force)) return true;
-    const piece = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    parts = [];
-    pending = 0;
-    return hub.writeReplay(sub, piece);
-  };
-  if (resume && cursor.epoch !== snapshot.epoch) {
-    for (const channel of sub.channels) parts.push(gapFrame({ channel, reason: "epoch", cursor: cursorText }));
-    hub.countGaps(sub.channels.length, "sse", "epoch");
-    hub.telemetry.record({ type: "resume", transport: "sse", result: "gap" });
-  } else if (resume) {
-    for (const channel of snapshot.trimmed) parts.push(gapFrame({ channel, reason: "retention", cursor: cursorText }));
-    hub.countGaps(snapshot.trimmed.length, "sse", "retention");
-    const result = snapshot.trimmed.length > 0 ? "gap" : "recovered";
-    hub.telemetry.record({ type: "resume", transport: "sse", result });
-    for (const event of snapshot.events) if (!(await push(encodeEventFrame(snapshot.epoch, event).bytes))) return;
-  }
-  if (pending >= REPLAY_PIECE_BYTES / 4 && !(await push(Buffer.alloc(0), true))) return;
-  if (sub.state !== "replaying") return;
+  const parts = resume ? await writeReplay(hub, sub, snapshot, sub.channels, cursor, cursorText, true) : [];
+  if (parts === undefined || sub.state !== "replaying") return;
   parts.push(
     connectedFrame({
       connectionId: sub.id,
@@ -69,4 +47,47 @@ export async function startSession(
     }),
   );
   hub.goLive(sub, Buffer.concat(parts), snapshot.head, snapshot.epoch);
+}
+
+/**
+ * Writes the replay of `channels` from `snapshot` (read after `cursor`) to a replaying `sub`: one
+ * `herald:gap` per channel when the cursor's epoch is gone, else one per channel retention trimmed
+ * and the events, in pieces. Returns the frames left to write (under a piece: the caller writes them
+ * with what follows), or undefined when the client is gone or was dropped. `resume`: count it as a
+ * resume in the telemetry (a new connection's, not a channel added to an open one).
+ */
+export async function writeReplay(
+  hub: Hub,
+  sub: Subscriber,
+  snapshot: Snapshot,
+  channels: readonly string[],
+  cursor: Cursor,
+  cursorText: string,
+  resume: boolean,
+): Promise<Buffer[] | undefined> {
+  let parts: Buffer[] = [];
+  let pending = 0;
+  /** Queues a frame; writes the queue once it reaches a piece. False when the client is gone or dropped. */
+  const push = async (frame: Buffer, force = false): Promise<boolean> => {
+    if (frame.length > 0) parts.push(frame);
+    pending += frame.length;
+    if (pending === 0 || (pending < REPLAY_PIECE_BYTES && !force)) return true;
+    const piece = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    parts = [];
+    pending = 0;
+    return hub.writeReplay(sub, piece);
+  };
+  if (cursor.epoch !== snapshot.epoch) {
+    for (const channel of channels) parts.push(gapFrame({ channel, reason: "epoch", cursor: cursorText }));
+    hub.countGaps(channels.length, "sse", "epoch");
+    if (resume) hub.telemetry.record({ type: "resume", transport: "sse", result: "gap" });
+  } else {
+    for (const channel of snapshot.trimmed) parts.push(gapFrame({ channel, reason: "retention", cursor: cursorText }));
+    hub.countGaps(snapshot.trimmed.length, "sse", "retention");
+    const result = snapshot.trimmed.length > 0 ? "gap" : "recovered";
+    if (resume) hub.telemetry.record({ type: "resume", transport: "sse", result });
+    for (const event of snapshot.events) if (!(await push(encodeEventFrame(snapshot.epoch, event).bytes))) return;
+  }
+  if (pending >= REPLAY_PIECE_BYTES / 4 && !(await push(Buffer.alloc(0), true))) return;
+  return parts;
 }
