@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `herald serve`: the standalone server. A Pusher-compatible WebSocket at `/app/{key}`, the Pusher
- * HTTP API at `/apps/{id}/…`, Herald's SSE at `/sse`, liveness at `/healthz`, readiness at
+ * HTTP API at `/apps/{id}/…`, Herald's SSE at `/sse` (and `POST /channels`, which changes an open
+ * stream's channels), liveness at `/healthz`, readiness at
  * `/readyz` and Prometheus metrics at `/metrics` (when prom-client is installed; optionally on their
  * own port and behind a bearer token), on one port. It logs JSON lines on stdout.
  *
@@ -35,7 +36,8 @@ import { credentialsProblem, DEFAULTS } from "./credentials.js";
 const USAGE = `Usage: herald serve [--port 6001] [--host 127.0.0.1] [--allow-default-credentials]
 
 Serves the Pusher Channels protocol (ws://host:port/app/{key}), its HTTP API (/apps/{id}/...),
-Herald's SSE (/sse?channel=...) and long-poll (/poll?channel=...), /healthz, /readyz and /metrics (Prometheus, when prom-client is
+Herald's SSE (/sse?channel=...; POST /channels changes an open stream's channels) and long-poll
+(/poll?channel=...), /healthz, /readyz and /metrics (Prometheus, when prom-client is
 installed). Listens on 127.0.0.1 unless --host says otherwise. Logs JSON lines on stdout.
 
 With the default secret (app-secret, which anyone can read here) it refuses to start on a
@@ -192,9 +194,9 @@ async function serve(args: Args): Promise<void> {
       void herald.handleNode(req, res);
       return;
     }
-    if (path === "/poll") {
-      // Herald's routes serve polls under their base path: the same request, addressed there.
-      req.url = `/api/realtime/poll${req.url!.slice(path.length)}`;
+    if (path === "/poll" || path === "/channels") {
+      // Herald's routes serve polls and channel changes under their base path: the same request, addressed there.
+      req.url = `/api/realtime${path}${req.url!.slice(path.length)}`;
       if (herald.handleNodeRoutes(req, res)) return;
     }
     if (pusher.handleRequest(req, res)) return;

@@ -41,22 +41,32 @@ export async function admit(options: EdgeOptions, limits: Limits, request: Incom
   limits.checkUrl(request.rawUrl);
   limits.attemptFromIp(request.ip);
   const parsed = parseSubscription(request.url, request.header("last-event-id"), options.maxChannelsPerConnection);
-  const context: RequestContext = {
-    url: request.url,
-    header: request.header,
-    ip: request.ip,
-    channels: parsed.channels,
-    token: parsed.token,
-  };
+  const principal = await authenticateAndAuthorize(options, limits, request, parsed.channels, parsed.token);
+  const release = limits.acquire(principal?.userId ?? null, request.ip);
+  return { ...parsed, principal, release };
+}
+
+/**
+ * The part of admission after parsing, which a channel change of an open stream passes too
+ * (http/channels.ts): authentication (with `token`), the per-user attempt rate, and every channel's
+ * rule. Resolves to the principal (null: anonymous); throws as {@link admit}.
+ */
+export async function authenticateAndAuthorize(
+  options: EdgeOptions,
+  limits: Limits,
+  request: IncomingRequest,
+  channels: readonly string[],
+  token: string | null,
+): Promise<Principal | null> {
+  const context: RequestContext = { url: request.url, header: request.header, ip: request.ip, channels, token };
   const principal = options.authenticate ? await options.authenticate(context) : null;
   if (principal) limits.attemptByUser(principal.userId);
   if (options.authorize) {
-    for (const channel of parsed.channels) {
+    for (const channel of channels) {
       if (!(await options.authorize(principal, channel, context))) {
         throw new HeraldError("forbidden", `not allowed to subscribe to "${channel}"`, { details: { channel } });
       }
     }
   }
-  const release = limits.acquire(principal?.userId ?? null, request.ip);
-  return { ...parsed, principal, release };
+  return principal;
 }

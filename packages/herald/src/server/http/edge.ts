@@ -13,6 +13,7 @@ import type { TrustProxy } from "./limits/client-ip.js";
 import type { SessionRequest } from "./routes.js";
 import { toHeraldError } from "./responses.js";
 import { startSession } from "../core/session.js";
+import { changeChannels, streamGone, type ChannelChange } from "../core/channel-change.js";
 import { PollPresence, SsePresence, type PresenceOptions } from "../core/presence.js";
 import { MemoryPresenceStore, type PresenceStore } from "../core/presence-store.js";
 import type { Sink } from "../core/sink.js";
@@ -94,6 +95,10 @@ export class HeraldCore {
   private store: PresenceStore | undefined;
   private ssePresence: SsePresence | undefined;
   private polling: PollPresence | undefined;
+  /** This process's open streams by connection id (what a channel change names). */
+  private readonly streams = new Map<string, Subscriber>();
+  /** Each stream's channel change in progress: the next one waits for it. */
+  private readonly changing = new WeakMap<Subscriber, Promise<unknown>>();
 
   constructor(
     readonly options: EdgeOptions,
@@ -123,6 +128,11 @@ export class HeraldCore {
     return this.ssePresence?.members ?? 0;
   }
 
+  /** Presence over SSE, made on the first stream that follows a presence channel. */
+  private presenceOfStreams(): SsePresence {
+    return (this.ssePresence ??= new SsePresence(this.hub, this.presenceStore(), this.options.presence));
+  }
+
   /** Presence over long-polling, made on the first poll of a presence channel. */
   pollPresence(): PollPresence {
     return (this.polling ??= new PollPresence(this.presenceStore(), this.options.presence, this.now));
@@ -143,6 +153,8 @@ export class HeraldCore {
   createSubscriber(admitted: Admitted, sink: Sink): Subscriber {
     const sub = new Subscriber(randomUUID(), admitted.channels, sink, admitted.principal);
     sub.closeHandlers.push(admitted.release);
+    this.streams.set(sub.id, sub);
+    sub.closeHandlers.push(() => this.streams.delete(sub.id));
     this.sse.open(sub, sub.channels.length);
     sub.closeHandlers.push((reason) => this.sse.close(sub, reason, sub.channels.length));
     if (this.options.rotateAfterMs !== undefined) sub.deadline = this.now() + this.options.rotateAfterMs;
@@ -151,15 +163,39 @@ export class HeraldCore {
 
   /** Starts the session in the background; a failure closes the stream with a `herald:error`. */
   start(sub: Subscriber, admitted: Admitted): void {
-    startSession(this.hub, this.broker, sub, admitted.cursor, admitted.cursorText, this.retryMs, this.hub.heartbeatMs)
+    const { cursor, cursorText } = admitted;
+    const started = startSession(this.hub, this.broker, sub, cursor, cursorText, this.retryMs, this.hub.heartbeatMs)
       .then(() => {
         if (sub.state !== "live" || !sub.channels.some((c) => c.startsWith("presence-"))) return;
-        this.ssePresence ??= new SsePresence(this.hub, this.presenceStore(), this.options.presence);
-        return this.ssePresence.join(sub);
+        return this.presenceOfStreams().join(sub);
       })
       .catch((error) => {
         const e = toHeraldError(error);
         this.hub.close(sub, e.code, e.message);
       });
+    // A channel change waits for the stream's first presence join.
+    this.changing.set(sub, started);
+  }
+
+  /** The open stream `id` of this process, once it announced itself (`herald:connected`), or undefined. */
+  stream(id: string): Subscriber | undefined {
+    const sub = this.streams.get(id);
+    return sub && sub.connected && sub.state !== "closed" ? sub : undefined;
+  }
+
+  /**
+   * Changes an open stream's channels (core/channel-change.ts), after any change of it still in
+   * progress; resolves once the added channels are live. The change must have passed admission.
+   */
+  changeChannels(sub: Subscriber, change: ChannelChange): Promise<void> {
+    const previous = this.changing.get(sub) ?? Promise.resolve();
+    const next = previous
+      .catch(() => undefined)
+      .then(() => {
+        if (sub.state === "closed") throw streamGone();
+        return changeChannels(this.hub, this.broker, sub, change, () => this.presenceOfStreams());
+      });
+    this.changing.set(sub, next);
+    return next;
   }
 }

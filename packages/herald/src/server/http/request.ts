@@ -26,6 +26,20 @@ export function parseSubscription(
 ): SubscriptionRequest {
   const raw = url.searchParams.getAll("channel");
   if (raw.length === 0) throw new HeraldError("invalid_request", "at least one `channel` query parameter is required");
+  const channels = parseChannels(raw, maxChannels);
+  const header = lastEventIdHeader?.trim() || null;
+  const cursorText = header ?? (url.searchParams.get("lastEventId") || null);
+  const cursor = cursorText === null ? null : decodeCursor(cursorText);
+  const tokens = url.searchParams.getAll("token");
+  if (tokens.length > 1) throw new HeraldError("invalid_request", "send one `token` parameter");
+  return { channels, cursor, cursorText, token: tokens[0] ?? null };
+}
+
+/**
+ * A connection's channels: at most `maxChannels`, each a valid name (`invalid_channel`), duplicates
+ * dropped, in the order given. Throws `too_many_channels` past the cap.
+ */
+export function parseChannels(raw: readonly unknown[], maxChannels: number): string[] {
   if (raw.length > maxChannels) {
     throw new HeraldError("too_many_channels", `at most ${maxChannels} channels per connection`, {
       details: { limit: maxChannels },
@@ -36,10 +50,5 @@ export function parseSubscription(
     assertChannelName(name);
     if (!channels.includes(name)) channels.push(name);
   }
-  const header = lastEventIdHeader?.trim() || null;
-  const cursorText = header ?? (url.searchParams.get("lastEventId") || null);
-  const cursor = cursorText === null ? null : decodeCursor(cursorText);
-  const tokens = url.searchParams.getAll("token");
-  if (tokens.length > 1) throw new HeraldError("invalid_request", "send one `token` parameter");
-  return { channels, cursor, cursorText, token: tokens[0] ?? null };
+  return channels;
 }

@@ -10,10 +10,12 @@ import type { HeraldCore } from "./edge.js";
 import { Limits } from "./limits/limits.js";
 import { DEFAULT_MAX_TOKEN_CHANNELS } from "../auth/tokens/tokens.js";
 import { clientAddress, requestHost, type TrustProxy } from "./limits/client-ip.js";
+import { serveChannels } from "./channels.js";
 
 /** A matched route. */
 export type Route =
   | { kind: "sse" }
+  | { kind: "channels"; preflight: boolean }
   | { kind: "poll" }
   | { kind: "history" }
   | { kind: "stream"; channel: string }
@@ -30,7 +32,7 @@ export type Route =
 /**
  * Matches `segments` (the path after the mount point, or the whole path when the mount point is
  * unknown, in which case the last segments decide):
- * `GET sse`, `GET poll`, `GET history`, `streams/{channel}` (any method), `POST token`, `GET tasks`, `GET tasks/{id}`, `POST tasks/{id}/cancel`, `GET health`,
+ * `GET sse`, `POST channels` (and its `OPTIONS` preflight), `GET poll`, `GET history`, `streams/{channel}` (any method), `POST token`, `GET tasks`, `GET tasks/{id}`, `POST tasks/{id}/cancel`, `GET health`,
  * `GET ready`, `GET metrics`.
  */
 export function matchRoute(method: string, segments: readonly string[], exact: boolean): Route {
@@ -44,6 +46,11 @@ export function matchRoute(method: string, segments: readonly string[], exact: b
   if (fits(2) && at(2) === "tasks") return method === "GET" ? { kind: "task", id: at(1)! } : { kind: "none" };
   if (fits(1) && at(1) === "tasks") return method === "GET" ? { kind: "tasks" } : { kind: "none" };
   if (fits(1) && at(1) === "sse") return method === "GET" ? { kind: "sse" } : { kind: "none" };
+  if (fits(1) && at(1) === "channels") {
+    return method === "POST" || method === "OPTIONS"
+      ? { kind: "channels", preflight: method === "OPTIONS" }
+      : { kind: "none" };
+  }
   if (fits(1) && at(1) === "poll") return method === "GET" ? { kind: "poll" } : { kind: "none" };
   if (fits(1) && at(1) === "history") return method === "GET" ? { kind: "history" } : { kind: "none" };
   if (fits(1) && at(1) === "token") return method === "POST" ? { kind: "token" } : { kind: "none" };
@@ -170,6 +177,9 @@ export async function serveJson(route: Route, request: JsonRequest, deps: JsonRo
     const trust = deps.core?.options.trustProxy;
     const ip = request.ip ?? clientAddress(trust, undefined, request.header("x-forwarded-for"));
     switch (route.kind) {
+      case "channels":
+        // Admitted as the stream is (its own origin policy, rates and authentication), not as these routes.
+        return deps.core ? await serveChannels(deps.core, { ...request, ip }, route.preflight) : notFound();
       case "token": {
         if (!deps.tokens) return notFound();
         limits.checkUrl(request.url.href);
