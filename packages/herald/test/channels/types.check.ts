@@ -52,6 +52,12 @@ export async function server(roomId: string): Promise<void> {
 
 const hooks = createHeraldHooks(channels);
 const typesOnly = createHeraldHooks<typeof channels>();
+/** Presence member info per channel pattern: a type only, as the server signs it. */
+type Members = {
+  "presence-room-*": { name: string };
+  "presence-room-staff-*": { name: string; role: "admin" | "mod" };
+};
+const withPresence = createHeraldHooks<typeof channels, Members>(channels);
 
 export function Component({ roomId }: { roomId: string | null }): null {
   hooks.useEvent("room-lobby", "message", (data, envelope) => {
@@ -92,5 +98,24 @@ export function Component({ roomId }: { roomId: string | null }): null {
   hooks.useClientEvent("private-chat-1", "client-typing");
   // Undeclared channels stay untyped.
   hooks.useEvent("anything", "whatever", (data) => expectTypeOf(data).toEqualTypeOf<unknown>());
+
+  // Presence: each member's info is what the presence map declares for the channel.
+  const room = withPresence.usePresence(roomId ? `presence-room-${roomId}` : null);
+  for (const member of room.members) expectTypeOf(member.info).toEqualTypeOf<{ name: string }>();
+  expectTypeOf(room.me?.info).toEqualTypeOf<{ name: string } | undefined>();
+  expectTypeOf(room.count).toEqualTypeOf<number>();
+  // @ts-expect-error the info declared has no `avatar`
+  void room.members[0]?.info.avatar;
+  // The most specific pattern applies, as for channel maps.
+  const staff = withPresence.usePresence("presence-room-staff-1");
+  expectTypeOf(staff.members[0]!.info.role).toEqualTypeOf<"admin" | "mod">();
+  // @ts-expect-error a name is a string
+  const wrong: number = staff.me!.info.name;
+  void wrong;
+  // A presence channel the map does not declare, and hooks without a presence map: `unknown`.
+  expectTypeOf(withPresence.usePresence("presence-elsewhere").members[0]!.info).toEqualTypeOf<unknown>();
+  expectTypeOf(hooks.usePresence("presence-room-1").members[0]!.info).toEqualTypeOf<unknown>();
+  // @ts-expect-error unknown info must be narrowed before use
+  void hooks.usePresence("presence-room-1").me?.info.name;
   return null;
 }
