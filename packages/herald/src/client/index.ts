@@ -7,6 +7,7 @@ export {
   type ClientEvents,
   type ClientTransport,
   type PresenceState,
+  type TokenResult,
 } from "./client.js";
 export { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
 export { createPollEventSource, pollUrlOf, type PollOptions } from "./poll-event-source.js";

@@ -15,6 +15,13 @@ export interface EventSourceLike {
   readonly reportsActivity?: boolean;
   /** True while the source is silent on purpose (polling paused on a hidden page): not a stall. */
   readonly paused?: boolean;
+  /**
+   * Moves the open connection to the channel set of `url` (built like the constructor's: channels,
+   * cursor, a fresh token) without reconnecting: SSE attaches and detaches channels on its stream,
+   * polling uses it for the next request, WebSocket subscribes and unsubscribes. Resolves false
+   * when that was not possible (the client then opens a new connection).
+   */
+  update?(url: string): Promise<boolean>;
 }
 
 /** An EventSource constructor. */

@@ -4,7 +4,7 @@
  * → mount leaves exactly one: the first is closed before any hook has subscribed through it.
  */
 import { createContext, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
-import { createHeraldClient, type HeraldClient, type HeraldClientOptions } from "../client/index.js";
+import { createHeraldClient, type HeraldClient, type HeraldClientOptions, type TokenResult } from "../client/index.js";
 import { errorFromReply, HeraldError } from "../protocol/errors.js";
 import { createConnectionStore, IDLE_STORE, type ConnectionStore } from "./connection-store.js";
 
@@ -105,14 +105,20 @@ export function HeraldProvider({
   useEffect(() => {
     const opts = optionsRef.current ?? {};
     const owned = client === undefined;
-    const fetchToken = async (): Promise<string | null> => {
+    const fetchToken = async (): Promise<{ token: string | null; userId: string | null }> => {
       const reply = await fetchDefaultToken(basePath);
       setUserId(reply.userId);
-      return reply.token;
+      return reply;
     };
-    // With an explicit `url` and no `getToken`, streams open without a token (as before).
-    const token = async () => (getTokenRef.current ? getTokenRef.current() : url === undefined ? fetchToken() : null);
-    const instance = client ?? createHeraldClient({ ...opts, url: endpoint, getToken: token });
+    // With an explicit `url` and no `getToken`, streams open without a token (as before). The
+    // default token route also names the user, so the tabs of one user share one connection.
+    const clientToken = async (): Promise<TokenResult> =>
+      getTokenRef.current ? getTokenRef.current() : url === undefined ? fetchToken() : null;
+    const token = async (): Promise<string | null | undefined> => {
+      const result = await clientToken();
+      return result && typeof result === "object" ? result.token : result;
+    };
+    const instance = client ?? createHeraldClient({ ...opts, url: endpoint, getToken: clientToken });
     const store = createConnectionStore(instance, opts.maxAttempts ?? null);
     setValue({ basePath, client: instance, store, token });
     return () => {

@@ -1,0 +1,525 @@
+/**
+ * One connection per browser. The tabs of one origin that follow the same endpoint as the same user
+ * form a group (a `BroadcastChannel` named by endpoint, transport and user). One tab, the leader,
+ * holds the group's connection for the union of every tab's channels and forwards what arrives to
+ * the others; each tab dispatches only its own channels and shows the leader's connection state.
+ *
+ * Election: the Web Locks API (the lock's holder leads; when its tab closes or crashes the browser
+ * hands the lock to the next tab at once). A leader that goes quiet (a frozen tab keeps its lock)
+ * is asked whether it is alive; no answer within half a second and a follower steals the lock.
+ * Without Web Locks, a follower that hears no leader claims leadership, and of two leaders that
+ * hear each other the one with the greater id steps down.
+ *
+ * Nothing is lost or delivered twice across a change of leader: every tab sees every forwarded
+ * event and keeps the cursor, so a new leader resumes from the last event the group saw, and each
+ * tab drops what it already has by position. A tab going into the back/forward cache (`pagehide`)
+ * leaves the group, releasing its lock and connection; when it is shown again it catches up on its
+ * own connection from its cursor and then rejoins.
+ */
+import type { ErrorPayload } from "../protocol/envelope.js";
+import { backoffDelay } from "./backoff.js";
+import { Connection, tokenOf, type ConnectionHost, type Link } from "./connection.js";
+import type { ClientTransport, HeraldClientOptions } from "./options.js";
+import { randomId } from "./source-base.js";
+import type { ConnectionState, Transition } from "./state.js";
+import { Timer } from "./timer.js";
+import type { EventSourceFactory, Timers } from "./types.js";
+
+/** How often the leader says it is alive and each follower says which channels it follows (ms). */
+const BEAT_MS = 250;
+/** Silence of the leader after which a follower asks whether it is alive (ms). */
+const QUIET_MS = 1000;
+/** How long a follower waits for the answer before taking over (ms). */
+const ANSWER_MS = 500;
+/** A follower not heard from this long has gone: its channels leave the connection (ms). */
+const FOLLOWER_GONE_MS = 5000;
+
+interface Snapshot {
+  state: ConnectionState;
+  attempt: number;
+  nextRetryAt: number | null;
+  transport: ClientTransport;
+}
+
+/** What tabs of a group tell each other. */
+type Message =
+  | { k: "hi"; from: string; channels: string[] }
+  | { k: "bye"; from: string }
+  | { k: "ping"; from: string }
+  | { k: "lead"; from: string; snap: Snapshot }
+  | { k: "frame"; from: string; type: string; data: string }
+  | { k: "state"; from: string; t: Transition; snap: Snapshot }
+  | { k: "error"; from: string; payload: ErrorPayload }
+  | { k: "transport"; from: string; kind: ClientTransport }
+  | { k: "send"; from: string; channel: string; event: string; data: unknown }
+  | { k: "reconnect"; from: string };
+
+interface LockManagerLike {
+  request(name: string, options: { signal?: AbortSignal; steal?: boolean }, grant: () => Promise<void>): Promise<void>;
+}
+
+/** Whether `shareConnection` is on by default: in a browser page that has `BroadcastChannel`. */
+export function shareByDefault(): boolean {
+  return (
+    typeof (globalThis as { document?: unknown }).document !== "undefined" && typeof BroadcastChannel === "function"
+  );
+}
+
+function lockManager(): LockManagerLike | null {
+  const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+  return locks && typeof locks.request === "function" ? locks : null;
+}
+
+interface PageEvents {
+  addEventListener(type: string, fn: (e: Event) => void): void;
+  removeEventListener(type: string, fn: (e: Event) => void): void;
+}
+
+/** See the module comment. */
+export class SharedLink implements Link {
+  private readonly id = randomId();
+  private role: "idle" | "solo" | "leader" | "follower" = "idle";
+  /** This tab's connection: the group's when leading, its own when solo or catching up. */
+  private conn: Connection | null = null;
+  private bc: BroadcastChannel | null = null;
+  private key = "";
+  private user: string | null = null;
+  private leaderId: string | null = null;
+  /** Last time the leader was heard from (any message). */
+  private leaderHeard = 0;
+  private pinged = false;
+  private snap: Snapshot | null = null;
+  /** The other tabs' channels, by tab id. */
+  private readonly tabs = new Map<string, { channels: string[]; heard: number }>();
+  private readonly beat: Timer;
+  private readonly retry: Timer;
+  private failures = 0;
+  private lock: AbortController | null = null;
+  private release: (() => void) | null = null;
+  /** The token got to learn the user, for this tab's first connection if it leads at once. */
+  private spare: { token: string | null } | null = null;
+  private readonly timers: Timers;
+  private readonly now: () => number;
+  private readonly page: PageEvents | null;
+  private closed = false;
+  /** Catching up on this tab's own connection before joining the group of this user. */
+  private joinAfterCatchUp: { userId: string | null } | null = null;
+
+  constructor(
+    private readonly options: HeraldClientOptions,
+    private readonly host: ConnectionHost,
+    private readonly ES: EventSourceFactory,
+  ) {
+    this.timers = options.timers ?? {
+      setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+      clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
+    };
+    this.now = options.now ?? Date.now;
+    this.beat = new Timer(this.timers);
+    this.retry = new Timer(this.timers);
+    const win = (globalThis as { window?: PageEvents }).window;
+    this.page = win && typeof win.addEventListener === "function" ? win : null;
+    this.page?.addEventListener("pagehide", this.onPageHide);
+    this.page?.addEventListener("pageshow", this.onPageShow);
+  }
+
+  get attempt(): number {
+    return this.conn && this.role !== "follower" ? this.conn.attempt : (this.snap?.attempt ?? 0);
+  }
+
+  get nextRetryAt(): number | null {
+    return this.conn && this.role !== "follower" ? this.conn.nextRetryAt : (this.snap?.nextRetryAt ?? null);
+  }
+
+  get transport(): ClientTransport {
+    if (this.conn && this.role !== "follower") return this.conn.transport;
+    return this.snap?.transport ?? (this.options.transport === "ws" ? "ws" : "sse");
+  }
+
+  channelsChanged(removal: boolean): void {
+    if (this.closed) return;
+    if (this.role === "idle") {
+      if (!this.retry.armed && this.host.channels().length > 0) void this.start(false);
+      return;
+    }
+    this.conn?.channelsChanged(removal);
+    if (this.role === "follower") this.hello();
+  }
+
+  reconnect(): void {
+    if (this.closed) return;
+    if (this.role === "follower") {
+      // The session may have changed: learn the user again (another user means another group).
+      void this.identify().then((who) => {
+        if (!who || this.closed) return;
+        if (who.userId !== undefined && who.userId !== this.user) return this.rejoin(who.userId, who.token);
+        this.post({ k: "reconnect", from: this.id });
+      });
+      return;
+    }
+    this.conn?.reconnect();
+  }
+
+  sendOnSocket(channel: string, event: string, data: unknown): boolean {
+    if (this.role !== "follower") return this.conn?.sendOnSocket(channel, event, data) ?? false;
+    if (this.transport !== "ws") return false;
+    this.post({ k: "send", from: this.id, channel, event, data });
+    return true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.leave();
+    this.joinAfterCatchUp = null;
+    this.retry.clear();
+    this.closed = true;
+    this.page?.removeEventListener("pagehide", this.onPageHide);
+    this.page?.removeEventListener("pageshow", this.onPageShow);
+  }
+
+  // --- joining ----------------------------------------------------------------------------------
+
+  /** The token and its user from `getToken` (null when it failed: retried with backoff). */
+  private async identify(): Promise<{ token: string | null; userId?: string | null } | null> {
+    if (!this.options.getToken) return { token: null, userId: null };
+    try {
+      const result = tokenOf(await this.options.getToken());
+      this.failures = 0;
+      return result;
+    } catch (error) {
+      this.host.error({ code: "token_fetch_failed", message: String((error as Error)?.message ?? error) });
+      const delay = backoffDelay(this.failures++, this.options.backoff, this.options.random ?? Math.random);
+      this.retry.set(delay, () => void this.start(false));
+      return null;
+    }
+  }
+
+  /**
+   * Learns who the user is, then joins that user's group (or, when `getToken` does not say, keeps
+   * a connection of its own). `catchUp`: first resume this tab's channels on its own connection
+   * (back from the back/forward cache), then join.
+   */
+  private async start(catchUp: boolean): Promise<void> {
+    this.role = "solo"; // until the group is joined: no second start meanwhile
+    this.host.changed({ prev: "idle", next: "connecting", reason: "connect", attempt: 0, delayMs: 0 });
+    const who = await this.identify();
+    if (this.closed) return;
+    if (!who) {
+      this.role = "idle";
+      return;
+    }
+    if (who.userId === undefined || catchUp) {
+      // A bare token (the tabs could be different users): a connection of its own. Back from the
+      // back/forward cache: its own connection until caught up, then the group (see `hostFor`).
+      if (who.userId !== undefined) this.joinAfterCatchUp = { userId: who.userId };
+      this.conn = new Connection(this.options, this.hostFor(), this.ES);
+      this.conn.useToken(who.token);
+      this.conn.channelsChanged(false);
+      return;
+    }
+    this.join(who.userId, who.token);
+  }
+
+  private join(userId: string | null, token: string | null): void {
+    const base = (globalThis as { location?: { href: string } }).location?.href ?? "http://localhost/";
+    this.user = userId;
+    this.key = `herald:${new URL(this.options.url, base).href}|${this.options.transport ?? ""}|${userId ?? ""}`;
+    this.spare = { token };
+    this.bc = new BroadcastChannel(this.key);
+    this.bc.onmessage = (event: MessageEvent) => this.receive(event.data as Message);
+    this.role = "follower";
+    // Ask at once whether a leader is there; without Web Locks, no answer makes this tab lead.
+    this.leaderHeard = this.now() - QUIET_MS;
+    this.pinged = true;
+    this.post({ k: "ping", from: this.id });
+    this.hello();
+    this.tick();
+    if (lockManager()) this.requestLock(false);
+  }
+
+  /** Leaves the group: tells the others, lets go of the connection, the lock and the channel. */
+  private leave(): void {
+    if (this.bc) this.post({ k: "bye", from: this.id });
+    this.drop();
+    this.release?.();
+    this.release = null;
+    this.lock?.abort();
+    this.lock = null;
+    this.bc?.close();
+    this.bc = null;
+    this.beat.clear();
+    this.tabs.clear();
+    this.leaderId = null;
+    this.role = "idle";
+  }
+
+  private rejoin(userId: string | null, token: string | null): void {
+    this.leave();
+    this.join(userId, token);
+  }
+
+  /** Closes this tab's connection without telling the client (the group's state goes on). */
+  private drop(): void {
+    const conn = this.conn;
+    this.conn = null;
+    conn?.close();
+  }
+
+  private hello(): void {
+    this.post({ k: "hi", from: this.id, channels: this.host.channels() });
+  }
+
+  private post(message: Message): void {
+    try {
+      this.bc?.postMessage(message);
+    } catch {
+      /* closed, or data that cannot be cloned: the follower's own call reports nothing else */
+    }
+  }
+
+  // --- leading ----------------------------------------------------------------------------------
+
+  private requestLock(steal: boolean): void {
+    const locks = lockManager();
+    if (!locks) return;
+    this.lock?.abort();
+    const lock = new AbortController();
+    this.lock = lock;
+    const grant = (): Promise<void> =>
+      new Promise<void>((resolve) => {
+        if (lock !== this.lock || this.closed) return resolve();
+        this.release = resolve;
+        this.lead();
+      });
+    // A steal cannot be aborted (the API refuses a signal with it); a stale grant resolves at once.
+    locks.request(this.key, steal ? { steal: true } : { signal: lock.signal }, grant).catch(() => {
+      // Aborted by this tab, or stolen by another because this one went quiet (frozen).
+      if (lock === this.lock && this.role === "leader") this.stepDown();
+    });
+  }
+
+  private lead(): void {
+    if (this.role !== "follower") return;
+    this.role = "leader";
+    this.leaderId = this.id;
+    if (!this.conn) {
+      this.conn = new Connection(this.options, this.hostFor(), this.ES);
+      if (this.spare) this.conn.useToken(this.spare.token);
+    }
+    this.spare = null;
+    this.post({ k: "lead", from: this.id, snap: this.snapshot() });
+    this.conn.channelsChanged(false);
+  }
+
+  private stepDown(): void {
+    this.drop();
+    this.release?.();
+    this.release = null;
+    this.role = "follower";
+    this.leaderHeard = this.now();
+    this.pinged = false;
+    if (lockManager()) this.requestLock(false);
+    this.hello();
+  }
+
+  private snapshot(): Snapshot {
+    return {
+      state: this.conn?.state ?? "idle",
+      attempt: this.attempt,
+      nextRetryAt: this.nextRetryAt,
+      transport: this.transport,
+    };
+  }
+
+  /** The channels of every tab of the group. */
+  private union(): string[] {
+    const all = new Set(this.host.channels());
+    for (const tab of this.tabs.values()) for (const c of tab.channels) all.add(c);
+    return [...all];
+  }
+
+  /** The host of this tab's connection: the client, and the group when this tab leads. */
+  private hostFor(): ConnectionHost {
+    const host = this.host;
+    const mine = (conn: Connection | null): boolean => conn !== null && conn === this.conn;
+    let conn: Connection | null = null;
+    const forward = (message: Message): void => {
+      if (this.role === "leader") this.post(message);
+    };
+    const self: ConnectionHost = {
+      channels: () => (this.role === "leader" ? this.union() : host.channels()),
+      resumeCursor: () => host.resumeCursor(),
+      frame: (type, data) => {
+        conn ??= this.conn;
+        if (!mine(conn)) return;
+        host.frame(type, data);
+        forward({ k: "frame", from: this.id, type, data });
+        const pending = this.joinAfterCatchUp;
+        if (pending && type === "herald:connected") {
+          // Caught up on this tab's own connection: join the group; the connection stays until
+          // this tab is a follower hearing its leader (then it goes) or the leader (then it serves).
+          this.joinAfterCatchUp = null;
+          this.join(pending.userId, null);
+        }
+      },
+      changed: (t) => {
+        conn ??= this.conn;
+        if (!mine(conn)) return;
+        host.changed(t);
+        forward({ k: "state", from: this.id, t, snap: this.snapshot() });
+      },
+      error: (payload) => {
+        conn ??= this.conn;
+        if (!mine(conn)) return;
+        host.error(payload);
+        forward({ k: "error", from: this.id, payload });
+      },
+      transported: (kind) => {
+        conn ??= this.conn;
+        if (!mine(conn)) return;
+        host.transported(kind);
+        forward({ k: "transport", from: this.id, kind });
+      },
+      identity: (userId) => {
+        if (this.role !== "leader" || userId === this.user) return true;
+        // The session changed under this tab: its connection must not serve the old user's tabs.
+        queueMicrotask(() => this.rejoin(userId, null));
+        return false;
+      },
+    };
+    return self;
+  }
+
+  // --- the beat ---------------------------------------------------------------------------------
+
+  private tick(): void {
+    const now = this.now();
+    if (this.role === "leader") {
+      this.post({ k: "lead", from: this.id, snap: this.snapshot() });
+      let gone = false;
+      for (const [id, tab] of this.tabs) if (now - tab.heard > FOLLOWER_GONE_MS) gone = this.tabs.delete(id) || gone;
+      if (gone) this.conn?.channelsChanged(true);
+    } else if (this.role === "follower") {
+      this.hello();
+      const quiet = now - this.leaderHeard;
+      if (!this.pinged && quiet >= QUIET_MS) {
+        // A leader in a background tab beats slowly (throttled timers) but answers at once.
+        this.pinged = true;
+        this.post({ k: "ping", from: this.id });
+      } else if (this.pinged && quiet >= QUIET_MS + ANSWER_MS * (1 + Math.random())) {
+        this.takeOver();
+      }
+    }
+    if (this.role === "leader" || this.role === "follower") this.beat.set(BEAT_MS, () => this.tick());
+  }
+
+  private takeOver(): void {
+    this.leaderHeard = this.now();
+    this.pinged = false;
+    if (lockManager()) this.requestLock(true);
+    else this.lead();
+  }
+
+  private receive(message: Message): void {
+    if (this.closed || message.from === this.id) return;
+    const now = this.now();
+    switch (message.k) {
+      case "hi": {
+        const before = this.role === "leader" ? this.union() : null;
+        this.tabs.set(message.from, { channels: message.channels, heard: now });
+        if (before) this.unionChanged(before);
+        return;
+      }
+      case "bye": {
+        const before = this.role === "leader" ? this.union() : null;
+        this.tabs.delete(message.from);
+        if (before) this.unionChanged(before);
+        if (message.from === this.leaderId) {
+          this.leaderId = null;
+          this.leaderHeard = 0; // ask at once
+        }
+        return;
+      }
+      case "ping":
+        if (this.role === "leader") this.post({ k: "lead", from: this.id, snap: this.snapshot() });
+        return;
+      case "lead":
+        if (this.role === "leader") {
+          // Two leaders (no Web Locks, or a steal in flight): without locks the greater id yields;
+          // with locks the one whose lock was stolen learns it from the lock and steps down.
+          if (!lockManager() && this.id > message.from) this.stepDown();
+          else return;
+        }
+        this.heard(message.from, now);
+        this.follow(message.snap);
+        return;
+      case "frame":
+        // From any leader, past or present: a tab drops what it already has by position.
+        this.heard(message.from, now);
+        this.host.frame(message.type, message.data);
+        return;
+      case "state":
+        if (message.from !== this.leaderId || this.role === "leader") return;
+        this.heard(message.from, now);
+        this.snap = message.snap;
+        this.host.changed(message.t);
+        return;
+      case "error":
+        if (message.from === this.leaderId && this.role !== "leader") this.host.error(message.payload);
+        return;
+      case "transport":
+        if (message.from === this.leaderId && this.role !== "leader") this.host.transported(message.kind);
+        return;
+      case "send":
+        if (this.role === "leader") this.conn?.sendOnSocket(message.channel, message.event, message.data);
+        return;
+      case "reconnect":
+        if (this.role === "leader") this.conn?.reconnect();
+        return;
+    }
+  }
+
+  private heard(from: string, now: number): void {
+    if (this.role === "leader") return;
+    if (from !== this.leaderId) {
+      this.leaderId = from;
+      this.hello(); // a new leader learns this tab's channels at once
+    }
+    this.leaderHeard = now;
+    this.pinged = false;
+    // Caught up on its own connection and now hearing the group: that connection can go.
+    if (this.role === "follower" && this.conn) this.drop();
+  }
+
+  /** Shows the leader's state in this tab (a tab that joins late, or missed a transition). */
+  private follow(snap: Snapshot): void {
+    const prev = this.snap?.state;
+    this.snap = snap;
+    if (prev !== snap.state)
+      this.host.changed({
+        prev: prev ?? "idle",
+        next: snap.state,
+        reason: "shared",
+        attempt: snap.attempt,
+        delayMs: 0,
+      });
+  }
+
+  private unionChanged(before: string[]): void {
+    const after = this.union();
+    if (after.length === before.length && after.every((c) => before.includes(c))) return;
+    this.conn?.channelsChanged(before.some((c) => !after.includes(c)) && after.every((c) => before.includes(c)));
+  }
+
+  private readonly onPageHide = (event: Event): void => {
+    if (this.role === "idle" || this.role === "solo") return;
+    // Unloading: the browser releases the lock; the others learn at once that this tab's channels go.
+    if (!(event as PageTransitionEvent).persisted) return this.post({ k: "bye", from: this.id });
+    this.leave(); // into the back/forward cache: no lock, connection or channel may stay open
+  };
+
+  private readonly onPageShow = (event: Event): void => {
+    if (!(event as PageTransitionEvent).persisted || this.closed || this.role !== "idle") return;
+    if (this.host.channels().length > 0) void this.start(true);
+  };
+}
