@@ -111,6 +111,15 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
       if (this.resumeOnShow) this.visibility?.removeEventListener("visibilitychange", this.resumeOnShow);
     }
 
+    /**
+     * Nothing but the final `error` after close: a listener that closes the source mid-answer
+     * stops the rest of that answer's events (and its `herald:connected`).
+     */
+    protected override dispatch(type: string, event: Event): void {
+      if (this.readyState === 2 && type !== "error") return;
+      super.dispatch(type, event);
+    }
+
     private async poll(url: URL, first: boolean): Promise<void> {
       if (this.readyState === 2) return;
       if (this.wait > 0) url.searchParams.set("wait", String(this.wait));

@@ -7,8 +7,8 @@
  * extra `id` field, the data parsed from the protocol's JSON string).
  *
  * Lossless resume: the live events of the new subscriptions are held back while the server answers
- * what was published after the client's cursor; those are dispatched first, then the held ones (the
- * client drops the duplicates), then `herald:connected`. Herald's server answers over the socket
+ * what was published after the client's cursor; those are dispatched first, then the held ones (but
+ * those the catch-up already dispatched), then `herald:connected`. Herald's server answers over the socket
  * itself (`herald:resume` → `herald:catch_up`, announced by `herald: 1` in
  * `pusher:connection_established`); any other Pusher server through Herald's poll route. Without a
  * cursor the same request gives the position to resume from next time.
@@ -280,6 +280,8 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
         : pollUrl
           ? () => this.readOverHttp(pollUrl, cursor, token)
           : null;
+      /** Ids of the events the catch-up dispatched: the held ones among them are not dispatched again. */
+      const caughtUp = new Set<string>();
       if (read) {
         for (let page = 0; page < 100; page++) {
           let answer: CatchUpAnswer | null;
@@ -290,14 +292,22 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
           }
           if (answer === null || this.readyState === 2) return;
           for (const gap of answer.gaps) this.control(CONTROL.gap, gap);
-          for (const event of answer.events) this.emitEvent(event);
+          for (const event of answer.events) {
+            caughtUp.add(event.id);
+            this.emitEvent(event);
+          }
           const moved = answer.cursor !== cursor;
           cursor = answer.cursor;
           token = answer.token ?? null;
-          if (answer.events.length === 0 || answer.gaps.length > 0 || !moved) break;
+          // Done when the log has no more, or has reached the live events held meanwhile (a page of
+          // nothing but those): reading on would only fetch them again, a request per page, and on a
+          // busy channel spend the connection's message allowance until the server closes it.
+          const held = new Set(this.held?.map((e) => e.id));
+          const live = answer.events.every((e) => held.has(e.id));
+          if (answer.events.length === 0 || answer.gaps.length > 0 || !moved || live) break;
         }
       }
-      for (const event of this.held ?? []) this.emitEvent(event);
+      for (const event of this.held ?? []) if (!caughtUp.has(event.id)) this.emitEvent(event);
       this.held = null;
       this.control(CONTROL.connected, {
         connectionId: this.socketId,
