@@ -16,6 +16,8 @@ import { createHerald, MemoryBroker, type Herald, type HeraldOptions } from "../
 import { heraldRedis } from "../src/redis/index.js";
 import { startRoutes, waitFor } from "./helpers.js";
 import { startRedis, type TestRedis } from "./redis/redis-server.js";
+import { startServe } from "./pusher/serve-process.js";
+import type { ChildProcess } from "node:child_process";
 
 interface Received {
   /** `message` for app events, else the control event's name. */
@@ -465,5 +467,52 @@ describe("POST …/channels on Redis", () => {
     });
     expect(answer.status).toBe(404);
     expect(answer.body.error?.code).toBe("unknown_connection");
+  });
+});
+
+describe("POST /channels on herald serve", () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => {
+    for (const child of children) child.kill("SIGKILL");
+  });
+
+  it("serves /channels beside /sse, its CORS preflight included", async () => {
+    const origin = "https://app.example";
+    const { url } = await startServe(children, { HERALD_CORS_ORIGINS: origin });
+    const controller = new AbortController();
+    closers.push(() => controller.abort());
+    const response = await fetch(`${url}/sse?channel=news`, { headers: { origin }, signal: controller.signal });
+    const reader = response.body!.getReader();
+    let text = "";
+    while (!text.includes("herald:connected")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the stream ended: ${text}`);
+      text += new TextDecoder().decode(value);
+    }
+    const connectionId = /"connectionId":"([^"]+)"/.exec(text)![1]!;
+    const preflight = await fetch(`${url}/channels`, {
+      method: "OPTIONS",
+      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe(origin);
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("POST");
+    const post = (body: unknown, from = origin) =>
+      fetch(`${url}/channels`, {
+        method: "POST",
+        headers: { origin: from, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const answer = await post({ connectionId, channels: ["news", "sports"] });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get("access-control-allow-origin")).toBe(origin);
+    expect(await answer.json()).toEqual({ connectionId, channels: ["news", "sports"] });
+    // serve without HERALD_TOKEN_SECRET serves public channels only; another origin is refused.
+    const refused = await post({ connectionId, channels: ["news", "private-x"] });
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as Answer["body"]).error?.code).toBe("forbidden");
+    const foreign = await post({ connectionId, channels: ["news"] }, "https://evil.example");
+    expect(foreign.status).toBe(403);
+    expect(((await foreign.json()) as Answer["body"]).error?.code).toBe("origin_not_allowed");
   });
 });
