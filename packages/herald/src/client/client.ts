@@ -62,6 +62,12 @@ export interface HeraldClient {
   readonly nextRetryAt: number | null;
   /** The transport of the current (or next) connection. */
   readonly transport: ClientTransport;
+  /**
+   * Whose connection this client is on (see `shareConnection`): `"own"` (one of its own),
+   * `"leader"` (this tab holds the connection of every tab of its user), `"follower"` (another tab
+   * holds it and forwards the events). (Optional like `presence`.)
+   */
+  readonly connectionRole?: "own" | "leader" | "follower";
   /** Follows `channel`; returns a function that stops following it. */
   subscribe<T = unknown>(channel: string, handler: EventHandler<T>): () => void;
   /** Listens to client events; returns a function that removes the listener. */
@@ -140,6 +146,10 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
 
   get cursor(): string | null {
     return this.tracker.cursor;
+  }
+
+  get connectionRole(): "own" | "leader" | "follower" {
+    return this.link instanceof SharedLink ? this.link.role : "own";
   }
 
   subscribe<T>(channel: string, handler: EventHandler<T>): () => void {

@@ -3,9 +3,12 @@
  * why a connection was refused: `code` (HTTP status), `retryAfter` (seconds, from `Retry-After`)
  * and `errorCode` (from Herald's JSON error body). It never reconnects by itself: the client does.
  * It also dispatches `activity` for every chunk of bytes received (heartbeat comments included), so
- * the client can tell a silent, dead connection from a quiet one.
+ * the client can tell a silent, dead connection from a quiet one. `update` changes the channels of
+ * the open stream (Herald's `POST …/channels`) instead of reconnecting.
  */
 import { createSseParser } from "../protocol/sse-parse.js";
+import { CONTROL } from "../protocol/envelope.js";
+import { routeBeside } from "./poll-event-source.js";
 import { messageEvent, refusalOf, SourceBase } from "./source-base.js";
 import type { EventSourceLike } from "./types.js";
 
@@ -22,13 +25,44 @@ export class FetchEventSource extends SourceBase implements EventSourceLike {
   /** Dispatches `activity` per chunk received (see {@link EventSourceLike.reportsActivity}). */
   readonly reportsActivity = true;
   private readonly abort = new AbortController();
+  /** The stream's id, from its `herald:connected`. */
+  private connectionId: string | null = null;
+  private readonly withCredentials: boolean;
 
   constructor(
     readonly url: string,
     init: { withCredentials?: boolean } = {},
   ) {
     super();
-    void this.run(init.withCredentials ?? false);
+    this.withCredentials = init.withCredentials ?? false;
+    void this.run();
+  }
+
+  /**
+   * Moves the open stream to the channels of `url` (`channel`, `lastEventId` and `token`
+   * parameters, as the constructor's): `POST …/channels` beside the stream's URL. False when the
+   * stream is not open yet or the server refused (another instance holds it, a channel was refused).
+   */
+  async update(url: string): Promise<boolean> {
+    if (this.readyState !== 1 || !this.connectionId) return false;
+    const params = new URL(url, "http://relative.invalid").searchParams;
+    try {
+      const response = await fetch(routeBeside(this.url, "channels"), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        credentials: this.withCredentials ? "include" : "same-origin",
+        body: JSON.stringify({
+          connectionId: this.connectionId,
+          channels: params.getAll("channel"),
+          lastEventId: params.get("lastEventId"),
+          token: params.get("token"),
+        }),
+      });
+      await response.body?.cancel();
+      return response.ok && this.readyState === 1;
+    } catch {
+      return false;
+    }
   }
 
   close(): void {
@@ -37,12 +71,12 @@ export class FetchEventSource extends SourceBase implements EventSourceLike {
     this.abort.abort();
   }
 
-  private async run(withCredentials: boolean): Promise<void> {
+  private async run(): Promise<void> {
     let response: Response;
     try {
       response = await fetch(this.url, {
         headers: { Accept: "text/event-stream" },
-        credentials: withCredentials ? "include" : "same-origin",
+        credentials: this.withCredentials ? "include" : "same-origin",
         cache: "no-store",
         signal: this.abort.signal,
       });
@@ -58,7 +92,9 @@ export class FetchEventSource extends SourceBase implements EventSourceLike {
     this.dispatch("open", new Event("open"));
     const parser = createSseParser({
       onEvent: (e) => {
-        if (this.readyState !== 2) this.dispatch(e.type, messageEvent(e.type, e.data, e.lastEventId));
+        if (this.readyState === 2) return;
+        if (e.type === CONTROL.connected) this.connectionId = connectionIdOf(e.data);
+        this.dispatch(e.type, messageEvent(e.type, e.data, e.lastEventId));
       },
     });
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -73,5 +109,14 @@ export class FetchEventSource extends SourceBase implements EventSourceLike {
       /* network error or abort: reported below */
     }
     if (this.readyState !== 2) this.fail({});
+  }
+}
+
+function connectionIdOf(data: string): string | null {
+  try {
+    const id = (JSON.parse(data) as { connectionId?: unknown }).connectionId;
+    return typeof id === "string" ? id : null;
+  } catch {
+    return null;
   }
 }

@@ -78,7 +78,7 @@ interface PageEvents {
 /** See the module comment. */
 export class SharedLink implements Link {
   private readonly id = randomId();
-  private role: "idle" | "solo" | "leader" | "follower" = "idle";
+  private state: "idle" | "solo" | "leader" | "follower" = "idle";
   /** This tab's connection: the group's when leading, its own when solo or catching up. */
   private conn: Connection | null = null;
   private bc: BroadcastChannel | null = null;
@@ -123,32 +123,37 @@ export class SharedLink implements Link {
     this.page?.addEventListener("pageshow", this.onPageShow);
   }
 
+  /** Whose connection this tab is on. */
+  get role(): "own" | "leader" | "follower" {
+    return this.state === "leader" || this.state === "follower" ? this.state : "own";
+  }
+
   get attempt(): number {
-    return this.conn && this.role !== "follower" ? this.conn.attempt : (this.snap?.attempt ?? 0);
+    return this.conn && this.state !== "follower" ? this.conn.attempt : (this.snap?.attempt ?? 0);
   }
 
   get nextRetryAt(): number | null {
-    return this.conn && this.role !== "follower" ? this.conn.nextRetryAt : (this.snap?.nextRetryAt ?? null);
+    return this.conn && this.state !== "follower" ? this.conn.nextRetryAt : (this.snap?.nextRetryAt ?? null);
   }
 
   get transport(): ClientTransport {
-    if (this.conn && this.role !== "follower") return this.conn.transport;
+    if (this.conn && this.state !== "follower") return this.conn.transport;
     return this.snap?.transport ?? (this.options.transport === "ws" ? "ws" : "sse");
   }
 
   channelsChanged(removal: boolean): void {
     if (this.closed) return;
-    if (this.role === "idle") {
+    if (this.state === "idle") {
       if (!this.retry.armed && this.host.channels().length > 0) void this.start(false);
       return;
     }
     this.conn?.channelsChanged(removal);
-    if (this.role === "follower") this.hello();
+    if (this.state === "follower") this.hello();
   }
 
   reconnect(): void {
     if (this.closed) return;
-    if (this.role === "follower") {
+    if (this.state === "follower") {
       // The session may have changed: learn the user again (another user means another group).
       void this.identify().then((who) => {
         if (!who || this.closed) return;
@@ -161,7 +166,7 @@ export class SharedLink implements Link {
   }
 
   sendOnSocket(channel: string, event: string, data: unknown): boolean {
-    if (this.role !== "follower") return this.conn?.sendOnSocket(channel, event, data) ?? false;
+    if (this.state !== "follower") return this.conn?.sendOnSocket(channel, event, data) ?? false;
     if (this.transport !== "ws") return false;
     this.post({ k: "send", from: this.id, channel, event, data });
     return true;
@@ -181,7 +186,9 @@ export class SharedLink implements Link {
 
   /** The token and its user from `getToken` (null when it failed: retried with backoff). */
   private async identify(): Promise<{ token: string | null; userId?: string | null } | null> {
-    if (!this.options.getToken) return { token: null, userId: null };
+    // No getToken: the page's cookies say who the user is, and every tab has the same ones. Over
+    // WebSocket the auth endpoint's parameters may name a user per tab: no sharing then.
+    if (!this.options.getToken) return { token: null, userId: this.options.transport === "ws" ? undefined : null };
     try {
       const result = tokenOf(await this.options.getToken());
       this.failures = 0;
@@ -200,12 +207,12 @@ export class SharedLink implements Link {
    * (back from the back/forward cache), then join.
    */
   private async start(catchUp: boolean): Promise<void> {
-    this.role = "solo"; // until the group is joined: no second start meanwhile
+    this.state = "solo"; // until the group is joined: no second start meanwhile
     this.host.changed({ prev: "idle", next: "connecting", reason: "connect", attempt: 0, delayMs: 0 });
     const who = await this.identify();
     if (this.closed) return;
     if (!who) {
-      this.role = "idle";
+      this.state = "idle";
       return;
     }
     if (who.userId === undefined || catchUp) {
@@ -227,7 +234,7 @@ export class SharedLink implements Link {
     this.spare = { token };
     this.bc = new BroadcastChannel(this.key);
     this.bc.onmessage = (event: MessageEvent) => this.receive(event.data as Message);
-    this.role = "follower";
+    this.state = "follower";
     // Ask at once whether a leader is there; without Web Locks, no answer makes this tab lead.
     this.leaderHeard = this.now() - QUIET_MS;
     this.pinged = true;
@@ -250,7 +257,7 @@ export class SharedLink implements Link {
     this.beat.clear();
     this.tabs.clear();
     this.leaderId = null;
-    this.role = "idle";
+    this.state = "idle";
   }
 
   private rejoin(userId: string | null, token: string | null): void {
@@ -294,13 +301,13 @@ export class SharedLink implements Link {
     // A steal cannot be aborted (the API refuses a signal with it); a stale grant resolves at once.
     locks.request(this.key, steal ? { steal: true } : { signal: lock.signal }, grant).catch(() => {
       // Aborted by this tab, or stolen by another because this one went quiet (frozen).
-      if (lock === this.lock && this.role === "leader") this.stepDown();
+      if (lock === this.lock && this.state === "leader") this.stepDown();
     });
   }
 
   private lead(): void {
-    if (this.role !== "follower") return;
-    this.role = "leader";
+    if (this.state !== "follower") return;
+    this.state = "leader";
     this.leaderId = this.id;
     if (!this.conn) {
       this.conn = new Connection(this.options, this.hostFor(), this.ES);
@@ -315,7 +322,7 @@ export class SharedLink implements Link {
     this.drop();
     this.release?.();
     this.release = null;
-    this.role = "follower";
+    this.state = "follower";
     this.leaderHeard = this.now();
     this.pinged = false;
     if (lockManager()) this.requestLock(false);
@@ -344,10 +351,10 @@ export class SharedLink implements Link {
     const mine = (conn: Connection | null): boolean => conn !== null && conn === this.conn;
     let conn: Connection | null = null;
     const forward = (message: Message): void => {
-      if (this.role === "leader") this.post(message);
+      if (this.state === "leader") this.post(message);
     };
     const self: ConnectionHost = {
-      channels: () => (this.role === "leader" ? this.union() : host.channels()),
+      channels: () => (this.state === "leader" ? this.union() : host.channels()),
       resumeCursor: () => host.resumeCursor(),
       frame: (type, data) => {
         conn ??= this.conn;
@@ -381,7 +388,7 @@ export class SharedLink implements Link {
         forward({ k: "transport", from: this.id, kind });
       },
       identity: (userId) => {
-        if (this.role !== "leader" || userId === this.user) return true;
+        if (this.state !== "leader" || userId === this.user) return true;
         // The session changed under this tab: its connection must not serve the old user's tabs.
         queueMicrotask(() => this.rejoin(userId, null));
         return false;
@@ -394,12 +401,12 @@ export class SharedLink implements Link {
 
   private tick(): void {
     const now = this.now();
-    if (this.role === "leader") {
+    if (this.state === "leader") {
       this.post({ k: "lead", from: this.id, snap: this.snapshot() });
       let gone = false;
       for (const [id, tab] of this.tabs) if (now - tab.heard > FOLLOWER_GONE_MS) gone = this.tabs.delete(id) || gone;
       if (gone) this.conn?.channelsChanged(true);
-    } else if (this.role === "follower") {
+    } else if (this.state === "follower") {
       this.hello();
       const quiet = now - this.leaderHeard;
       if (!this.pinged && quiet >= QUIET_MS) {
@@ -410,7 +417,7 @@ export class SharedLink implements Link {
         this.takeOver();
       }
     }
-    if (this.role === "leader" || this.role === "follower") this.beat.set(BEAT_MS, () => this.tick());
+    if (this.state === "leader" || this.state === "follower") this.beat.set(BEAT_MS, () => this.tick());
   }
 
   private takeOver(): void {
@@ -425,13 +432,13 @@ export class SharedLink implements Link {
     const now = this.now();
     switch (message.k) {
       case "hi": {
-        const before = this.role === "leader" ? this.union() : null;
+        const before = this.state === "leader" ? this.union() : null;
         this.tabs.set(message.from, { channels: message.channels, heard: now });
         if (before) this.unionChanged(before);
         return;
       }
       case "bye": {
-        const before = this.role === "leader" ? this.union() : null;
+        const before = this.state === "leader" ? this.union() : null;
         this.tabs.delete(message.from);
         if (before) this.unionChanged(before);
         if (message.from === this.leaderId) {
@@ -441,10 +448,10 @@ export class SharedLink implements Link {
         return;
       }
       case "ping":
-        if (this.role === "leader") this.post({ k: "lead", from: this.id, snap: this.snapshot() });
+        if (this.state === "leader") this.post({ k: "lead", from: this.id, snap: this.snapshot() });
         return;
       case "lead":
-        if (this.role === "leader") {
+        if (this.state === "leader") {
           // Two leaders (no Web Locks, or a steal in flight): without locks the greater id yields;
           // with locks the one whose lock was stolen learns it from the lock and steps down.
           if (!lockManager() && this.id > message.from) this.stepDown();
@@ -459,28 +466,28 @@ export class SharedLink implements Link {
         this.host.frame(message.type, message.data);
         return;
       case "state":
-        if (message.from !== this.leaderId || this.role === "leader") return;
+        if (message.from !== this.leaderId || this.state === "leader") return;
         this.heard(message.from, now);
         this.snap = message.snap;
         this.host.changed(message.t);
         return;
       case "error":
-        if (message.from === this.leaderId && this.role !== "leader") this.host.error(message.payload);
+        if (message.from === this.leaderId && this.state !== "leader") this.host.error(message.payload);
         return;
       case "transport":
-        if (message.from === this.leaderId && this.role !== "leader") this.host.transported(message.kind);
+        if (message.from === this.leaderId && this.state !== "leader") this.host.transported(message.kind);
         return;
       case "send":
-        if (this.role === "leader") this.conn?.sendOnSocket(message.channel, message.event, message.data);
+        if (this.state === "leader") this.conn?.sendOnSocket(message.channel, message.event, message.data);
         return;
       case "reconnect":
-        if (this.role === "leader") this.conn?.reconnect();
+        if (this.state === "leader") this.conn?.reconnect();
         return;
     }
   }
 
   private heard(from: string, now: number): void {
-    if (this.role === "leader") return;
+    if (this.state === "leader") return;
     if (from !== this.leaderId) {
       this.leaderId = from;
       this.hello(); // a new leader learns this tab's channels at once
@@ -488,7 +495,7 @@ export class SharedLink implements Link {
     this.leaderHeard = now;
     this.pinged = false;
     // Caught up on its own connection and now hearing the group: that connection can go.
-    if (this.role === "follower" && this.conn) this.drop();
+    if (this.state === "follower" && this.conn) this.drop();
   }
 
   /** Shows the leader's state in this tab (a tab that joins late, or missed a transition). */
@@ -512,14 +519,14 @@ export class SharedLink implements Link {
   }
 
   private readonly onPageHide = (event: Event): void => {
-    if (this.role === "idle" || this.role === "solo") return;
+    if (this.state === "idle" || this.state === "solo") return;
     // Unloading: the browser releases the lock; the others learn at once that this tab's channels go.
     if (!(event as PageTransitionEvent).persisted) return this.post({ k: "bye", from: this.id });
     this.leave(); // into the back/forward cache: no lock, connection or channel may stay open
   };
 
   private readonly onPageShow = (event: Event): void => {
-    if (!(event as PageTransitionEvent).persisted || this.closed || this.role !== "idle") return;
+    if (!(event as PageTransitionEvent).persisted || this.closed || this.state !== "idle") return;
     if (this.host.channels().length > 0) void this.start(true);
   };
 }

@@ -1,0 +1,210 @@
+/**
+ * One connection per browser, in Node: clients created with `shareConnection` stand for the tabs
+ * of one origin (Node's BroadcastChannel is the browser's API; on Node 20 there are no Web Locks,
+ * so the tabs elect by BroadcastChannel alone, and on Node 24 `navigator.locks` elects, as in a
+ * browser). A real Herald on node:http counts the streams; the session is a `uid` cookie, and each
+ * tab's `getToken` returns what the token route answers (`{ token, userId }`). Chromium runs the
+ * same with real tabs (crash, freeze, back/forward cache) in e2e/shared-connection.test.ts.
+ */
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { createHeraldClient, type HeraldClient, type HeraldClientOptions } from "../src/client/index.js";
+import { createHerald, type Herald } from "../src/server/index.js";
+import { waitFor } from "./helpers.js";
+
+const closers: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+interface App {
+  herald: Herald;
+  origin: string;
+  /** Requests that opened a stream (`GET …/sse`). */
+  streams: () => number;
+  /** Open SSE connections on the server. */
+  open: () => number;
+}
+
+async function app(): Promise<App> {
+  const uid = (cookie: string | null) => /(?:^|; )uid=([a-z]+)/.exec(cookie ?? "")?.[1] ?? null;
+  const herald = createHerald({
+    getUserId: (request) => uid(request.header("cookie")),
+    limits: { connectPerIp: false },
+  });
+  let streams = 0;
+  const server = http.createServer((req, res) => {
+    if (req.url?.startsWith("/api/realtime/sse")) streams++;
+    if (!herald.handleNodeRoutes(req, res)) res.writeHead(404).end();
+  });
+  const sockets = new Set<Socket>();
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  closers.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+    await herald.close();
+  });
+  return {
+    herald,
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    streams: () => streams,
+    open: () => herald.stats().transports.sse?.connections ?? 0,
+  };
+}
+
+/** A tab: a shared client signed in as `user` (null: signed out), with what it received per channel. */
+interface Tab {
+  client: HeraldClient;
+  got: Map<string, number[]>;
+  follow(channel: string): () => void;
+}
+
+function tab(a: App, user: string | null, extra: Partial<HeraldClientOptions> = {}): Tab {
+  const cookie = user ? `uid=${user}` : "";
+  const client = createHeraldClient({
+    url: `${a.origin}/api/realtime/sse`,
+    transport: "sse",
+    shareConnection: true,
+    fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, cookie } }),
+    getToken: async () => {
+      const response = await fetch(`${a.origin}/api/realtime/token?optional=1`, {
+        method: "POST",
+        headers: { cookie },
+      });
+      return (await response.json()) as { token: string | null; userId: string | null };
+    },
+    onlineTarget: null,
+    visibilityTarget: null,
+    ...extra,
+  });
+  closers.push(() => client.close());
+  const got = new Map<string, number[]>();
+  return {
+    client,
+    got,
+    follow(channel) {
+      got.set(channel, got.get(channel) ?? []);
+      return client.subscribe<{ n: number }>(channel, (e) => got.get(channel)!.push(e.data.n));
+    },
+  };
+}
+
+const live = (tabs: Tab[]) => tabs.every((t) => t.client.state === "connected");
+const inOrder = (list: number[] | undefined, total: number) => list?.length === total && list.every((n, i) => n === i);
+
+async function publish(herald: Herald, channel: string, count: number, from = 0): Promise<void> {
+  for (let n = from; n < from + count; n++) await herald.publish(channel, "tick", { n });
+}
+
+describe("one connection per browser", () => {
+  it("five tabs of one user hold one stream; each gets its own channels and the shared state", async () => {
+    const a = await app();
+    const tabs = Array.from({ length: 5 }, () => tab(a, "alice"));
+    tabs.forEach((t, i) => {
+      t.follow("feed");
+      t.follow(`tab-${i}`);
+    });
+    await waitFor(() => live(tabs) && a.open() === 1, 15_000, "five tabs live on one stream");
+    await waitFor(() => tabs.filter((t) => t.client.connectionRole === "leader").length === 1, 5000, "one leader");
+    expect(tabs.filter((t) => t.client.connectionRole === "follower")).toHaveLength(4);
+
+    await publish(a.herald, "feed", 20);
+    for (let i = 0; i < 5; i++) await publish(a.herald, `tab-${i}`, 3);
+    await waitFor(() => tabs.every((t) => t.got.get("feed")!.length === 20), 10_000, "the feed in every tab");
+    await waitFor(() => tabs.every((t, i) => t.got.get(`tab-${i}`)!.length === 3), 10_000, "each tab's own");
+    tabs.forEach((t, i) => {
+      expect(inOrder(t.got.get("feed"), 20)).toBe(true);
+      expect(inOrder(t.got.get(`tab-${i}`), 3)).toBe(true);
+      expect([...t.got.keys()].sort()).toEqual(["feed", `tab-${i}`].sort()); // nothing of the others'
+    });
+    expect(a.open()).toBe(1);
+  }, 40_000);
+
+  it("a leader that closes hands over: the stream moves, nothing lost, nothing twice", async () => {
+    const a = await app();
+    const tabs = Array.from({ length: 4 }, () => tab(a, "alice"));
+    for (const t of tabs) t.follow("feed");
+    await waitFor(() => live(tabs) && a.open() === 1, 15_000, "four tabs live on one stream");
+    const total = 400;
+    let published = 0;
+    const publishing = (async () => {
+      while (published < total) {
+        await a.herald.publish("feed", "tick", { n: published++ });
+        if (published % 10 === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await waitFor(() => published >= 100, 10_000, "publishing under way");
+    const leader = tabs.find((t) => t.client.connectionRole === "leader")!;
+    leader.client.close();
+    const rest = tabs.filter((t) => t !== leader);
+    await publishing;
+    await waitFor(() => rest.some((t) => t.client.connectionRole === "leader"), 15_000, "a new leader");
+    await waitFor(() => rest.every((t) => t.got.get("feed")!.length >= total), 20_000, "every event in every tab");
+    for (const t of rest) expect(inOrder(t.got.get("feed"), total)).toBe(true);
+    await waitFor(() => a.open() === 1, 10_000, "one stream again");
+  }, 60_000);
+
+  it("a tab of another user, or signed out, keeps a stream of its own", async () => {
+    const a = await app();
+    const alice = [tab(a, "alice"), tab(a, "alice")];
+    const bob = tab(a, "bob");
+    const anonymous = tab(a, null);
+    for (const t of alice) t.follow("user-alice");
+    bob.follow("user-bob");
+    anonymous.follow("feed");
+    for (const t of alice) t.follow("feed");
+    await waitFor(() => live([...alice, bob, anonymous]) && a.open() === 3, 15_000, "three streams");
+    await publish(a.herald, "user-alice", 2);
+    await publish(a.herald, "user-bob", 2);
+    await publish(a.herald, "feed", 2);
+    await waitFor(() => alice.every((t) => t.got.get("user-alice")!.length === 2), 10_000, "alice's events");
+    await waitFor(() => bob.got.get("user-bob")!.length === 2 && anonymous.got.get("feed")!.length === 2, 10_000, "");
+    expect(bob.client.connectionRole).toBe("leader");
+    expect(anonymous.client.connectionRole).toBe("leader");
+  }, 40_000);
+
+  it("a tab that adds or removes a channel changes the open stream instead of reconnecting", async () => {
+    const a = await app();
+    const tabs = [tab(a, "alice"), tab(a, "alice")];
+    for (const t of tabs) t.follow("feed");
+    await waitFor(() => live(tabs) && a.open() === 1, 15_000, "two tabs live on one stream");
+    const before = a.streams();
+    await publish(a.herald, "feed", 5);
+    const stop = tabs[1]!.follow("room-1");
+    await waitFor(() => a.herald.stats().subscriptions >= 2, 10_000, "task-1 on the stream");
+    await publish(a.herald, "room-1", 5);
+    await publish(a.herald, "feed", 5, 5);
+    await waitFor(() => tabs[1]!.got.get("room-1")!.length === 5, 10_000, "room-1's events");
+    stop();
+    await publish(a.herald, "feed", 5, 10);
+    await waitFor(() => tabs.every((t) => t.got.get("feed")!.length === 15), 10_000, "the feed throughout");
+    for (const t of tabs) expect(inOrder(t.got.get("feed"), 15)).toBe(true);
+    expect(inOrder(tabs[1]!.got.get("room-1"), 5)).toBe(true);
+    expect(a.streams()).toBe(before); // no new stream was opened for the change
+    expect(a.open()).toBe(1);
+  }, 40_000);
+
+  it("is off with shareConnection: false, and for a getToken that does not name the user", async () => {
+    const a = await app();
+    const own = tab(a, "alice", { shareConnection: false });
+    const bare = tab(a, "alice", {
+      getToken: async () => {
+        const response = await fetch(`${a.origin}/api/realtime/token`, {
+          method: "POST",
+          headers: { cookie: "uid=alice" },
+        });
+        return ((await response.json()) as { token: string }).token;
+      },
+    });
+    const shared = tab(a, "alice");
+    for (const t of [own, bare, shared]) t.follow("feed");
+    await waitFor(() => live([own, bare, shared]) && a.open() === 3, 15_000, "three streams");
+    expect(own.client.connectionRole).toBe("own");
+    expect(bare.client.connectionRole).toBe("own");
+  }, 30_000);
+});
