@@ -1,7 +1,8 @@
 /**
  * Every channel as a Durable Stream, read by the official client (`@durable-streams/client`) from a
  * real server (port 0): catch-up, long-poll and SSE live modes across a cut, offsets, ETag and 304,
- * 410 for an offset the log lost, the stream's channel rules, and 405 for writes.
+ * 410 for an offset the log lost, the stream's channel rules, 405 for writes, CORS (preflight and
+ * exposed headers) and an unused channel read as an empty stream.
  */
 import { stream } from "@durable-streams/client";
 import { afterEach, describe, expect, it } from "vitest";
@@ -124,6 +125,51 @@ describe("a channel read as a Durable Stream", () => {
       const write = await fetch(`${base}/streams/short`, { method, body: method === "DELETE" ? null : "[]" });
       expect([method, write.status]).toEqual([method, 405]);
     }
+  });
+
+  it("answers a CORS preflight as the origin policy says, exposes the protocol's headers, and reads an unused channel as empty", async () => {
+    const reader = "https://reader.example";
+    const { herald, base } = await serve({ cors: { origins: [reader] } });
+    await herald.publish("feed", "item", { n: 1 });
+    const url = `${base}/streams/feed`;
+    const ask = (origin: string) =>
+      fetch(url, {
+        method: "OPTIONS",
+        headers: {
+          Origin: origin,
+          "Access-Control-Request-Method": "GET",
+          "Access-Control-Request-Headers": "if-none-match",
+        },
+      });
+    const preflight = await ask(reader);
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe(reader);
+    expect(preflight.headers.get("access-control-allow-methods")).toBe("GET, HEAD, OPTIONS");
+    expect(preflight.headers.get("access-control-allow-headers")).toBe("Content-Type, If-None-Match");
+    expect(preflight.headers.get("x-content-type-options")).toBe("nosniff");
+    // Another origin is refused, as its reads would be.
+    const refused = await ask("https://elsewhere.example");
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("origin_not_allowed");
+
+    // The allowed origin's reads expose what the protocol's client needs; same-origin reads need nothing.
+    const read = await fetch(`${url}?offset=-1`, { headers: { Origin: reader } });
+    expect(read.status).toBe(200);
+    expect(read.headers.get("access-control-allow-origin")).toBe(reader);
+    expect(read.headers.get("access-control-expose-headers")).toBe(
+      "Stream-Next-Offset, Stream-Up-To-Date, Stream-Cursor, ETag",
+    );
+    expect((await fetch(url)).headers.get("access-control-expose-headers")).toBeNull();
+
+    // A channel nobody ever published to is an empty stream, not a 404: Herald's channels exist
+    // implicitly, and a reader may come before the first event.
+    const unused = await fetch(`${base}/streams/never-published?offset=-1`);
+    expect([unused.status, await unused.text(), unused.headers.get("stream-up-to-date")]).toEqual([200, "[]", "true"]);
+
+    // With writes on (authorizePublish), the preflight names them too.
+    const writable = await serve({ cors: { origins: [reader] }, authorizePublish: () => true });
+    const writes = await fetch(`${writable.base}/streams/feed`, { method: "OPTIONS", headers: { Origin: reader } });
+    expect(writes.headers.get("access-control-allow-methods")).toBe("GET, HEAD, PUT, POST, OPTIONS");
   });
 
   it("keeps the stream's channel rules: another user's channel is 403", async () => {

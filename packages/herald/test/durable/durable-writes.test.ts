@@ -91,6 +91,7 @@ describe("writing a channel's Durable Stream", () => {
     const json = { "Content-Type": "application/json" };
     const created = await write(base, token, "room-a", { method: "PUT", headers: json, user: "alice" });
     expect([created.status, created.headers.get("content-type")]).toEqual([201, "application/json"]);
+    expect(created.headers.get("location")).toBe(`${new URL(base).pathname}/streams/room-a`);
     await herald.publish("room-a", "announcement", { n: 1 });
     const again = await write(base, token, "room-a", { method: "PUT", user: "alice" });
     expect(again.status).toBe(200);

@@ -14,6 +14,13 @@
  * envelope carries the user's id. `DELETE` is refused (405): retention trims a channel's log.
  * What Herald cannot honour is refused, not ignored: per-stream TTL and expiry, closing, writer
  * sequences and idempotent producers (400), and a content type other than JSON (409).
+ *
+ * Cross-origin readers get what the stream's origin policy (`cors`) allows: an `OPTIONS` preflight
+ * is answered (204, the methods, `Content-Type` and `If-None-Match`; 403 for an origin outside the
+ * list), and answers to an allowed origin expose the protocol's headers (`Stream-Next-Offset`, …).
+ * A channel that was never published to is an empty stream, not a 404: Herald's channels exist
+ * implicitly (a room's first reader may come before its first event), and nothing records which
+ * were "created".
  */
 import { decodeCursor, type Cursor } from "../../protocol/cursor.js";
 import { HeraldError } from "../../protocol/errors.js";
@@ -81,6 +88,7 @@ const OFFSET = /^([a-z0-9]{1,24})_(\d{16})$/;
 
 /** Serves one request to a stream URL; refusals throw `HeraldError` (the adapters answer JSON errors). */
 export async function serveDurable(edge: HeraldCore, request: DurableRequest): Promise<DurableReply> {
+  if (request.method === "OPTIONS") return preflight(edge, request);
   if (request.method === "PUT" || request.method === "POST") return serveWrite(edge, request);
   if (request.method !== "GET" && request.method !== "HEAD") {
     const reason = "a channel's log is not deleted: retention trims it";
@@ -91,7 +99,7 @@ export async function serveDurable(edge: HeraldCore, request: DurableRequest): P
   let admitted: Admitted;
   let base: Record<string, string>;
   try {
-    base = { ...originHeaders(edge.options, request), ...SECURITY_HEADERS };
+    base = baseHeaders(edge, request);
     const url = new URL(request.url);
     url.searchParams.delete("channel");
     url.searchParams.set("channel", request.channel);
@@ -151,7 +159,7 @@ export async function serveDurable(edge: HeraldCore, request: DurableRequest): P
 async function serveWrite(edge: HeraldCore, request: DurableRequest): Promise<DurableReply> {
   const { publisher, channel } = request;
   try {
-    const base = { ...originHeaders(edge.options, request), ...SECURITY_HEADERS };
+    const base = baseHeaders(edge, request);
     if (!publisher?.append || !request.body) {
       throw new HeraldError("method_not_allowed", "streams are read here: writes need authorizePublish", {
         details: { allow: "GET, HEAD" },
@@ -185,12 +193,16 @@ async function serveWrite(edge: HeraldCore, request: DurableRequest): Promise<Du
     const create = request.method === "PUT";
     const held = create && (await edge.broker.snapshot([channel], 0, 1)).events.length > 0;
     const at = (await publisher.append(userId, channel, event, body, create)) ?? (await position(edge));
-    const headers = {
+    const headers: Record<string, string> = {
       ...base,
       "Content-Type": "application/json",
       "Stream-Next-Offset": durableOffset(at.epoch, at.seq),
     };
-    return { status: create ? (held ? 200 : 201) : 204, headers };
+    const status = create ? (held ? 200 : 201) : 204;
+    // A create names the stream (the protocol's `Location` on 201): its path, without the query (the
+    // token), the host being the client's own (the Node adapter does not trust `Host` to name it).
+    if (status === 201) headers.Location = request.url.pathname;
+    return { status, headers };
   } catch (error) {
     edge.refused("streams", error);
     throw error;
@@ -205,6 +217,42 @@ async function position(edge: HeraldCore): Promise<Cursor> {
 
 /** Headers every answer carries (the protocol's browser security headers). */
 const SECURITY_HEADERS = { "X-Content-Type-Options": "nosniff", "Cross-Origin-Resource-Policy": "cross-origin" };
+/** The protocol's response headers a cross-origin reader must see (a browser hides the others). */
+const EXPOSED = "Stream-Next-Offset, Stream-Up-To-Date, Stream-Cursor, ETag";
+
+/**
+ * An answer's own headers: the origin policy's (403 `origin_not_allowed` for an origin outside
+ * `cors`), the security headers, and for an allowed cross-origin request the protocol's, exposed.
+ */
+function baseHeaders(edge: HeraldCore, request: DurableRequest): Record<string, string> {
+  const headers: Record<string, string> = { ...originHeaders(edge.options, request), ...SECURITY_HEADERS };
+  if ("Access-Control-Allow-Origin" in headers) headers["Access-Control-Expose-Headers"] = EXPOSED;
+  return headers;
+}
+
+/**
+ * A CORS preflight (`OPTIONS`): 204 with the stream's methods (writes only with
+ * `authorizePublish`) and the request headers a reader or writer sends, for an origin `cors`
+ * allows (and for a request without `Origin`); 403 `origin_not_allowed` for any other. It admits
+ * nothing: the request it announces passes admission (the token, the channel's rule) itself.
+ */
+function preflight(edge: HeraldCore, request: DurableRequest): DurableReply {
+  try {
+    edge.limits.checkUrl(request.rawUrl);
+    const methods = request.publisher ? "GET, HEAD, PUT, POST, OPTIONS" : "GET, HEAD, OPTIONS";
+    const headers = {
+      ...baseHeaders(edge, request),
+      "Access-Control-Allow-Methods": methods,
+      "Access-Control-Allow-Headers": "Content-Type, If-None-Match",
+      "Access-Control-Max-Age": "600",
+      Allow: methods,
+    };
+    return { status: 204, headers };
+  } catch (error) {
+    edge.refused("streams", error);
+    throw error;
+  }
+}
 
 /** A position in the channel's log: the cursor, and its offset text. */
 interface Position {
