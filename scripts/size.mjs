@@ -37,9 +37,12 @@ export const ENTRIES = [
  * measured size when set, plus ~20%. The package test fails past them; raise them deliberately.
  * herald/client went from 8,000 to 8,200 with presence and client events on SSE and long-polling,
  * cross-tab reconnection and the stall rules (8,079 B then); herald/react from 11,500 to 13,500
- * with the typed hooks and useHistory.
+ * with the typed hooks and useHistory. Then herald/client to 11,400 and herald/react to 16,100
+ * with one connection per browser (leader election and forwarding, shared.ts, about 2 kB), the
+ * client split into parts, and channel changes on the open stream (11,218 B and 15,882 B then):
+ * over the ~20% rule, on purpose, until the transports load only when chosen (issue #20).
  */
-export const BUDGETS = { "herald/client": 8_200, "herald/react": 13_500 };
+export const BUDGETS = { "herald/client": 11_400, "herald/react": 16_100 };
 
 /** Entries measured as what they add to another one (bundled together, minus the base alone). */
 export const ADD_ONS = [{ name: "herald/client/ws", subpath: "./client/ws", base: "./client" }];
