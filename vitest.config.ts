@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -15,7 +16,15 @@ const IOREDIS6_TESTS = [
   "packages/herald/test/redis-state/limits-backend.test.ts",
 ];
 
-/** Settings of both projects (not `extends: true`: that would add the main `include` to the subset's). */
+/**
+ * The package test packs the library with `npm pack`, whose prepack runs the library's build again
+ * (rewriting dist/) and copies README.md and LICENSE into packages/herald/ until postpack: files
+ * that other tests read while they run (the Next.js builds, the demo's server, the quickstart's own
+ * `npm pack`, `herald serve`). It runs on its own, before the others (`sequence.groupOrder`).
+ */
+const ALONE = ["packages/herald/test/package/package.test.ts"];
+
+/** Settings of every project (not `extends: true`: that would add the main `include` to the subset's). */
 const common = {
   exclude: ["**/node_modules/**", "**/dist/**"],
   testTimeout: 30_000,
@@ -23,19 +32,46 @@ const common = {
   pool: "forks" as const,
 };
 
+/**
+ * Test files run two at a time at least. Vitest's default is one worker fewer than the cores: one
+ * worker on a 2-core machine, where most files (the browser tests, the fault scenarios) spend their
+ * time waiting on sockets, timers and Chromium rather than computing. A browser-test file uses about
+ * a quarter of a core once the Next.js app is built (built once, under the build lock, see
+ * e2e/demo-server.ts), so two of them, or one beside a server test, fit on two cores.
+ */
+const WORKERS = Math.max(2, availableParallelism() - 1);
+
 export default defineConfig({
   test: {
+    maxWorkers: WORKERS,
     projects: [
+      {
+        test: {
+          ...common,
+          name: "package",
+          include: ALONE,
+          provide: { ioredisMajor: 5 },
+          sequence: { groupOrder: 0 },
+        },
+      },
       {
         test: {
           ...common,
           name: "herald",
           include: ["packages/**/src/**/*.test.{ts,tsx}", "packages/**/test/**/*.test.{ts,tsx}", "e2e/**/*.test.ts"],
+          exclude: [...common.exclude, ...ALONE],
           provide: { ioredisMajor: 5 },
+          sequence: { groupOrder: 1 },
         },
       },
       {
-        test: { ...common, name: "ioredis6", include: IOREDIS6_TESTS, provide: { ioredisMajor: 6 } },
+        test: {
+          ...common,
+          name: "ioredis6",
+          include: IOREDIS6_TESTS,
+          provide: { ioredisMajor: 6 },
+          sequence: { groupOrder: 1 },
+        },
         resolve: { alias: [{ find: /^ioredis$/, replacement: "ioredis6" }] },
       },
     ],

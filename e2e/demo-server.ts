@@ -3,7 +3,8 @@
  * demo's custom server on a free port as a child process, launches the system Chromium.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -74,15 +75,51 @@ export function buildLibraryIfStale(): void {
   }
 }
 
-/** Builds the library and the demo unless their outputs are newer than their sources. */
+/**
+ * A hash of what a Next.js app's build is made from: the app's files (not its build output, its
+ * dependencies or what `next build` writes beside them), the library's dist/ and the lockfile.
+ * By content, not modification time: `npm test` runs the library's build again before every pass
+ * (and package.test.ts's `npm pack` runs it once more), which rewrites dist/ with the same bytes; a
+ * build made by the first pass of a CI run is reused by the second.
+ */
+export function buildInputs(app: string): string {
+  const hash = createHash("sha256");
+  const walk = (dir: string, skip: (name: string) => boolean): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (skip(entry.name)) continue;
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file, skip);
+      else if (entry.isFile())
+        hash
+          .update(`${path.relative(ROOT, file)}\0`)
+          .update(readFileSync(file))
+          .update("\0");
+    }
+  };
+  walk(app, (n) => ["node_modules", ".next", "dist", "next-env.d.ts"].includes(n) || n.endsWith(".tsbuildinfo"));
+  walk(path.join(ROOT, "packages", "herald", "dist"), () => false);
+  hash.update(readFileSync(path.join(ROOT, "package-lock.json")));
+  return hash.digest("hex");
+}
+
+/**
+ * Runs `build` for the Next.js app in `app` unless its `.next` holds a build of the same inputs
+ * ({@link buildInputs}); records the inputs once the build succeeded. Call under the build lock.
+ */
+export function buildNextAppIfStale(app: string, build: () => void): void {
+  const inputs = buildInputs(app);
+  const stamp = path.join(app, ".next", "herald-build-inputs");
+  const built = existsSync(path.join(app, ".next", "BUILD_ID")) && existsSync(stamp);
+  if (built && readFileSync(stamp, "utf8") === inputs) return;
+  build();
+  writeFileSync(stamp, inputs);
+}
+
+/** Builds the library and the demo unless they are built from their current sources. */
 export async function buildIfStale(): Promise<void> {
   await withBuildLock(() => {
     buildLibraryIfStale();
-    const buildId = path.join(DEMO, ".next", "BUILD_ID");
-    const demoSources = Math.max(newest(DEMO), newest(path.join(ROOT, "packages", "herald", "dist")));
-    if (!existsSync(buildId) || statSync(buildId).mtimeMs < demoSources) {
-      run("npm", ["run", "build", "-w", "demo"], ROOT);
-    }
+    buildNextAppIfStale(DEMO, () => run("npm", ["run", "build", "-w", "demo"], ROOT));
   });
 }
 

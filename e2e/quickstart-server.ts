@@ -5,9 +5,8 @@
  * Next.js 16 (installed with the packed library in test-output/next16/, see quickstart-next16.ts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
 import path from "node:path";
-import { buildLibraryIfStale, freePort, newest, ROOT, run, withBuildLock } from "./demo-server.js";
+import { buildLibraryIfStale, buildNextAppIfStale, freePort, ROOT, run, withBuildLock } from "./demo-server.js";
 import { buildNext16IfStale, next16Bin } from "./quickstart-next16.js";
 
 export const QUICKSTART = path.join(ROOT, "examples", "next-quickstart");
@@ -23,7 +22,7 @@ export interface QuickstartBuild {
   nextBin: string;
 }
 
-/** Builds the library and the quickstart (on `next`) unless their outputs are newer than their sources. */
+/** Builds the library and the quickstart (on `next`) unless they are built from their current sources. */
 export async function buildQuickstartIfStale(next: NextMajor = 15): Promise<QuickstartBuild> {
   let build: QuickstartBuild | undefined;
   await withBuildLock(() => {
@@ -32,12 +31,8 @@ export async function buildQuickstartIfStale(next: NextMajor = 15): Promise<Quic
       build = { next, dir: buildNext16IfStale(QUICKSTART), nextBin: next16Bin() };
       return;
     }
-    const buildId = path.join(QUICKSTART, ".next", "BUILD_ID");
-    const sources = Math.max(newest(QUICKSTART), newest(path.join(ROOT, "packages", "herald", "dist")));
-    if (!existsSync(buildId) || statSync(buildId).mtimeMs < sources) {
-      // --no-lint: the example has no ESLint setup of its own (Next.js 16 no longer lints in a build).
-      run(process.execPath, [NEXT_BIN, "build", "--no-lint"], QUICKSTART);
-    }
+    // --no-lint: the example has no ESLint setup of its own (Next.js 16 no longer lints in a build).
+    buildNextAppIfStale(QUICKSTART, () => run(process.execPath, [NEXT_BIN, "build", "--no-lint"], QUICKSTART));
     build = { next, dir: QUICKSTART, nextBin: NEXT_BIN };
   });
   return build!;
