@@ -16,9 +16,16 @@ import { measurePoll } from "./lib/scenario-poll.mjs";
 import { measureRedisScenario } from "./lib/scenario-redis.mjs";
 import { renderMarkdown, updateReadme } from "./report.mjs";
 import { renderRedisMarkdown, updateReadmeRedis } from "./report-redis.mjs";
+import { measureRedisScale, REDIS_SCALE_SCENARIO, sectionOf, withSection } from "./redis-scale.mjs";
 
 const started = Date.now();
-const config = readConfig();
+// `BENCH_ONLY=redis-scale` (redis-scale.mjs, issue 23): not in the default run, only when named;
+// taken out of BENCH_ONLY before the rest is read (alone, it runs nothing else).
+const only = (process.env.BENCH_ONLY ?? "").split(",").map((s) => s.trim());
+const redisScale = only.includes(REDIS_SCALE_SCENARIO);
+const otherOnly = only.filter((s) => s && s !== REDIS_SCALE_SCENARIO);
+const config = readConfig(redisScale ? { ...process.env, BENCH_ONLY: otherOnly.join(",") || "redis" } : process.env);
+if (redisScale && otherOnly.length === 0) config.redis = false;
 const log = (line) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 
 const data = { meta: machineInfo(), config: { ...config, servers: config.servers.map((s) => s.name) }, results: [] };
@@ -76,7 +83,11 @@ function write() {
     redisData.meta.durationS = data.meta.durationS;
     if (data.meta.aborted) redisData.meta.aborted = data.meta.aborted;
     fs.writeFileSync(path.join(config.outDir, "redis.json"), `${JSON.stringify(redisData, null, 2)}\n`);
-    fs.writeFileSync(path.join(config.outDir, "redis.md"), renderRedisMarkdown(redisData));
+    // The redis-scale section of redis.md (redis-scale.mjs) is carried over.
+    const redisMd = path.join(config.outDir, "redis.md");
+    const scale = sectionOf(redisMd);
+    const rendered = renderRedisMarkdown(redisData);
+    fs.writeFileSync(redisMd, scale ? withSection(rendered, scale) : rendered);
   }
   // A run of the Redis rows alone leaves latest.{json,md} as they are.
   if (config.servers.length === 0) return;
@@ -180,6 +191,10 @@ async function main() {
       redisData.results = await measureRedisScenario(config, log);
     }
     write();
+  }
+  if (redisScale) {
+    if (Date.now() - started + 180_000 > config.deadlineMs) log("redis-scale: skipped (time budget)");
+    else await measureRedisScale(config, log);
   }
   finished = true;
   write();

@@ -1,0 +1,436 @@
+/**
+ * `BENCH_ONLY=redis-scale npm run bench` (issue 23's measured part): how Herald's writes spread
+ * over Redis masters, before the log is partitioned. For one redis-server and for a 3-master Redis
+ * Cluster (no replicas) started here (redis-cluster-server.mjs), one publisher process calls
+ * `herald.publish` through `RedisBroker` on 1,000 channels in turn, 64 publishes in flight, for
+ * `BENCH_THROUGHPUT_MS` (3 s) per run, three runs per row (`BENCH_REPEAT`). Around each run every
+ * node's `used_cpu_sys` + `used_cpu_user` (INFO cpu) and `INFO commandstats` (after CONFIG
+ * RESETSTAT) are read, so each master's share of the CPU and of the commands is known.
+ *
+ * Rows per topology: Herald with no process following the channels; Herald with 2 processes each
+ * following all 1,000 channels (RedisBroker.subscribe, as a Herald process with subscribers on
+ * them does: Redis then sends each event to both); and two floors that are not Herald, the least
+ * an atomic publish does (INCR + capped XADD + PUBLISH in one script) with each channel's keys
+ * under a hash tag of its own, as a partitioned log would spread them, with classic PUBLISH and
+ * with SPUBLISH (sharded pub/sub). Also what following costs Redis: used_memory and CPU while the
+ * 2 × 1,000 subscriptions are made, and CPU over 2 s idle with them held.
+ *
+ * Writes results/redis-scale.json and its section of results/redis.md (between markers; the rest
+ * of that file is the `BENCH_ONLY=redis` rows' and is kept).
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { forkModule, sleep, stopProcess } from "./lib/children.mjs";
+import { BENCH_DIR } from "./lib/config.mjs";
+import { busyCores, machineTicks } from "./lib/machine-load.mjs";
+import { startCluster, startSingle } from "./redis-cluster-server.mjs";
+
+export const REDIS_SCALE_SCENARIO = "redis-scale";
+const START = "<!-- bench:redis-scale:start -->";
+const END = "<!-- bench:redis-scale:end -->";
+const CHANNELS = Array.from({ length: Number(process.env.BENCH_SCALE_CHANNELS ?? 1000) }, (_, i) => `ch-${i}`);
+const CONCURRENCY = 64;
+const FOLLOWERS = 2;
+
+const median = (xs) => {
+  const s = xs.filter((x) => x != null).sort((a, b) => a - b);
+  if (!s.length) return null;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const range = (xs) => [Math.min(...xs), Math.max(...xs)];
+const round = (x, d = 1) => (x == null ? null : Math.round(x * 10 ** d) / 10 ** d);
+
+/** Commands that are the bench's own reads, not the workload's. */
+const OWN = /^(info|config|cluster|ping|client|command|hello|select|readonly|script)/;
+
+function startWorker(topology, mode) {
+  const child = forkModule(path.join(BENCH_DIR, "redis-scale-worker.mjs"), [], {
+    env: { ...process.env, BENCH_BROKER: JSON.stringify(topology.brokerOptions), BENCH_PUBLISH: mode },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  let nextId = 0;
+  const pending = new Map();
+  const ready = new Promise((resolve, reject) => {
+    child.on("message", (m) => {
+      if (m.ready) return resolve();
+      const p = pending.get(m.id);
+      if (!p) return;
+      pending.delete(m.id);
+      if (m.error) p.reject(new Error(m.error));
+      else p.resolve(m.value);
+    });
+    child.once("exit", (code) => {
+      reject(new Error(`worker exited (${code})`));
+      for (const p of pending.values()) p.reject(new Error(`worker exited (${code})`));
+    });
+  });
+  const call = (op, params = {}, timeoutMs = 60_000) =>
+    new Promise((resolve, reject) => {
+      const id = ++nextId;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`${op}: no answer in ${timeoutMs} ms`));
+      }, timeoutMs);
+      pending.set(id, {
+        resolve: (v) => (clearTimeout(timer), resolve(v)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      child.send({ id, op, ...params });
+    });
+  return {
+    child,
+    ready,
+    call,
+    async close() {
+      await call("close", {}, 5000).catch(() => {});
+      await stopProcess(child, 2000);
+    },
+  };
+}
+
+function readNodes(topology) {
+  return topology.nodes.map((n) => ({ port: n.port, cpuUs: n.cpuUs(), calls: n.commandCalls() }));
+}
+
+/** One measured run: publishes from `worker` for `durationMs`, every node read before and after. */
+async function publishRun(topology, worker, durationMs, followers = []) {
+  for (const n of topology.nodes) n.resetStats();
+  const received0 = await Promise.all(followers.map((f) => f.call("received")));
+  const before = readNodes(topology);
+  const m0 = machineTicks();
+  const t = await worker.call("publish", { durationMs, concurrency: CONCURRENCY, channels: CHANNELS });
+  const m1 = machineTicks();
+  const after = readNodes(topology);
+  await sleep(300);
+  const received1 = await Promise.all(followers.map((f) => f.call("received")));
+  const nodes = after.map((a, i) => {
+    const cpuUs = a.cpuUs - before[i].cpuUs;
+    const calls = Object.fromEntries(Object.entries(a.calls).filter(([k]) => !OWN.test(k)));
+    return {
+      port: a.port,
+      cpuUs,
+      cpuShareOfCore: round(cpuUs / 1000 / t.ms, 3),
+      usPerPublish: t.published ? round(cpuUs / t.published, 2) : null,
+      calls,
+      totalCalls: Object.values(calls).reduce((x, y) => x + y, 0),
+    };
+  });
+  const redisCpuUs = nodes.reduce((x, n) => x + n.cpuUs, 0);
+  const totalCalls = nodes.reduce((x, n) => x + n.totalCalls, 0);
+  for (const n of nodes) {
+    n.cpuShare = redisCpuUs ? round(n.cpuUs / redisCpuUs, 3) : null;
+    n.callShare = totalCalls ? round(n.totalCalls / totalCalls, 3) : null;
+  }
+  const busiest = nodes.reduce((a, b) => (b.cpuUs > a.cpuUs ? b : a));
+  return {
+    published: t.published,
+    errors: t.errors,
+    firstError: t.firstError,
+    ms: t.ms,
+    publishesPerS: Math.round((t.published / t.ms) * 1000),
+    publisherCpuUsPerPublish: t.published ? round(t.cpuUs / t.published, 2) : null,
+    redisCpuUsPerPublish: t.published ? round(redisCpuUs / t.published, 2) : null,
+    busiestCpuShare: busiest.cpuShare,
+    busiestCallShare: busiest.callShare,
+    delivered: followers.length ? received1.reduce((x, r, i) => x + r.received - received0[i].received, 0) : null,
+    hostBusyCores: busyCores(m0, m1),
+    nodes,
+  };
+}
+
+/** `runs` publish runs folded: medians and ranges of the headline figures, the median run kept. */
+function fold(runs) {
+  const pick = (k) => runs.map((r) => r[k]);
+  const byRedis = runs.slice().sort((a, b) => a.redisCpuUsPerPublish - b.redisCpuUsPerPublish);
+  const mid = byRedis[Math.floor((byRedis.length - 1) / 2)];
+  const out = { medianRun: mid, runs };
+  for (const k of [
+    "publishesPerS",
+    "publisherCpuUsPerPublish",
+    "redisCpuUsPerPublish",
+    "busiestCpuShare",
+    "busiestCallShare",
+    "hostBusyCores",
+  ]) {
+    out[k] = median(pick(k));
+    out[`${k}Range`] = range(pick(k).filter((x) => x != null));
+  }
+  out.errors = runs.reduce((x, r) => x + r.errors, 0);
+  out.firstError = runs.find((r) => r.firstError)?.firstError ?? null;
+  out.published = runs.reduce((x, r) => x + r.published, 0);
+  out.delivered = runs[0].delivered == null ? null : runs.reduce((x, r) => x + r.delivered, 0);
+  return out;
+}
+
+async function repeatRuns(topology, worker, config, log, label, followers = []) {
+  const runs = [];
+  for (let i = 0; i < config.redisRepeat; i++) {
+    runs.push(await publishRun(topology, worker, config.throughputMs, followers));
+    const r = runs.at(-1);
+    log(
+      `  ${label} run ${i + 1}: ${r.publishesPerS}/s, redis ${r.redisCpuUsPerPublish} µs/publish ` +
+        `(${r.nodes.map((n) => `${Math.round(n.cpuShare * 100)}%`).join(" / ")} of it per node), ` +
+        `publisher ${r.publisherCpuUsPerPublish} µs, host ${r.hostBusyCores} cores busy` +
+        `${r.errors ? `, ${r.errors} errors (${r.firstError})` : ""}` +
+        `${r.delivered != null ? `, ${r.delivered} delivered to followers` : ""}`,
+    );
+    await sleep(300);
+  }
+  return fold(runs);
+}
+
+async function measureTopology(start, config, log) {
+  const out = { rows: [] };
+  let topology;
+  const workers = [];
+  try {
+    topology = await start();
+    out.kind = topology.kind;
+    out.version = topology.version;
+    out.ports = topology.nodes.map((n) => n.port);
+    out.heraldKeyOwner = topology.ownerOf("{herald}:seq");
+    log(
+      `${topology.kind}: ${topology.nodes.length} node(s) on ${out.ports.join(", ")}; {herald} on ${out.heraldKeyOwner}`,
+    );
+
+    // Herald, no one following.
+    const publisher = startWorker(topology, "herald");
+    workers.push(publisher);
+    await publisher.ready;
+    await publisher.call("publish", { durationMs: 1000, concurrency: CONCURRENCY, channels: CHANNELS }); // warm-up
+    out.rows.push({
+      name: "herald",
+      label: "Herald (`herald.publish`)",
+      ...(await repeatRuns(topology, publisher, config, log, "herald")),
+    });
+
+    // Followers: each process follows every channel once.
+    const followers = [];
+    for (let i = 0; i < FOLLOWERS; i++) followers.push(startWorker(topology, "herald"));
+    workers.push(...followers);
+    await Promise.all(followers.map((f) => f.ready));
+    await sleep(500);
+    const mem0 = topology.nodes.map((n) => n.usedMemory());
+    const cpu0 = topology.nodes.map((n) => n.cpuUs());
+    const subs = await Promise.all(followers.map((f) => f.call("subscribe", { channels: CHANNELS }, 120_000)));
+    await sleep(500);
+    const cpu1 = topology.nodes.map((n) => n.cpuUs());
+    const mem1 = topology.nodes.map((n) => n.usedMemory());
+    await sleep(2000);
+    const cpu2 = topology.nodes.map((n) => n.cpuUs());
+    const subscriptions = FOLLOWERS * CHANNELS.length;
+    out.follow = {
+      processes: FOLLOWERS,
+      channels: CHANNELS.length,
+      subscribeMs: subs.map((s) => s.ms),
+      bytesPerSubscription: Math.round(mem1.reduce((a, m, i) => a + m - mem0[i], 0) / subscriptions),
+      cpuUsPerSubscription: round(cpu1.reduce((a, c, i) => a + c - cpu0[i], 0) / subscriptions, 2),
+      idleCpuShareOfCore: round(cpu2.reduce((a, c, i) => a + c - cpu1[i], 0) / 1000 / 2000, 4),
+    };
+    log(
+      `  ${subscriptions} subscriptions: ${out.follow.bytesPerSubscription} B and ${out.follow.cpuUsPerSubscription} µs each; ` +
+        `idle ${(out.follow.idleCpuShareOfCore * 100).toFixed(2)}% of a core`,
+    );
+    out.rows.push({
+      name: "herald-followed",
+      label: `Herald, every channel followed in ${FOLLOWERS} processes`,
+      ...(await repeatRuns(topology, publisher, config, log, "herald followed", followers)),
+    });
+    for (const f of followers) await f.close();
+    await publisher.close();
+
+    for (const [mode, label] of [
+      ["per-channel", "floor: a hash tag per channel, PUBLISH"],
+      ["per-channel-sharded", "floor: a hash tag per channel, SPUBLISH"],
+    ]) {
+      const w = startWorker(topology, mode);
+      workers.push(w);
+      await w.ready;
+      await w.call("publish", { durationMs: 1000, concurrency: CONCURRENCY, channels: CHANNELS });
+      out.rows.push({ name: mode, label, ...(await repeatRuns(topology, w, config, log, mode)) });
+      await w.close();
+    }
+    out.ok = true;
+  } catch (error) {
+    out.ok = false;
+    out.error = String(error?.stack ?? error);
+    log(`  ERROR: ${out.error}`);
+  } finally {
+    for (const w of workers) await stopProcess(w.child, 1000);
+    await topology?.stop();
+  }
+  return out;
+}
+
+/** Both topologies, one after the other; returns the results (also written to disk). */
+export async function measureRedisScale(config, log) {
+  const meta = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model?.trim() ?? "unknown",
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    loadavgBefore: os.loadavg().map((x) => round(x, 2)),
+  };
+  const m0 = machineTicks();
+  await sleep(2000);
+  meta.hostBusyCoresBefore = busyCores(m0, machineTicks());
+  log(`redis-scale: host busy ${meta.hostBusyCoresBefore} cores, load ${meta.loadavgBefore.join(" ")}`);
+  const data = {
+    meta,
+    config: {
+      channels: CHANNELS.length,
+      concurrency: CONCURRENCY,
+      durationMs: config.throughputMs,
+      repeat: config.redisRepeat,
+      followers: FOLLOWERS,
+    },
+    topologies: [],
+  };
+  data.topologies.push(await measureTopology(startSingle, config, log));
+  data.topologies.push(await measureTopology(() => startCluster(3), config, log));
+  meta.loadavgAfter = os.loadavg().map((x) => round(x, 2));
+  const dir = config.outDir;
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "redis-scale.json"), `${JSON.stringify(data, null, 2)}\n`);
+  writeSection(path.join(dir, "redis.md"), renderRedisScale(data));
+  log(`wrote ${path.join(dir, "redis-scale.json")} and its section of redis.md`);
+  return data;
+}
+
+/** Puts `section` between the markers of `file` (appended when absent). */
+export function writeSection(file, section) {
+  const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+  fs.writeFileSync(file, withSection(text, section));
+}
+
+/** `text` with the redis-scale section replaced (or appended). */
+export function withSection(text, section) {
+  const block = `${START}\n\n${section.trim()}\n\n${END}\n`;
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  if (a !== -1 && b > a) return text.slice(0, a) + block + text.slice(b + END.length).replace(/^\n/, "");
+  return `${text.trimEnd()}${text.trim() ? "\n\n" : ""}${block}`;
+}
+
+/** The section as it stands in `file` (to carry over when the rest of the file is rewritten). */
+export function sectionOf(file) {
+  try {
+    const text = fs.readFileSync(file, "utf8");
+    const a = text.indexOf(START);
+    const b = text.indexOf(END);
+    return a !== -1 && b > a ? text.slice(a + START.length, b) : null;
+  } catch {
+    return null;
+  }
+}
+
+const pct = (x) => (x == null ? "–" : `${Math.round(x * 100)}%`);
+const f = (x, d = 1) => (x == null ? "–" : x.toFixed(d));
+const n0 = (x) => (x == null ? "–" : Math.round(x).toLocaleString("en-US"));
+const rng = (r, fmt) => (r && r.length ? `${fmt(r[0])}–${fmt(r[1])}` : "–");
+
+export function renderRedisScale(data) {
+  const { meta, config } = data;
+  const L = [];
+  L.push("## Writes over Redis masters: one redis-server and a 3-master Cluster (issue 23)");
+  L.push("");
+  L.push(
+    `${meta.date} · Node ${meta.node} · ${meta.cpus}× ${meta.cpuModel} · ${meta.memGiB} GiB · ${meta.os} · ` +
+      `${data.topologies[0]?.version?.split(" ").slice(0, 3).join(" ") ?? "redis-server"} · ` +
+      `load average (1/5/15 min) ${meta.loadavgBefore.join(" / ")} before, ${meta.loadavgAfter?.join(" / ") ?? "–"} after · ` +
+      `host busy ${meta.hostBusyCoresBefore ?? "–"} of ${meta.cpus} cores before the run (other engineers' work)`,
+  );
+  L.push("");
+  L.push(
+    `\`BENCH_ONLY=redis-scale npm run bench\` (bench/redis-scale.mjs). Every Redis node and process on this one ` +
+      `${meta.cpus}-core machine, on loopback, no persistence; the Cluster is 3 masters without replicas started by the bench ` +
+      `(slots split evenly by \`redis-cli --cluster create\`). One publisher process calls \`herald.publish\` through ` +
+      `\`RedisBroker\` on ${n0(config.channels)} channels in turn, ${config.concurrency} in flight, ${config.durationMs / 1000} s ` +
+      `per run, ${config.repeat} runs per row (medians, ranges in brackets); streams are not full (a few hundred events per ` +
+      `channel at most). Redis CPU is each node's \`used_cpu_sys\` + \`used_cpu_user\` (INFO cpu) before and after a run, ` +
+      `summed over the nodes and divided by the publishes; commands are \`INFO commandstats\` calls after \`CONFIG RESETSTAT\` ` +
+      `(a script counts once as EVALSHA and once per command it runs; the cluster bus's forwarding of PUBLISH is CPU, not ` +
+      `commands). The floors are not Herald: the least an atomic publish does (INCR + capped XADD + PUBLISH or SPUBLISH in one ` +
+      `script) with a hash tag per channel, how a partitioned log would spread the same writes.`,
+  );
+  L.push("");
+  L.push(
+    "| topology | row | publishes / s | publisher CPU µs / publish | Redis CPU µs / publish (all nodes) | busiest node's share of Redis CPU | busiest node's share of commands | errors |",
+  );
+  L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const t of data.topologies) {
+    const topo = t.kind === "cluster" ? "3-master Cluster" : "one redis-server";
+    if (!t.ok && !t.rows?.length) {
+      L.push(`| ${topo} | error: ${String(t.error).split("\n")[0].slice(0, 120)} | | | | | | |`);
+      continue;
+    }
+    for (const r of t.rows) {
+      L.push(
+        `| ${topo} | ${r.label} | ${n0(r.publishesPerS)} (${rng(r.publishesPerSRange, n0)}) | ` +
+          `${f(r.publisherCpuUsPerPublish)} (${rng(r.publisherCpuUsPerPublishRange, f)}) | ` +
+          `${f(r.redisCpuUsPerPublish)} (${rng(r.redisCpuUsPerPublishRange, f)}) | ` +
+          `${t.kind === "cluster" ? `${pct(r.busiestCpuShare)} (${rng(r.busiestCpuShareRange, pct)})` : "100%"} | ` +
+          `${t.kind === "cluster" ? `${pct(r.busiestCallShare)} (${rng(r.busiestCallShareRange, pct)})` : "100%"} | ${r.errors} |`,
+      );
+    }
+    if (!t.ok) L.push(`| ${topo} | error: ${String(t.error).split("\n")[0].slice(0, 120)} | | | | | | |`);
+  }
+  L.push("");
+  const cluster = data.topologies.find((t) => t.kind === "cluster");
+  if (cluster?.rows?.length) {
+    L.push("### Per master, 3-master Cluster (the median run of each row)");
+    L.push("");
+    L.push(
+      `The master holding \`{herald}\` (every key of Herald's log) is port ${cluster.heraldKeyOwner}. Share of a core: the node's ` +
+        `CPU over the run's wall time. Commands: the workload's calls on that node (EVALSHA and what the scripts run).`,
+    );
+    L.push("");
+    L.push(
+      "| row | master | share of a core | share of Redis CPU | Redis CPU µs / publish | commands | share of commands | top commands |",
+    );
+    L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    for (const r of cluster.rows) {
+      for (const n of r.medianRun.nodes) {
+        const top = Object.entries(n.calls)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 4)
+          .map(([k, v]) => `${k} ${n0(v)}`)
+          .join(", ");
+        L.push(
+          `| ${r.label} | ${n.port}${n.port === cluster.heraldKeyOwner ? " ({herald})" : ""} | ${pct(n.cpuShareOfCore)} | ` +
+            `${pct(n.cpuShare)} | ${f(n.usPerPublish, 2)} | ${n0(n.totalCalls)} | ${pct(n.callShare)} | ${top || "–"} |`,
+        );
+      }
+    }
+    L.push("");
+  }
+  L.push("### What following a channel costs Redis");
+  L.push("");
+  L.push(
+    `${config.followers} processes each follow all ${n0(config.channels)} channels (one \`SUBSCRIBE\` per channel per process, ` +
+      `as a Herald process does for a channel with subscribers). Per subscription: Redis \`used_memory\` and CPU while they ` +
+      `are made; then Redis CPU over 2 s with nothing published; per event, what a following process adds to a publish ` +
+      `(Redis CPU µs per publish with ${config.followers} followers less without, divided by ${config.followers}).`,
+  );
+  L.push("");
+  L.push(
+    "| topology | bytes / subscription | CPU µs / subscription | idle, share of a core | per event per following process, µs |",
+  );
+  L.push("| --- | ---: | ---: | ---: | ---: |");
+  for (const t of data.topologies) {
+    if (!t.follow) continue;
+    const a = t.rows.find((r) => r.name === "herald");
+    const b = t.rows.find((r) => r.name === "herald-followed");
+    const per = a && b ? (b.redisCpuUsPerPublish - a.redisCpuUsPerPublish) / t.follow.processes : null;
+    L.push(
+      `| ${t.kind === "cluster" ? "3-master Cluster" : "one redis-server"} | ${n0(t.follow.bytesPerSubscription)} | ` +
+        `${f(t.follow.cpuUsPerSubscription, 1)} | ${f(t.follow.idleCpuShareOfCore * 100, 2)}% | ${f(per, 1)} |`,
+    );
+  }
+  L.push("");
+  return L.join("\n");
+}
