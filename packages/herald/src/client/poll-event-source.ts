@@ -75,6 +75,10 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
     private idle: number;
     private lastRequestAt = -Infinity;
     private resumeOnShow: (() => void) | null = null;
+    /** The request in flight (a newer one replaces it after a channel change). */
+    private request: AbortController | null = null;
+    /** The next request's URL (channels, the last answer's cursor, the renewed token). */
+    private next: URL | null = null;
     /** This poller's id on every request: the server keeps it a member of its presence channels. */
     private readonly pid = randomId();
 
@@ -103,6 +107,28 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
       return this.resumeOnShow !== null;
     }
 
+    /**
+     * Moves polling to the channels of `url` at once: the held request is dropped (its events
+     * are asked for again, from the same cursor) and the next one carries the new set and `url`'s
+     * token. False before the first answer (the client then opens a new connection).
+     */
+    async update(url: string): Promise<boolean> {
+      if (this.readyState !== 1 || !this.next) return false;
+      const params = new URL(url, "http://relative.invalid").searchParams;
+      const next = new URL(this.next);
+      next.searchParams.delete("channel");
+      for (const channel of params.getAll("channel")) next.searchParams.append("channel", channel);
+      const token = params.get("token");
+      if (token) next.searchParams.set("token", token);
+      this.next = next;
+      if (this.resumeOnShow) return true; // paused while hidden: the request on show uses it
+      if (this.timer !== null) this.timers.clearTimeout(this.timer);
+      this.timer = null;
+      this.request?.abort();
+      void this.poll(next, false);
+      return true;
+    }
+
     close(): void {
       if (this.readyState === 2) return;
       this.readyState = 2;
@@ -125,26 +151,38 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
       if (this.wait > 0) url.searchParams.set("wait", String(this.wait));
       url.searchParams.set("pid", this.pid);
       this.lastRequestAt = Date.now();
+      const request = new AbortController();
+      this.request = request;
+      const onClose = () => request.abort();
+      this.abort.signal.addEventListener("abort", onClose);
+      // A newer request (a channel change) replaced this one: its answer is not read.
+      const superseded = () => this.request !== request || this.readyState === 2;
       let response: Response;
+      let answer: PollAnswer;
       const href = url.origin === "http://relative.invalid" ? `${url.pathname}${url.search}` : url.toString();
       try {
-        response = await (options.fetch ?? fetch)(href, {
-          credentials: this.init.withCredentials ? "include" : "same-origin",
-          cache: "no-store",
-          signal: this.abort.signal,
-        });
-      } catch (error) {
-        return this.fail({ message: String((error as Error)?.message ?? error) });
+        try {
+          response = await (options.fetch ?? fetch)(href, {
+            credentials: this.init.withCredentials ? "include" : "same-origin",
+            cache: "no-store",
+            signal: request.signal,
+          });
+        } catch (error) {
+          if (superseded()) return;
+          return this.fail({ message: String((error as Error)?.message ?? error) });
+        }
+        if (superseded()) return;
+        if (response.status !== 200) return this.fail(await refusalOf(response));
+        try {
+          answer = (await response.json()) as PollAnswer;
+        } catch {
+          if (superseded()) return;
+          return this.fail({ code: response.status, message: "poll answer is not JSON" });
+        }
+      } finally {
+        this.abort.signal.removeEventListener("abort", onClose);
       }
-      if (this.readyState === 2) return;
-      if (response.status !== 200) return this.fail(await refusalOf(response));
-      let answer: PollAnswer;
-      try {
-        answer = (await response.json()) as PollAnswer;
-      } catch {
-        return this.fail({ code: response.status, message: "poll answer is not JSON" });
-      }
-      if (this.readyState === 2) return;
+      if (superseded()) return;
       this.dispatch("activity", new Event("activity"));
       if (first) {
         this.readyState = 1;
@@ -170,10 +208,11 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
       next.searchParams.set("lastEventId", answer.cursor);
       if (answer.token) next.searchParams.set("token", answer.token);
       else next.searchParams.delete("token");
-      this.schedule(next, answer);
+      this.next = next;
+      this.schedule(answer);
     }
 
-    private schedule(next: URL, answer: PollAnswer): void {
+    private schedule(answer: PollAnswer): void {
       let delay: number;
       if (this.wait > 0) delay = answer.retryMs;
       else if (answer.events.length > 0 || answer.gaps.length > 0) {
@@ -188,7 +227,7 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
       delay = Math.max(delay, floor - (Date.now() - this.lastRequestAt), 0);
       this.timer = this.timers.setTimeout(() => {
         this.timer = null;
-        this.whenVisible(() => void this.poll(next, false));
+        this.whenVisible(() => void this.poll(this.next!, false));
       }, delay);
     }
 

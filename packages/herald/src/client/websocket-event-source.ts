@@ -92,7 +92,7 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
     readonly transport = "ws";
     private readonly abort = new AbortController();
     private readonly ws: WebSocketLike;
-    private readonly channels: string[];
+    private channels: string[];
     private readonly subscribed = new Set<string>();
     /** Live events held back until the catch-up is dispatched; null once live. */
     private held: EventEnvelope[] | null = [];
@@ -136,6 +136,8 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
       this.readyState = 2;
       this.abort.abort();
       clearTimeout(this.pingTimer);
+      for (const resolve of this.joining.values()) resolve(false);
+      this.joining.clear();
       this.onCatchUp?.(null);
       this.onCatchUp = null;
       this.ws.onclose = this.ws.onmessage = null;
@@ -145,6 +147,30 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
         /* still connecting */
       }
     }
+
+    /**
+     * Moves the open socket to the channels of `url`: subscribes to the added ones (live from their
+     * subscription, as pusher-js: resolves once they succeeded), unsubscribes from the removed ones.
+     * False before the catch-up is done, or when a subscription fails (the client then opens a new
+     * connection).
+     */
+    async update(url: string): Promise<boolean> {
+      if (this.readyState !== 1 || this.held) return false;
+      const next = new URL(url, BASE).searchParams.getAll("channel");
+      for (const channel of this.channels) {
+        if (next.includes(channel)) continue;
+        this.subscribed.delete(channel);
+        this.ws.send(JSON.stringify({ event: "pusher:unsubscribe", data: { channel } }));
+      }
+      const added = next.filter((c) => !this.channels.includes(c));
+      this.channels = next;
+      const live = added.map((channel) => new Promise<boolean>((resolve) => this.joining.set(channel, resolve)));
+      for (const channel of added) void this.subscribe(channel);
+      return (await Promise.all(live)).every(Boolean);
+    }
+
+    /** Channels added by `update`, each resolved when its subscription succeeded (false: the source failed). */
+    private readonly joining = new Map<string, (ok: boolean) => void>();
 
     send(channel: string, event: string, data: unknown): void {
       if (this.readyState !== 1 || !this.subscribed.has(channel))
@@ -205,7 +231,9 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
             this.control(CONTROL.presence, { channel, type: "members", members, me: this.me.get(channel) ?? null });
           }
           this.subscribed.add(channel);
-          if (this.subscribed.size === this.channels.length) void this.catchUp();
+          this.joining.get(channel)?.(true);
+          this.joining.delete(channel);
+          if (this.held && this.subscribed.size === this.channels.length) void this.catchUp();
           return;
         }
         case "herald:catch_up": {

@@ -266,6 +266,33 @@ export function sourceContract(adapter: SourceAdapter): void {
       expect(s.source.readyState).toBe(2);
     });
 
+    it("7. channel change: update() moves the open source to a new set (added channel live, removed one silent), no new connection", async () => {
+      const s = open(["a", "b"]);
+      await s.untilConnected();
+      await waitFor(() => connections() === 1, 10_000, `one ${adapter.transport} connection`);
+      const first = await publish("a", 0);
+      await s.untilMessage(first);
+      const url = new URL(server.sseUrl);
+      for (const c of ["a", "c"]) url.searchParams.append("channel", c);
+      url.searchParams.set("lastEventId", first);
+      expect(await s.source.update!(url.toString())).toBe(true);
+      const expected: string[] = [];
+      for (const [channel, n] of [
+        ["c", 1],
+        ["b", 2],
+        ["a", 3],
+        ["c", 4],
+      ] as const) {
+        const id = await publish(channel, n);
+        if (channel !== "b") expected.push(id);
+      }
+      await s.untilMessage(expected.at(-1)!);
+      expect(s.messages().map((m) => m.id)).toEqual([first, ...expected]);
+      expect(s.of(CONTROL.connected)).toHaveLength(1);
+      expect(s.of("error")).toEqual([]);
+      await waitFor(() => connections() === 1, 10_000, `still one ${adapter.transport} connection`);
+    });
+
     it("6. close: nothing dispatched after close() while publishes go on, readyState CLOSED, the server's count goes back down", async () => {
       const closing = open(["a"]);
       await closing.untilConnected();
