@@ -22,7 +22,15 @@ export {
 } from "./use-channel.js";
 export { useConnectionStatus, type ConnectionStatus } from "./use-connection-status.js";
 export { useHistory, type HistoryState, type HistoryStatus, type UseHistoryOptions } from "./use-history.js";
-export { createHeraldHooks, type TypedHooks, type HeraldHooksOptions } from "./typed.js";
+export {
+  createHeraldHooks,
+  type TypedHooks,
+  type HeraldHooksOptions,
+  type PresenceInfoMap,
+  type PresenceInfo,
+  type TypedPresenceMember,
+  type TypedPresenceState,
+} from "./typed.js";
 export type { ReceiveValidation } from "./validate.js";
 export type { Channels, ChannelMap, StandardSchemaV1 } from "../protocol/channels.js";
 export { usePresence, NO_PRESENCE } from "./use-presence.js";
