@@ -24,7 +24,7 @@ import { Connection, type ConnectionHost, type Link } from "./connection.js";
 import { CursorTracker } from "./cursor-tracker.js";
 import { FetchEventSource } from "./fetch-event-source.js";
 import type { ClientTransport, HeraldClientOptions } from "./options.js";
-import { routeBeside } from "./poll-event-source.js";
+import { routeBeside } from "./routes.js";
 import { PresenceBook, type PresenceState } from "./presence-state.js";
 import { SharedLink, shareByDefault } from "./shared.js";
 import { randomId, refusalOf } from "./source-base.js";

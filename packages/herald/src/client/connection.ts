@@ -21,7 +21,6 @@ import type { ClientTransport, HeraldClientOptions, TokenResult } from "./option
 import { decide } from "./failure.js";
 import type { FetchErrorDetail } from "./fetch-event-source.js";
 import { watchPage, type PageSignals } from "./page-signals.js";
-import { createPollEventSource } from "./poll-event-source.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
 import { Timer } from "./timer.js";
 import { failureCounts, TransportChooser } from "./transport.js";
@@ -99,7 +98,8 @@ export class Connection implements Link {
   attempt = 0;
   nextRetryAt: number | null = null;
   private readonly ES: EventSourceFactory;
-  private readonly PollES: EventSourceFactory;
+  /** The long-poll source, loaded the first time polling is chosen (apps on SSE never load it). */
+  private PollES: EventSourceFactory | null = null;
   private readonly chooser: TransportChooser;
   private readonly timers: Timers;
   private readonly now: () => number;
@@ -174,12 +174,6 @@ export class Connection implements Link {
         },
       },
     );
-    this.PollES = createPollEventSource({
-      ...options.poll,
-      timers: this.timers,
-      visibilityTarget: this.page.visibility,
-      random: this.random,
-    });
   }
 
   /** The transport of the current (or next) connection. */
@@ -321,7 +315,26 @@ export class Connection implements Link {
       : this.options.ws && this.options.transport === "ws"
         ? "ws"
         : this.chooser.next;
-    const ES = kind === "ws" ? this.options.ws! : kind === "poll" ? this.PollES : this.ES;
+    if (kind === "poll" && !this.PollES) {
+      try {
+        const { createPollEventSource } = await import("./poll-event-source.js");
+        this.PollES ??= createPollEventSource({
+          ...this.options.poll,
+          timers: this.timers,
+          visibilityTarget: this.page.visibility,
+          random: this.random,
+        });
+      } catch (error) {
+        // The chunk did not load (the network is down): a failed attempt like any other.
+        if (generation !== this.generation || (this.state as ConnectionState) === "closed") return;
+        this.host.error({ code: "connect_failed", message: String((error as Error)?.message ?? error) });
+        this.teardown();
+        this.scheduleRetry("connect_failed");
+        return;
+      }
+      if (generation !== this.generation || (this.state as ConnectionState) === "closed") return;
+    }
+    const ES = kind === "ws" ? this.options.ws! : kind === "poll" ? this.PollES! : this.ES;
     const source = new ES(this.buildUrl(token), { withCredentials: this.options.withCredentials ?? false });
     const attempt: Attempt = {
       kind,

@@ -8,7 +8,7 @@
  */
 import { createSseParser } from "../protocol/sse-parse.js";
 import { CONTROL } from "../protocol/envelope.js";
-import { routeBeside } from "./poll-event-source.js";
+import { routeBeside } from "./routes.js";
 import { messageEvent, refusalOf, SourceBase } from "./source-base.js";
 import type { EventSourceLike } from "./types.js";
 

@@ -11,6 +11,7 @@
  * does: the client decides what to do.
  */
 import type { EventEnvelope, GapPayload, PresenceMember } from "../protocol/envelope.js";
+import { pollUrlOf } from "./routes.js";
 import { messageEvent, randomId, refusalOf, SourceBase } from "./source-base.js";
 import type { EventSourceFactory, EventSourceLike, Timers, VisibilityTarget } from "./types.js";
 
@@ -46,17 +47,7 @@ interface PollAnswer {
   presence?: Record<string, { members: PresenceMember[]; me: string }>;
 }
 
-/** The URL of Herald's route `route` beside an SSE URL: a last path segment `sse` becomes `route`. */
-export function routeBeside(sseUrl: string, route: string): string {
-  const url = new URL(sseUrl, "http://relative.invalid");
-  url.pathname = url.pathname.replace(/\/sse\/?$/, `/${route}`);
-  return url.origin === "http://relative.invalid" ? `${url.pathname}${url.search}` : url.toString();
-}
-
-/** The poll URL for an SSE URL: a last path segment `sse` becomes `poll`. */
-export function pollUrlOf(sseUrl: string): string {
-  return routeBeside(sseUrl, "poll");
-}
+export { pollUrlOf, routeBeside } from "./routes.js";
 
 /**
  * An EventSource constructor that polls. The URL it is given is the SSE URL the client built

@@ -19,7 +19,7 @@
 import { CONTROL, type EventEnvelope, type PresenceMember, type PresencePayload } from "../protocol/envelope.js";
 import type { FetchErrorDetail } from "./fetch-event-source.js";
 import { messageEvent, refusalOf, SourceBase } from "./source-base.js";
-import { pollUrlOf } from "./poll-event-source.js";
+import { pollUrlOf } from "./routes.js";
 import type { EventSourceFactory, EventSourceLike } from "./types.js";
 
 /** The part of the WebSocket API used (the browser's, or the `ws` package's). */
