@@ -296,9 +296,22 @@ export async function measureRedisScale(config, log) {
   const dir = config.outDir;
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "redis-scale.json"), `${JSON.stringify(data, null, 2)}\n`);
-  writeSection(path.join(dir, "redis.md"), renderRedisScale(data));
+  writeSection(path.join(dir, "redis.md"), renderRedisScale(data, readCheck(dir)));
   log(`wrote ${path.join(dir, "redis-scale.json")} and its section of redis.md`);
   return data;
+}
+
+/**
+ * The capacity check (docs/capacity.md): the `BENCH_ONLY=redis` rows run with
+ * `BENCH_REDIS_PROCS=4 BENCH_REDIS_SIZE=10000 BENCH_OUT=…`, their redis.json kept as
+ * results/redis-4x2500.json. Null when absent.
+ */
+export function readCheck(dir) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, "redis-4x2500.json"), "utf8"));
+  } catch {
+    return null;
+  }
 }
 
 /** Puts `section` between the markers of `file` (appended when absent). */
@@ -333,7 +346,7 @@ const f = (x, d = 1) => (x == null ? "–" : x.toFixed(d));
 const n0 = (x) => (x == null ? "–" : Math.round(x).toLocaleString("en-US"));
 const rng = (r, fmt) => (r && r.length ? `${fmt(r[0])}–${fmt(r[1])}` : "–");
 
-export function renderRedisScale(data) {
+export function renderRedisScale(data, check = null) {
   const { meta, config } = data;
   const L = [];
   L.push("## Writes over Redis masters: one redis-server and a 3-master Cluster (issue 23)");
@@ -432,5 +445,41 @@ export function renderRedisScale(data) {
     );
   }
   L.push("");
+  if (check) L.push(...renderCheck(check));
   return L.join("\n");
+}
+
+function renderCheck(check) {
+  const L = [];
+  const mem = check.results.find((r) => r.server === "herald-memory");
+  const red = check.results.find((r) => r.server === "herald-redis");
+  L.push(
+    `### Capacity check: ${red?.processes ?? "?"} processes × ${n0((red?.subscribers ?? 0) / (red?.processes ?? 1))} SSE connections on one Redis`,
+  );
+  L.push("");
+  L.push(
+    `${check.meta.date} · herald at ${check.meta.git.commit} · host busy with other work before the run: ` +
+      `${check.meta.hostBusyCoresBeforeRun ?? "–"} of ${check.meta.cpus} cores. ` +
+      "`BENCH_ONLY=redis BENCH_REDIS_PROCS=4 BENCH_REDIS_SIZE=10000 BENCH_OUT=… node bench/run.mjs` " +
+      "(the `BENCH_ONLY=redis` rows, lib/scenario-redis.mjs; its redis.json kept as results/redis-4x2500.json): " +
+      `one channel, ${check.config.rate} events/s for ${check.config.steadyMs / 1000} s, ${check.config.redisRepeat} runs, ` +
+      "published by the first process, every event to Redis and back to every process; 4 load-generator processes in both rows. " +
+      "KiB per subscriber is RSS growth over the connections (JS heap in brackets).",
+  );
+  L.push("");
+  L.push(
+    "| row | processes | connections | CPU µs / delivery, median (runs) | KiB / connection (heap) | p50 ms | p99 ms | lost |",
+  );
+  L.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const r of [mem, red]) {
+    if (!r?.ok) continue;
+    const s = r.steady;
+    L.push(
+      `| ${r.server} | ${r.processes} | ${n0(r.subscribers)} | ${f(s.cpuUsPerDelivery)} (${(s.runs ?? []).map((x) => f(x.cpuUsPerDelivery)).join(", ")}) | ` +
+        `${f(r.memory?.kibPerSubscriber)} (${f(r.memory?.heapKibPerSubscriber)}) | ${f(s.latency?.p50Ms)} | ${f(s.latency?.p99Ms)} | ` +
+        `${s.lost} of ${n0(s.expected)} |`,
+    );
+  }
+  L.push("");
+  return L;
 }
