@@ -26,6 +26,8 @@ let bundle = "";
 const sockets = new Set<Socket>();
 const contexts: BrowserContext[] = [];
 const figures: Record<string, number> = {};
+/** Requests that opened a stream (`GET …/sse`). */
+let opened = 0;
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title><script src="/herald.js"></script>
 <script>
@@ -38,7 +40,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title><script src
   });
   window.follow = (channel) => {
     window.got[channel] = window.got[channel] || [];
-    client.subscribe(channel, (e) => window.got[channel].push(e.data.n));
+    return client.subscribe(channel, (e) => window.got[channel].push(e.data.n));
   };
   for (const c of new URLSearchParams(location.search).getAll("c")) follow(c);
 </script>`;
@@ -56,6 +58,7 @@ beforeAll(async () => {
   const uid = (cookie: string | null) => /(?:^|; )uid=([a-z]+)/.exec(cookie ?? "")?.[1] ?? null;
   herald = createHerald({ getUserId: (request) => uid(request.header("cookie")), limits: { connectPerIp: false } });
   server = http.createServer((req, res) => {
+    if (req.url?.startsWith("/api/realtime/sse")) opened++;
     if (req.url === "/herald.js") return void res.writeHead(200, { "Content-Type": "text/javascript" }).end(bundle);
     if (req.url?.startsWith("/tab")) return void res.writeHead(200, { "Content-Type": "text/html" }).end(PAGE);
     if (req.url === "/elsewhere")
@@ -223,6 +226,49 @@ describe("one connection per browser (Chromium)", () => {
     const seenByBob = await bob[0]!.evaluate(() => Object.keys((window as unknown as { got: object }).got).sort());
     expect(seenByBob).toEqual(["feed3", "user-bob"]);
     expect(await got(bob[0]!, "user-alice")).toEqual([]);
+  }, 60_000);
+
+  it("starting and finishing tasks while events flow opens no new connection and loses nothing", async () => {
+    const [page] = await tabs(await session("carol"), 1, ["feed5"]);
+    await until(async () => (await allLive([page!])) && streams() === 1, 20_000, "a live tab");
+    const before = opened;
+    const total = 300;
+    let published = 0;
+    const publishing = (async () => {
+      while (published < total) {
+        await herald.publish("feed5", "tick", { n: published++ });
+        if (published % 5 === 0) await new Promise((r) => setTimeout(r, 4));
+      }
+    })();
+    for (let task = 0; task < 3; task++) {
+      const channel = `room-task-${task}`;
+      await page!.evaluate(
+        (c) =>
+          ((window as unknown as { off: () => void }).off = (
+            window as never as { follow: (c: string) => () => void }
+          ).follow(c)),
+        channel,
+      );
+      // Live once a marker gets through (the change is in flight meanwhile); then the numbered events.
+      await until(
+        async () => {
+          await herald.publish(channel, "marker", { n: -1 });
+          return (await got(page!, channel)).length > 0;
+        },
+        10_000,
+        `${channel} on the stream`,
+      );
+      for (let n = 0; n < 5; n++) await herald.publish(channel, "progress", { n });
+      const numbered = async () => (await got(page!, channel)).filter((n) => n >= 0);
+      await until(async () => (await numbered()).length === 5, 10_000, `${channel}'s events`);
+      expect(exactlyOnce(await numbered(), 5)).toBe(true);
+      await page!.evaluate(() => (window as unknown as { off: () => void }).off());
+    }
+    await publishing;
+    await until(async () => (await got(page!, "feed5")).length >= total, 20_000, "every event");
+    expect(exactlyOnce(await got(page!, "feed5"), total)).toBe(true);
+    expect(opened).toBe(before); // the channel changes went over the open stream
+    expect(streams()).toBe(1);
   }, 60_000);
 
   it("a tab in the back/forward cache lets go of the connection and catches up when it comes back", async () => {
