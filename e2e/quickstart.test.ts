@@ -46,13 +46,20 @@ async function visit(): Promise<Page> {
   return page;
 }
 
-/** Resolves when an SSE stream that includes `channel` has opened (its response has arrived). */
+/**
+ * Resolves when the page's connection carries `channel`: a stream opened with it, or a change of
+ * the open stream's channels (`POST …/channels`) that added it.
+ */
 function waitForStream(page: Page, channel: string): Promise<unknown> {
   return page.waitForResponse(
-    (r) =>
-      new URL(r.url()).pathname === "/api/realtime/sse" &&
-      new URL(r.url()).searchParams.getAll("channel").includes(channel) &&
-      r.status() === 200,
+    (r) => {
+      const url = new URL(r.url());
+      if (r.status() !== 200) return false;
+      if (url.pathname === "/api/realtime/sse") return url.searchParams.getAll("channel").includes(channel);
+      if (url.pathname !== "/api/realtime/channels") return false;
+      const body = JSON.parse(r.request().postData() ?? "{}") as { channels?: string[] };
+      return body.channels?.includes(channel) === true;
+    },
     { timeout: 20_000 },
   );
 }

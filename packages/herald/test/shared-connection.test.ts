@@ -60,12 +60,14 @@ async function app(): Promise<App> {
 /** A tab: a shared client signed in as `user` (null: signed out), with what it received per channel. */
 interface Tab {
   client: HeraldClient;
+  /** Signs this tab's session in as `user` (the browser's cookie changes; the app calls reconnect()). */
+  signIn(user: string): void;
   got: Map<string, number[]>;
   follow(channel: string): () => void;
 }
 
 function tab(a: App, user: string | null, extra: Partial<HeraldClientOptions> = {}): Tab {
-  const cookie = user ? `uid=${user}` : "";
+  let cookie = user ? `uid=${user}` : "";
   const client = createHeraldClient({
     url: `${a.origin}/api/realtime/sse`,
     transport: "sse",
@@ -87,6 +89,10 @@ function tab(a: App, user: string | null, extra: Partial<HeraldClientOptions> = 
   return {
     client,
     got,
+    signIn(next) {
+      cookie = `uid=${next}`;
+      client.reconnect();
+    },
     follow(channel) {
       got.set(channel, got.get(channel) ?? []);
       return client.subscribe<{ n: number }>(channel, (e) => got.get(channel)!.push(e.data.n));
@@ -188,6 +194,20 @@ describe("one connection per browser", () => {
     expect(a.streams()).toBe(before); // no new stream was opened for the change
     expect(a.open()).toBe(1);
   }, 40_000);
+
+  it("a tab whose session signs in moves to that user's connection and gets the user's channel", async () => {
+    const a = await app();
+    const t = tab(a, null);
+    t.follow("feed");
+    await waitFor(() => live([t]) && a.open() === 1, 15_000, "a signed-out stream");
+    t.signIn("dana");
+    t.follow("user-dana");
+    await waitFor(() => live([t]) && t.client.connectionRole === "leader", 15_000, "live again, signed in");
+    await publish(a.herald, "user-dana", 3);
+    await waitFor(() => t.got.get("user-dana")!.length === 3, 10_000, "the user's events");
+    expect(inOrder(t.got.get("user-dana"), 3)).toBe(true);
+    await waitFor(() => a.open() === 1, 10_000, "the signed-out stream gone");
+  }, 30_000);
 
   it("is off with shareConnection: false, and for a getToken that does not name the user", async () => {
     const a = await app();

@@ -97,7 +97,7 @@ export class SharedLink implements Link {
   private lock: AbortController | null = null;
   private release: (() => void) | null = null;
   /** The token got to learn the user, for this tab's first connection if it leads at once. */
-  private spare: { token: string | null } | null = null;
+  private spare: { token: string; at: number } | null = null;
   private readonly timers: Timers;
   private readonly now: () => number;
   private readonly page: PageEvents | null;
@@ -231,7 +231,8 @@ export class SharedLink implements Link {
     const base = (globalThis as { location?: { href: string } }).location?.href ?? "http://localhost/";
     this.user = userId;
     this.key = `herald:${new URL(this.options.url, base).href}|${this.options.transport ?? ""}|${userId ?? ""}`;
-    this.spare = { token };
+    // Null: none was got (or anonymous): the connection asks when this tab leads.
+    this.spare = token === null ? null : { token, at: this.now() };
     this.bc = new BroadcastChannel(this.key);
     this.bc.onmessage = (event: MessageEvent) => this.receive(event.data as Message);
     this.state = "follower";
@@ -311,7 +312,8 @@ export class SharedLink implements Link {
     this.leaderId = this.id;
     if (!this.conn) {
       this.conn = new Connection(this.options, this.hostFor(), this.ES);
-      if (this.spare) this.conn.useToken(this.spare.token);
+      // Only while fresh: a tab that leads much later (a takeover) asks for a new token.
+      if (this.spare && this.now() - this.spare.at < 5000) this.conn.useToken(this.spare.token);
     }
     this.spare = null;
     this.post({ k: "lead", from: this.id, snap: this.snapshot() });
