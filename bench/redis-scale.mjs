@@ -296,6 +296,7 @@ export async function measureRedisScale(config, log) {
   const dir = config.outDir;
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "redis-scale.json"), `${JSON.stringify(data, null, 2)}\n`);
+  Object.defineProperty(data, "outDir", { value: dir, enumerable: false });
   writeSection(path.join(dir, "redis.md"), renderRedisScale(data, readCheck(dir)));
   log(`wrote ${path.join(dir, "redis-scale.json")} and its section of redis.md`);
   return data;
@@ -312,6 +313,63 @@ export function readCheck(dir) {
   } catch {
     return null;
   }
+}
+
+/** The results of bench/redis-check.mjs in `dir` (results/redis-check-<topology>-<P>x<N/P>.json). */
+export function readChecks(dir) {
+  if (!dir) return [];
+  try {
+    return fs
+      .readdirSync(dir)
+      .filter((f) => /^redis-check-[\w-]+\.json$/.test(f))
+      .sort()
+      .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")));
+  } catch {
+    return [];
+  }
+}
+
+function renderChecks(checks) {
+  const L = [];
+  L.push("### Capacity checks: `node bench/redis-check.mjs`");
+  L.push("");
+  L.push(
+    "bench/redis-check.mjs: P herald-node processes on `RedisBroker` (bench/redis-cluster-herald.mjs) × N/P SSE connections, " +
+      "P load-generator processes, one channel, 5 events/s for 10 s published by the first process (every event to Redis and back " +
+      "to every process), three runs (medians; the runs in brackets). Redis CPU per node: INFO cpu over the three runs' windows, " +
+      "as a share of a core (at 5 events/s mostly Redis' own timers and, on a Cluster, its bus), the node holding `{herald}` " +
+      "first. p50 and p99 are publish-to-receive on this saturated 2-core host (servers, load generators and Redis share it " +
+      "with other work).",
+  );
+  L.push("");
+  L.push(
+    "| date | topology | processes × connections | CPU µs / delivery (runs) | KiB / connection (heap) | p50 ms | p99 ms | lost | Redis CPU per node, share of a core | load average before → after |",
+  );
+  L.push("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |");
+  for (const c of checks) {
+    if (!c.ok) {
+      L.push(
+        `| ${c.meta.date} | ${c.topology} | error: ${String(c.error).split("\n")[0].slice(0, 100)} | | | | | | | |`,
+      );
+      continue;
+    }
+    const s = c.steady;
+    const windowMs = (c.redisPerRun ?? []).reduce((a, r) => a + (r.windowMs ?? 10_500), 0);
+    const order = c.nodes
+      .map((p, i) => [p, i])
+      .sort((a, b) => (b[0] === c.heraldKeyOwner) - (a[0] === c.heraldKeyOwner));
+    const perNode = order
+      .map(([, i]) => pct2((c.redisPerRun ?? []).reduce((a, r) => a + r.redisCpuMsPerNode[i], 0) / windowMs))
+      .join(" / ");
+    L.push(
+      `| ${c.meta.date.slice(0, 16)} | ${c.topology === "cluster" ? "3-master Cluster" : "one redis-server"} | ` +
+        `${c.processes} × ${n0(c.connections / c.processes)} | ${f(s.cpuUsPerDelivery)} (${(s.runs ?? []).map((x) => f(x.cpuUsPerDelivery)).join(", ")}) | ` +
+        `${f(c.memory?.kibPerSubscriber)} (${f(c.memory?.heapKibPerSubscriber)}) | ${f(s.latency?.p50Ms)} | ${f(s.latency?.p99Ms)} | ` +
+        `${s.lost} of ${n0(s.expected)} | ${perNode} | ${c.meta.loadavgBefore[0]} → ${c.meta.loadavgAfter?.[0] ?? "–"} |`,
+    );
+  }
+  L.push("");
+  return L;
 }
 
 /** Puts `section` between the markers of `file` (appended when absent). */
@@ -341,6 +399,7 @@ export function sectionOf(file) {
   }
 }
 
+const pct2 = (x) => (x == null ? "–" : `${(x * 100).toFixed(1)}%`);
 const pct = (x) => (x == null ? "–" : `${Math.round(x * 100)}%`);
 const f = (x, d = 1) => (x == null ? "–" : x.toFixed(d));
 const n0 = (x) => (x == null ? "–" : Math.round(x).toLocaleString("en-US"));
@@ -446,6 +505,8 @@ export function renderRedisScale(data, check = null) {
   }
   L.push("");
   if (check) L.push(...renderCheck(check));
+  const checks = readChecks(data.outDir);
+  if (checks.length) L.push(...renderChecks(checks));
   return L.join("\n");
 }
 
