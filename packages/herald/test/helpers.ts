@@ -50,6 +50,11 @@ async function bridgeFetch(herald: Herald, req: http.IncomingMessage, res: http.
   const response = await herald.handleRequest(
     new Request(`http://${req.headers.host}${req.url}`, { headers, signal: controller.signal }),
   );
+  await pipeResponse(res, response);
+}
+
+/** Writes a Fetch `Response` onto `res`, streaming its body until it ends or the client leaves. */
+export async function pipeResponse(res: http.ServerResponse, response: Response): Promise<void> {
   res.writeHead(response.status, Object.fromEntries(response.headers));
   if (!response.body) return void res.end(await response.text());
   const reader = response.body.getReader();
@@ -64,6 +69,26 @@ async function bridgeFetch(herald: Herald, req: http.IncomingMessage, res: http.
     /* stream errored: connection is gone */
   }
   res.end();
+}
+
+/**
+ * Listens on 127.0.0.1, port 0, keeping track of the open sockets: `close()` destroys them (open
+ * streams included) and closes the server.
+ */
+export async function listenTracked(server: http.Server): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }
 
 /** Polls `predicate` until it is true (or throws after `timeoutMs`). */

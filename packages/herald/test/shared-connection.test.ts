@@ -7,11 +7,10 @@
  * same with real tabs (crash, freeze, back/forward cache) in e2e/shared-connection.test.ts.
  */
 import http from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHeraldClient, type HeraldClient, type HeraldClientOptions } from "../src/client/index.js";
 import { createHerald, type Herald } from "../src/server/index.js";
-import { waitFor } from "./helpers.js";
+import { listenTracked, waitFor } from "./helpers.js";
 
 const closers: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -38,20 +37,14 @@ async function app(): Promise<App> {
     if (req.url?.startsWith("/api/realtime/sse")) streams++;
     if (!herald.handleNodeRoutes(req, res)) res.writeHead(404).end();
   });
-  const sockets = new Set<Socket>();
-  server.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const listening = await listenTracked(server);
   closers.push(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => server.close(r));
+    await listening.close();
     await herald.close();
   });
   return {
     herald,
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    origin: `http://127.0.0.1:${listening.port}`,
     streams: () => streams,
     open: () => herald.stats().transports.sse?.connections ?? 0,
   };

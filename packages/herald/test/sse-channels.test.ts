@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createParser } from "eventsource-parser";
 import { createHerald, MemoryBroker, type Herald, type HeraldOptions } from "../src/server/index.js";
 import { heraldRedis } from "../src/redis/index.js";
-import { startRoutes, waitFor } from "./helpers.js";
+import { pipeResponse, startRoutes, waitFor } from "./helpers.js";
 import { startRedis, type TestRedis } from "./redis/redis-server.js";
 import { startServe } from "./pusher/serve-process.js";
 import type { ChildProcess } from "node:child_process";
@@ -97,21 +97,7 @@ async function bridge(herald: Herald, req: http.IncomingMessage, res: http.Serve
     body: post ? Buffer.concat(chunks) : undefined,
     signal: controller.signal,
   });
-  const response = await (post ? herald.routes.POST : herald.routes.GET)(request);
-  res.writeHead(response.status, Object.fromEntries(response.headers));
-  if (!response.body) return void res.end();
-  const reader = response.body.getReader();
-  res.on("close", () => void reader.cancel().catch(() => {}));
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      res.write(value);
-    }
-  } catch {
-    /* the client left */
-  }
-  res.end();
+  await pipeResponse(res, await (post ? herald.routes.POST : herald.routes.GET)(request));
 }
 
 /** Opens `…/sse` as `user` (cookie) with a fresh token of theirs; resolves once `herald:connected` arrived. */
