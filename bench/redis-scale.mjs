@@ -315,6 +315,48 @@ export function readCheck(dir) {
   }
 }
 
+/** Earlier runs kept beside the latest (results/redis-scale-run<N>.json), for their ranges. */
+export function readOtherRuns(dir) {
+  if (!dir) return [];
+  try {
+    return fs
+      .readdirSync(dir)
+      .filter((f) => /^redis-scale-run\d+\.json$/.test(f))
+      .sort()
+      .map((f) => ({ file: f, ...JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) }));
+  } catch {
+    return [];
+  }
+}
+
+function renderOtherRuns(data, others) {
+  const L = [];
+  L.push("### The same bench, other runs");
+  L.push("");
+  L.push(
+    "Redis CPU µs per publish (all nodes; median and range of its runs) and, on the Cluster, the busiest node's share of it, " +
+      "for each kept run beside the one above.",
+  );
+  L.push("");
+  const runs = [{ file: "redis-scale.json (above)", ...data }, ...others];
+  const names = data.topologies.flatMap((t) => t.rows.map((r) => [t.kind, r.name, r.label]));
+  L.push(
+    `| topology | row | ${runs.map((r) => `${r.file}, ${r.meta.date.slice(11, 16)} UTC, load ${r.meta.loadavgBefore[0]}`).join(" | ")} |`,
+  );
+  L.push(`| --- | --- | ${runs.map(() => "---:").join(" | ")} |`);
+  for (const [kind, name, label] of names) {
+    const cells = runs.map((run) => {
+      const r = run.topologies.find((t) => t.kind === kind)?.rows.find((x) => x.name === name);
+      if (!r) return "–";
+      const share = kind === "cluster" ? `; ${pct(r.busiestCpuShare)}` : "";
+      return `${f(r.redisCpuUsPerPublish)} (${rng(r.redisCpuUsPerPublishRange, f)})${share}`;
+    });
+    L.push(`| ${kind === "cluster" ? "3-master Cluster" : "one redis-server"} | ${label} | ${cells.join(" | ")} |`);
+  }
+  L.push("");
+  return L;
+}
+
 /** The results of bench/redis-check.mjs in `dir` (results/redis-check-<topology>-<P>x<N/P>.json). */
 export function readChecks(dir) {
   if (!dir) return [];
@@ -504,6 +546,8 @@ export function renderRedisScale(data, check = null) {
     );
   }
   L.push("");
+  const others = readOtherRuns(data.outDir);
+  if (others.length) L.push(...renderOtherRuns(data, others));
   if (check) L.push(...renderCheck(check));
   const checks = readChecks(data.outDir);
   if (checks.length) L.push(...renderChecks(checks));
