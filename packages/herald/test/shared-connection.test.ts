@@ -188,6 +188,29 @@ describe("one connection per browser", () => {
     expect(a.open()).toBe(1);
   }, 40_000);
 
+  it("a channel the server refuses to one tab is reported and left out; the shared stream goes on for every tab", async () => {
+    const a = await app();
+    const tabs = [tab(a, "alice"), tab(a, "alice")];
+    for (const t of tabs) t.follow("feed");
+    await waitFor(() => live(tabs) && a.open() === 1, 15_000, "two tabs live on one stream");
+    const before = a.streams();
+    const errors: { code: string; channel?: unknown }[] = [];
+    tabs[1]!.client.on("error", (e) => errors.push(e));
+    await publish(a.herald, "feed", 3);
+    tabs[1]!.follow("user-bob"); // another user's channel
+    await waitFor(() => errors.some((e) => e.channel === "user-bob"), 10_000, "the refusal reported");
+    expect(errors.find((e) => e.channel === "user-bob")!.code).toBe("forbidden");
+    tabs[0]!.follow("room-2"); // a later change still goes through
+    await waitFor(() => a.herald.stats().subscriptions >= 2, 10_000, "room-2 on the stream");
+    await publish(a.herald, "feed", 3, 3);
+    await publish(a.herald, "user-bob", 1);
+    await waitFor(() => tabs.every((t) => t.got.get("feed")!.length === 6), 10_000, "the feed throughout");
+    for (const t of tabs) expect(inOrder(t.got.get("feed"), 6)).toBe(true);
+    expect(tabs[1]!.got.get("user-bob")).toEqual([]);
+    expect(tabs.map((t) => t.client.state)).toEqual(["connected", "connected"]);
+    expect(a.streams()).toBe(before);
+  }, 30_000);
+
   it("a tab whose session signs in moves to that user's connection and gets the user's channel", async () => {
     const a = await app();
     const t = tab(a, null);

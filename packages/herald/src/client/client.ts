@@ -116,6 +116,8 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
   /** This client's id on the client events it sends over SSE and polling (its own come back with it). */
   private readonly clientId = randomId();
   private readonly link: Link;
+  /** Channels the server refused on the open connection: left out until subscribed again. */
+  private readonly refusedChannels = new Set<string>();
 
   constructor(private readonly options: HeraldClientOptions) {
     const ES =
@@ -160,7 +162,10 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     const isNew = !set;
     if (!set) this.handlers.set(channel, (set = new Set()));
     set.add(handler as EventHandler);
-    if (isNew) this.link.channelsChanged(false);
+    if (isNew) {
+      this.refusedChannels.delete(channel);
+      this.link.channelsChanged(false);
+    }
     let done = false;
     return () => {
       if (done) return;
@@ -169,6 +174,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
       if (!current?.delete(handler as EventHandler)) return;
       if (current.size === 0) {
         this.handlers.delete(channel);
+        this.refusedChannels.delete(channel);
         this.presences.forget(channel);
         this.tracker.forget(channel);
         if (this.state !== "closed") this.link.channelsChanged(this.handlers.size > 0);
@@ -236,7 +242,11 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
   // --- what the connection reports (Sink) ---------------------------------------------------
 
   channels(): string[] {
-    return [...this.handlers.keys()];
+    return [...this.handlers.keys()].filter((c) => !this.refusedChannels.has(c));
+  }
+
+  refused(channel: string): void {
+    if (this.handlers.has(channel)) this.refusedChannels.add(channel);
   }
 
   /** The cursor the connection resumes from (this tab's, which has seen every event it was given). */

@@ -45,6 +45,8 @@ export interface ConnectionHost {
    * (the host moves to another user's connection).
    */
   identity?(userId: string | null): boolean;
+  /** The server refused `channel` on the open connection (which stays): leave it out of `channels()`. */
+  refused?(channel: string): void;
 }
 
 /** How a client reaches its connection: its own ({@link Connection}) or another tab's (`SharedLink`). */
@@ -264,7 +266,7 @@ export class Connection implements Link {
     if (!attempt?.connected || !attempt.source.update || this.pending) return void this.open(true);
     this.retargeting = true;
     const generation = this.generation;
-    let applied = false;
+    let applied: boolean | FetchErrorDetail = false;
     try {
       const token = await this.token();
       if (generation === this.generation) applied = await attempt.source.update(this.buildUrl(token));
@@ -274,7 +276,18 @@ export class Connection implements Link {
       this.retargeting = false;
     }
     if (generation !== this.generation || attempt !== this.active || this.state !== "connected") return;
-    if (!applied) return void this.open(true);
+    if (typeof applied === "object" && applied.channel && this.host.refused) {
+      // One channel refused: the open connection keeps the others; the host leaves it out.
+      const { code, errorCode, message, channel } = applied;
+      this.host.error({
+        code: errorCode ?? "forbidden",
+        message: message ?? `${channel} refused`,
+        status: code,
+        channel,
+      });
+      this.host.refused(channel);
+      this.retargetAgain = true;
+    } else if (applied !== true) return void this.open(true);
     if (this.retargetAgain) {
       this.retargetAgain = false;
       void this.retarget();

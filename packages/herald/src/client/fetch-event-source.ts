@@ -18,6 +18,8 @@ export interface FetchErrorDetail {
   retryAfter?: number;
   errorCode?: string;
   message?: string;
+  /** The channel a refusal names (Herald's error body says which one it refused). */
+  channel?: string;
 }
 
 /** See the module comment. Constructed like `EventSource(url, { withCredentials })`. */
@@ -41,9 +43,10 @@ export class FetchEventSource extends SourceBase implements EventSourceLike {
   /**
    * Moves the open stream to the channels of `url` (`channel`, `lastEventId` and `token`
    * parameters, as the constructor's): `POST …/channels` beside the stream's URL. False when the
-   * stream is not open yet or the server refused (another instance holds it, a channel was refused).
+   * stream is not open yet, another instance holds it, or the request failed; the refusal's detail
+   * when a channel was refused (403, the stream unchanged).
    */
-  async update(url: string): Promise<boolean> {
+  async update(url: string): Promise<boolean | FetchErrorDetail> {
     if (this.readyState !== 1 || !this.connectionId) return false;
     const params = new URL(url, "http://relative.invalid").searchParams;
     try {
@@ -58,6 +61,7 @@ export class FetchEventSource extends SourceBase implements EventSourceLike {
           token: params.get("token"),
         }),
       });
+      if (response.status === 403) return await refusalOf(response);
       await response.body?.cancel();
       return response.ok && this.readyState === 1;
     } catch {

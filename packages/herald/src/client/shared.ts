@@ -89,6 +89,8 @@ export class SharedLink implements Link {
   private leaderHeard = 0;
   private pinged = false;
   private snap: Snapshot | null = null;
+  /** Channels the server refused on the group's connection (another tab's, maybe): left out of it. */
+  private readonly refusedChannels = new Set<string>();
   /** The other tabs' channels, by tab id. */
   private readonly tabs = new Map<string, { channels: string[]; heard: number }>();
   private readonly beat: Timer;
@@ -257,6 +259,7 @@ export class SharedLink implements Link {
     this.bc = null;
     this.beat.clear();
     this.tabs.clear();
+    this.refusedChannels.clear();
     this.leaderId = null;
     this.state = "idle";
   }
@@ -340,10 +343,11 @@ export class SharedLink implements Link {
     };
   }
 
-  /** The channels of every tab of the group. */
+  /** The channels of every tab of the group, but those the server refused. */
   private union(): string[] {
     const all = new Set(this.host.channels());
     for (const tab of this.tabs.values()) for (const c of tab.channels) all.add(c);
+    for (const c of this.refusedChannels) if (!all.delete(c)) this.refusedChannels.delete(c); // no tab has it now
     return [...all];
   }
 
@@ -388,6 +392,10 @@ export class SharedLink implements Link {
         if (!mine(conn)) return;
         host.transported(kind);
         forward({ k: "transport", from: this.id, kind });
+      },
+      refused: (channel) => {
+        if (this.state === "leader") this.refusedChannels.add(channel);
+        host.refused?.(channel);
       },
       identity: (userId) => {
         if (this.state !== "leader" || userId === this.user) return true;
@@ -473,9 +481,14 @@ export class SharedLink implements Link {
         this.snap = message.snap;
         this.host.changed(message.t);
         return;
-      case "error":
-        if (message.from === this.leaderId && this.state !== "leader") this.host.error(message.payload);
+      case "error": {
+        if (message.from !== this.leaderId || this.state === "leader") return;
+        // A channel the server refused stays out of the connection when this tab leads later.
+        const { channel, status } = message.payload;
+        if (status === 403 && typeof channel === "string") this.refusedChannels.add(channel);
+        this.host.error(message.payload);
         return;
+      }
       case "transport":
         if (message.from === this.leaderId && this.state !== "leader") this.host.transported(message.kind);
         return;

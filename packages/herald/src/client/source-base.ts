@@ -52,9 +52,10 @@ export async function refusalOf(response: Response): Promise<FetchErrorDetail> {
   const retryAfter = Number(response.headers.get("retry-after"));
   if (Number.isFinite(retryAfter) && retryAfter > 0) detail.retryAfter = retryAfter;
   try {
-    const body = (await response.json()) as { error?: { code?: unknown; message?: unknown } };
+    const body = (await response.json()) as { error?: { code?: unknown; message?: unknown; channel?: unknown } };
     if (typeof body?.error?.code === "string") detail.errorCode = body.error.code;
     if (typeof body?.error?.message === "string") detail.message = body.error.message;
+    if (typeof body?.error?.channel === "string") detail.channel = body.error.channel;
   } catch {
     /* not a Herald error body */
   }

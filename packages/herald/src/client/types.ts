@@ -1,4 +1,5 @@
 /** Injectable environment of the client: EventSource, timers, clock, window and document events. */
+import type { FetchErrorDetail } from "./fetch-event-source.js";
 
 /** The part of the EventSource API the client uses (the browser's, or the `eventsource` npm package). */
 export interface EventSourceLike {
@@ -19,9 +20,10 @@ export interface EventSourceLike {
    * Moves the open connection to the channel set of `url` (built like the constructor's: channels,
    * cursor, a fresh token) without reconnecting: SSE attaches and detaches channels on its stream,
    * polling uses it for the next request, WebSocket subscribes and unsubscribes. Resolves false
-   * when that was not possible (the client then opens a new connection).
+   * when that was not possible (the client then opens a new connection), or with the refusal when
+   * the server refused a channel (the connection stays as it was).
    */
-  update?(url: string): Promise<boolean>;
+  update?(url: string): Promise<boolean | FetchErrorDetail>;
 }
 
 /** An EventSource constructor. */
