@@ -39,10 +39,13 @@ export const ENTRIES = [
  * cross-tab reconnection and the stall rules (8,079 B then); herald/react from 11,500 to 13,500
  * with the typed hooks and useHistory. Then herald/client to 11,400 and herald/react to 16,100
  * with one connection per browser (leader election and forwarding, shared.ts, about 2 kB), the
- * client split into parts, and channel changes on the open stream (11,218 B and 15,882 B then):
- * over the ~20% rule, on purpose, until the transports load only when chosen (issue #20).
+ * client split into parts, and channel changes on the open stream; then to 12,100 and 16,800 with
+ * channel changes in place on long-polling and WebSocket and refused channels left out of an open
+ * connection (11,888 B and 16,591 B then). Over the ~20% rule, on purpose: this entry exports every
+ * transport; an app's first chunk (createHeraldClient alone) is about 10.2 kB, long-polling loading
+ * only when chosen (issue #20 asks for a 5 kB core, not reached).
  */
-export const BUDGETS = { "herald/client": 11_400, "herald/react": 16_100 };
+export const BUDGETS = { "herald/client": 12_100, "herald/react": 16_800 };
 
 /** Entries measured as what they add to another one (bundled together, minus the base alone). */
 export const ADD_ONS = [{ name: "herald/client/ws", subpath: "./client/ws", base: "./client" }];
