@@ -19,12 +19,11 @@ import { CONTROL, type ConnectedPayload, type ErrorPayload } from "../protocol/e
 import { backoffDelay } from "./backoff.js";
 import type { ClientTransport, HeraldClientOptions, TokenResult } from "./options.js";
 import { decide } from "./failure.js";
-import type { FetchErrorDetail } from "./fetch-event-source.js";
+import type { EventSourceFactory, EventSourceLike, FetchErrorDetail, Timers } from "./types.js";
 import { watchPage, type PageSignals } from "./page-signals.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
 import { Timer } from "./timer.js";
 import { failureCounts, TransportChooser } from "./transport.js";
-import type { EventSourceFactory, EventSourceLike, Timers } from "./types.js";
 
 /** What a {@link Connection} reads from and reports to the one that owns it. */
 export interface ConnectionHost {

@@ -10,17 +10,9 @@ import { createSseParser } from "../protocol/sse-parse.js";
 import { CONTROL } from "../protocol/envelope.js";
 import { routeBeside } from "./routes.js";
 import { messageEvent, refusalOf, SourceBase } from "./source-base.js";
-import type { EventSourceLike } from "./types.js";
+import type { EventSourceLike, FetchErrorDetail } from "./types.js";
 
-/** The extra fields of a connection-refused `error` event. */
-export interface FetchErrorDetail {
-  code?: number;
-  retryAfter?: number;
-  errorCode?: string;
-  message?: string;
-  /** The channel a refusal names (Herald's error body says which one it refused). */
-  channel?: string;
-}
+export type { FetchErrorDetail } from "./types.js";
 
 /** See the module comment. Constructed like `EventSource(url, { withCredentials })`. */
 export class FetchEventSource extends SourceBase implements EventSourceLike {

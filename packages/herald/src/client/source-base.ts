@@ -3,7 +3,7 @@
  * state, building message events, and reading a refused HTTP answer into the `error` event's
  * detail (`code`, `retryAfter`, `errorCode`, `message`).
  */
-import type { FetchErrorDetail } from "./fetch-event-source.js";
+import type { FetchErrorDetail } from "./types.js";
 
 type Listener = (event: MessageEvent | Event) => void;
 

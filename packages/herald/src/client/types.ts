@@ -1,5 +1,4 @@
 /** Injectable environment of the client: EventSource, timers, clock, window and document events. */
-import type { FetchErrorDetail } from "./fetch-event-source.js";
 
 /** The part of the EventSource API the client uses (the browser's, or the `eventsource` npm package). */
 export interface EventSourceLike {
@@ -47,4 +46,14 @@ export interface VisibilityTarget {
   readonly visibilityState: string;
   addEventListener(type: "visibilitychange", listener: () => void): void;
   removeEventListener(type: "visibilitychange", listener: () => void): void;
+}
+
+/** The extra fields of a source's `error` event when a request was refused (every source fills them). */
+export interface FetchErrorDetail {
+  code?: number;
+  retryAfter?: number;
+  errorCode?: string;
+  message?: string;
+  /** The channel a refusal names (Herald's error body says which one it refused). */
+  channel?: string;
 }

@@ -17,10 +17,9 @@
  * `member_removed`) is dispatched as `herald:presence`; client events are sent with `send`.
  */
 import { CONTROL, type EventEnvelope, type PresenceMember, type PresencePayload } from "../protocol/envelope.js";
-import type { FetchErrorDetail } from "./fetch-event-source.js";
+import type { EventSourceFactory, EventSourceLike, FetchErrorDetail } from "./types.js";
 import { messageEvent, refusalOf, SourceBase } from "./source-base.js";
 import { pollUrlOf } from "./routes.js";
-import type { EventSourceFactory, EventSourceLike } from "./types.js";
 
 /** The part of the WebSocket API used (the browser's, or the `ws` package's). */
 export interface WebSocketLike {
