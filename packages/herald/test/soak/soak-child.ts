@@ -29,7 +29,10 @@ async function heap(): Promise<number> {
 }
 
 const broker = new MemoryBroker({ maxAgeMs: 2000, sweepIntervalMs: 250 });
-const tokens = createTokens({ ttlMs: 1000 });
+// Tokens live 1 s, so they are gone when the load ends; their clock stands still while the users
+// connect, so that a token never expires between its issue and its use on a busy machine.
+let tokenClock: number | null = null;
+const tokens = createTokens({ ttlMs: 1000, now: () => tokenClock ?? Date.now() });
 const herald = createHerald({
   broker,
   trustProxy: 1,
@@ -120,10 +123,12 @@ const kb = "c".repeat(1000);
 for (let c = 0; c < CHANNELS; c++) for (let i = 0; i < 20; i++) await herald.publish(`idle-${c}`, "e", kb);
 
 // 3. Many users: a token each (bound to their channel), used to connect once.
+tokenClock = Date.now();
 await pool(USERS, 20, async (u) => {
   const token = await tokens.issue(`user${u}`, { channels: [`user-${u}`] });
   await cycle(`channel=user-${u}&token=${token}`, `10.2.${(u >> 8) & 255}.${u & 255}`);
 });
+tokenClock = null;
 
 // 4. Many tasks from many users (at most 5 running each), each streaming text.
 await pool(TASKS, 50, async (t) => {
