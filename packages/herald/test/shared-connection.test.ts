@@ -188,6 +188,41 @@ describe("one connection per browser", () => {
     expect(a.open()).toBe(1);
   }, 40_000);
 
+  for (const shared of [false, true])
+    it(`a channel added to an open stream gets what was published on it since it was wanted (${shared ? "shared" : "own"} stream)`, async () => {
+      const a = await app();
+      let gate: Promise<void> = Promise.resolve();
+      const gated: Partial<HeraldClientOptions> = {
+        shareConnection: shared,
+        getToken: async () => {
+          await gate;
+          const response = await fetch(`${a.origin}/api/realtime/token?optional=1`, {
+            method: "POST",
+            headers: { cookie: "uid=erin" },
+          });
+          return (await response.json()) as { token: string | null; userId: string | null };
+        },
+      };
+      const tabs = [tab(a, "erin", gated), tab(a, "erin", gated)];
+      for (const x of tabs) x.follow("feed");
+      await waitFor(() => live(tabs) && a.open() === (shared ? 1 : 2), 15_000, "live");
+      const t = tabs[1]!;
+      await publish(a.herald, "feed", 2);
+      await waitFor(() => t.got.get("feed")!.length === 2, 10_000, "the first events");
+      // The change waits for its token while the new channel gets an event and the cursor moves
+      // past it on the old one.
+      let open: () => void = () => undefined;
+      gate = new Promise<void>((r) => (open = r));
+      t.follow("room-9");
+      await publish(a.herald, "room-9", 1);
+      await publish(a.herald, "feed", 2, 2);
+      await waitFor(() => t.got.get("feed")!.length === 4, 10_000, "the cursor past room-9's event");
+      open();
+      await publish(a.herald, "room-9", 1, 1);
+      await waitFor(() => t.got.get("room-9")!.length === 2, 10_000, "room-9's events, the early one too");
+      expect(inOrder(t.got.get("room-9"), 2)).toBe(true);
+    }, 30_000);
+
   it("a channel the server refuses to one tab is reported and left out; the shared stream goes on for every tab", async () => {
     const a = await app();
     const tabs = [tab(a, "alice"), tab(a, "alice")];

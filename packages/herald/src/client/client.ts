@@ -21,7 +21,7 @@ import {
 } from "../protocol/envelope.js";
 import { assertChannelName } from "../protocol/names.js";
 import { Connection, type ConnectionHost, type Link } from "./connection.js";
-import { CursorTracker } from "./cursor-tracker.js";
+import { CursorTracker, oldest } from "./cursor-tracker.js";
 import { FetchEventSource } from "./fetch-event-source.js";
 import type { ClientTransport, HeraldClientOptions } from "./options.js";
 import { routeBeside } from "./routes.js";
@@ -118,6 +118,8 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
   private readonly link: Link;
   /** Channels the server refused on the open connection: left out until subscribed again. */
   private readonly refusedChannels = new Set<string>();
+  /** The cursor when each channel was subscribed (its catch-up starts there when added to an open connection). */
+  private readonly wantedSince = new Map<string, string | null>();
 
   constructor(private readonly options: HeraldClientOptions) {
     const ES =
@@ -164,6 +166,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     set.add(handler as EventHandler);
     if (isNew) {
       this.refusedChannels.delete(channel);
+      this.wantedSince.set(channel, this.tracker.cursor);
       this.link.channelsChanged(false);
     }
     let done = false;
@@ -175,6 +178,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
       if (current.size === 0) {
         this.handlers.delete(channel);
         this.refusedChannels.delete(channel);
+        this.wantedSince.delete(channel);
         this.presences.forget(channel);
         this.tracker.forget(channel);
         if (this.state !== "closed") this.link.channelsChanged(this.handlers.size > 0);
@@ -243,6 +247,10 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
 
   channels(): string[] {
     return [...this.handlers.keys()].filter((c) => !this.refusedChannels.has(c));
+  }
+
+  since(channels: string[]): string | null {
+    return oldest(channels.map((c) => this.wantedSince.get(c) ?? null));
   }
 
   refused(channel: string): void {

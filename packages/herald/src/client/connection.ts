@@ -46,6 +46,12 @@ export interface ConnectionHost {
   identity?(userId: string | null): boolean;
   /** The server refused `channel` on the open connection (which stays): leave it out of `channels()`. */
   refused?(channel: string): void;
+  /**
+   * Where the catch-up of `channels`, added to the open connection, starts: the cursor when they
+   * were first wanted (the oldest), so that what they got between then and now is not missed.
+   * Null: the connection's cursor.
+   */
+  since?(channels: string[]): string | null;
 }
 
 /** How a client reaches its connection: its own ({@link Connection}) or another tab's (`SharedLink`). */
@@ -78,6 +84,8 @@ interface Attempt {
   kind: ClientTransport;
   /** A try of SSE while polling works: its failure leaves the polling connection alone. */
   probe: boolean;
+  /** The channels this connection carries (as opened, then as changed in place). */
+  channels: string[];
 }
 
 class TokenTimeout extends Error {}
@@ -266,9 +274,12 @@ export class Connection implements Link {
     this.retargeting = true;
     const generation = this.generation;
     let applied: boolean | FetchErrorDetail = false;
+    const channels = this.host.channels();
+    const added = channels.filter((c) => !attempt.channels.includes(c));
     try {
       const token = await this.token();
-      if (generation === this.generation) applied = await attempt.source.update(this.buildUrl(token));
+      const cursor = (added.length > 0 && this.host.since?.(added)) || this.host.resumeCursor();
+      if (generation === this.generation) applied = await attempt.source.update(this.buildUrl(channels, token, cursor));
     } catch (error) {
       if (error instanceof IdentityChanged) return;
     } finally {
@@ -287,6 +298,7 @@ export class Connection implements Link {
       this.host.refused(channel);
       this.retargetAgain = true;
     } else if (applied !== true) return void this.open(true);
+    else attempt.channels = channels;
     if (this.retargetAgain) {
       this.retargetAgain = false;
       void this.retarget();
@@ -347,7 +359,8 @@ export class Connection implements Link {
       if (generation !== this.generation || (this.state as ConnectionState) === "closed") return;
     }
     const ES = kind === "ws" ? this.options.ws! : kind === "poll" ? this.PollES! : this.ES;
-    const source = new ES(this.buildUrl(token), { withCredentials: this.options.withCredentials ?? false });
+    const channels = this.host.channels();
+    const source = new ES(this.buildUrl(channels, token), { withCredentials: this.options.withCredentials ?? false });
     const attempt: Attempt = {
       kind,
       probe,
@@ -359,6 +372,7 @@ export class Connection implements Link {
       heartbeatMs: 0,
       heartbeatEvents: false,
       connectTimer: new Timer(this.timers),
+      channels,
     };
     const listen = (type: string, fn: (event: MessageEvent) => void): void => {
       const wrapped = (event: MessageEvent | Event): void => {
@@ -409,11 +423,10 @@ export class Connection implements Link {
     });
   }
 
-  private buildUrl(token: string | null | undefined): string {
+  private buildUrl(channels: string[], token: string | null | undefined, cursor = this.host.resumeCursor()): string {
     const base = (globalThis as { location?: { href: string } }).location?.href ?? "http://localhost/";
     const url = new URL(this.options.url, base);
-    for (const channel of [...this.host.channels()].sort()) url.searchParams.append("channel", channel);
-    const cursor = this.host.resumeCursor();
+    for (const channel of [...channels].sort()) url.searchParams.append("channel", channel);
     if (cursor) url.searchParams.set("lastEventId", cursor);
     if (token) url.searchParams.set("token", token);
     return /^[a-z]+:\/\//i.test(this.options.url) ? url.href : url.pathname + url.search;

@@ -45,3 +45,14 @@ export class CursorTracker {
     this.lastSeq.delete(channel);
   }
 }
+
+/** The oldest of `cursors` (null when one is unknown, or they are of different epochs: then no older start is known). */
+export function oldest(cursors: (string | null)[]): string | null {
+  let min: { text: string; seq: number; epoch: string } | null = null;
+  for (const text of cursors) {
+    const parsed = text === null ? null : parseCursor(text);
+    if (!parsed || (min && parsed.epoch !== min.epoch)) return null;
+    if (!min || parsed.seq < min.seq) min = { text: text!, ...parsed };
+  }
+  return min?.text ?? null;
+}

@@ -111,6 +111,10 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
       for (const channel of params.getAll("channel")) next.searchParams.append("channel", channel);
       const token = params.get("token");
       if (token) next.searchParams.set("token", token);
+      // An added channel's catch-up starts where the client asks (it may be older than this
+      // source's cursor: the events of the other channels that come again are dropped by position).
+      const since = params.get("lastEventId");
+      if (since) next.searchParams.set("lastEventId", since);
       this.next = next;
       if (this.resumeOnShow) return true; // paused while hidden: the request on show uses it
       if (this.timer !== null) this.timers.clearTimeout(this.timer);

@@ -19,6 +19,7 @@
 import type { ErrorPayload } from "../protocol/envelope.js";
 import { backoffDelay } from "./backoff.js";
 import { Connection, tokenOf, type ConnectionHost, type Link } from "./connection.js";
+import { oldest } from "./cursor-tracker.js";
 import type { ClientTransport, HeraldClientOptions } from "./options.js";
 import { randomId } from "./source-base.js";
 import type { ConnectionState, Transition } from "./state.js";
@@ -43,7 +44,7 @@ interface Snapshot {
 
 /** What tabs of a group tell each other. */
 type Message =
-  | { k: "hi"; from: string; channels: string[] }
+  | { k: "hi"; from: string; channels: string[]; since: (string | null)[] }
   | { k: "bye"; from: string }
   | { k: "ping"; from: string }
   | { k: "lead"; from: string; snap: Snapshot }
@@ -92,7 +93,7 @@ export class SharedLink implements Link {
   /** Channels the server refused on the group's connection (another tab's, maybe): left out of it. */
   private readonly refusedChannels = new Set<string>();
   /** The other tabs' channels, by tab id. */
-  private readonly tabs = new Map<string, { channels: string[]; heard: number }>();
+  private readonly tabs = new Map<string, { channels: string[]; since: (string | null)[]; heard: number }>();
   private readonly beat: Timer;
   private readonly retry: Timer;
   private failures = 0;
@@ -277,7 +278,9 @@ export class SharedLink implements Link {
   }
 
   private hello(): void {
-    this.post({ k: "hi", from: this.id, channels: this.host.channels() });
+    const channels = this.host.channels();
+    const since = channels.map((c) => this.host.since?.([c]) ?? null);
+    this.post({ k: "hi", from: this.id, channels, since });
   }
 
   private post(message: Message): void {
@@ -393,6 +396,19 @@ export class SharedLink implements Link {
         host.transported(kind);
         forward({ k: "transport", from: this.id, kind });
       },
+      since: (channels) => {
+        if (this.state !== "leader") return host.since?.(channels) ?? null;
+        const mine = host.channels();
+        const starts = channels.map((c) => {
+          if (mine.includes(c)) return host.since?.([c]) ?? null;
+          for (const tab of this.tabs.values()) {
+            const i = tab.channels.indexOf(c);
+            if (i >= 0) return tab.since[i] ?? null;
+          }
+          return null;
+        });
+        return oldest(starts);
+      },
       refused: (channel) => {
         if (this.state === "leader") this.refusedChannels.add(channel);
         host.refused?.(channel);
@@ -443,7 +459,7 @@ export class SharedLink implements Link {
     switch (message.k) {
       case "hi": {
         const before = this.state === "leader" ? this.union() : null;
-        this.tabs.set(message.from, { channels: message.channels, heard: now });
+        this.tabs.set(message.from, { channels: message.channels, since: message.since ?? [], heard: now });
         if (before) this.unionChanged(before);
         return;
       }
