@@ -148,10 +148,10 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
     }
 
     /**
-     * Moves the open socket to the channels of `url`: subscribes to the added ones (live from their
-     * subscription, as pusher-js: resolves once they succeeded), unsubscribes from the removed ones.
-     * False before the catch-up is done, or when a subscription fails (the client then opens a new
-     * connection).
+     * Moves the open socket to the channels of `url`: subscribes to the added ones, dispatches what
+     * they got after `url`'s `lastEventId` (then their live events, held meanwhile), unsubscribes
+     * from the removed ones; resolves once the added ones are live. False before the first
+     * catch-up is done, or when a subscription fails (the client then opens a new connection).
      */
     async update(url: string): Promise<boolean> {
       if (this.readyState !== 1 || this.held) return false;
@@ -163,10 +163,23 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
       }
       const added = next.filter((c) => !this.channels.includes(c));
       this.channels = next;
+      if (added.length === 0) return true;
+      // The added channels' live events wait while what they got since the cursor is read.
+      const held: EventEnvelope[] = [];
+      this.holding = { channels: new Set(added), events: held };
       const live = added.map((channel) => new Promise<boolean>((resolve) => this.joining.set(channel, resolve)));
       for (const channel of added) void this.subscribe(channel);
-      return (await Promise.all(live)).every(Boolean);
+      const subscribed = (await Promise.all(live)).every(Boolean);
+      const params = new URL(url, BASE).searchParams;
+      const since = params.get("lastEventId");
+      const done = subscribed && since ? await this.replay(added, since, params.get("token"), () => held) : "";
+      if (this.holding?.events === held) this.holding = null;
+      if (subscribed && !since) for (const event of held) this.emitEvent(event);
+      return subscribed && done !== null;
     }
+
+    /** Channels added by `update` whose live events wait for their catch-up, and those events. */
+    private holding: { channels: Set<string>; events: EventEnvelope[] } | null = null;
 
     /** Channels added by `update`, each resolved when its subscription succeeded (false: the source failed). */
     private readonly joining = new Map<string, (ok: boolean) => void>();
@@ -254,6 +267,7 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
       const envelope: EventEnvelope = { channel, event: f.event, data, id: f.id ?? "", ts: Date.now() };
       if (f.user_id !== undefined) envelope.userId = f.user_id;
       if (this.held) this.held.push(envelope);
+      else if (this.holding?.channels.has(channel)) this.holding.events.push(envelope);
       else this.emitEvent(envelope);
     }
 
@@ -298,43 +312,13 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
      */
     private async catchUp(): Promise<void> {
       const url = new URL(this.url, BASE);
-      let cursor = url.searchParams.get("lastEventId") ?? "";
-      let token = url.searchParams.get("token");
-      // Default: the poll route beside Herald's SSE route; with another URL there is none to guess.
-      const pollUrl = options.pollUrl ?? (/\/sse\/?$/.test(url.pathname) && pollUrlOf(this.url));
-      const read = this.resumesOnSocket
-        ? () => this.readOverSocket(cursor)
-        : pollUrl
-          ? () => this.readOverHttp(pollUrl, cursor, token)
-          : null;
-      /** Ids of the events the catch-up dispatched: the held ones among them are not dispatched again. */
-      const caughtUp = new Set<string>();
-      if (read) {
-        for (let page = 0; page < 100; page++) {
-          let answer: CatchUpAnswer | null;
-          try {
-            answer = await read();
-          } catch (error) {
-            return this.fail(error as FetchErrorDetail);
-          }
-          if (answer === null || this.readyState === 2) return;
-          for (const gap of answer.gaps) this.control(CONTROL.gap, gap);
-          for (const event of answer.events) {
-            caughtUp.add(event.id);
-            this.emitEvent(event);
-          }
-          const moved = answer.cursor !== cursor;
-          cursor = answer.cursor;
-          token = answer.token ?? null;
-          // Done when the log has no more, or has reached the live events held meanwhile (a page of
-          // nothing but those): reading on would only fetch them again, a request per page, and on a
-          // busy channel spend the connection's message allowance until the server closes it.
-          const held = new Set(this.held?.map((e) => e.id));
-          const live = answer.events.every((e) => held.has(e.id));
-          if (answer.events.length === 0 || answer.gaps.length > 0 || !moved || live) break;
-        }
-      }
-      for (const event of this.held ?? []) if (!caughtUp.has(event.id)) this.emitEvent(event);
+      const cursor = await this.replay(
+        this.channels,
+        url.searchParams.get("lastEventId") ?? "",
+        url.searchParams.get("token"),
+        () => this.held ?? [],
+      );
+      if (cursor === null) return;
       this.held = null;
       this.control(CONTROL.connected, {
         connectionId: this.socketId,
@@ -346,22 +330,77 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
       });
     }
 
+    /**
+     * Dispatches what `channels` got after `cursor` (over the socket from Herald's server, else
+     * from the poll route), then the live events `held()` returns that the catch-up did not
+     * dispatch. Resolves to the cursor reached, or null when the source failed or closed.
+     */
+    private async replay(
+      channels: string[],
+      cursor: string,
+      token: string | null,
+      held: () => EventEnvelope[],
+    ): Promise<string | null> {
+      // Default: the poll route beside Herald's SSE route; with another URL there is none to guess.
+      const pollUrl = options.pollUrl ?? (/\/sse\/?$/.test(new URL(this.url, BASE).pathname) && pollUrlOf(this.url));
+      const read = this.resumesOnSocket
+        ? () => this.readOverSocket(channels, cursor)
+        : pollUrl
+          ? () => this.readOverHttp(pollUrl, channels, cursor, token)
+          : null;
+      /** Ids of the events the catch-up dispatched: the held ones among them are not dispatched again. */
+      const caughtUp = new Set<string>();
+      if (read) {
+        for (let page = 0; page < 100; page++) {
+          let answer: CatchUpAnswer | null;
+          try {
+            answer = await read();
+          } catch (error) {
+            this.fail(error as FetchErrorDetail);
+            return null;
+          }
+          if (answer === null || this.readyState === 2) return null;
+          for (const gap of answer.gaps) this.control(CONTROL.gap, gap);
+          for (const event of answer.events) {
+            caughtUp.add(event.id);
+            this.emitEvent(event);
+          }
+          const moved = answer.cursor !== cursor;
+          cursor = answer.cursor;
+          token = answer.token ?? null;
+          // Done when the log has no more, or has reached the live events held meanwhile (a page of
+          // nothing but those): reading on would only fetch them again, a request per page, and on a
+          // busy channel spend the connection's message allowance until the server closes it.
+          const live = new Set(held().map((e) => e.id));
+          const reachedLive = answer.events.every((e) => live.has(e.id));
+          if (answer.events.length === 0 || answer.gaps.length > 0 || !moved || reachedLive) break;
+        }
+      }
+      for (const event of held()) if (!caughtUp.has(event.id)) this.emitEvent(event);
+      return cursor;
+    }
+
     /** One page of the catch-up over the socket (`herald:resume`); null when the socket went. */
-    private readOverSocket(cursor: string): Promise<CatchUpAnswer | null> {
+    private readOverSocket(channels: string[], cursor: string): Promise<CatchUpAnswer | null> {
       return new Promise((resolve, reject) => {
         this.onCatchUp = (body) => {
           if (body === null || typeof body === "string")
             resolve(body === null ? null : (JSON.parse(body) as CatchUpAnswer));
           else reject(body);
         };
-        this.ws.send(JSON.stringify({ event: "herald:resume", data: { channels: this.channels, cursor } }));
+        this.ws.send(JSON.stringify({ event: "herald:resume", data: { channels, cursor } }));
       });
     }
 
     /** One page of the catch-up from the poll route. */
-    private async readOverHttp(pollUrl: string, cursor: string, token: string | null): Promise<CatchUpAnswer> {
+    private async readOverHttp(
+      pollUrl: string,
+      channels: string[],
+      cursor: string,
+      token: string | null,
+    ): Promise<CatchUpAnswer> {
       const poll = new URL(pollUrl, BASE);
-      for (const c of this.channels) poll.searchParams.append("channel", c);
+      for (const c of channels) poll.searchParams.append("channel", c);
       if (cursor) poll.searchParams.set("lastEventId", cursor);
       if (token) poll.searchParams.set("token", token);
       const href = poll.origin === BASE ? poll.pathname + poll.search : poll.href;

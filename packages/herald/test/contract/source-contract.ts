@@ -293,6 +293,28 @@ export function sourceContract(adapter: SourceAdapter): void {
       await waitFor(() => connections() === 1, 10_000, `still one ${adapter.transport} connection`);
     });
 
+    it("7b. channel change: an added channel gets its events since the given lastEventId first, then live, once each", async () => {
+      const s = open(["a"]);
+      await s.untilConnected();
+      const first = await publish("a", 0);
+      await s.untilMessage(first);
+      const early = await publish("c", 1); // before the change, on the channel to come
+      const later = await publish("a", 2);
+      await s.untilMessage(later); // the source's own position is past `early`
+      const url = new URL(server.sseUrl);
+      for (const c of ["a", "c"]) url.searchParams.append("channel", c);
+      url.searchParams.set("lastEventId", first);
+      expect(await s.source.update!(url.toString())).toBe(true);
+      const after = await publish("c", 3);
+      await s.untilMessage(after);
+      expect(
+        s
+          .messages()
+          .filter((m) => m.channel === "c")
+          .map((m) => m.id),
+      ).toEqual([early, after]);
+    });
+
     it("6. close: nothing dispatched after close() while publishes go on, readyState CLOSED, the server's count goes back down", async () => {
       const closing = open(["a"]);
       await closing.untilConnected();
