@@ -382,15 +382,32 @@ describe("failure taxonomy", () => {
 
   it("a getToken slower than tokenTimeoutMs counts as a failed attempt", async () => {
     let calls = 0;
+    let answer = false;
     const { client, transitions } = make({
       tokenTimeoutMs: 3000,
-      getToken: () => (++calls === 1 ? new Promise<string>(() => {}) : "tok"),
+      getToken: () => (++calls, answer ? "tok" : new Promise<string>(() => {})),
     });
     client.subscribe("a", () => {});
     await vi.advanceTimersByTimeAsync(20 + 3000);
     expect(transitions.at(-1)).toMatchObject({ next: "reconnecting", reason: "token_timeout" });
+    expect(calls).toBe(3); // at 0, 1 s and 2 s: each unanswered call was hedged
+    answer = true;
     await vi.advanceTimersByTimeAsync(1000);
     expect(ScriptedEventSource.instances).toHaveLength(1);
+    client.close();
+  });
+
+  it("a getToken call that hangs is hedged: the next call's token is used and the hung one aborted", async () => {
+    const signals: AbortSignal[] = [];
+    const { client } = make({
+      tokenTimeoutMs: 8000,
+      getToken: ({ signal }) => (signals.push(signal), signals.length === 1 ? new Promise<string>(() => {}) : "tok2"),
+    });
+    client.subscribe("a", () => {});
+    await vi.advanceTimersByTimeAsync(20 + 2000); // a quarter of the timeout: the second call
+    expect(ScriptedEventSource.instances).toHaveLength(1);
+    expect(ScriptedEventSource.instances[0]!.url).toContain("token=tok2");
+    expect(signals.map((s) => s.aborted)).toEqual([true, true]);
     client.close();
   });
 

@@ -403,23 +403,45 @@ export class Connection implements Link {
     }
   }
 
-  /** `getToken()`, failing with {@link TokenTimeout} when it takes longer than `tokenTimeoutMs`. */
+  /**
+   * `getToken()`, failing with {@link TokenTimeout} when no answer comes within `tokenTimeoutMs`.
+   * A call that has not answered after a quarter of that is hedged with another (up to four in
+   * flight; the first answer wins, the others are aborted through their `signal`): after a network
+   * change the browser's idle keep-alive connections may be dead without knowing it, and a request
+   * sent on one hangs, while the next one goes out on another connection. An error from every call
+   * made fails at once.
+   */
   private fetchToken(): Promise<TokenResult> {
     const ms = this.options.tokenTimeoutMs ?? 10_000;
-    return new Promise((resolve, reject) => {
-      this.tokenTimer.set(ms, () => reject(new TokenTimeout(`getToken took longer than ${ms} ms`)));
-      Promise.resolve()
-        .then(() => this.options.getToken!())
-        .then(
-          (token) => {
-            this.tokenTimer.clear();
-            resolve(token);
-          },
-          (error: unknown) => {
-            this.tokenTimer.clear();
-            reject(error instanceof Error ? error : new Error(String(error)));
-          },
-        );
+    const hedge = new Timer(this.timers);
+    const calls: AbortController[] = [];
+    let failed = 0;
+    return new Promise<TokenResult>((resolve, reject) => {
+      let done = false;
+      const finish = (settle: () => void): void => {
+        if (done) return;
+        done = true;
+        this.tokenTimer.clear();
+        hedge.clear();
+        for (const call of calls) call.abort();
+        settle();
+      };
+      const ask = (): void => {
+        const call = new AbortController();
+        calls.push(call);
+        Promise.resolve()
+          .then(() => this.options.getToken!({ signal: call.signal }))
+          .then(
+            (token) => finish(() => resolve(token)),
+            (error: unknown) => {
+              if (++failed < calls.length) return; // another call may still answer
+              finish(() => reject(error instanceof Error ? error : new Error(String(error))));
+            },
+          );
+        if (calls.length < 4) hedge.set(Math.max(1000, ms / 4), ask);
+      };
+      this.tokenTimer.set(ms, () => finish(() => reject(new TokenTimeout(`getToken took longer than ${ms} ms`))));
+      ask();
     });
   }
 

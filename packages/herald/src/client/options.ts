@@ -15,9 +15,11 @@ export interface HeraldClientOptions {
    * Returns a fresh single-use token; called before every (re)connect. When it throws or takes
    * longer than `tokenTimeoutMs`, the attempt counts as failed and is retried with backoff. It may
    * return `{ token, userId }` (what Herald's token route answers): the user tells which tabs may
-   * share a connection (`shareConnection`).
+   * share a connection (`shareConnection`). Pass `signal` to `fetch`: a call that has not answered
+   * within a quarter of `tokenTimeoutMs` is repeated (a dead keep-alive connection can hold a request
+   * forever), and the calls that lost are aborted.
    */
-  getToken?: () => TokenResult | Promise<TokenResult>;
+  getToken?: (context: { signal: AbortSignal }) => TokenResult | Promise<TokenResult>;
   /** Longest wait for `getToken`, in ms (default 10,000). */
   tokenTimeoutMs?: number;
   /**

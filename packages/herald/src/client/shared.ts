@@ -193,7 +193,7 @@ export class SharedLink implements Link {
     // WebSocket the auth endpoint's parameters may name a user per tab: no sharing then.
     if (!this.options.getToken) return { token: null, userId: this.options.transport === "ws" ? undefined : null };
     try {
-      const result = tokenOf(await this.options.getToken());
+      const result = tokenOf(await this.options.getToken({ signal: new AbortController().signal }));
       this.failures = 0;
       return result;
     } catch (error) {

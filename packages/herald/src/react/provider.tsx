@@ -105,15 +105,19 @@ export function HeraldProvider({
   useEffect(() => {
     const opts = optionsRef.current ?? {};
     const owned = client === undefined;
-    const fetchToken = async (): Promise<{ token: string | null; userId: string | null }> => {
-      const reply = await fetchDefaultToken(basePath);
+    const fetchToken = async (signal?: AbortSignal): Promise<{ token: string | null; userId: string | null }> => {
+      const reply = await fetchDefaultToken(basePath, signal);
       setUserId(reply.userId);
       return reply;
     };
     // With an explicit `url` and no `getToken`, streams open without a token (as before). The
     // default token route also names the user, so the tabs of one user share one connection.
-    const clientToken = async (): Promise<TokenResult> =>
-      getTokenRef.current ? getTokenRef.current() : url === undefined ? fetchToken() : null;
+    const clientToken = async (context?: { signal: AbortSignal }): Promise<TokenResult> =>
+      getTokenRef.current
+        ? getTokenRef.current(context ?? { signal: new AbortController().signal })
+        : url === undefined
+          ? fetchToken(context?.signal)
+          : null;
     const token = async (): Promise<string | null | undefined> => {
       const result = await clientToken();
       return result && typeof result === "object" ? result.token : result;
@@ -145,8 +149,11 @@ export function HeraldProvider({
  * `POST {basePath}/token?optional=1`: a token for the signed-in user, or null (anonymous) when
  * signed out, which the route answers with 200 and no token (a 401 from an older server means the same).
  */
-async function fetchDefaultToken(basePath: string): Promise<{ token: string | null; userId: string | null }> {
-  const response = await fetch(`${basePath}/token?optional=1`, { method: "POST", credentials: "same-origin" });
+async function fetchDefaultToken(
+  basePath: string,
+  signal?: AbortSignal,
+): Promise<{ token: string | null; userId: string | null }> {
+  const response = await fetch(`${basePath}/token?optional=1`, { method: "POST", credentials: "same-origin", signal });
   if (response.status === 401) return { token: null, userId: null };
   const body = (await response.json().catch(() => null)) as { token?: unknown; userId?: unknown } | null;
   if (!response.ok) throw errorFromReply(response.status, body);
