@@ -174,7 +174,9 @@ export async function startDemo(
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const origin = `http://localhost:${port}`;
-  const deadline = Date.now() + 60_000;
+  // Generous: test files run two at a time, and a server starting beside a Next.js build or another
+  // file's Chromium on a 2-core machine can take several times its usual few seconds.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the demo server exited (${child.exitCode}):\n${output}`);
     try {
@@ -185,7 +187,7 @@ export async function startDemo(
     }
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`the demo server did not start within 60 s:\n${output}`);
+      throw new Error(`the demo server did not start within 120 s:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

@@ -61,7 +61,8 @@ export async function startQuickstart(
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const origin = `http://localhost:${port}`;
-  const deadline = Date.now() + 60_000;
+  // Generous, as startDemo's (e2e/demo-server.ts): test files run two at a time.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`next start exited (${child.exitCode}):\n${output}`);
     try {
@@ -73,7 +74,7 @@ export async function startQuickstart(
     }
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`next start did not answer within 60 s:\n${output}`);
+      throw new Error(`next start did not answer within 120 s:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
