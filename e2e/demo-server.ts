@@ -151,6 +151,27 @@ export interface Demo {
 export async function startDemo(
   options: { mode?: "custom" | "next"; env?: Record<string, string> } = {},
 ): Promise<Demo> {
+  return onAFreePort(() => startDemoOnce(options));
+}
+
+/** Thrown when a server could not listen on the port {@link freePort} found: another took it since. */
+export class PortTaken extends Error {}
+
+/**
+ * Runs `start` again (on a new free port) when the port was taken between {@link freePort}'s probe
+ * and the server's `listen`: with test files two at a time, another file's server can take it.
+ */
+export async function onAFreePort<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (!(error instanceof PortTaken) || attempt === 3) throw error;
+    }
+  }
+}
+
+async function startDemoOnce(options: { mode?: "custom" | "next"; env?: Record<string, string> }): Promise<Demo> {
   const port = await freePort();
   let output = "";
   const args =
@@ -178,6 +199,11 @@ export async function startDemo(
   // file's Chromium on a 2-core machine can take several times its usual few seconds.
   const deadline = Date.now() + 120_000;
   for (;;) {
+    if (output.includes("EADDRINUSE")) {
+      child.kill("SIGKILL");
+      await exited;
+      throw new PortTaken(`port ${port} was taken:\n${output}`);
+    }
     if (child.exitCode !== null) throw new Error(`the demo server exited (${child.exitCode}):\n${output}`);
     try {
       const response = await fetch(`${origin}/api/demo/stats`);

@@ -6,7 +6,16 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import { buildLibraryIfStale, buildNextAppIfStale, freePort, ROOT, run, withBuildLock } from "./demo-server.js";
+import {
+  buildLibraryIfStale,
+  buildNextAppIfStale,
+  freePort,
+  onAFreePort,
+  PortTaken,
+  ROOT,
+  run,
+  withBuildLock,
+} from "./demo-server.js";
 import { buildNext16IfStale, next16Bin } from "./quickstart-next16.js";
 
 export const QUICKSTART = path.join(ROOT, "examples", "next-quickstart");
@@ -50,6 +59,10 @@ export interface Quickstart {
 export async function startQuickstart(
   build: QuickstartBuild = { next: 15, dir: QUICKSTART, nextBin: NEXT_BIN },
 ): Promise<Quickstart> {
+  return onAFreePort(() => startQuickstartOnce(build));
+}
+
+async function startQuickstartOnce(build: QuickstartBuild): Promise<Quickstart> {
   const port = await freePort();
   let output = "";
   const child: ChildProcess = spawn(process.execPath, [build.nextBin, "start", "-p", String(port)], {
@@ -64,6 +77,11 @@ export async function startQuickstart(
   // Generous, as startDemo's (e2e/demo-server.ts): test files run two at a time.
   const deadline = Date.now() + 120_000;
   for (;;) {
+    if (output.includes("EADDRINUSE")) {
+      child.kill("SIGKILL");
+      await exited;
+      throw new PortTaken(`port ${port} was taken:\n${output}`);
+    }
     if (child.exitCode !== null) throw new Error(`next start exited (${child.exitCode}):\n${output}`);
     try {
       // The token route answers 401 to a signed-out request: the app and Herald's routes are up.
