@@ -360,7 +360,13 @@ export class Connection implements Link {
     }
     const ES = kind === "ws" ? this.options.ws! : kind === "poll" ? this.PollES! : this.ES;
     const channels = this.host.channels();
-    const source = new ES(this.buildUrl(channels, token), { withCredentials: this.options.withCredentials ?? false });
+    // A new connection for a channel change resumes from when the added channels were wanted
+    // (the channels it had come again from there too; duplicates are dropped by position).
+    const added = makeBeforeBreak && this.active ? channels.filter((c) => !this.active!.channels.includes(c)) : [];
+    const cursor = (added.length > 0 && this.host.since?.(added)) || this.host.resumeCursor();
+    const source = new ES(this.buildUrl(channels, token, cursor), {
+      withCredentials: this.options.withCredentials ?? false,
+    });
     const attempt: Attempt = {
       kind,
       probe,

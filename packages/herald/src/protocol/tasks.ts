@@ -155,5 +155,9 @@ export function applyTaskEvent<R>(
       // An unknown event still moves the position, so it is not applied twice later.
       return { ...state, seq, cursor: cursor ?? state.cursor };
   }
+  // Progress, a step or text is only ever published by a running task: a view that has not seen
+  // its `status: running` yet (still coming, or caught up past) shows it running.
+  if (next.status === "queued" && (event === "progress" || event === "step" || event === "text"))
+    next.status = "running";
   return next;
 }

@@ -46,6 +46,15 @@ describe("applyTaskEvent", () => {
     expect(base.steps[0]!.status).toBe("active"); // never mutates its input
   });
 
+  test("a queued task that reports progress, a step or text is running", () => {
+    const queued: TaskSnapshot = { ...base, status: "queued" };
+    expect(applyTaskEvent(queued, "progress", { progress: 20 }, 6).status).toBe("running");
+    expect(applyTaskEvent(queued, "step", { name: "a", status: "active" }, 6).status).toBe("running");
+    expect(applyTaskEvent(queued, "text", { chunk: "x" }, 6).status).toBe("running");
+    expect(applyTaskEvent(queued, "other", {}, 6).status).toBe("queued");
+    expect(applyTaskEvent({ ...base, status: "canceled" }, "progress", { progress: 20 }, 6).status).toBe("canceled");
+  });
+
   test("seqOfId and isFinalStatus", () => {
     expect(seqOfId("mabc123-42")).toBe(42);
     expect(seqOfId("junk")).toBe(-1);
