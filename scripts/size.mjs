@@ -41,11 +41,13 @@ export const ENTRIES = [
  * with one connection per browser (leader election and forwarding, shared.ts, about 2 kB), the
  * client split into parts, and channel changes on the open stream; then to 12,100 and 16,800 with
  * channel changes in place on long-polling and WebSocket and refused channels left out of an open
- * connection (11,888 B and 16,591 B then). Over the ~20% rule, on purpose: this entry exports every
- * transport; an app's first chunk (createHeraldClient alone) is about 10.2 kB, long-polling loading
- * only when chosen (issue #20 asks for a 5 kB core, not reached).
+ * connection (11,888 B and 16,591 B then); then to 12,500 and 17,300 with catch-ups from when a
+ * channel was wanted (the WebSocket replay for added channels) and hedged token requests (12,322 B
+ * and 17,079 B). Over the ~20% rule, on purpose: this entry exports every transport; an app's first
+ * chunk (createHeraldClient alone) is about 10.8 kB, long-polling loading only when chosen (issue
+ * #20 asks for a 5 kB core, not reached).
  */
-export const BUDGETS = { "herald/client": 12_100, "herald/react": 16_800 };
+export const BUDGETS = { "herald/client": 12_500, "herald/react": 17_300 };
 
 /** Entries measured as what they add to another one (bundled together, minus the base alone). */
 export const ADD_ONS = [{ name: "herald/client/ws", subpath: "./client/ws", base: "./client" }];
