@@ -22,7 +22,7 @@ import { decide } from "./failure.js";
 import type { EventSourceFactory, EventSourceLike, FetchErrorDetail, Timers } from "./types.js";
 import { watchPage, type PageSignals } from "./page-signals.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
-import { Timer } from "./timer.js";
+import { Timer, timersOf } from "./timer.js";
 import { failureCounts, TransportChooser } from "./transport.js";
 
 /** What a {@link Connection} reads from and reports to the one that owns it. */
@@ -152,10 +152,7 @@ export class Connection implements Link {
     const routes = /\/sse\/?(\?|$)/.test(options.url) && !options.EventSource;
     const mode = options.transport ?? (routes ? "auto" : "sse");
     this.chooser = new TransportChooser(mode === "ws" ? "sse" : mode, options.negotiation);
-    this.timers = options.timers ?? {
-      setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-      clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
-    };
+    this.timers = timersOf(options.timers);
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.probeTimer = new Timer(this.timers);
@@ -275,10 +272,9 @@ export class Connection implements Link {
     const generation = this.generation;
     let applied: boolean | FetchErrorDetail = false;
     const channels = this.host.channels();
-    const added = channels.filter((c) => !attempt.channels.includes(c));
+    const cursor = this.catchUpFrom(channels, attempt);
     try {
       const token = await this.token();
-      const cursor = (added.length > 0 && this.host.since?.(added)) || this.host.resumeCursor();
       if (generation === this.generation) applied = await attempt.source.update(this.buildUrl(channels, token, cursor));
     } catch (error) {
       if (error instanceof IdentityChanged) return;
@@ -303,6 +299,15 @@ export class Connection implements Link {
       this.retargetAgain = false;
       void this.retarget();
     }
+  }
+
+  /**
+   * Where a connection carrying `channels` resumes: when the channels `current` lacks were first
+   * wanted (the oldest), so that what they got meanwhile is not missed; else the host's cursor.
+   */
+  private catchUpFrom(channels: string[], current: Attempt | null): string | null {
+    const added = current ? channels.filter((c) => !current.channels.includes(c)) : [];
+    return (added.length > 0 && this.host.since?.(added)) || this.host.resumeCursor();
   }
 
   /** A fresh token from `getToken` (or the one the host got first), null without `getToken`. */
@@ -362,8 +367,7 @@ export class Connection implements Link {
     const channels = this.host.channels();
     // A new connection for a channel change resumes from when the added channels were wanted
     // (the channels it had come again from there too; duplicates are dropped by position).
-    const added = makeBeforeBreak && this.active ? channels.filter((c) => !this.active!.channels.includes(c)) : [];
-    const cursor = (added.length > 0 && this.host.since?.(added)) || this.host.resumeCursor();
+    const cursor = this.catchUpFrom(channels, makeBeforeBreak ? this.active : null);
     const source = new ES(this.buildUrl(channels, token, cursor), {
       withCredentials: this.options.withCredentials ?? false,
     });

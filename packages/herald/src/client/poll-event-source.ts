@@ -12,6 +12,7 @@
  */
 import type { EventEnvelope, GapPayload, PresenceMember } from "../protocol/envelope.js";
 import { pollUrlOf } from "./routes.js";
+import { timersOf } from "./timer.js";
 import { messageEvent, randomId, refusalOf, SourceBase } from "./source-base.js";
 import type { EventSourceFactory, EventSourceLike, Timers, VisibilityTarget } from "./types.js";
 
@@ -78,10 +79,7 @@ export function createPollEventSource(options: PollOptions = {}): EventSourceFac
       private readonly init: { withCredentials?: boolean } = {},
     ) {
       super();
-      this.timers = options.timers ?? {
-        setTimeout: (fn, ms) => setTimeout(fn, ms),
-        clearTimeout: (h) => clearTimeout(h as never),
-      };
+      this.timers = timersOf(options.timers);
       this.visibility =
         options.visibilityTarget !== undefined
           ? options.visibilityTarget

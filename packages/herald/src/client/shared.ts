@@ -23,7 +23,7 @@ import { oldest } from "./cursor-tracker.js";
 import type { ClientTransport, HeraldClientOptions } from "./options.js";
 import { randomId } from "./source-base.js";
 import type { ConnectionState, Transition } from "./state.js";
-import { Timer } from "./timer.js";
+import { Timer, timersOf } from "./timer.js";
 import type { EventSourceFactory, Timers } from "./types.js";
 
 /** How often the leader says it is alive and each follower says which channels it follows (ms). */
@@ -82,6 +82,8 @@ export class SharedLink implements Link {
   private state: "idle" | "solo" | "leader" | "follower" = "idle";
   /** This tab's connection: the group's when leading, its own when solo or catching up. */
   private conn: Connection | null = null;
+  /** The host given to `conn` (see `hostFor`). */
+  private connHost: ConnectionHost | null = null;
   private bc: BroadcastChannel | null = null;
   private key = "";
   private user: string | null = null;
@@ -113,10 +115,7 @@ export class SharedLink implements Link {
     private readonly host: ConnectionHost,
     private readonly ES: EventSourceFactory,
   ) {
-    this.timers = options.timers ?? {
-      setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-      clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
-    };
+    this.timers = timersOf(options.timers);
     this.now = options.now ?? Date.now;
     this.beat = new Timer(this.timers);
     this.retry = new Timer(this.timers);
@@ -357,8 +356,8 @@ export class SharedLink implements Link {
   /** The host of this tab's connection: the client, and the group when this tab leads. */
   private hostFor(): ConnectionHost {
     const host = this.host;
-    const mine = (conn: Connection | null): boolean => conn !== null && conn === this.conn;
-    let conn: Connection | null = null;
+    // Reports of a connection this tab has let go of (dropped, replaced) are ignored.
+    const ours = (): boolean => this.connHost === self && this.conn !== null;
     const forward = (message: Message): void => {
       if (this.state === "leader") this.post(message);
     };
@@ -366,8 +365,7 @@ export class SharedLink implements Link {
       channels: () => (this.state === "leader" ? this.union() : host.channels()),
       resumeCursor: () => host.resumeCursor(),
       frame: (type, data) => {
-        conn ??= this.conn;
-        if (!mine(conn)) return;
+        if (!ours()) return;
         host.frame(type, data);
         forward({ k: "frame", from: this.id, type, data });
         const pending = this.joinAfterCatchUp;
@@ -379,20 +377,17 @@ export class SharedLink implements Link {
         }
       },
       changed: (t) => {
-        conn ??= this.conn;
-        if (!mine(conn)) return;
+        if (!ours()) return;
         host.changed(t);
         forward({ k: "state", from: this.id, t, snap: this.snapshot() });
       },
       error: (payload) => {
-        conn ??= this.conn;
-        if (!mine(conn)) return;
+        if (!ours()) return;
         host.error(payload);
         forward({ k: "error", from: this.id, payload });
       },
       transported: (kind) => {
-        conn ??= this.conn;
-        if (!mine(conn)) return;
+        if (!ours()) return;
         host.transported(kind);
         forward({ k: "transport", from: this.id, kind });
       },
@@ -420,6 +415,7 @@ export class SharedLink implements Link {
         return false;
       },
     };
+    this.connHost = self;
     return self;
   }
 

@@ -29,3 +29,13 @@ export class Timer {
     this.handle = null;
   }
 }
+
+/** `timers`, or the global ones. */
+export function timersOf(timers: Timers | undefined): Timers {
+  return (
+    timers ?? {
+      setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+      clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
+    }
+  );
+}

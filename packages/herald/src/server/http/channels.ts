@@ -15,7 +15,7 @@ import { HeraldError } from "../../protocol/errors.js";
 import { authenticateAndAuthorize, originHeaders, type IncomingRequest } from "./admit.js";
 import { preflightHeaders } from "./cors.js";
 import type { HeraldCore } from "./edge.js";
-import { parseChannels } from "./request.js";
+import { jsonObject, parseChannels } from "./request.js";
 import { errorParts } from "./responses.js";
 import type { JsonReply, JsonRequest } from "./routes.js";
 
@@ -85,16 +85,8 @@ export async function serveChannels(core: HeraldCore, request: JsonRequest, pref
 
 /** Reads the body strictly: `invalid_request` (400) for anything but the documented shape. */
 export function parseChange(text: string, maxChannels: number): ChannelChangeRequest {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new HeraldError("invalid_request", "the body is not JSON");
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new HeraldError("invalid_request", "the body is a JSON object");
-  }
-  const { connectionId, channels, lastEventId, token } = body as Record<string, unknown>;
+  const body = jsonObject(text, "invalid_request", "the body is not JSON", "the body is a JSON object");
+  const { connectionId, channels, lastEventId, token } = body;
   if (typeof connectionId !== "string" || connectionId.length === 0 || connectionId.length > MAX_CONNECTION_ID) {
     throw new HeraldError("invalid_request", "`connectionId` is the id `herald:connected` announced");
   }

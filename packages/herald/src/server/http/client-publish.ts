@@ -6,6 +6,7 @@
  * the app's `authorizePublish` (deny by default), and a per-user rate (429 with `Retry-After`).
  */
 import { Buffer } from "node:buffer";
+import { jsonObject } from "./request.js";
 import { HeraldError } from "../../protocol/errors.js";
 import { assertChannelName, assertEventName } from "../../protocol/names.js";
 import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
@@ -64,16 +65,13 @@ export function createClientPublisher(publisher: Publisher, options: ClientPubli
   const publish = async (userId: string, body: string): Promise<{ id: string }> => {
     checkSize(body);
     takeToken(userId);
-    let message: unknown;
-    try {
-      message = JSON.parse(body);
-    } catch {
-      throw new HeraldError("invalid_data", "body must be JSON: { channel, event, data }");
-    }
-    if (typeof message !== "object" || message === null || Array.isArray(message)) {
-      throw new HeraldError("invalid_data", "body must be a JSON object: { channel, event, data }");
-    }
-    const { channel, event, data, senderId } = message as Record<string, unknown>;
+    const message = jsonObject(
+      body,
+      "invalid_data",
+      "body must be JSON: { channel, event, data }",
+      "body must be a JSON object: { channel, event, data }",
+    );
+    const { channel, event, data, senderId } = message;
     if (senderId !== undefined && (typeof senderId !== "string" || !SENDER_ID.test(senderId))) {
       throw new HeraldError("invalid_data", "senderId is 1 to 64 letters, digits, '-' or '_'");
     }

@@ -1,5 +1,5 @@
 /** Reading a subscription request (channels, cursor, token) from a URL and headers, strictly. */
-import { HeraldError } from "../../protocol/errors.js";
+import { HeraldError, type HeraldErrorCode } from "../../protocol/errors.js";
 import { assertChannelName } from "../../protocol/names.js";
 import { decodeCursor, type Cursor } from "../../protocol/cursor.js";
 
@@ -51,4 +51,24 @@ export function parseChannels(raw: readonly unknown[], maxChannels: number): str
     if (!channels.includes(name)) channels.push(name);
   }
   return channels;
+}
+
+/**
+ * `text` parsed as a JSON object (not an array); otherwise a `HeraldError` with `code` and the
+ * message for what it was instead (`notJson`, `notObject`).
+ */
+export function jsonObject(
+  text: string,
+  code: HeraldErrorCode,
+  notJson: string,
+  notObject: string,
+): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HeraldError(code, notJson);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new HeraldError(code, notObject);
+  return value as Record<string, unknown>;
 }
