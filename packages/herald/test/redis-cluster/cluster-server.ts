@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
+import { redisPort } from "../redis/ports.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -25,11 +25,8 @@ export async function startCluster(): Promise<TestCluster> {
   if (probe.error || probe.status !== 0) throw new Error("redis-server not found: apt-get install redis-server");
   const dir = mkdtempSync(join(tmpdir(), "herald-cluster-"));
   const ports: number[] = [];
-  while (ports.length < 3) {
-    const port = await freePort();
-    // The cluster bus listens on port + 10000.
-    if (port < 55_000 && !ports.includes(port) && (await isFree(port + 10_000))) ports.push(port);
-  }
+  // Three ports whose cluster bus ports (+10000) are free too.
+  while (ports.length < 3) ports.push(await redisPort());
   const children = new Map<number, ChildProcess>();
   const start = async (port: number) => {
     const data = join(dir, String(port));
@@ -125,23 +122,4 @@ async function waitFor(predicate: () => boolean, timeoutMs: number, what: string
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
 }

@@ -4,6 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import net from "node:net";
+import { redisPort } from "./ports.js";
 
 /** A running (or stopped) private Redis. */
 export interface TestRedis {
@@ -19,7 +20,7 @@ export interface TestRedis {
 export async function startRedis(): Promise<TestRedis> {
   const probe = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
   if (probe.error || probe.status !== 0) throw new Error("redis-server not found: apt-get install redis-server");
-  const port = await freePort();
+  const port = await redisPort();
   let child: ChildProcess | undefined;
   const start = async () => {
     const proc = spawn(
@@ -45,17 +46,6 @@ export async function startRedis(): Promise<TestRedis> {
   };
   await start();
   return { port, url: `redis://127.0.0.1:${port}`, stop, start };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPing(port: number, timeoutMs: number): Promise<void> {
