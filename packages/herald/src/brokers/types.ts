@@ -1,7 +1,9 @@
 /**
  * The broker is the log and the bus. Implementations: `MemoryBroker` (embedded default) and
- * `RedisBroker` (`herald/redis`). Every event gets a position in one broker-wide sequence (`seq`), so one
- * `{epoch}-{seq}` cursor resumes any set of channels.
+ * `RedisBroker` (`herald/redis`). The log has one or more partitions (`partitions`, a power of two;
+ * a channel's partition is `partitionOf(channel, partitions)` from protocol/partition.ts). Every
+ * event gets a position (`seq`) in its partition's sequence, and each partition has its own epoch,
+ * so a cursor (protocol/cursor.ts) holds a position per partition and resumes any set of channels.
  */
 
 /**
@@ -16,6 +18,7 @@ export interface EventMeta {
 
 /** An event as the broker stores and delivers it. `json` is the payload, serialized once. */
 export interface StoredEvent {
+  /** Position in the sequence of the channel's partition. */
   readonly seq: number;
   readonly channel: string;
   readonly event: string;
@@ -33,11 +36,11 @@ export interface ReadResult {
   readonly trimmed: boolean;
 }
 
-/** What `snapshot()` returns: one consistent cut of the log. */
+/** What `snapshot()` returns: one consistent cut of one partition of the log. */
 export interface Snapshot {
-  /** The log's epoch at the cut. */
+  /** The partition's epoch at the cut. */
   readonly epoch: string;
-  /** Highest `seq` assigned at the cut: every event up to it is in `events` (or was trimmed). */
+  /** Highest `seq` the partition assigned at the cut: every event up to it is in `events` (or was trimmed). */
   readonly head: number;
   /** Events of the requested channels with `after < seq <= head`, in `seq` order. */
   readonly events: StoredEvent[];
@@ -58,9 +61,9 @@ export interface ChannelRetention {
 
 /** What `latest()` returns: one consistent read of the end of a channel's log. */
 export interface LatestRead {
-  /** The log's epoch at the read. */
+  /** The epoch of the channel's partition at the read. */
   readonly epoch: string;
-  /** Highest `seq` assigned at the read (on any channel). */
+  /** Highest `seq` the channel's partition assigned at the read (on any of its channels). */
   readonly head: number;
   /** The channel's last `limit` retained events with `seq < before`, oldest first. */
   readonly events: StoredEvent[];
@@ -68,7 +71,7 @@ export interface LatestRead {
   readonly more: boolean;
 }
 
-/** Receives live events on one channel, in `seq` order. */
+/** Receives live events on one channel, in `seq` order, with the epoch of the channel's partition. */
 export type BrokerListener = (event: StoredEvent, epoch: string) => void;
 
 /**
@@ -87,10 +90,18 @@ export interface BrokerSubscription {
 
 /** The interface every broker implements. */
 export interface Broker {
-  /** Names this incarnation of the log; changes when the log is lost (process or Redis restart). */
-  epoch(): Promise<string>;
-  /** Highest `seq` assigned so far (0 when none). */
-  head(): Promise<number>;
+  /**
+   * How many partitions the log has (a power of two, at most 256; absent: 1). A channel belongs to
+   * partition `partitionOf(channel, partitions)`.
+   */
+  readonly partitions?: number;
+  /**
+   * Names this incarnation of partition `partition`'s log (default 0); changes when it is lost
+   * (process or Redis restart, a failover that lost writes).
+   */
+  epoch(partition?: number): Promise<string>;
+  /** Highest `seq` partition `partition` (default 0) assigned so far (0 when none). */
+  head(partition?: number): Promise<number>;
   /**
    * Appends an event to `channel`'s log (with `meta`, when given) and fans it out to subscribers;
    * returns the stored event.
@@ -102,12 +113,13 @@ export interface Broker {
    */
   subscribe(channel: string, listener: BrokerListener, onLost?: BrokerLossListener): BrokerSubscription;
   /**
-   * Reads, atomically, the head and the retained events of `channels` with `seq > after` (at most
-   * `limitPerChannel` each). Atomic matters: an event published while a multi-channel read is under
+   * Reads, atomically, the head of one partition and the retained events of `channels` (all of that
+   * partition; none: partition 0) with `seq > after` (at most `limitPerChannel` each; 0 reads only
+   * the epoch and the head). Atomic matters: an event published while a multi-channel read is under
    * way must land either in the snapshot or after its head, never in neither.
    */
   snapshot(channels: readonly string[], after: number, limitPerChannel: number): Promise<Snapshot>;
-  /** Reads `channel`'s retained events with `seq > after`, at most `limit`. */
+  /** Reads `channel`'s retained events with `seq > after` (in its partition), at most `limit`. */
   read(channel: string, after: number, limit: number): Promise<ReadResult>;
   /**
    * Reads, atomically with the epoch and the head, the last `limit` retained events of `channel`
