@@ -26,7 +26,6 @@ import { FetchEventSource } from "./fetch-event-source.js";
 import type { ClientTransport, HeraldClientOptions } from "./options.js";
 import { routeBeside } from "./routes.js";
 import { PresenceBook, type PresenceState } from "./presence-state.js";
-import { SharedLink, shareByDefault } from "./shared.js";
 import { randomId, refusalOf } from "./source-base.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
 import type { EventSourceFactory } from "./types.js";
@@ -132,7 +131,14 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
       throw new TypeError('herald/client: transport "ws" needs options.ws = createWebSocketEventSource({ url })');
     this.link =
       (options.shareConnection ?? shareByDefault())
-        ? new SharedLink(options, this, ES)
+        ? new LazyLink(
+            import("./shared.js").then(
+              ({ SharedLink }) => new SharedLink(options, this, ES),
+              // The chunk did not load: a connection of this tab's own.
+              () => new Connection(options, this, ES),
+            ),
+            options.transport === "ws" ? "ws" : "sse",
+          )
         : new Connection(options, this, ES);
   }
 
@@ -153,7 +159,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
   }
 
   get connectionRole(): "own" | "leader" | "follower" {
-    return this.link instanceof SharedLink ? this.link.role : "own";
+    return (this.link as { role?: "own" | "leader" | "follower" }).role ?? "own";
   }
 
   subscribe<T>(channel: string, handler: EventHandler<T>): () => void {
@@ -344,6 +350,67 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     const set = this.listeners.get(type);
     if (!set) return;
     for (const listener of [...set]) (listener as (p: ClientEvents[K]) => void)(payload);
+  }
+}
+
+/** Whether `shareConnection` is on by default: in a browser page that has `BroadcastChannel`. */
+function shareByDefault(): boolean {
+  return (
+    typeof (globalThis as { document?: unknown }).document !== "undefined" && typeof BroadcastChannel === "function"
+  );
+}
+
+/**
+ * The shared connection (`shared.ts`), loaded in its own chunk when the client is created: until it
+ * arrives the client is idle (what the link is before its first channel), then the channels asked
+ * for meanwhile are applied. An app that shares no connection never loads it.
+ */
+class LazyLink implements Link {
+  #link: (Link & { role?: "own" | "leader" | "follower" }) | null = null;
+  #closed = false;
+
+  constructor(
+    load: Promise<Link>,
+    readonly idleTransport: ClientTransport,
+  ) {
+    void load.then((link) => {
+      if (this.#closed) return link.close();
+      this.#link = link;
+      link.channelsChanged(false);
+    });
+  }
+
+  get attempt(): number {
+    return this.#link?.attempt ?? 0;
+  }
+
+  get nextRetryAt(): number | null {
+    return this.#link?.nextRetryAt ?? null;
+  }
+
+  get transport(): ClientTransport {
+    return this.#link?.transport ?? this.idleTransport;
+  }
+
+  get role(): "own" | "leader" | "follower" {
+    return this.#link?.role ?? "own";
+  }
+
+  channelsChanged(removal: boolean): void {
+    this.#link?.channelsChanged(removal);
+  }
+
+  reconnect(): void {
+    this.#link?.reconnect();
+  }
+
+  sendOnSocket(channel: string, event: string, data: unknown): boolean {
+    return this.#link?.sendOnSocket(channel, event, data) ?? false;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#link?.close();
   }
 }
 

@@ -59,13 +59,6 @@ interface LockManagerLike {
   request(name: string, options: { signal?: AbortSignal; steal?: boolean }, grant: () => Promise<void>): Promise<void>;
 }
 
-/** Whether `shareConnection` is on by default: in a browser page that has `BroadcastChannel`. */
-export function shareByDefault(): boolean {
-  return (
-    typeof (globalThis as { document?: unknown }).document !== "undefined" && typeof BroadcastChannel === "function"
-  );
-}
-
 function lockManager(): LockManagerLike | null {
   const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
   return locks && typeof locks.request === "function" ? locks : null;
