@@ -346,8 +346,8 @@ export class Connection implements Link {
         : this.chooser.next;
     if (kind === "poll" && !this.PollES) {
       try {
-        const { createPollEventSource } = await import("./poll-event-source.js");
-        this.PollES ??= createPollEventSource({
+        const { createPollSource } = await import("./poll-source.js");
+        this.PollES ??= createPollSource({
           ...this.options.poll,
           timers: this.timers,
           visibilityTarget: this.page.visibility,

@@ -10,7 +10,8 @@ export {
   type TokenResult,
 } from "./client.js";
 export { FetchEventSource, type FetchErrorDetail } from "./fetch-event-source.js";
-export { createPollEventSource, pollUrlOf, type PollOptions } from "./poll-event-source.js";
+export { createPollEventSource, type PollOptions } from "./poll-event-source.js";
+export { pollUrlOf } from "./routes.js";
 export type { TransportKind, NegotiationOptions } from "./transport.js";
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export type { ConnectionState, Transition } from "./state.js";

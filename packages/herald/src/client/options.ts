@@ -1,6 +1,6 @@
 /** The options of `createHeraldClient`, and the types they name. */
 import type { BackoffOptions } from "./backoff.js";
-import type { PollOptions } from "./poll-event-source.js";
+import type { PollOptions } from "./poll-source.js";
 import type { NegotiationOptions, TransportKind } from "./transport.js";
 import type { EventSourceFactory, OnlineTarget, Timers, VisibilityTarget } from "./types.js";
 

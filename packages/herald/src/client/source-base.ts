@@ -7,28 +7,46 @@ import type { FetchErrorDetail } from "./types.js";
 
 type Listener = (event: MessageEvent | Event) => void;
 
+/** The listeners of a source, by event type. */
+export class Listeners extends Map<string, Set<Listener>> {
+  addEventListener(type: string, listener: Listener): void {
+    let set = this.get(type);
+    if (!set) this.set(type, (set = new Set()));
+    set.add(listener);
+  }
+
+  removeEventListener(type: string, listener: Listener): void {
+    this.get(type)?.delete(listener);
+  }
+
+  /** Calls the listeners of `type` (those there when it starts). */
+  dispatch(type: string, event: Event): void {
+    for (const listener of [...(this.get(type) ?? [])]) listener(event);
+  }
+}
+
 /** Listener bookkeeping and dispatch for an `EventSourceLike`. */
 export abstract class SourceBase {
   static readonly CONNECTING = 0;
   static readonly OPEN = 1;
   static readonly CLOSED = 2;
   readyState = 0;
-  private readonly listeners = new Map<string, Set<Listener>>();
+
+  /** @param listeners the listeners to dispatch to (another source's, when this one works for it) */
+  constructor(private readonly listeners = new Listeners()) {}
 
   addEventListener(type: string, listener: Listener): void {
-    let set = this.listeners.get(type);
-    if (!set) this.listeners.set(type, (set = new Set()));
-    set.add(listener);
+    this.listeners.addEventListener(type, listener);
   }
 
   removeEventListener(type: string, listener: Listener): void {
-    this.listeners.get(type)?.delete(listener);
+    this.listeners.removeEventListener(type, listener);
   }
 
   abstract close(): void;
 
   protected dispatch(type: string, event: Event): void {
-    for (const listener of [...(this.listeners.get(type) ?? [])]) listener(event);
+    this.listeners.dispatch(type, event);
   }
 
   /** Closes, then reports `error` with `detail` (once). */
