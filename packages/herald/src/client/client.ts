@@ -108,19 +108,22 @@ export function createHeraldClient(
 
 class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "send">>, ConnectionHost {
   state: ConnectionState = "idle";
-  private readonly handlers = new Map<string, Set<EventHandler>>();
-  private readonly listeners = new Map<keyof ClientEvents, Set<(payload: never) => void>>();
-  private readonly tracker = new CursorTracker();
-  private readonly presences = new PresenceBook();
+  readonly #handlers = new Map<string, Set<EventHandler>>();
+  readonly #listeners = new Map<keyof ClientEvents, Set<(payload: never) => void>>();
+  readonly #tracker = new CursorTracker();
+  readonly #presences = new PresenceBook();
   /** This client's id on the client events it sends over SSE and polling (its own come back with it). */
-  private readonly clientId = randomId();
-  private readonly link: Link;
+  readonly #clientId = randomId();
+  readonly #link: Link;
   /** Channels the server refused on the open connection: left out until subscribed again. */
-  private readonly refusedChannels = new Set<string>();
+  readonly #refusedChannels = new Set<string>();
   /** The cursor when each channel was subscribed (its catch-up starts there when added to an open connection). */
-  private readonly wantedSince = new Map<string, string | null>();
+  readonly #wantedSince = new Map<string, string | null>();
 
-  constructor(private readonly options: HeraldClientOptions) {
+  readonly #options: HeraldClientOptions;
+
+  constructor(options: HeraldClientOptions) {
+    this.#options = options;
     const ES =
       options.EventSource ??
       (typeof fetch === "function" && typeof TextDecoderStream === "function"
@@ -129,7 +132,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     if (!ES) throw new TypeError("herald/client: no EventSource available; pass options.EventSource");
     if (options.transport === "ws" && !options.ws)
       throw new TypeError('herald/client: transport "ws" needs options.ws = createWebSocketEventSource({ url })');
-    this.link =
+    this.#link =
       (options.shareConnection ?? shareByDefault())
         ? new LazyLink(
             import("./shared.js").then(
@@ -143,87 +146,87 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
   }
 
   get attempt(): number {
-    return this.link.attempt;
+    return this.#link.attempt;
   }
 
   get nextRetryAt(): number | null {
-    return this.link.nextRetryAt;
+    return this.#link.nextRetryAt;
   }
 
   get transport(): ClientTransport {
-    return this.link.transport;
+    return this.#link.transport;
   }
 
   get cursor(): string | null {
-    return this.tracker.cursor;
+    return this.#tracker.cursor;
   }
 
   get connectionRole(): "own" | "leader" | "follower" {
-    return (this.link as { role?: "own" | "leader" | "follower" }).role ?? "own";
+    return (this.#link as { role?: "own" | "leader" | "follower" }).role ?? "own";
   }
 
   subscribe<T>(channel: string, handler: EventHandler<T>): () => void {
     assertChannelName(channel);
     // A programmer error (using the client after its lifetime): TypeError, not a HeraldError.
     if (this.state === "closed") throw new TypeError("herald/client: subscribe() after close()");
-    let set = this.handlers.get(channel);
+    let set = this.#handlers.get(channel);
     const isNew = !set;
-    if (!set) this.handlers.set(channel, (set = new Set()));
+    if (!set) this.#handlers.set(channel, (set = new Set()));
     set.add(handler as EventHandler);
     if (isNew) {
-      this.refusedChannels.delete(channel);
-      this.wantedSince.set(channel, this.tracker.cursor);
-      this.link.channelsChanged(false);
+      this.#refusedChannels.delete(channel);
+      this.#wantedSince.set(channel, this.#tracker.cursor);
+      this.#link.channelsChanged(false);
     }
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      const current = this.handlers.get(channel);
+      const current = this.#handlers.get(channel);
       if (!current?.delete(handler as EventHandler)) return;
       if (current.size === 0) {
-        this.handlers.delete(channel);
-        this.refusedChannels.delete(channel);
-        this.wantedSince.delete(channel);
-        this.presences.forget(channel);
-        this.tracker.forget(channel);
-        if (this.state !== "closed") this.link.channelsChanged(this.handlers.size > 0);
+        this.#handlers.delete(channel);
+        this.#refusedChannels.delete(channel);
+        this.#wantedSince.delete(channel);
+        this.#presences.forget(channel);
+        this.#tracker.forget(channel);
+        if (this.state !== "closed") this.#link.channelsChanged(this.#handlers.size > 0);
       }
     };
   }
 
   on<K extends keyof ClientEvents>(type: K, listener: (payload: ClientEvents[K]) => void): () => void {
-    let set = this.listeners.get(type);
-    if (!set) this.listeners.set(type, (set = new Set()));
+    let set = this.#listeners.get(type);
+    if (!set) this.#listeners.set(type, (set = new Set()));
     set.add(listener as (payload: never) => void);
     return () => set.delete(listener as (payload: never) => void);
   }
 
   presence(channel: string): PresenceState | null {
-    return this.presences.get(channel);
+    return this.#presences.get(channel);
   }
 
   send(channel: string, event: string, data: unknown): void {
     if (!/^client-/.test(event)) throw new Error(`herald/client: client event names start with "client-" (${event})`);
     if (!/^(private|presence)-/.test(channel))
       throw new Error(`herald/client: client events go on private-* and presence-* channels only (${channel})`);
-    if (!this.handlers.has(channel)) throw new Error(`herald/client: send() on ${channel}, which is not subscribed`);
+    if (!this.#handlers.has(channel)) throw new Error(`herald/client: send() on ${channel}, which is not subscribed`);
     if (this.state !== "connected") throw new Error(`herald/client: send() while ${this.state}`);
-    if (this.link.sendOnSocket(channel, event, data)) return;
+    if (this.#link.sendOnSocket(channel, event, data)) return;
     // SSE and polling: up as a request (the server's `POST …/publish`), down on the stream, where
     // this client skips its own by `senderId`.
-    void this.postClientEvent(channel, event, data);
+    void this.#postClientEvent(channel, event, data);
   }
 
   /** `POST {base}/publish` with a client event; a refusal is reported as an `error` event. */
-  private async postClientEvent(channel: string, event: string, data: unknown): Promise<void> {
-    const href = routeBeside(this.options.url, "publish");
+  async #postClientEvent(channel: string, event: string, data: unknown): Promise<void> {
+    const href = routeBeside(this.#options.url, "publish");
     try {
-      const response = await (this.options.fetch ?? fetch)(href, {
+      const response = await (this.#options.fetch ?? fetch)(href, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ channel, event, data, senderId: this.clientId }),
-        credentials: this.options.withCredentials ? "include" : "same-origin",
+        body: JSON.stringify({ channel, event, data, senderId: this.#clientId }),
+        credentials: this.#options.withCredentials ? "include" : "same-origin",
       });
       if (response.ok) return;
       const refusal = await refusalOf(response);
@@ -238,83 +241,83 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
   }
 
   reconnect(): void {
-    if (this.state !== "closed") this.link.reconnect();
+    if (this.state !== "closed") this.#link.reconnect();
   }
 
   close(): void {
     if (this.state === "closed") return;
-    this.link.close();
-    this.handlers.clear();
-    if ((this.state as ConnectionState) !== "closed") this.mirror("closed", "close", 0);
-    this.listeners.clear();
+    this.#link.close();
+    this.#handlers.clear();
+    if ((this.state as ConnectionState) !== "closed") this.#mirror("closed", "close", 0);
+    this.#listeners.clear();
   }
 
   // --- what the connection reports (Sink) ---------------------------------------------------
 
   channels(): string[] {
-    return [...this.handlers.keys()].filter((c) => !this.refusedChannels.has(c));
+    return [...this.#handlers.keys()].filter((c) => !this.#refusedChannels.has(c));
   }
 
   since(channels: string[]): string | null {
-    return oldest(channels.map((c) => this.wantedSince.get(c) ?? null));
+    return oldest(channels.map((c) => this.#wantedSince.get(c) ?? null));
   }
 
   refused(channel: string): void {
-    if (this.handlers.has(channel)) this.refusedChannels.add(channel);
+    if (this.#handlers.has(channel)) this.#refusedChannels.add(channel);
   }
 
   /** The cursor the connection resumes from (this tab's, which has seen every event it was given). */
   resumeCursor(): string | null {
-    return this.tracker.cursor;
+    return this.#tracker.cursor;
   }
 
   frame(type: string, data: string): void {
     if (this.state === "closed") return;
-    if (type === "message") return this.onMessage(data);
+    if (type === "message") return this.#onMessage(data);
     if (type === CONTROL.connected) {
       const payload = parse<ConnectedPayload>(data);
       if (!payload) return;
-      this.tracker.advance(payload.cursor);
-      return this.emit("connected", payload);
+      this.#tracker.advance(payload.cursor);
+      return this.#emit("connected", payload);
     }
     if (type === CONTROL.gap) {
       const payload = parse<GapPayload>(data);
       if (!payload) return;
-      this.tracker.forget(payload.channel);
-      return this.emit("gap", payload);
+      this.#tracker.forget(payload.channel);
+      return this.#emit("gap", payload);
     }
     if (type === CONTROL.presence) {
       const payload = parse<PresencePayload>(data);
-      if (!payload || !this.handlers.has(payload.channel)) return;
-      this.presences.apply(payload);
-      return this.emit("presence", payload);
+      if (!payload || !this.#handlers.has(payload.channel)) return;
+      this.#presences.apply(payload);
+      return this.#emit("presence", payload);
     }
     if (type === CONTROL.error) {
       const payload = parse<ErrorPayload>(data);
-      if (payload) this.emit("error", payload);
+      if (payload) this.#emit("error", payload);
     }
   }
 
   /** A state change of the connection this tab is on. */
   changed(transition: Transition): void {
     if (this.state === "closed") return;
-    this.mirror(transition.next, transition.reason, transition.delayMs, transition.attempt);
+    this.#mirror(transition.next, transition.reason, transition.delayMs, transition.attempt);
   }
 
   error(payload: ErrorPayload): void {
-    if (this.state !== "closed") this.emit("error", payload);
+    if (this.state !== "closed") this.#emit("error", payload);
   }
 
   transported(kind: ClientTransport): void {
-    if (this.state !== "closed") this.emit("transport", kind);
+    if (this.state !== "closed") this.#emit("transport", kind);
   }
 
-  private onMessage(data: string): void {
+  #onMessage(data: string): void {
     const envelope = parse<EventEnvelope>(data);
     if (!envelope || typeof envelope.channel !== "string") return;
-    if (!this.tracker.accept(envelope.channel, envelope.id)) return;
-    if (envelope.senderId === this.clientId) return; // this client's own client event
-    const set = this.handlers.get(envelope.channel);
+    if (!this.#tracker.accept(envelope.channel, envelope.id)) return;
+    if (envelope.senderId === this.#clientId) return; // this client's own client event
+    const set = this.#handlers.get(envelope.channel);
     if (!set) return;
     for (const handler of [...set]) {
       try {
@@ -331,7 +334,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
    * Moves this client's state to `next`, through `connecting` when the connection it follows
    * (another tab's) moved further than one step since this tab last looked.
    */
-  private mirror(next: ConnectionState, reason: string, delayMs: number, attempt = this.link.attempt): void {
+  #mirror(next: ConnectionState, reason: string, delayMs: number, attempt = this.#link.attempt): void {
     const prev = this.state;
     // A new connection after one this tab was on (another tab took over): reconnecting, not connecting.
     if (next === "connecting" && (prev === "connected" || prev === "reconnecting")) next = "reconnecting";
@@ -339,15 +342,15 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     if (prev !== next && !canTransition(prev, next)) {
       if (!canTransition(prev, "connecting") || !canTransition("connecting", next))
         throw new Error(`herald/client: illegal transition ${prev} → ${next}`); // an internal invariant
-      this.mirror("connecting", reason, 0, attempt);
+      this.#mirror("connecting", reason, 0, attempt);
     }
     const from = this.state;
     this.state = next;
-    this.emit("state", { prev: from, next, reason, attempt, delayMs });
+    this.#emit("state", { prev: from, next, reason, attempt, delayMs });
   }
 
-  private emit<K extends keyof ClientEvents>(type: K, payload: ClientEvents[K]): void {
-    const set = this.listeners.get(type);
+  #emit<K extends keyof ClientEvents>(type: K, payload: ClientEvents[K]): void {
+    const set = this.#listeners.get(type);
     if (!set) return;
     for (const listener of [...set]) (listener as (p: ClientEvents[K]) => void)(payload);
   }

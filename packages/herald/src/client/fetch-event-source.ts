@@ -18,18 +18,18 @@ export type { FetchErrorDetail } from "./types.js";
 export class FetchEventSource extends SourceBase implements EventSourceLike {
   /** Dispatches `activity` per chunk received (see {@link EventSourceLike.reportsActivity}). */
   readonly reportsActivity = true;
-  private readonly abort = new AbortController();
+  readonly #abort = new AbortController();
   /** The stream's id, from its `herald:connected`. */
-  private connectionId: string | null = null;
-  private readonly withCredentials: boolean;
+  #connectionId: string | null = null;
+  readonly #withCredentials: boolean;
 
   constructor(
     readonly url: string,
     init: { withCredentials?: boolean } = {},
   ) {
     super();
-    this.withCredentials = init.withCredentials ?? false;
-    void this.run();
+    this.#withCredentials = init.withCredentials ?? false;
+    void this.#run();
   }
 
   /**
@@ -39,15 +39,15 @@ export class FetchEventSource extends SourceBase implements EventSourceLike {
    * when a channel was refused (403, the stream unchanged).
    */
   async update(url: string): Promise<boolean | FetchErrorDetail> {
-    if (this.readyState !== 1 || !this.connectionId) return false;
+    if (this.readyState !== 1 || !this.#connectionId) return false;
     const params = new URL(url, "http://relative.invalid").searchParams;
     try {
       const response = await fetch(routeBeside(this.url, "channels"), {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        credentials: this.withCredentials ? "include" : "same-origin",
+        credentials: this.#withCredentials ? "include" : "same-origin",
         body: JSON.stringify({
-          connectionId: this.connectionId,
+          connectionId: this.#connectionId,
           channels: params.getAll("channel"),
           lastEventId: params.get("lastEventId"),
           token: params.get("token"),
@@ -64,17 +64,17 @@ export class FetchEventSource extends SourceBase implements EventSourceLike {
   close(): void {
     if (this.readyState === 2) return;
     this.readyState = 2;
-    this.abort.abort();
+    this.#abort.abort();
   }
 
-  private async run(): Promise<void> {
+  async #run(): Promise<void> {
     let response: Response;
     try {
       response = await fetch(this.url, {
         headers: { Accept: "text/event-stream" },
-        credentials: this.withCredentials ? "include" : "same-origin",
+        credentials: this.#withCredentials ? "include" : "same-origin",
         cache: "no-store",
-        signal: this.abort.signal,
+        signal: this.#abort.signal,
       });
     } catch (error) {
       return this.fail({ message: String((error as Error)?.message ?? error) });
@@ -89,7 +89,7 @@ export class FetchEventSource extends SourceBase implements EventSourceLike {
     const parser = createSseParser({
       onEvent: (e) => {
         if (this.readyState === 2) return;
-        if (e.type === CONTROL.connected) this.connectionId = connectionIdOf(e.data);
+        if (e.type === CONTROL.connected) this.#connectionId = connectionIdOf(e.data);
         this.dispatch(e.type, messageEvent(e.type, e.data, e.lastEventId));
       },
     });

@@ -64,42 +64,45 @@ export function createPollSource(options: PollOptions = {}): PollSourceFactory {
     readonly reportsActivity = true;
     /** Which transport this is (the client shows it). */
     readonly transport = "poll";
-    private readonly abort = new AbortController();
-    private readonly timers: Timers;
-    private readonly visibility: VisibilityTarget | null;
-    private readonly wait: number;
-    private timer: unknown = null;
-    private idle: number;
-    private lastRequestAt = -Infinity;
-    private resumeOnShow: (() => void) | null = null;
+    readonly #abort = new AbortController();
+    readonly #timers: Timers;
+    readonly #visibility: VisibilityTarget | null;
+    readonly #wait: number;
+    #timer: unknown = null;
+    #idle: number;
+    #lastRequestAt = -Infinity;
+    #resumeOnShow: (() => void) | null = null;
     /** The request in flight (a newer one replaces it after a channel change). */
-    private request: AbortController | null = null;
+    #request: AbortController | null = null;
     /** The next request's URL (channels, the last answer's cursor, the renewed token). */
-    private next: URL | null = null;
+    #next: URL | null = null;
     /** This poller's id on every request: the server keeps it a member of its presence channels. */
-    private readonly pid = randomId();
+    readonly #pid = randomId();
+
+    readonly #init: { withCredentials?: boolean };
 
     constructor(
       readonly url: string,
-      private readonly init: { withCredentials?: boolean } = {},
+      init: { withCredentials?: boolean } = {},
       listeners?: Listeners,
     ) {
       super(listeners);
-      this.timers = timersOf(options.timers);
-      this.visibility =
+      this.#init = init;
+      this.#timers = timersOf(options.timers);
+      this.#visibility =
         options.visibilityTarget !== undefined
           ? options.visibilityTarget
           : typeof document === "undefined"
             ? null
             : (document as VisibilityTarget);
-      this.wait = options.wait ?? 8;
-      this.idle = options.idleMs?.baseMs ?? 1000;
-      void this.poll(new URL(pollUrlOf(this.url), "http://relative.invalid"), true);
+      this.#wait = options.wait ?? 8;
+      this.#idle = options.idleMs?.baseMs ?? 1000;
+      void this.#poll(new URL(pollUrlOf(this.url), "http://relative.invalid"), true);
     }
 
     /** Polling waits for the page to be shown: the silence is deliberate. */
     get paused(): boolean {
-      return this.resumeOnShow !== null;
+      return this.#resumeOnShow !== null;
     }
 
     /**
@@ -108,9 +111,9 @@ export function createPollSource(options: PollOptions = {}): PollSourceFactory {
      * token. False before the first answer (the client then opens a new connection).
      */
     async update(url: string): Promise<boolean> {
-      if (this.readyState !== 1 || !this.next) return false;
+      if (this.readyState !== 1 || !this.#next) return false;
       const params = new URL(url, "http://relative.invalid").searchParams;
-      const next = new URL(this.next);
+      const next = new URL(this.#next);
       next.searchParams.delete("channel");
       for (const channel of params.getAll("channel")) next.searchParams.append("channel", channel);
       const token = params.get("token");
@@ -119,21 +122,21 @@ export function createPollSource(options: PollOptions = {}): PollSourceFactory {
       // source's cursor: the events of the other channels that come again are dropped by position).
       const since = params.get("lastEventId");
       if (since) next.searchParams.set("lastEventId", since);
-      this.next = next;
-      if (this.resumeOnShow) return true; // paused while hidden: the request on show uses it
-      if (this.timer !== null) this.timers.clearTimeout(this.timer);
-      this.timer = null;
-      this.request?.abort();
-      void this.poll(next, false);
+      this.#next = next;
+      if (this.#resumeOnShow) return true; // paused while hidden: the request on show uses it
+      if (this.#timer !== null) this.#timers.clearTimeout(this.#timer);
+      this.#timer = null;
+      this.#request?.abort();
+      void this.#poll(next, false);
       return true;
     }
 
     close(): void {
       if (this.readyState === 2) return;
       this.readyState = 2;
-      this.abort.abort();
-      if (this.timer !== null) this.timers.clearTimeout(this.timer);
-      if (this.resumeOnShow) this.visibility?.removeEventListener("visibilitychange", this.resumeOnShow);
+      this.#abort.abort();
+      if (this.#timer !== null) this.#timers.clearTimeout(this.#timer);
+      if (this.#resumeOnShow) this.#visibility?.removeEventListener("visibilitychange", this.#resumeOnShow);
     }
 
     /**
@@ -145,24 +148,24 @@ export function createPollSource(options: PollOptions = {}): PollSourceFactory {
       super.dispatch(type, event);
     }
 
-    private async poll(url: URL, first: boolean): Promise<void> {
+    async #poll(url: URL, first: boolean): Promise<void> {
       if (this.readyState === 2) return;
-      if (this.wait > 0) url.searchParams.set("wait", String(this.wait));
-      url.searchParams.set("pid", this.pid);
-      this.lastRequestAt = Date.now();
+      if (this.#wait > 0) url.searchParams.set("wait", String(this.#wait));
+      url.searchParams.set("pid", this.#pid);
+      this.#lastRequestAt = Date.now();
       const request = new AbortController();
-      this.request = request;
+      this.#request = request;
       const onClose = () => request.abort();
-      this.abort.signal.addEventListener("abort", onClose);
+      this.#abort.signal.addEventListener("abort", onClose);
       // A newer request (a channel change) replaced this one: its answer is not read.
-      const superseded = () => this.request !== request || this.readyState === 2;
+      const superseded = () => this.#request !== request || this.readyState === 2;
       let response: Response;
       let answer: PollAnswer;
       const href = url.origin === "http://relative.invalid" ? `${url.pathname}${url.search}` : url.toString();
       try {
         try {
           response = await (options.fetch ?? fetch)(href, {
-            credentials: this.init.withCredentials ? "include" : "same-origin",
+            credentials: this.#init.withCredentials ? "include" : "same-origin",
             cache: "no-store",
             signal: request.signal,
           });
@@ -179,7 +182,7 @@ export function createPollSource(options: PollOptions = {}): PollSourceFactory {
           return this.fail({ code: response.status, message: "poll answer is not JSON" });
         }
       } finally {
-        this.abort.signal.removeEventListener("abort", onClose);
+        this.#abort.signal.removeEventListener("abort", onClose);
       }
       if (superseded()) return;
       this.dispatch("activity", new Event("activity"));
@@ -198,7 +201,7 @@ export function createPollSource(options: PollOptions = {}): PollSourceFactory {
         const channels = url.searchParams.getAll("channel");
         // A held request answers at least every `wait` seconds: silence for a little more than that
         // is a stall, so the announced heartbeat is half of it (the client allows two and a margin).
-        const heartbeat = this.wait > 0 ? this.wait * 500 : (options.idleMs?.capMs ?? 30_000);
+        const heartbeat = this.#wait > 0 ? this.#wait * 500 : (options.idleMs?.capMs ?? 30_000);
         const connected = { connectionId: `poll`, cursor: answer.cursor, channels, retry: answer.retryMs, heartbeat };
         this.dispatch("herald:connected", messageEvent("herald:connected", JSON.stringify(connected), answer.cursor));
       }
@@ -207,40 +210,40 @@ export function createPollSource(options: PollOptions = {}): PollSourceFactory {
       next.searchParams.set("lastEventId", answer.cursor);
       if (answer.token) next.searchParams.set("token", answer.token);
       else next.searchParams.delete("token");
-      this.next = next;
-      this.schedule(answer);
+      this.#next = next;
+      this.#schedule(answer);
     }
 
-    private schedule(answer: PollAnswer): void {
+    #schedule(answer: PollAnswer): void {
       let delay: number;
-      if (this.wait > 0) delay = answer.retryMs;
+      if (this.#wait > 0) delay = answer.retryMs;
       else if (answer.events.length > 0 || answer.gaps.length > 0) {
-        this.idle = options.idleMs?.baseMs ?? 1000;
-        delay = Math.min(answer.retryMs, this.idle);
+        this.#idle = options.idleMs?.baseMs ?? 1000;
+        delay = Math.min(answer.retryMs, this.#idle);
       } else {
         const cap = options.idleMs?.capMs ?? 30_000;
-        delay = this.idle / 2 + (options.random ?? Math.random)() * (this.idle / 2);
-        this.idle = Math.min(cap, this.idle * 2);
+        delay = this.#idle / 2 + (options.random ?? Math.random)() * (this.#idle / 2);
+        this.#idle = Math.min(cap, this.#idle * 2);
       }
       const floor = options.minIntervalMs ?? 250;
-      delay = Math.max(delay, floor - (Date.now() - this.lastRequestAt), 0);
-      this.timer = this.timers.setTimeout(() => {
-        this.timer = null;
-        this.whenVisible(() => void this.poll(this.next!, false));
+      delay = Math.max(delay, floor - (Date.now() - this.#lastRequestAt), 0);
+      this.#timer = this.#timers.setTimeout(() => {
+        this.#timer = null;
+        this.#whenVisible(() => void this.#poll(this.#next!, false));
       }, delay);
     }
 
     /** Runs `go` now when the page is shown, else as soon as it is (catching up at once). */
-    private whenVisible(go: () => void): void {
-      if (!this.visibility || this.visibility.visibilityState !== "hidden") return go();
+    #whenVisible(go: () => void): void {
+      if (!this.#visibility || this.#visibility.visibilityState !== "hidden") return go();
       const onChange = () => {
-        if (this.visibility!.visibilityState === "hidden") return;
-        this.visibility!.removeEventListener("visibilitychange", onChange);
-        this.resumeOnShow = null;
+        if (this.#visibility!.visibilityState === "hidden") return;
+        this.#visibility!.removeEventListener("visibilitychange", onChange);
+        this.#resumeOnShow = null;
         if (this.readyState !== 2) go();
       };
-      this.resumeOnShow = onChange;
-      this.visibility.addEventListener("visibilitychange", onChange);
+      this.#resumeOnShow = onChange;
+      this.#visibility.addEventListener("visibilitychange", onChange);
     }
   };
 }

@@ -20,14 +20,14 @@ interface Entry {
 
 /** See the module comment. */
 export class PresenceBook {
-  private readonly entries = new Map<string, Entry>();
+  readonly #entries = new Map<string, Entry>();
 
   /** Applies one `herald:presence` payload. */
   apply(payload: PresencePayload): void {
-    let p = this.entries.get(payload.channel);
+    let p = this.#entries.get(payload.channel);
     if (payload.type === "members" || !p) {
       p = { me: payload.me ?? p?.me ?? null, members: new Map(), state: null };
-      this.entries.set(payload.channel, p);
+      this.#entries.set(payload.channel, p);
     }
     for (const m of payload.members ?? []) p.members.set(m.id, m.info);
     if (payload.member) {
@@ -39,7 +39,7 @@ export class PresenceBook {
 
   /** The channel's members (the same object until they change), or null before its member list came. */
   get(channel: string): PresenceState | null {
-    const p = this.entries.get(channel);
+    const p = this.#entries.get(channel);
     if (!p) return null;
     if (!p.state) {
       const members = [...p.members].map(([id, info]) => ({ id, info }));
@@ -51,6 +51,6 @@ export class PresenceBook {
 
   /** Forgets a channel (unsubscribed). */
   forget(channel: string): void {
-    this.entries.delete(channel);
+    this.#entries.delete(channel);
   }
 }

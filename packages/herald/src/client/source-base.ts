@@ -32,21 +32,25 @@ export abstract class SourceBase {
   static readonly CLOSED = 2;
   readyState = 0;
 
+  readonly #listeners: Listeners;
+
   /** @param listeners the listeners to dispatch to (another source's, when this one works for it) */
-  constructor(private readonly listeners = new Listeners()) {}
+  constructor(listeners = new Listeners()) {
+    this.#listeners = listeners;
+  }
 
   addEventListener(type: string, listener: Listener): void {
-    this.listeners.addEventListener(type, listener);
+    this.#listeners.addEventListener(type, listener);
   }
 
   removeEventListener(type: string, listener: Listener): void {
-    this.listeners.removeEventListener(type, listener);
+    this.#listeners.removeEventListener(type, listener);
   }
 
   abstract close(): void;
 
   protected dispatch(type: string, event: Event): void {
-    this.listeners.dispatch(type, event);
+    this.#listeners.dispatch(type, event);
   }
 
   /** Closes, then reports `error` with `detail` (once). */

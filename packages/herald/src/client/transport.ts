@@ -31,40 +31,43 @@ export function failureCounts(kind: TransportKind, opened: boolean, status: numb
 
 /** See the module comment. */
 export class TransportChooser {
-  private failures = 0;
-  private current: TransportKind;
-  private probeDelay: number;
+  #failures = 0;
+  #current: TransportKind;
+  #probeDelay: number;
+
+  readonly #options: NegotiationOptions;
 
   constructor(
     readonly mode: "sse" | "poll" | "auto",
-    private readonly options: NegotiationOptions = {},
+    options: NegotiationOptions = {},
   ) {
-    this.current = mode === "poll" ? "poll" : "sse";
-    this.probeDelay = options.probeAfterMs ?? 60_000;
+    this.#options = options;
+    this.#current = mode === "poll" ? "poll" : "sse";
+    this.#probeDelay = options.probeAfterMs ?? 60_000;
   }
 
   /** The transport for the next connection. */
   get next(): TransportKind {
-    return this.current;
+    return this.#current;
   }
 
   /** Whether probing (trying SSE while polling works) applies. */
   get probes(): boolean {
-    return this.mode === "auto" && this.current === "poll";
+    return this.mode === "auto" && this.#current === "poll";
   }
 
   /** How long to poll before the next SSE probe. */
   get probeAfterMs(): number {
-    return this.probeDelay;
+    return this.#probeDelay;
   }
 
   /** A connection on `kind` opened (reached `herald:connected`). */
   opened(kind: TransportKind): void {
     if (kind === "sse") {
-      this.failures = 0;
-      this.probeDelay = this.options.probeAfterMs ?? 60_000;
+      this.#failures = 0;
+      this.#probeDelay = this.#options.probeAfterMs ?? 60_000;
     }
-    this.current = kind;
+    this.#current = kind;
   }
 
   /** A connection on `kind` failed before it opened; `buffered` when it stayed silent past the open timeout. */
@@ -72,16 +75,16 @@ export class TransportChooser {
     if (this.mode !== "auto") return;
     if (kind === "poll") {
       // Polling fails too: the network is down, not the stream. Start over on SSE.
-      this.failures = 0;
-      this.current = "sse";
+      this.#failures = 0;
+      this.#current = "sse";
       return;
     }
-    this.failures++;
-    if (buffered || this.failures >= (this.options.fallbackAfter ?? 3)) this.current = "poll";
+    this.#failures++;
+    if (buffered || this.#failures >= (this.#options.fallbackAfter ?? 3)) this.#current = "poll";
   }
 
   /** A probe (SSE while polling) failed: keep polling, probe again later. */
   probeFailed(): void {
-    this.probeDelay = Math.min(this.probeDelay * 2, 15 * 60_000);
+    this.#probeDelay = Math.min(this.#probeDelay * 2, 15 * 60_000);
   }
 }

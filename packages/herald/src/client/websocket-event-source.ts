@@ -89,59 +89,62 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
   return class WebSocketEventSource extends SourceBase implements EventSourceLike, ClientEventSender {
     readonly reportsActivity = true;
     readonly transport = "ws";
-    private readonly abort = new AbortController();
-    private readonly ws: WebSocketLike;
-    private channels: string[];
-    private readonly subscribed = new Set<string>();
+    readonly #abort = new AbortController();
+    readonly #ws: WebSocketLike;
+    #channels: string[];
+    readonly #subscribed = new Set<string>();
     /** Live events held back until the catch-up is dispatched; null once live. */
-    private held: EventEnvelope[] | null = [];
-    private socketId = "";
-    private activityMs = 120_000;
+    #held: EventEnvelope[] | null = [];
+    #socketId = "";
+    #activityMs = 120_000;
     /** The interval Herald's server pings at (`heartbeat` in `connection_established`), or 0. */
-    private heartbeatMs = 0;
-    private lastFrame = Date.now();
-    private pingTimer: ReturnType<typeof setTimeout> | undefined;
-    private error: FetchErrorDetail = {};
+    #heartbeatMs = 0;
+    #lastFrame = Date.now();
+    #pingTimer: ReturnType<typeof setTimeout> | undefined;
+    #error: FetchErrorDetail = {};
     /** The server answers `herald:resume` (Herald's own): the catch-up goes over the socket. */
-    private resumesOnSocket = false;
+    #resumesOnSocket = false;
     /** Receives the next `herald:catch_up` answer, its refusal, or null when the socket goes. */
-    private onCatchUp: ((body: string | FetchErrorDetail | null) => void) | null = null;
+    #onCatchUp: ((body: string | FetchErrorDetail | null) => void) | null = null;
+
+    readonly #init: { withCredentials?: boolean };
 
     constructor(
       readonly url: string,
-      private readonly init: { withCredentials?: boolean } = {},
+      init: { withCredentials?: boolean } = {},
     ) {
       super();
+      this.#init = init;
       const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
       if (!WS) throw new TypeError("herald/client: no WebSocket available; pass options.WebSocket");
-      this.channels = new URL(url, BASE).searchParams.getAll("channel");
+      this.#channels = new URL(url, BASE).searchParams.getAll("channel");
       const base = (globalThis as { location?: { href: string } }).location?.href ?? BASE;
       const target = new URL(options.url, base);
       target.protocol = target.protocol.replace(/^http/, "ws");
       target.search = `?protocol=7&client=herald-js&version=${VERSION}&flash=false`;
-      this.ws = new WS(target.href);
-      this.ws.onmessage = (e) => this.onFrame(String(e.data));
-      this.ws.onerror = () => undefined; // `close` follows
-      this.ws.onclose = (e) => {
+      this.#ws = new WS(target.href);
+      this.#ws.onmessage = (e) => this.#onFrame(String(e.data));
+      this.#ws.onerror = () => undefined; // `close` follows
+      this.#ws.onclose = (e) => {
         const c = e.code;
         // 4000–4099: do not reconnect as is (4009: unauthorized); others: reconnect after backoff.
-        if (c >= 4000 && c < 4100) this.error = { code: c === 4009 ? 401 : 400, errorCode: `pusher_${c}` };
-        this.fail({ message: e.reason || `WebSocket closed (${c})`, ...this.error });
+        if (c >= 4000 && c < 4100) this.#error = { code: c === 4009 ? 401 : 400, errorCode: `pusher_${c}` };
+        this.fail({ message: e.reason || `WebSocket closed (${c})`, ...this.#error });
       };
     }
 
     close(): void {
       if (this.readyState === 2) return;
       this.readyState = 2;
-      this.abort.abort();
-      clearTimeout(this.pingTimer);
-      for (const resolve of this.joining.values()) resolve(false);
-      this.joining.clear();
-      this.onCatchUp?.(null);
-      this.onCatchUp = null;
-      this.ws.onclose = this.ws.onmessage = null;
+      this.#abort.abort();
+      clearTimeout(this.#pingTimer);
+      for (const resolve of this.#joining.values()) resolve(false);
+      this.#joining.clear();
+      this.#onCatchUp?.(null);
+      this.#onCatchUp = null;
+      this.#ws.onclose = this.#ws.onmessage = null;
       try {
-        this.ws.close(1000);
+        this.#ws.close(1000);
       } catch {
         /* still connecting */
       }
@@ -154,44 +157,44 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
      * catch-up is done, or when a subscription fails (the client then opens a new connection).
      */
     async update(url: string): Promise<boolean> {
-      if (this.readyState !== 1 || this.held) return false;
+      if (this.readyState !== 1 || this.#held) return false;
       const next = new URL(url, BASE).searchParams.getAll("channel");
-      for (const channel of this.channels) {
+      for (const channel of this.#channels) {
         if (next.includes(channel)) continue;
-        this.subscribed.delete(channel);
-        this.ws.send(JSON.stringify({ event: "pusher:unsubscribe", data: { channel } }));
+        this.#subscribed.delete(channel);
+        this.#ws.send(JSON.stringify({ event: "pusher:unsubscribe", data: { channel } }));
       }
-      const added = next.filter((c) => !this.channels.includes(c));
-      this.channels = next;
+      const added = next.filter((c) => !this.#channels.includes(c));
+      this.#channels = next;
       if (added.length === 0) return true;
       // The added channels' live events wait while what they got since the cursor is read.
       const held: EventEnvelope[] = [];
-      this.holding = { channels: new Set(added), events: held };
-      const live = added.map((channel) => new Promise<boolean>((resolve) => this.joining.set(channel, resolve)));
-      for (const channel of added) void this.subscribe(channel);
+      this.#holding = { channels: new Set(added), events: held };
+      const live = added.map((channel) => new Promise<boolean>((resolve) => this.#joining.set(channel, resolve)));
+      for (const channel of added) void this.#subscribe(channel);
       const subscribed = (await Promise.all(live)).every(Boolean);
       const params = new URL(url, BASE).searchParams;
       const since = params.get("lastEventId");
-      const done = subscribed && since ? await this.replay(added, since, params.get("token"), () => held) : "";
-      if (this.holding?.events === held) this.holding = null;
-      if (subscribed && !since) for (const event of held) this.emitEvent(event);
+      const done = subscribed && since ? await this.#replay(added, since, params.get("token"), () => held) : "";
+      if (this.#holding?.events === held) this.#holding = null;
+      if (subscribed && !since) for (const event of held) this.#emitEvent(event);
       return subscribed && done !== null;
     }
 
     /** Channels added by `update` whose live events wait for their catch-up, and those events. */
-    private holding: { channels: Set<string>; events: EventEnvelope[] } | null = null;
+    #holding: { channels: Set<string>; events: EventEnvelope[] } | null = null;
 
     /** Channels added by `update`, each resolved when its subscription succeeded (false: the source failed). */
-    private readonly joining = new Map<string, (ok: boolean) => void>();
+    readonly #joining = new Map<string, (ok: boolean) => void>();
 
     send(channel: string, event: string, data: unknown): void {
-      if (this.readyState !== 1 || !this.subscribed.has(channel))
+      if (this.readyState !== 1 || !this.#subscribed.has(channel))
         throw new Error(`herald/client: not subscribed to ${channel} yet`);
-      this.ws.send(JSON.stringify({ event, channel, data }));
+      this.#ws.send(JSON.stringify({ event, channel, data }));
     }
 
-    private onFrame(text: string): void {
-      this.lastFrame = Date.now();
+    #onFrame(text: string): void {
+      this.#lastFrame = Date.now();
       this.dispatch("activity", new Event("activity"));
       let f: { event?: string; channel?: string; data?: unknown; id?: string; user_id?: string };
       try {
@@ -204,29 +207,29 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
       const d = (data ?? {}) as Record<string, unknown>;
       switch (f.event) {
         case "pusher:connection_established":
-          this.socketId = String(d.socket_id);
-          this.resumesOnSocket = d.herald === 1;
-          if (Number(d.activity_timeout) > 0) this.activityMs = Number(d.activity_timeout) * 1000;
-          if (Number(d.heartbeat) > 0) this.heartbeatMs = Number(d.heartbeat);
+          this.#socketId = String(d.socket_id);
+          this.#resumesOnSocket = d.herald === 1;
+          if (Number(d.activity_timeout) > 0) this.#activityMs = Number(d.activity_timeout) * 1000;
+          if (Number(d.heartbeat) > 0) this.#heartbeatMs = Number(d.heartbeat);
           this.readyState = 1;
           this.dispatch("open", new Event("open"));
-          this.schedulePing();
-          for (const c of this.channels) void this.subscribe(c);
+          this.#schedulePing();
+          for (const c of this.#channels) void this.#subscribe(c);
           return;
         case "pusher:ping":
-          this.ws.send('{"event":"pusher:pong","data":{}}');
+          this.#ws.send('{"event":"pusher:pong","data":{}}');
           return;
         case "pusher:error": {
           const code = Number(d.code);
           const message = String(d.message ?? "");
           // A close follows codes 4000–4299; others (client event refused, rate limit) are notices,
           // but a refused catch-up fails this attempt (the client reconnects and resumes).
-          if (code >= 4000 && code < 4300) this.error = { message };
-          else if (this.onCatchUp && message.startsWith("herald:resume")) {
-            const take = this.onCatchUp;
-            this.onCatchUp = null;
+          if (code >= 4000 && code < 4300) this.#error = { message };
+          else if (this.#onCatchUp && message.startsWith("herald:resume")) {
+            const take = this.#onCatchUp;
+            this.#onCatchUp = null;
             take({ message });
-          } else this.control(CONTROL.error, { code: code ? `pusher_${code}` : "pusher_error", message });
+          } else this.#control(CONTROL.error, { code: code ? `pusher_${code}` : "pusher_error", message });
           return;
         }
         case "pusher:subscription_error":
@@ -240,23 +243,23 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
           const presence = d.presence as { hash?: Record<string, unknown> } | undefined;
           if (presence) {
             const members: PresenceMember[] = Object.entries(presence.hash ?? {}).map(([id, info]) => ({ id, info }));
-            this.control(CONTROL.presence, { channel, type: "members", members, me: this.me.get(channel) ?? null });
+            this.#control(CONTROL.presence, { channel, type: "members", members, me: this.#me.get(channel) ?? null });
           }
-          this.subscribed.add(channel);
-          this.joining.get(channel)?.(true);
-          this.joining.delete(channel);
-          if (this.held && this.subscribed.size === this.channels.length) void this.catchUp();
+          this.#subscribed.add(channel);
+          this.#joining.get(channel)?.(true);
+          this.#joining.delete(channel);
+          if (this.#held && this.#subscribed.size === this.#channels.length) void this.#catchUp();
           return;
         }
         case "herald:catch_up": {
-          const take = this.onCatchUp;
-          this.onCatchUp = null;
+          const take = this.#onCatchUp;
+          this.#onCatchUp = null;
           take?.(typeof f.data === "string" ? f.data : null);
           return;
         }
         case "pusher_internal:member_added":
         case "pusher_internal:member_removed":
-          this.control(CONTROL.presence, {
+          this.#control(CONTROL.presence, {
             channel,
             type: f.event.endsWith("added") ? "added" : "removed",
             member: { id: String(d.user_id), info: d.user_info ?? null },
@@ -266,20 +269,20 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
       if (!f.event || f.event.startsWith("pusher") || !channel) return;
       const envelope: EventEnvelope = { channel, event: f.event, data, id: f.id ?? "", ts: Date.now() };
       if (f.user_id !== undefined) envelope.userId = f.user_id;
-      if (this.held) this.held.push(envelope);
-      else if (this.holding?.channels.has(channel)) this.holding.events.push(envelope);
-      else this.emitEvent(envelope);
+      if (this.#held) this.#held.push(envelope);
+      else if (this.#holding?.channels.has(channel)) this.#holding.events.push(envelope);
+      else this.#emitEvent(envelope);
     }
 
     /** The user id each presence subscription joined as. */
-    private readonly me = new Map<string, string>();
+    readonly #me = new Map<string, string>();
 
-    private async subscribe(channel: string): Promise<void> {
+    async #subscribe(channel: string): Promise<void> {
       const frame: Record<string, unknown> = { channel };
       if (/^(private|presence)-/.test(channel)) {
         let signed: ChannelAuth;
         try {
-          signed = await this.authorize(channel);
+          signed = await this.#authorize(channel);
         } catch (error) {
           return this.fail(error as FetchErrorDetail);
         }
@@ -287,18 +290,18 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
         if (signed.channel_data !== undefined) {
           frame.channel_data = signed.channel_data;
           const id = (parseData(signed.channel_data) as { user_id?: unknown } | null)?.user_id;
-          if (id !== undefined) this.me.set(channel, String(id));
+          if (id !== undefined) this.#me.set(channel, String(id));
         }
       }
-      if (this.readyState === 1) this.ws.send(JSON.stringify({ event: "pusher:subscribe", data: frame }));
+      if (this.readyState === 1) this.#ws.send(JSON.stringify({ event: "pusher:subscribe", data: frame }));
     }
 
-    private async authorize(channel: string): Promise<ChannelAuth> {
-      if (options.authorize) return options.authorize(this.socketId, channel);
+    async #authorize(channel: string): Promise<ChannelAuth> {
+      if (options.authorize) return options.authorize(this.#socketId, channel);
       if (!options.authEndpoint)
         throw { code: 400, errorCode: "no_auth_endpoint", message: `${channel} needs an authEndpoint` };
-      const body = new URLSearchParams({ ...options.authParams, socket_id: this.socketId, channel_name: channel });
-      const response = await this.fetch(options.authEndpoint, {
+      const body = new URLSearchParams({ ...options.authParams, socket_id: this.#socketId, channel_name: channel });
+      const response = await this.#fetch(options.authEndpoint, {
         method: "POST",
         headers: { "Content-Type": "application/x-www-form-urlencoded", ...options.authHeaders },
         body: body.toString(),
@@ -310,23 +313,23 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
      * Dispatches what was published after the cursor (over the socket from Herald's server, else
      * from the poll route), then the held live events.
      */
-    private async catchUp(): Promise<void> {
+    async #catchUp(): Promise<void> {
       const url = new URL(this.url, BASE);
-      const cursor = await this.replay(
-        this.channels,
+      const cursor = await this.#replay(
+        this.#channels,
         url.searchParams.get("lastEventId") ?? "",
         url.searchParams.get("token"),
-        () => this.held ?? [],
+        () => this.#held ?? [],
       );
       if (cursor === null) return;
-      this.held = null;
-      this.control(CONTROL.connected, {
-        connectionId: this.socketId,
+      this.#held = null;
+      this.#control(CONTROL.connected, {
+        connectionId: this.#socketId,
         cursor,
-        channels: this.channels,
+        channels: this.#channels,
         // The client counts a socket silent for about two of these as stalled: Herald's server
         // pings every `heartbeat`; another Pusher server is only known to answer our pings.
-        heartbeat: this.heartbeatMs || this.activityMs,
+        heartbeat: this.#heartbeatMs || this.#activityMs,
       });
     }
 
@@ -335,7 +338,7 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
      * from the poll route), then the live events `held()` returns that the catch-up did not
      * dispatch. Resolves to the cursor reached, or null when the source failed or closed.
      */
-    private async replay(
+    async #replay(
       channels: string[],
       cursor: string,
       token: string | null,
@@ -343,10 +346,10 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
     ): Promise<string | null> {
       // Default: the poll route beside Herald's SSE route; with another URL there is none to guess.
       const pollUrl = options.pollUrl ?? (/\/sse\/?$/.test(new URL(this.url, BASE).pathname) && pollUrlOf(this.url));
-      const read = this.resumesOnSocket
-        ? () => this.readOverSocket(channels, cursor)
+      const read = this.#resumesOnSocket
+        ? () => this.#readOverSocket(channels, cursor)
         : pollUrl
-          ? () => this.readOverHttp(pollUrl, channels, cursor, token)
+          ? () => this.#readOverHttp(pollUrl, channels, cursor, token)
           : null;
       /** Ids of the events the catch-up dispatched: the held ones among them are not dispatched again. */
       const caughtUp = new Set<string>();
@@ -360,10 +363,10 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
             return null;
           }
           if (answer === null || this.readyState === 2) return null;
-          for (const gap of answer.gaps) this.control(CONTROL.gap, gap);
+          for (const gap of answer.gaps) this.#control(CONTROL.gap, gap);
           for (const event of answer.events) {
             caughtUp.add(event.id);
-            this.emitEvent(event);
+            this.#emitEvent(event);
           }
           const moved = answer.cursor !== cursor;
           cursor = answer.cursor;
@@ -376,24 +379,24 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
           if (answer.events.length === 0 || answer.gaps.length > 0 || !moved || reachedLive) break;
         }
       }
-      for (const event of held()) if (!caughtUp.has(event.id)) this.emitEvent(event);
+      for (const event of held()) if (!caughtUp.has(event.id)) this.#emitEvent(event);
       return cursor;
     }
 
     /** One page of the catch-up over the socket (`herald:resume`); null when the socket went. */
-    private readOverSocket(channels: string[], cursor: string): Promise<CatchUpAnswer | null> {
+    #readOverSocket(channels: string[], cursor: string): Promise<CatchUpAnswer | null> {
       return new Promise((resolve, reject) => {
-        this.onCatchUp = (body) => {
+        this.#onCatchUp = (body) => {
           if (body === null || typeof body === "string")
             resolve(body === null ? null : (JSON.parse(body) as CatchUpAnswer));
           else reject(body);
         };
-        this.ws.send(JSON.stringify({ event: "herald:resume", data: { channels, cursor } }));
+        this.#ws.send(JSON.stringify({ event: "herald:resume", data: { channels, cursor } }));
       });
     }
 
     /** One page of the catch-up from the poll route. */
-    private async readOverHttp(
+    async #readOverHttp(
       pollUrl: string,
       channels: string[],
       cursor: string,
@@ -404,18 +407,18 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
       if (cursor) poll.searchParams.set("lastEventId", cursor);
       if (token) poll.searchParams.set("token", token);
       const href = poll.origin === BASE ? poll.pathname + poll.search : poll.href;
-      return (await (await this.fetch(href)).json()) as CatchUpAnswer;
+      return (await (await this.#fetch(href)).json()) as CatchUpAnswer;
     }
 
     /** `fetch` with the page's cookies; a refusal throws its status and Herald's error code. */
-    private async fetch(href: string, init: RequestInit = {}): Promise<Response> {
+    async #fetch(href: string, init: RequestInit = {}): Promise<Response> {
       let response: Response;
       try {
         response = await (options.fetch ?? fetch)(href, {
           ...init,
-          credentials: this.init.withCredentials ? "include" : "same-origin",
+          credentials: this.#init.withCredentials ? "include" : "same-origin",
           cache: "no-store",
-          signal: this.abort.signal,
+          signal: this.#abort.signal,
         });
       } catch (error) {
         throw { message: String((error as Error)?.message ?? error) };
@@ -425,18 +428,18 @@ export function createWebSocketEventSource(options: WebSocketSourceOptions): Eve
     }
 
     /** Pings the server after `activity_timeout` without a frame, as pusher-js does. */
-    private schedulePing(): void {
-      this.pingTimer = setTimeout(() => {
-        if (Date.now() - this.lastFrame >= this.activityMs) this.ws.send('{"event":"pusher:ping","data":{}}');
-        this.schedulePing();
-      }, this.activityMs / 2);
+    #schedulePing(): void {
+      this.#pingTimer = setTimeout(() => {
+        if (Date.now() - this.#lastFrame >= this.#activityMs) this.#ws.send('{"event":"pusher:ping","data":{}}');
+        this.#schedulePing();
+      }, this.#activityMs / 2);
     }
 
-    private emitEvent(envelope: EventEnvelope): void {
+    #emitEvent(envelope: EventEnvelope): void {
       this.dispatch("message", messageEvent("message", JSON.stringify(envelope), envelope.id));
     }
 
-    private control(type: string, payload: unknown): void {
+    #control(type: string, payload: unknown): void {
       this.dispatch(type, messageEvent(type, JSON.stringify(payload), ""));
     }
 
