@@ -201,7 +201,9 @@ for i = 6, #KEYS do
   out[#out + 1] = gone
   -- The events, flat: id, event, json, ts, meta for each (no field names, no nested arrays).
   local flat = {}
-  for j, entry in ipairs(redis.call('XRANGE', key, string.format('%d', after + 1) .. '-0', '+', 'COUNT', limit)) do
+  -- (XRANGE … COUNT 0 answers nil: a limit of 0 reads no events.)
+  local entries = limit > 0 and redis.call('XRANGE', key, string.format('%d', after + 1) .. '-0', '+', 'COUNT', limit) or {}
+  for j, entry in ipairs(entries) do
     ${FLAT_ENTRY}
   end
   out[#out + 1] = flat
