@@ -25,7 +25,7 @@ const SUBPATHS = [".", "./client", "./client/ws", "./protocol", "./react", "./ne
  * Size budgets, gzipped bytes, for the bundle a browser app gets from each entry (esbuild, minified):
  * `BUDGETS` of scripts/size.mjs, the one place the docs' figures come from too. Raise them there.
  */
-const BUDGET = BUDGETS as { "herald/client": number; "herald/react": number };
+const BUDGET = BUDGETS as { "SSE-only core": number; "herald/client": number; "herald/react": number };
 
 let dir = "";
 let tarball = "";
