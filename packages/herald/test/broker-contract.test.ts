@@ -1,11 +1,14 @@
 /**
  * The broker contract (src/brokers/types.ts), one suite run against every broker: MemoryBroker and
- * RedisBroker on a real redis-server. What the hub, sessions, polls and tasks rely on.
+ * RedisBroker on a real redis-server (with one partition, and with four). What the hub, sessions,
+ * polls and tasks rely on. Positions compare within a partition: the cases that compare positions
+ * of several channels take channels of one partition.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBroker } from "../src/brokers/memory.js";
 import { RedisBroker } from "../src/brokers/redis.js";
 import type { Broker, StoredEvent } from "../src/brokers/types.js";
+import { partitionOf } from "../src/protocol/partition.js";
 import { waitFor } from "./helpers.js";
 import { startRedis, type TestRedis } from "./redis/redis-server.js";
 
@@ -28,7 +31,20 @@ type Make = (options?: { maxEventsPerChannel?: number }) => Broker;
 const brokers: [string, Make][] = [
   ["MemoryBroker", (options) => new MemoryBroker(options)],
   ["RedisBroker", (options) => new RedisBroker({ url: redis!.url, prefix: `contract${++prefixes}`, ...options })],
+  [
+    "RedisBroker, 4 partitions",
+    (options) => new RedisBroker({ url: redis!.url, prefix: `contract${++prefixes}`, partitions: 4, ...options }),
+  ],
 ];
+
+/** `count` channel names of one partition of `broker`'s log (`a`, `b`, `c` when it has one), and that partition. */
+function onePartition(broker: Broker, count: number): { names: string[]; partition: number } {
+  const partitions = broker.partitions ?? 1;
+  if (partitions === 1) return { names: ["a", "b", "c"].slice(0, count), partition: 0 };
+  const names: string[] = [];
+  for (let i = 0; names.length < count; i++) if (partitionOf(`ch${i}`, partitions) === 1) names.push(`ch${i}`);
+  return { names, partition: 1 };
+}
 
 describe.each(brokers)("broker contract: %s", (_name, create) => {
   const make: Make = (options) => {
@@ -37,32 +53,35 @@ describe.each(brokers)("broker contract: %s", (_name, create) => {
     return broker;
   };
 
-  it("numbers events in one broker-wide sequence, within one epoch, and reports the head", async () => {
+  it("numbers events in one sequence per partition, within one epoch, and reports the head", async () => {
     const broker = make();
-    const epoch = await broker.epoch();
-    expect(await broker.head()).toBe(0);
-    const a = await broker.publish("a", "e", "1");
-    const b = await broker.publish("b", "e", "2");
+    const { names, partition } = onePartition(broker, 2);
+    const epoch = await broker.epoch(partition);
+    expect(await broker.head(partition)).toBe(0);
+    const a = await broker.publish(names[0]!, "e", "1");
+    const b = await broker.publish(names[1]!, "e", "2");
     expect([a.seq, b.seq]).toEqual([1, 2]);
     expect(a.epoch).toBe(epoch);
-    expect(await broker.head()).toBe(2);
-    expect(await broker.epoch()).toBe(epoch);
+    expect(await broker.head(partition)).toBe(2);
+    expect(await broker.epoch(partition)).toBe(epoch);
   });
 
   it("reads one channel after a position, and snapshots several atomically in seq order", async () => {
     const broker = make();
-    for (let i = 0; i < 6; i++) await broker.publish(["a", "b", "c"][i % 3]!, "e", String(i));
-    expect((await broker.read("a", 0, 10)).events.map((e) => e.json)).toEqual(["0", "3"]);
-    expect((await broker.read("a", 1, 10)).events.map((e) => e.seq)).toEqual([4]);
-    const snap = await broker.snapshot(["a", "b"], 1, 10);
+    const { names, partition } = onePartition(broker, 3);
+    const [a, b] = names as [string, string, string];
+    for (let i = 0; i < 6; i++) await broker.publish(names[i % 3]!, "e", String(i));
+    expect((await broker.read(a, 0, 10)).events.map((e) => e.json)).toEqual(["0", "3"]);
+    expect((await broker.read(a, 1, 10)).events.map((e) => e.seq)).toEqual([4]);
+    const snap = await broker.snapshot([a, b], 1, 10);
     expect(snap.head).toBe(6);
     expect(snap.events.map((e) => [e.channel, e.seq])).toEqual([
-      ["b", 2],
-      ["a", 4],
-      ["b", 5],
+      [b, 2],
+      [a, 4],
+      [b, 5],
     ]);
     expect(snap.trimmed).toEqual([]);
-    expect(snap.epoch).toBe(await broker.epoch());
+    expect(snap.epoch).toBe(await broker.epoch(partition));
   });
 
   it("keeps at most maxEventsPerChannel and says so when a position fell out", async () => {
@@ -120,7 +139,7 @@ describe.each(brokers)("broker contract: %s", (_name, create) => {
     await sub.ready;
     await broker.publish("x", "e", "1");
     await waitFor(() => epochs.length === 1, 5000, "one event");
-    expect(epochs).toEqual([await broker.epoch()]);
+    expect(epochs).toEqual([await broker.epoch(partitionOf("x", broker.partitions ?? 1))]);
     sub.unsubscribe();
   });
 });
