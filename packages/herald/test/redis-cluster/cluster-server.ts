@@ -6,7 +6,7 @@
  * then kills a master and waits until its replica has taken its slots.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { redisPort } from "../redis/ports.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,8 +36,16 @@ export interface TestCluster {
    * back as that replica's replica. Waits until it is in sync and the cluster is ok.
    */
   rejoin(port: number): Promise<void>;
-  /** Sends `signal` to node `port` (SIGSTOP / SIGCONT, to hold a replica behind its master). */
+  /** Sends `signal` to node `port` (SIGSTOP / SIGCONT). */
   signal(port: number, signal: NodeJS.Signals): void;
+  /**
+   * Stops (SIGSTOP) master `port`'s replica so that it falls behind. `behind()`: bytes of the
+   * replication stream the master has produced since that neither the replica nor the kernel's
+   * socket buffers between them hold (what a kill of the master now loses; an estimate from above
+   * by the little the replica may read between its offset's read and its stop). `release()` sends
+   * SIGCONT.
+   */
+  holdReplica(port: number): { replica: number; behind(): number; release(): void };
   stop(): Promise<void>;
 }
 
@@ -245,6 +253,21 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
     signal(port, signal) {
       children.get(port)?.kill(signal);
     },
+    holdReplica(port) {
+      const replica = replicaOf(port);
+      if (replica === undefined) throw new Error(`master ${port} has no replica that is up`);
+      const link = Number(/addr=[\d.]+:(\d+)/.exec(cli(port, "CLIENT", "LIST", "TYPE", "replica"))?.[1]);
+      const offset = Number(info(replica, "replication").slave_repl_offset);
+      children.get(replica)!.kill("SIGSTOP");
+      return {
+        replica,
+        behind: () => {
+          const produced = Number(info(port, "replication").master_repl_offset) - offset;
+          return produced - socketQueues(port, link);
+        },
+        release: () => children.get(replica)?.kill("SIGCONT"),
+      };
+    },
     async stop() {
       await Promise.all(ports.map(kill));
       rmSync(dir, { recursive: true, force: true });
@@ -292,6 +315,32 @@ export function info(port: number, section: string): Record<string, string> {
     if (i > 0 && !line.startsWith("#")) out[line.slice(0, i)] = line.slice(i + 1);
   }
   return out;
+}
+
+/**
+ * Bytes queued in the kernel on the loopback link between `port` (the master) and a peer's local
+ * port `peer`: the master side's send queue and the peer side's receive queue (/proc/net/tcp).
+ */
+function socketQueues(port: number, peer: number): number {
+  let total = 0;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 5) continue;
+      const local = Number.parseInt(cols[1]!.split(":")[1]!, 16);
+      const remote = Number.parseInt(cols[2]!.split(":")[1]!, 16);
+      const [tx, rx] = cols[4]!.split(":").map((x) => Number.parseInt(x, 16));
+      if (local === port && remote === peer) total += tx!;
+      if (local === peer && remote === port) total += rx!;
+    }
+  }
+  return total;
 }
 
 /** Runs a redis-cli command on node `port` (its output, trimmed; empty when the node is down). */
