@@ -37,34 +37,39 @@ afterEach(async () => {
   await Promise.all(heralds.splice(0).map((h) => h.close()));
 });
 
-type Setup = "memory" | "redis" | "redis, two instances";
+type Setup =
+  "memory" | "memory, 8 partitions" | "redis" | "redis, two instances" | "redis, 4 partitions, two instances";
 
 /** The publishing and the subscribed Herald (the same one unless `two`). */
 function heraldsFor(setup: Setup): { publisher: Herald; subscribed: Herald } {
   // Dozens of reconnects from one address in a second: lift the per-IP attempt limit for this test.
   const make = (prefix: string) => {
-    const broker =
-      setup === "memory"
-        ? new MemoryBroker({ maxEventsPerChannel: 100_000 })
-        : new RedisBroker({
-            url: `redis://127.0.0.1:${slowRedis!.port}`,
-            prefix,
-            onError: (e) => brokerErrors.push(e),
-          });
+    // With partitions, the three channels are in three partitions: each event's id is a cursor of three.
+    const partitions = setup === "memory, 8 partitions" ? 8 : setup === "redis, 4 partitions, two instances" ? 4 : 1;
+    const broker = setup.startsWith("memory")
+      ? new MemoryBroker({ maxEventsPerChannel: 100_000, partitions })
+      : new RedisBroker({
+          url: `redis://127.0.0.1:${slowRedis!.port}`,
+          prefix,
+          partitions,
+          onError: (e) => brokerErrors.push(e),
+        });
     const herald = createHerald({ broker, limits: { connectPerIp: false } });
     heralds.push(herald);
     return herald;
   };
   const prefix = `resume${++prefixCount}`;
   const subscribed = make(prefix);
-  return { subscribed, publisher: setup === "redis, two instances" ? make(prefix) : subscribed };
+  return { subscribed, publisher: setup.includes("two instances") ? make(prefix) : subscribed };
 }
 
 describe.each<[Setup, boolean]>([
   ["memory", false],
   ["memory", true],
+  ["memory, 8 partitions", false],
   ["redis", false],
   ["redis, two instances", false],
+  ["redis, 4 partitions, two instances", false],
 ])("resume without loss (%s broker, fetch handler: %s)", (setup, useFetch) => {
   it("delivers every event exactly once, in order per channel, while connections are cut at random", async () => {
     brokerErrors.length = 0;

@@ -1,6 +1,7 @@
 /** The embedded broker: an in-process log per channel with bounded retention, and a local bus. */
 import { newEpoch } from "../protocol/cursor.js";
 import { patternLookup } from "../protocol/channels.js";
+import { checkPartitions, partitionOf } from "../protocol/partition.js";
 import { hasMeta } from "./meta.js";
 import type {
   Broker,
@@ -42,11 +43,18 @@ export interface MemoryBrokerOptions {
    * rooms a week while the rest keeps the defaults.
    */
   retention?: Readonly<Record<string, ChannelRetention>>;
+  /**
+   * Partitions of the log (a power of two, default 1), each with its own sequence: what a Redis
+   * Cluster spreads over its masters. One process needs none; more exercise the partitioned model.
+   */
+  partitions?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
 }
 
 interface ChannelLog {
+  /** The channel's partition. */
+  readonly partition: number;
   /** This channel's retention (the broker's, or its `retention` entry's). */
   readonly maxEvents: number;
   readonly maxAgeMs: number;
@@ -72,9 +80,11 @@ export class MemoryBroker implements Broker {
   private readonly maxChannels: number;
   private readonly now: () => number;
   private readonly currentEpoch: string;
-  private seq = 0;
-  /** Highest `seq` of any channel log dropped by the channel cap; reads before it report a gap. */
-  private forgottenThrough = 0;
+  readonly partitions: number;
+  /** Highest `seq` assigned, per partition. */
+  private readonly seqs: number[];
+  /** Highest `seq` of any channel log dropped by the channel cap, per partition; reads before it report a gap. */
+  private readonly forgottenThrough: number[];
   /** Channels whose log was dropped once empty: their last trimmed `seq` and when (insertion order = age). */
   private readonly expired = new Map<string, { through: number; at: number }>();
   private readonly sweepIntervalMs: number;
@@ -87,6 +97,9 @@ export class MemoryBroker implements Broker {
     this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
     this.maxChannels = options.maxChannels ?? 100_000;
     this.now = options.now ?? Date.now;
+    this.partitions = checkPartitions(options.partitions ?? 1);
+    this.seqs = new Array<number>(this.partitions).fill(0);
+    this.forgottenThrough = new Array<number>(this.partitions).fill(0);
     this.currentEpoch = newEpoch(this.now());
     const retention = options.retention ?? {};
     this.retentionOf = patternLookup(retention, "MemoryBroker retention");
@@ -107,7 +120,8 @@ export class MemoryBroker implements Broker {
     }
     for (const [name, entry] of this.expired) {
       if (now - entry.at < this.forgetAfterMs && this.expired.size <= this.maxChannels) break;
-      this.forgottenThrough = Math.max(this.forgottenThrough, entry.through);
+      const partition = partitionOf(name, this.partitions);
+      this.forgottenThrough[partition] = Math.max(this.forgottenThrough[partition]!, entry.through);
       this.expired.delete(name);
     }
     if (this.logs.size === 0 && this.expired.size === 0) this.sweeper.stop();
@@ -122,15 +136,16 @@ export class MemoryBroker implements Broker {
     return Promise.resolve(this.currentEpoch);
   }
 
-  head(): Promise<number> {
-    return Promise.resolve(this.seq);
+  head(partition = 0): Promise<number> {
+    return Promise.resolve(this.seqs[partition] ?? 0);
   }
 
   publish(channel: string, event: string, json: string, meta?: EventMeta): Promise<StoredEvent & { epoch: string }> {
-    const stored: StoredEvent = hasMeta(meta)
-      ? { seq: ++this.seq, channel, event, json, ts: this.now(), meta }
-      : { seq: ++this.seq, channel, event, json, ts: this.now() };
     const log = this.log(channel, true);
+    const seq = ++this.seqs[log.partition]!;
+    const stored: StoredEvent = hasMeta(meta)
+      ? { seq, channel, event, json, ts: this.now(), meta }
+      : { seq, channel, event, json, ts: this.now() };
     // Re-insert so Map order is least-recently-published first (for the channel cap).
     this.logs.delete(channel);
     this.logs.set(channel, log);
@@ -158,13 +173,14 @@ export class MemoryBroker implements Broker {
   snapshot(channels: readonly string[], after: number, limitPerChannel: number): Promise<Snapshot> {
     const events: StoredEvent[] = [];
     const trimmed: string[] = [];
-    for (const channel of channels) {
+    for (const channel of limitPerChannel > 0 ? channels : []) {
       const result = this.readNow(channel, after, limitPerChannel);
       if (result.trimmed || result.events.length === limitPerChannel) trimmed.push(channel);
       for (const event of result.events) events.push(event);
     }
     events.sort((a, b) => a.seq - b.seq);
-    return Promise.resolve({ epoch: this.currentEpoch, head: this.seq, events, trimmed });
+    const head = this.seqs[channels.length === 0 ? 0 : partitionOf(channels[0]!, this.partitions)]!;
+    return Promise.resolve({ epoch: this.currentEpoch, head, events, trimmed });
   }
 
   read(channel: string, after: number, limit: number): Promise<ReadResult> {
@@ -173,7 +189,7 @@ export class MemoryBroker implements Broker {
 
   latest(channel: string, before: number, limit: number): Promise<LatestRead> {
     const log = this.logs.get(channel);
-    const base = { epoch: this.currentEpoch, head: this.seq };
+    const base = { epoch: this.currentEpoch, head: this.seqs[partitionOf(channel, this.partitions)]! };
     if (!log) return Promise.resolve({ ...base, events: [], more: false });
     this.trim(log);
     const end = this.firstIndex(log, before - 1);
@@ -196,7 +212,8 @@ export class MemoryBroker implements Broker {
   private readNow(channel: string, after: number, limit: number): ReadResult {
     const log = this.logs.get(channel);
     if (!log) {
-      const through = Math.max(this.forgottenThrough, this.expired.get(channel)?.through ?? 0);
+      const forgotten = this.forgottenThrough[partitionOf(channel, this.partitions)]!;
+      const through = Math.max(forgotten, this.expired.get(channel)?.through ?? 0);
       return { events: [], trimmed: through > after };
     }
     this.trim(log);
@@ -225,6 +242,7 @@ export class MemoryBroker implements Broker {
       if (expired) this.expired.delete(channel);
       const retention = this.retentionOf(channel);
       log = {
+        partition: partitionOf(channel, this.partitions),
         maxEvents: retention?.maxEvents ?? this.maxEvents,
         maxAgeMs: retention?.maxAgeMs ?? this.maxAgeMs,
         events: [],
@@ -271,7 +289,7 @@ export class MemoryBroker implements Broker {
       if (this.logs.size <= this.maxChannels) break;
       if (log.listeners.size > 0) continue;
       const last = log.events[log.events.length - 1];
-      if (last) this.forgottenThrough = Math.max(this.forgottenThrough, last.seq);
+      if (last) this.forgottenThrough[log.partition] = Math.max(this.forgottenThrough[log.partition]!, last.seq);
       this.logs.delete(name);
     }
   }

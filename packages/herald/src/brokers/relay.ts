@@ -22,7 +22,8 @@ import type {
   Snapshot,
   StoredEvent,
 } from "./types.js";
-import { encodeCursor } from "../protocol/cursor.js";
+import { encodePosition } from "../protocol/cursor.js";
+import { partitionOf } from "../protocol/partition.js";
 import { pusherDataOfBrokerJson } from "../protocol/pusher-data.js";
 
 /** What the relay needs of the `pusher` SDK's client (a `new Pusher({...})`). */
@@ -42,7 +43,7 @@ export interface AblyRelayClient {
 export interface RelayedEvent {
   channel: string;
   event: string;
-  /** Herald's id of the event (`{epoch}-{seq}`). */
+  /** Herald's id of the event (its position: `{epoch}-{seq}`, `{partition}:{epoch}-{seq}` past partition 0). */
   id: string;
 }
 
@@ -84,7 +85,7 @@ export function relayBroker(inner: Broker, options: RelayOptions): Broker {
     const event: RelayedEvent = {
       channel: stored.channel,
       event: stored.event,
-      id: encodeCursor(stored.epoch, stored.seq),
+      id: encodePosition(stored.epoch, stored.seq, partitionOf(stored.channel, inner.partitions ?? 1)),
     };
     const sends: Promise<unknown>[] = [];
     if (options.pusher) {
@@ -108,8 +109,9 @@ export function relayBroker(inner: Broker, options: RelayOptions): Broker {
     await Promise.all(sends);
   };
   return {
-    epoch: () => inner.epoch(),
-    head: () => inner.head(),
+    partitions: inner.partitions,
+    epoch: (partition?: number) => inner.epoch(partition),
+    head: (partition?: number) => inner.head(partition),
     async publish(channel: string, event: string, json: string, meta?: EventMeta) {
       const stored = await inner.publish(channel, event, json, meta);
       const relayed = forward(stored);

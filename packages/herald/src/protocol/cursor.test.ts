@@ -1,11 +1,38 @@
 import { describe, expect, it } from "vitest";
-import { decodeCursor, encodeCursor, newEpoch } from "./cursor.js";
+import { decodeCursor, encodeCursor, encodePosition, newEpoch, parsePosition } from "./cursor.js";
+import { checkPartitions, partitionOf } from "./partition.js";
 import { assertChannelName, assertEventName } from "./names.js";
 
 describe("cursor codec", () => {
   it("round-trips", () => {
     const epoch = newEpoch(1_700_000_000_000, () => 0.5);
-    expect(decodeCursor(encodeCursor(epoch, 42))).toEqual({ epoch, seq: 42 });
+    expect(encodePosition(epoch, 42)).toBe(`${epoch}-42`); // one partition: the format cursors always had
+    expect(decodeCursor(encodePosition(epoch, 42))).toEqual(new Map([[0, { partition: 0, epoch, seq: 42 }]]));
+  });
+
+  it("writes a position per partition, the one asked for first, and reads an event's own position from its id", () => {
+    const cursor = new Map([
+      [0, { partition: 0, epoch: "aa", seq: 3 }],
+      [17, { partition: 17, epoch: "bb", seq: 40 }],
+      [5, { partition: 5, epoch: "aa", seq: 9 }],
+    ]);
+    expect(encodeCursor(cursor)).toBe("aa-3.17:bb-40.5:aa-9");
+    const text = encodeCursor(cursor, 17);
+    expect(text).toBe("17:bb-40.aa-3.5:aa-9");
+    expect(decodeCursor(text)).toEqual(cursor);
+    expect(parsePosition(text)).toEqual({ partition: 17, epoch: "bb", seq: 40 });
+    expect(parsePosition("nope")).toBeNull();
+  });
+
+  it("spreads channels over partitions by a stable hash", () => {
+    expect(partitionOf("anything", 1)).toBe(0);
+    expect(partitionOf("chat-room-1", 32)).toBe(partitionOf("chat-room-1", 32));
+    const counts = new Array<number>(8).fill(0);
+    for (let i = 0; i < 8000; i++) counts[partitionOf(`task-${i}`, 8)]!++;
+    for (const n of counts) expect(n).toBeGreaterThan(800); // about 1,000 each
+    expect(() => checkPartitions(3)).toThrow(RangeError);
+    expect(() => checkPartitions(512)).toThrow(RangeError);
+    expect(checkPartitions(64)).toBe(64);
   });
 
   it.each([
@@ -22,6 +49,13 @@ describe("cursor codec", () => {
     "a".repeat(40) + "-1",
     "abc-99999999999999999",
     "abc-9007199254740993",
+    "abc-1.abc-2", // partition 0 twice
+    "3:abc-1.3:abc-2",
+    "256:abc-1",
+    "03:abc-1",
+    "abc-1.",
+    ".abc-1",
+    "1:abc-1." + "2:abc-1.".repeat(2000) + "3:abc-1",
   ])("rejects malformed cursor %j", (text) => {
     expect(() => decodeCursor(text)).toThrow(expect.objectContaining({ code: "invalid_cursor" }));
   });

@@ -1,40 +1,79 @@
 /**
- * The resume cursor. Every event gets a position `seq` in one broker-wide sequence, so a single
- * `{epoch}-{seq}` string resumes any set of channels: for each channel, replay what has a higher
- * `seq`. `epoch` names one incarnation of the broker's log; when it changes, the positions it
- * numbered are gone and the subscriber gets a gap event instead of silence.
+ * Positions and resume cursors. The log has one or more partitions (protocol/partition.ts), each
+ * with its own sequence and epoch: an event's position is (partition, epoch, seq), written
+ * `{partition}:{epoch}-{seq}`, or `{epoch}-{seq}` for partition 0. `epoch` names one incarnation of
+ * a partition's log; when it changes, the positions it numbered are gone and the subscriber gets a
+ * gap event instead of silence.
+ *
+ * A cursor holds one position per partition, written as positions joined by `.`; it resumes any set
+ * of channels: for each channel, replay what has a higher `seq` than the cursor's position in the
+ * channel's partition. With one partition a cursor is a single `{epoch}-{seq}`. The first position
+ * of an event's `id` is the event's own (the rest are where the connection stands in its other
+ * partitions), so a client reads an event's position from its id without knowing the partitions.
  */
 import { HeraldError } from "./errors.js";
+import { MAX_PARTITIONS } from "./partition.js";
 
-/** A decoded cursor. */
-export interface Cursor {
+/** A position in one partition's log. */
+export interface Position {
+  readonly partition: number;
   readonly epoch: string;
   readonly seq: number;
 }
 
-const EPOCH = /^[a-z0-9]{1,24}$/;
-const CURSOR = /^([a-z0-9]{1,24})-(0|[1-9][0-9]{0,15})$/;
-/** Longest string `decodeCursor` will look at; anything longer is rejected unparsed. */
-export const MAX_CURSOR_LENGTH = 41;
+/** A decoded cursor: a position per partition, in the order written. */
+export type Cursor = ReadonlyMap<number, Position>;
 
-/** Formats a cursor as sent in the SSE `id:` field and poll responses. */
-export function encodeCursor(epoch: string, seq: number): string {
+const EPOCH = /^[a-z0-9]{1,24}$/;
+const POSITION = /^(?:(0|[1-9][0-9]{0,2}):)?([a-z0-9]{1,24})-(0|[1-9][0-9]{0,15})$/;
+/** Longest one position written: `255:` and a 24-character epoch and 16 digits. */
+const MAX_POSITION_LENGTH = 46;
+/** Longest string `decodeCursor` will look at (a position in every partition); anything longer is rejected unparsed. */
+export const MAX_CURSOR_LENGTH = MAX_PARTITIONS * (MAX_POSITION_LENGTH + 1);
+
+/** Formats one position (an event's id, or a one-partition cursor). */
+export function encodePosition(epoch: string, seq: number, partition = 0): string {
   if (!EPOCH.test(epoch)) throw new HeraldError("invalid_cursor", "epoch must be 1-24 of [a-z0-9]");
   if (!Number.isSafeInteger(seq) || seq < 0) throw new HeraldError("invalid_cursor", "seq must be a safe integer");
-  return `${epoch}-${seq}`;
+  return partition === 0 ? `${epoch}-${seq}` : `${partition}:${epoch}-${seq}`;
+}
+
+/** Formats a cursor as sent in the SSE `id:` field and poll responses; `first`: the partition written first. */
+export function encodeCursor(cursor: Cursor, first?: number): string {
+  let text = "";
+  const lead = first === undefined ? undefined : cursor.get(first);
+  if (lead) text = encodePosition(lead.epoch, lead.seq, lead.partition);
+  for (const position of cursor.values()) {
+    if (position === lead) continue;
+    const one = encodePosition(position.epoch, position.seq, position.partition);
+    text = text === "" ? one : `${text}.${one}`;
+  }
+  return text;
+}
+
+/** A cursor of one position. */
+export function cursorOf(position: Position): Cursor {
+  return new Map([[position.partition, position]]);
 }
 
 /**
  * Parses a cursor from untrusted input (`Last-Event-ID`, `lastEventId` query). Throws
- * `HeraldError("invalid_cursor")` for anything malformed or oversized.
+ * `HeraldError("invalid_cursor")` for anything malformed or oversized, or naming a partition twice.
  */
 export function decodeCursor(text: string): Cursor {
   if (text.length > MAX_CURSOR_LENGTH) throw new HeraldError("invalid_cursor", "cursor is too long");
-  const match = CURSOR.exec(text);
-  if (!match) throw new HeraldError("invalid_cursor", "cursor must look like {epoch}-{seq}");
-  const seq = Number(match[2]);
-  if (!Number.isSafeInteger(seq)) throw new HeraldError("invalid_cursor", "cursor position is out of range");
-  return { epoch: match[1]!, seq };
+  const cursor = new Map<number, Position>();
+  for (const part of text.split(".")) {
+    const match = POSITION.exec(part);
+    if (!match) throw new HeraldError("invalid_cursor", "cursor must look like {epoch}-{seq}");
+    const partition = match[1] === undefined ? 0 : Number(match[1]);
+    const seq = Number(match[3]);
+    if (partition >= MAX_PARTITIONS || cursor.has(partition))
+      throw new HeraldError("invalid_cursor", "cursor names a partition twice or out of range");
+    if (!Number.isSafeInteger(seq)) throw new HeraldError("invalid_cursor", "cursor position is out of range");
+    cursor.set(partition, { partition, epoch: match[2]!, seq });
+  }
+  return cursor;
 }
 
 /** Like {@link decodeCursor}, but returns null instead of throwing (for ids the server wrote). */
@@ -44,6 +83,13 @@ export function parseCursor(text: string): Cursor | null {
   } catch {
     return null;
   }
+}
+
+/** The first position of `text` (an event id: the event's own position), or null when malformed. */
+export function parsePosition(text: string): Position | null {
+  const end = text.indexOf(".");
+  const first = parseCursor(end < 0 ? text : text.slice(0, end));
+  return first ? first.values().next().value! : null;
 }
 
 /** Makes a fresh epoch: time plus randomness, so two broker incarnations never share one. */

@@ -1,4 +1,4 @@
-import { parseCursor } from "./cursor.js";
+import { parsePosition } from "./cursor.js";
 import type { HeraldErrorCode } from "./errors.js";
 
 /**
@@ -100,9 +100,9 @@ export function isFinalStatus(status: string): status is "succeeded" | "failed" 
   return status === "succeeded" || status === "failed" || status === "canceled";
 }
 
-/** The position of an event id (`{epoch}-{seq}`), or -1 when it is not one. */
+/** The position in its partition of an event id, or -1 when it is not one. */
 export function seqOfId(id: string): number {
-  return parseCursor(id)?.seq ?? -1;
+  return parsePosition(id)?.seq ?? -1;
 }
 
 /**

@@ -10,7 +10,8 @@ import { Buffer } from "node:buffer";
 import type { Broker, EventMeta, StoredEvent } from "../brokers/types.js";
 import type { Herald } from "../server/herald.js";
 import type { Following, Hub } from "../server/core/hub.js";
-import { encodeCursor } from "../protocol/cursor.js";
+import { encodePosition } from "../protocol/cursor.js";
+import { partitionsOf } from "../server/core/partitions.js";
 import { brokerChannel, isCacheChannel, pusherDataOfBrokerJson } from "./channels.js";
 
 /** The name of the extra field carrying Herald's event id (`{epoch}-{seq}`) on event frames. */
@@ -143,14 +144,15 @@ export class Fanout {
     const broker = brokerChannel(name)!;
     const known = this.cache.get(broker);
     if (known && this.now() - known.ts <= this.cacheTtlMs) return known;
-    const epoch = await this.broker.epoch();
+    const partition = partitionsOf(this.broker)(broker);
+    const epoch = await this.broker.epoch(partition);
     let after = 0;
     let last: CachedEvent | null = null;
     for (let page = 0; page < 100; page++) {
       const { events } = await this.broker.read(broker, after, 1000);
       const tail = events[events.length - 1];
       if (!tail) break;
-      last = { event: tail.event, json: tail.json, id: encodeCursor(epoch, tail.seq), ts: tail.ts };
+      last = { event: tail.event, json: tail.json, id: encodePosition(epoch, tail.seq, partition), ts: tail.ts };
       after = tail.seq;
       if (events.length < 1000) break;
     }
@@ -173,7 +175,7 @@ export class Fanout {
 
   private onEvent(state: ChannelState, event: StoredEvent, epoch: string): void {
     const meta = event.meta;
-    const id = encodeCursor(epoch, event.seq);
+    const id = encodePosition(epoch, event.seq, partitionsOf(this.broker)(state.broker));
     if (isCacheChannel(state.broker))
       this.remember(state.broker, { event: event.event, json: event.json, id, ts: event.ts });
     const frame = encodeEvent(state.name, event.event, event.json, id, meta?.userId);

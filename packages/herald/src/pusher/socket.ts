@@ -12,6 +12,7 @@ import { assertEventName } from "../protocol/names.js";
 import { decodeCursor } from "../protocol/cursor.js";
 import { isHeraldError } from "../protocol/errors.js";
 import { firstAnswer, readPoll, type PollAnswer } from "../server/core/poll.js";
+import { headsOf, readAfter } from "../server/core/partitions.js";
 import { assertDepth } from "../server/core/publish.js";
 import type { Principal } from "../server/core/subscriber.js";
 import type { Herald } from "../server/herald.js";
@@ -575,8 +576,7 @@ export class PusherSocket implements FanoutTarget, SocketAdmission {
     let answer: PollAnswer;
     try {
       if (text === null) {
-        const { epoch, head } = await this.ctx.herald.broker.snapshot([], 0, 0);
-        answer = firstAnswer(epoch, head);
+        answer = firstAnswer(headsOf(await readAfter(this.ctx.herald.broker, channels, null, 0)));
       } else {
         answer = await readPoll(this.ctx.herald.broker, channels, decodeCursor(text), text, 0);
       }

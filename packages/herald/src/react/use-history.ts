@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useState } from "react";
 import type { EventEnvelope } from "../client/index.js";
 import { errorFromReply, HeraldError, type HeraldErrorCode } from "../protocol/errors.js";
-import { parseCursor } from "../protocol/cursor.js";
+import { parsePosition } from "../protocol/cursor.js";
 import { useHerald, type HeraldContextValue } from "./provider.js";
 import { useLatest } from "./use-latest.js";
 import { receiver, validateAll, type ReceiveValidation } from "./validate.js";
@@ -152,7 +152,7 @@ async function readPage<T>(
 function mergeById<E extends EventEnvelope>(a: readonly E[], b: readonly E[]): E[] {
   const byId = new Map(a.map((e) => [e.id, e]));
   for (const e of b) if (!byId.has(e.id)) byId.set(e.id, e);
-  const at = (e: E) => parseCursor(e.id) ?? { epoch: "", seq: 0 };
+  const at = (e: E) => parsePosition(e.id) ?? { epoch: "", seq: 0 };
   return [...byId.values()].sort((x, y) => {
     const [p, q] = [at(x), at(y)];
     return p.epoch === q.epoch ? p.seq - q.seq : p.epoch < q.epoch ? -1 : 1;

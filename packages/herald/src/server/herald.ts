@@ -6,7 +6,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { MemoryBroker } from "../brokers/memory.js";
 import type { Broker } from "../brokers/types.js";
-import { encodeCursor, type Cursor } from "../protocol/cursor.js";
+import { encodePosition, type Position } from "../protocol/cursor.js";
+import { partitionsOf } from "./core/partitions.js";
 import { isValidChannelName } from "../protocol/names.js";
 import { defaultAuthorize } from "./auth/authorize.js";
 import { tokenAuthenticator } from "./auth/tokens/authenticator.js";
@@ -72,12 +73,15 @@ export interface Herald<M extends ChannelMap = {}> extends Publisher {
     options?: HistoryOptions,
   ): Promise<Omit<HistoryPage, "events"> & { events: ChannelEnvelope<M, C>[] }>;
   /**
-   * {@link Herald.publish}, resolving to the event's position as a value (`{ epoch, seq }`) rather
-   * than its id; `meta` is stored beside the event (a client event's sender).
+   * {@link Herald.publish}, resolving to the event's position as a value (`{ partition, epoch, seq }`)
+   * rather than its id; `meta` is stored beside the event (a client event's sender).
    */
-  publishAt(channel: string, event: string, data: unknown, meta?: EventMeta): Promise<Cursor>;
-  /** The log's position now (`{ epoch, seq }` of its head): what a subscriber connecting now starts after. */
-  position(): Promise<Cursor>;
+  publishAt(channel: string, event: string, data: unknown, meta?: EventMeta): Promise<Position>;
+  /**
+   * Where the log of `channel`'s partition is now (`{ partition, epoch, seq }` of its head; no
+   * channel: partition 0): what a subscriber of the channel connecting now starts after.
+   */
+  position(channel?: string): Promise<Position>;
   /**
    * {@link Herald.publish} for data already serialized (`json`, checked to be one JSON value and
    * not over `maxBytes`, default `maxPayloadBytes`), with metadata stored beside it (`meta`: who
@@ -183,6 +187,7 @@ function build(given: HeraldOptions): Herald {
   const { now, retryMs, maxPayloadBytes } = options;
   const shared = options.redis;
   const broker = options.broker ?? shared?.broker ?? new MemoryBroker();
+  const partitionOf = partitionsOf(broker);
   const telemetry = new Telemetry(namespacesOf(options.metrics));
   const stopLogging = logLifecycle(telemetry, options.logger ?? defaultLogger);
   const unwatch = watchShared(shared, telemetry);
@@ -240,7 +245,7 @@ function build(given: HeraldOptions): Herald {
     event: string,
     prepare: () => string | Promise<string>,
     meta?: EventMeta,
-  ): Promise<Cursor> => {
+  ): Promise<Position> => {
     const startedAt = performance.now();
     const namespace = telemetry.namespaces?.of(channel);
     let json: string;
@@ -262,7 +267,7 @@ function build(given: HeraldOptions): Herald {
       throw error;
     }
     telemetry.record({ type: "publish", result: "ok", durationMs: performance.now() - startedAt, namespace });
-    return { epoch: stored.epoch, seq: stored.seq };
+    return { partition: partitionOf(channel), epoch: stored.epoch, seq: stored.seq };
   };
 
   const channels = options.channels;
@@ -280,7 +285,7 @@ function build(given: HeraldOptions): Herald {
   const internal: Publisher = {
     publishAt: (channel, event, data, meta) =>
       publishPrepared(channel, event, () => preparePublish(channel, event, data, maxPayloadBytes), meta),
-    position: () => herald.position(),
+    position: (channel) => herald.position(channel),
   };
 
   const herald: Herald = {
@@ -315,19 +320,19 @@ function build(given: HeraldOptions): Herald {
         const text = prepareJson(channel, event, json, maxBytes);
         return channels?.eventsOf(channel) ? prepareData(channel, event, JSON.parse(text), maxBytes) : text;
       };
-      const { epoch, seq } = await publishPrepared(channel, event, prepare, publishOptions.meta);
-      return encodeCursor(epoch, seq);
+      const { epoch, seq, partition } = await publishPrepared(channel, event, prepare, publishOptions.meta);
+      return encodePosition(epoch, seq, partition);
     },
     async history(channel, historyOptions = {}) {
       return JSON.parse((await readHistory(broker, channel, historyOptions)).body) as never;
     },
-    async position() {
-      const { epoch, head } = await broker.snapshot([], 0, 0);
-      return { epoch, seq: head };
+    async position(channel) {
+      const { epoch, head } = await broker.snapshot(channel === undefined ? [] : [channel], 0, 0);
+      return { partition: channel === undefined ? 0 : partitionOf(channel), epoch, seq: head };
     },
     async publish(channel: string, event: string, data: unknown) {
-      const { epoch, seq } = await herald.publishAt(channel, event, data);
-      return encodeCursor(epoch, seq);
+      const { epoch, seq, partition } = await herald.publishAt(channel, event, data);
+      return encodePosition(epoch, seq, partition);
     },
     handleRequest: (request) => handleSseFetch(edge, request),
     handleNode: (req, res) => handleSseNode(edge, req, res),

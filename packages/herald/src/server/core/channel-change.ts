@@ -4,17 +4,18 @@
  * their log read after the client's cursor; their presence is joined. Only then, when nothing can
  * fail any more, the removed channels are let go, the added channels' catch-up (or `herald:gap`) is
  * written as a new connection's replay is (core/session.ts), and the held events are released,
- * each past its own floor: an added channel's past the snapshot's head (anything up to it was in
+ * each past its own position: an added channel's past its partition's head (anything up to it was in
  * the catch-up), the others' past what the stream already got (`Subscriber.skip`). So no event of
  * an added channel falls between its catch-up and its live events, none is sent twice, and the
  * channels the stream kept lose nothing. A change that fails changes nothing.
  */
 import { Buffer } from "node:buffer";
-import type { Broker, Snapshot } from "../../brokers/types.js";
+import type { Broker } from "../../brokers/types.js";
 import type { Cursor } from "../../protocol/cursor.js";
 import { HeraldError } from "../../protocol/errors.js";
 import type { Hub } from "./hub.js";
 import type { SsePresence } from "./presence.js";
+import { headsOf, readAfter, type PartRead } from "./partitions.js";
 import { REPLAY_LIMIT, writeReplay } from "./session.js";
 import type { Subscriber } from "./subscriber.js";
 
@@ -55,14 +56,18 @@ export async function changeChannels(
   if (!hub.hold(sub)) throw streamGone();
   const { cursor, cursorText } = change;
   const resume = cursor !== null && cursorText !== null;
-  let snapshot: Snapshot | undefined;
+  let parts: PartRead[] | undefined;
   let joined: string[] = [];
   try {
     if (added.length > 0) {
       await hub.addChannels(sub, added);
-      snapshot = await broker.snapshot(resume ? added : [], resume ? cursor.seq : 0, REPLAY_LIMIT);
+      parts = await readAfter(broker, added, resume ? cursor : null, REPLAY_LIMIT);
       if (sub.state !== "replaying") throw streamGone();
-      if (snapshot.epoch !== sub.epoch) {
+      const moved = (part: PartRead) => {
+        const at = sub.at.get(part.partition);
+        return at !== undefined && at.epoch !== part.snapshot.epoch;
+      };
+      if (parts.some(moved)) {
         hub.close(sub, "epoch_changed", "the event log restarted; reconnect to learn what was lost");
         throw new HeraldError("epoch_changed", "the event log restarted; reconnect to learn what was lost");
       }
@@ -71,20 +76,20 @@ export async function changeChannels(
     }
   } catch (error) {
     hub.removeChannels(sub, added);
-    hub.goLive(sub, Buffer.alloc(0), sub.floor, sub.epoch!);
+    hub.goLive(sub, Buffer.alloc(0));
     throw error;
   }
   // Nothing below can fail but the stream itself.
   hub.removeChannels(sub, removed);
   if (removed.some((c) => c.startsWith("presence-"))) presence().leave(sub, removed);
   sub.channels = [...change.channels];
-  let parts: Buffer[] | undefined = [];
-  if (snapshot) {
+  let frames: Buffer[] | undefined = [];
+  if (parts) {
     const skip = (sub.skip ??= new Map());
-    for (const channel of added) skip.set(channel, snapshot.head);
-    if (resume) parts = await writeReplay(hub, sub, snapshot, added, cursor, cursorText, false);
+    for (const part of parts) for (const channel of part.channels) skip.set(channel, part.snapshot.head);
+    if (resume) frames = await writeReplay(hub, sub, parts, cursorText, false);
   }
-  if (parts === undefined || sub.state !== "replaying") throw streamGone();
-  hub.goLive(sub, Buffer.concat(parts), sub.floor, sub.epoch!);
+  if (frames === undefined || sub.state !== "replaying") throw streamGone();
+  hub.goLive(sub, Buffer.concat(frames), parts ? headsOf(parts) : undefined);
   if (joined.length > 0) await presence().announce(sub, joined);
 }

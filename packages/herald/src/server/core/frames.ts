@@ -9,16 +9,21 @@ import {
   type GapPayload,
   type PresencePayload,
 } from "../../protocol/envelope.js";
-import { encodeCursor } from "../../protocol/cursor.js";
+import { encodePosition } from "../../protocol/cursor.js";
 
 /** One encoded event with its position, as queued for subscribers. */
 export interface Frame {
   readonly seq: number;
+  /** The partition of the log `seq` counts in. */
+  readonly partition: number;
   /** The channel it was published on. */
   readonly channel: string;
-  /** The log incarnation `seq` belongs to. */
+  /** The incarnation of the partition's log `seq` belongs to. */
   readonly epoch: string;
+  /** The SSE message, its `id:` the event's own position (what a subscriber of one partition resumes from). */
   readonly bytes: Buffer;
+  /** The same after the `id:` line: a subscriber of several partitions writes its own cursor before it. */
+  readonly body: Buffer;
 }
 
 const LINE_BREAK = /[\r\n]/;
@@ -28,16 +33,19 @@ const LINE_BREAK = /[\r\n]/;
  * `{channel, event, id, ts, data}`. Channel and event names are validated on publish to an
  * alphabet without quotes or backslashes, so they are written into the JSON as they are.
  */
-export function encodeEventFrame(epoch: string, event: StoredEvent): Frame {
-  const id = encodeCursor(epoch, event.seq);
-  let text: string;
-  if (LINE_BREAK.test(event.json)) {
-    // Never produced by JSON.stringify; a foreign broker writer could. Fall back to the full encoder.
-    text = encodeSse({ id, data: envelope(id, event) });
-  } else {
-    text = `id: ${id}\ndata: ${envelope(id, event)}\n\n`;
-  }
-  return { seq: event.seq, channel: event.channel, epoch, bytes: Buffer.from(text) };
+export function encodeEventFrame(epoch: string, event: StoredEvent, partition = 0): Frame {
+  const id = encodePosition(epoch, event.seq, partition);
+  const data = envelope(id, event);
+  // A line break is never produced by JSON.stringify; a foreign broker writer could: the full encoder then.
+  const text = LINE_BREAK.test(data) ? encodeSse({ id, data }) : `id: ${id}\ndata: ${data}\n\n`;
+  const bytes = Buffer.from(text);
+  const body = bytes.subarray(5 + id.length); // after `id: {id}\n`
+  return { seq: event.seq, partition, channel: event.channel, epoch, bytes, body };
+}
+
+/** The `id:` line of a subscriber of several partitions: its cursor, the event's own position first. */
+export function idLine(cursor: string): Buffer {
+  return Buffer.from(`id: ${cursor}\n`);
 }
 
 function envelope(id: string, event: StoredEvent): string {

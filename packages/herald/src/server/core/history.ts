@@ -4,7 +4,8 @@
  * each stored event's JSON as it is (the poll envelope), so the route never parses payloads.
  */
 import type { Broker, LatestRead } from "../../brokers/types.js";
-import { decodeCursor, encodeCursor, type Cursor } from "../../protocol/cursor.js";
+import { decodeCursor, encodePosition, type Cursor } from "../../protocol/cursor.js";
+import { partitionsOf } from "./partitions.js";
 import type { EventEnvelope, GapReason } from "../../protocol/envelope.js";
 import { HeraldError } from "../../protocol/errors.js";
 import { assertChannelName } from "../../protocol/names.js";
@@ -78,7 +79,13 @@ export function historyRequest(options: HistoryOptions): {
 /** Reads a page of `channel`'s history from `broker` (see {@link HistoryPage}). */
 export async function readHistory(broker: Broker, channel: string, options: HistoryOptions): Promise<HistoryAnswer> {
   assertChannelName(channel);
-  const { limit, before, after } = historyRequest(options);
+  const request = historyRequest(options);
+  const { limit } = request;
+  // Positions in the channel's partition (a cursor without one there counts as of another epoch).
+  const partition = partitionsOf(broker)(channel);
+  const missing = { partition, epoch: "", seq: 0 };
+  const after = request.after && (request.after.get(partition) ?? missing);
+  const before = request.before && (request.before.get(partition) ?? missing);
   let read: LatestRead;
   let gap: GapReason | undefined;
   if (after) {
@@ -99,8 +106,8 @@ export async function readHistory(broker: Broker, channel: string, options: Hist
       read = await latest(broker, channel, Infinity, limit);
     }
   }
-  const events = read.events.map((event) => pollEnvelope(read.epoch, event)).join(",");
-  const cursor = encodeCursor(read.epoch, read.head);
+  const events = read.events.map((event) => pollEnvelope(read.epoch, event, partition)).join(",");
+  const cursor = encodePosition(read.epoch, read.head, partition);
   const body = `{"channel":"${channel}","events":[${events}],"cursor":"${cursor}","more":${read.more}${gap ? `,"gap":"${gap}"` : ""}}`;
   return { body, events: read.events.length, gap };
 }

@@ -1,3 +1,4 @@
+import { decodeCursor, encodeCursor } from "../../protocol/cursor.js";
 import { describe, expect, it } from "vitest";
 import { MemoryBroker } from "../../brokers/memory.js";
 import { Hub } from "./hub.js";
@@ -103,7 +104,7 @@ class OpenCountingBroker extends MemoryBroker {
 
 describe("hub long-poll waiters", () => {
   async function cursorOf(broker: MemoryBroker) {
-    return { epoch: await broker.epoch(), seq: await broker.head() };
+    return new Map([[0, { partition: 0, epoch: await broker.epoch(), seq: await broker.head() }]]);
   }
 
   it("answers held waiters from the events in hand, one shared answer, and times them out on the poll clock", async () => {
@@ -111,7 +112,7 @@ describe("hub long-poll waiters", () => {
     const broker = new OpenCountingBroker();
     const hub = new Hub(broker, { coalesceMs: 0, pollClock: () => clock, pollGraceMs: 1000 });
     const cursor = await cursorOf(broker);
-    const text = `${cursor.epoch}-${cursor.seq}`;
+    const text = encodeCursor(cursor);
     const signal = new AbortController().signal;
     const a = longPoll(hub, broker, ["c"], cursor, text, 5000, signal);
     const b = longPoll(hub, broker, ["c"], cursor, text, 5000, signal);
@@ -124,8 +125,7 @@ describe("hub long-poll waiters", () => {
 
     // Nothing comes: answered empty (the same cursor) once the clock passes the deadline.
     const next = JSON.parse(answerA.body) as { cursor: string };
-    const [epoch, seq] = next.cursor.split("-");
-    const waiting = longPoll(hub, broker, ["c"], { epoch: epoch!, seq: Number(seq) }, next.cursor, 5000, signal);
+    const waiting = longPoll(hub, broker, ["c"], decodeCursor(next.cursor), next.cursor, 5000, signal);
     await until(() => hub.stats().pollWaiters === 1);
     expect(hub.stats().pollReads).toBe(2); // a and b read the log (the hub did not know c yet); this one did not
     clock += 4999;
@@ -142,7 +142,7 @@ describe("hub long-poll waiters", () => {
     const broker = new OpenCountingBroker();
     const hub = new Hub(broker, { coalesceMs: 0, pollClock: () => clock, pollGraceMs: 1000 });
     const cursor = await cursorOf(broker);
-    const text = `${cursor.epoch}-${cursor.seq}`;
+    const text = encodeCursor(cursor);
     for (let i = 0; i < 3; i++) {
       const controller = new AbortController();
       const pending = longPoll(hub, broker, ["c"], cursor, text, 5000, controller.signal);
@@ -185,7 +185,7 @@ describe("hub long-poll waiters", () => {
     const broker = new MemoryBroker();
     const hub = new Hub(broker, { coalesceMs: 0 });
     const cursor = await cursorOf(broker);
-    const text = `${cursor.epoch}-${cursor.seq}`;
+    const text = encodeCursor(cursor);
     const pending = longPoll(hub, broker, ["x", "y"], cursor, text, 5000, new AbortController().signal);
     await until(() => hub.stats().pollWaiters === 1);
     for (let i = 0; i < 6; i++) void broker.publish(i % 2 ? "x" : "y", "e", String(i));
@@ -199,7 +199,15 @@ describe("hub long-poll waiters", () => {
     const broker = new MemoryBroker();
     const hub = new Hub(broker);
     const cursor = await cursorOf(broker);
-    const pending = longPoll(hub, broker, ["z"], cursor, `${cursor.epoch}-0`, 5000, new AbortController().signal);
+    const pending = longPoll(
+      hub,
+      broker,
+      ["z"],
+      cursor,
+      `${cursor.get(0)!.epoch}-0`,
+      5000,
+      new AbortController().signal,
+    );
     await until(() => hub.stats().pollWaiters === 1);
     hub.closeAll();
     await expect(pending).rejects.toMatchObject({ code: "server_closing" });

@@ -14,7 +14,9 @@ import { HeraldError, type HeraldErrorCode } from "../../protocol/errors.js";
 import { encodeEventFrame, errorFrame, HEARTBEAT, rotateFrame, type Frame } from "./frames.js";
 import { deliveriesAnswer, type Delivery, type PollAnswer, type PollWaiter } from "./poll.js";
 import type { Sink } from "./sink.js";
-import type { Subscriber } from "./subscriber.js";
+import type { Mark, Subscriber } from "./subscriber.js";
+import { partitionsOf } from "./partitions.js";
+import type { Position } from "../../protocol/cursor.js";
 import { Telemetry } from "./telemetry.js";
 
 /** Options for {@link Hub}. */
@@ -68,6 +70,8 @@ export interface Following {
 
 interface ChannelState {
   readonly name: string;
+  /** The partition of the log it is in. */
+  readonly partition: number;
   /** Its namespace label, when the namespace label is on (deliveries are counted by it). */
   readonly namespace: string | undefined;
   readonly subs: Set<Subscriber>;
@@ -198,6 +202,10 @@ export class Hub {
   private readonly now: () => number;
   /** Where this hub tells its lifecycle events (the instance's one `Telemetry`). */
   readonly telemetry: Telemetry;
+  /** The partition of a channel in the broker's log. */
+  readonly partitionOf: (channel: string) => number;
+  /** The last position seen in each partition (of an event delivered here, or a read's head). */
+  private readonly known = new Map<number, Position>();
 
   constructor(
     private readonly broker: Broker,
@@ -212,6 +220,24 @@ export class Hub {
     this.pollGraceMs = options.pollGraceMs ?? 5_000;
     this.pollClock = options.pollClock ?? (() => performance.now());
     this.telemetry = options.telemetry ?? new Telemetry();
+    this.partitionOf = partitionsOf(broker);
+  }
+
+  /**
+   * A cursor of `heads` and, for the other partitions, the last position this hub saw there: a
+   * channel of those partitions added later resumes from no earlier than when it could have been
+   * wanted. (Every position is a lower bound of where its partition was when this cursor was made.)
+   */
+  cursorWith(heads: ReadonlyMap<number, Position>): Map<number, Position> {
+    const cursor = new Map<number, Position>(heads);
+    for (const [partition, position] of this.known) if (!cursor.has(partition)) cursor.set(partition, position);
+    for (const position of heads.values()) this.see(position.partition, position.epoch, position.seq);
+    return cursor;
+  }
+
+  private see(partition: number, epoch: string, seq: number): void {
+    const known = this.known.get(partition);
+    if (!known || known.epoch !== epoch || known.seq < seq) this.known.set(partition, { partition, epoch, seq });
   }
 
   /**
@@ -308,17 +334,17 @@ export class Hub {
 
   /**
    * Writes `preamble` (the end of the replay and `herald:connected`), then the live events queued
-   * meanwhile. After a channel change (see {@link hold}): the end of the catch-up, with the
-   * subscriber's own floor and epoch.
+   * meanwhile. `heads`: where the replay ended in each partition, the subscriber's position in the
+   * partitions it has none in yet (after a channel change, see {@link hold}, it keeps its own in
+   * the others).
    */
-  goLive(sub: Subscriber, preamble: Uint8Array, floor: number, epoch: string): void {
+  goLive(sub: Subscriber, preamble: Uint8Array, heads: ReadonlyMap<number, Mark> = new Map()): void {
     if (sub.state !== "replaying") return;
-    sub.floor = floor;
-    sub.epoch = epoch;
+    for (const [partition, head] of heads) if (!sub.at.has(partition)) sub.at.set(partition, { ...head });
     if (preamble.length > 0) sub.sink.write(preamble);
     sub.state = "live";
     sub.connected = true;
-    if (sub.queue.some((frame) => frame.epoch !== epoch)) {
+    if (sub.queue.some((frame) => frame.epoch !== sub.at.get(frame.partition)?.epoch)) {
       this.epochChanged(sub);
       return;
     }
@@ -466,6 +492,7 @@ export class Hub {
     }
     const created: ChannelState = {
       name,
+      partition: this.partitionOf(name),
       namespace: this.telemetry.namespaces?.of(name),
       subs: new Set(),
       waiters: new Set(),
@@ -558,15 +585,17 @@ export class Hub {
    * every channel, everything after the cursor is delivered here (`clear`) and what was delivered
    * after it is still in hand (`recent`). An empty list means the cursor is the predecessor of
    * whatever comes next, so the waiter can be held and answered from the next events in hand;
-   * events (in `seq` order) answer it at once. Undefined when the log must be read. (The cursor is a
-   * broker-wide position: events on other channels move it, so this is judged per channel.)
+   * events (in `seq` order) answer it at once. Undefined when the log must be read. (A position is
+   * one in a partition: events on the partition's other channels move it, so this is judged per channel.)
    */
   eventsInHand(waiter: PollWaiter): Delivery[] | undefined {
-    const { epoch, seq } = waiter.cursor;
     let found: Delivery[] | undefined;
     for (const name of waiter.channels) {
       const state = this.channels.get(name);
-      if (!state?.ready || state.clearEpoch !== epoch || state.clear > seq) return undefined;
+      const at = state && waiter.at.get(state.partition);
+      if (!at) return undefined;
+      const { epoch, seq } = at;
+      if (!state.ready || state.clearEpoch !== epoch || state.clear > seq) return undefined;
       if (state.lastEpoch === undefined || state.lastSeq <= seq) continue;
       if (state.lastEpoch !== epoch || state.evicted > seq) return undefined;
       const recent = state.recent;
@@ -616,16 +645,16 @@ export class Hub {
   }
 
   /**
-   * Holds a registered waiter past `floor` (its cursor, or the head of its read): events it queued
-   * meanwhile past the floor are answered at once; otherwise it waits for the next ones, or its deadline.
+   * Holds a registered waiter past its cursor, or past `heads` (where its read ended): events it
+   * queued meanwhile past them are answered at once; otherwise it waits for the next ones, or its deadline.
    */
-  holdWaiter(waiter: PollWaiter, floor: number): void {
+  holdWaiter(waiter: PollWaiter, heads?: Map<number, Mark>): void {
     if (waiter.state !== "reading") return;
-    waiter.floor = floor;
+    if (heads) waiter.at = heads;
     waiter.state = "held";
     const queued = waiter.queue;
     waiter.queue = [];
-    const fresh = queued.filter((d) => d.epoch !== waiter.cursor.epoch || d.event.seq > floor);
+    const fresh = queued.filter((d) => waiter.wants(d));
     if (fresh.length > 0) {
       if (fresh.length > 1) fresh.sort((a, b) => a.event.seq - b.event.seq);
       this.wake(waiter, fresh, deliveriesAnswer(waiter, fresh));
@@ -677,6 +706,7 @@ export class Hub {
   }
 
   private onEvent(state: ChannelState, event: StoredEvent, epoch: string): void {
+    this.see(state.partition, epoch, event.seq);
     // Where the channel is, whoever listens: a waiter's cursor is judged against it.
     if (epoch !== state.lastEpoch) {
       state.lastEpoch = epoch;
@@ -688,7 +718,7 @@ export class Hub {
     if (event.seq > state.lastSeq) state.lastSeq = event.seq;
     let delivery: Delivery | undefined;
     if (state.polled) {
-      delivery = { event, epoch, envelope: undefined };
+      delivery = { event, epoch, partition: state.partition, envelope: undefined };
       if (state.recent.length >= RECENT_EVENTS) state.evicted = state.recent.shift()!.event.seq;
       state.recent.push(delivery);
     }
@@ -699,7 +729,8 @@ export class Hub {
       // from the old epoch mean nothing in the new one, so its subscribers reconnect with their
       // cursor and get a `herald:gap` (reason "epoch") instead of silently skipping events.
       state.epoch = epoch;
-      for (const sub of [...state.subs]) if (sub.state === "live" && sub.epoch !== epoch) this.epochChanged(sub);
+      for (const sub of [...state.subs])
+        if (sub.state === "live" && sub.at.get(state.partition)?.epoch !== epoch) this.epochChanged(sub);
     }
     for (const follower of state.followers) follower.deliver(event, epoch);
     const forSubs = state.subs.size > 0;
@@ -709,8 +740,8 @@ export class Hub {
       state.dirty = true;
       this.dirty.push(state);
     }
-    if (forSubs) state.batch.push(encodeEventFrame(epoch, event));
-    if (forWaiters) state.pending.push(delivery ?? { event, epoch, envelope: undefined });
+    if (forSubs) state.batch.push(encodeEventFrame(epoch, event, state.partition));
+    if (forWaiters) state.pending.push(delivery ?? { event, epoch, partition: state.partition, envelope: undefined });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // A monotonic clock: this is scheduling, not event time, so it ignores the injected `now`.
@@ -739,14 +770,15 @@ export class Hub {
       let bytes: Buffer | undefined;
       for (const sub of state.subs) {
         this.delivered += frames.length;
-        if (sub.state === "live" && sub.channels.length === 1 && frames[0]!.seq > sub.floor && !sub.skip) {
+        const at = sub.channels.length === 1 ? sub.at.get(state.partition) : undefined;
+        if (sub.state === "live" && at !== undefined && frames[0]!.seq > at.seq && !sub.skip) {
           // The common case: the shared bytes, as they are. (A subscriber that just went live may
           // already have the first frames from its replay; it takes the queue path below.)
           if (this.isSlow(sub)) continue;
           bytes ??= frames.length === 1 ? frames[0]!.bytes : Buffer.concat(frames.map((f) => f.bytes));
           sub.sink.write(bytes);
           this.deliveredBytes += bytes.length;
-          sub.floor = frames[frames.length - 1]!.seq;
+          at.seq = frames[frames.length - 1]!.seq;
         } else {
           // Replaying subscribers hold frames until their replay is written; multi-channel ones
           // gather frames from every channel of this flush and get them in one seq-ordered write
@@ -791,14 +823,20 @@ export class Hub {
     const epoch = deliveries.every((d) => d.epoch === first.epoch) ? first.epoch : undefined;
     let shared: PollAnswer | undefined;
     for (const waiter of state.waiters) {
-      const sameEpoch = waiter.cursor.epoch === epoch;
-      if (waiter.state === "held" && waiter.channels.length === 1 && sameEpoch && first.event.seq > waiter.floor) {
+      const at = waiter.at.get(state.partition);
+      if (
+        waiter.state === "held" &&
+        waiter.channels.length === 1 &&
+        at !== undefined &&
+        at.epoch === epoch &&
+        first.event.seq > at.seq
+      ) {
         // The cursor is the predecessor of these events on this channel: answer from them, as they are.
         shared ??= deliveriesAnswer(waiter, deliveries);
         this.wake(waiter, deliveries, shared);
         continue;
       }
-      const fresh = deliveries.filter((d) => d.epoch !== waiter.cursor.epoch || d.event.seq > waiter.floor);
+      const fresh = deliveries.filter((d) => waiter.wants(d));
       if (fresh.length === 0) continue;
       if (waiter.state === "reading") {
         for (const d of fresh) waiter.queue.push(d);

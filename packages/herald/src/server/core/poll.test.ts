@@ -131,12 +131,12 @@ describe("pollEnvelope", () => {
 
   it("embeds the stored JSON text as it is, however deep", () => {
     const deep = "[".repeat(5000) + "]".repeat(5000);
-    expect(pollEnvelope("ep", event(deep))).toBe(`{"channel":"c","event":"e","id":"ep-7","ts":1,"data":${deep}}`);
+    expect(pollEnvelope("ep", event(deep), 0)).toBe(`{"channel":"c","event":"e","id":"ep-7","ts":1,"data":${deep}}`);
   });
 
   it("answers a stored text that is not JSON as null data, so the answer stays readable", () => {
     for (const bad of ["{not json", "", '"a\nb"', "[1,2"]) {
-      expect(JSON.parse(pollEnvelope("ep", event(bad)))).toEqual({
+      expect(JSON.parse(pollEnvelope("ep", event(bad), 0))).toEqual({
         channel: "c",
         event: "e",
         id: "ep-7",

@@ -7,8 +7,10 @@
  * and the reply built from it is shared by every waiter the same events wake.
  */
 import { senderFields } from "./frames.js";
-import type { Broker, Snapshot, StoredEvent } from "../../brokers/types.js";
-import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
+import type { Broker, StoredEvent } from "../../brokers/types.js";
+import { encodeCursor, encodePosition, type Cursor } from "../../protocol/cursor.js";
+import { continues, headsOf, readAfter, type PartRead } from "./partitions.js";
+import type { Mark } from "./subscriber.js";
 import type { GapPayload } from "../../protocol/envelope.js";
 import type { Hub } from "./hub.js";
 import { isJsonText } from "../../protocol/json-text.js";
@@ -36,6 +38,8 @@ export interface PollAnswer {
 export interface Delivery {
   readonly event: StoredEvent;
   readonly epoch: string;
+  /** The partition of the event's channel. */
+  readonly partition: number;
   /** `{"channel":…,"event":…,"id":…,"ts":…,"data":<json as stored>}`, once a poller needs it. */
   envelope: string | undefined;
 }
@@ -46,16 +50,16 @@ export interface Delivery {
  * than embedded: one bad event would make the whole answer unreadable, and every poller whose
  * cursor is before it would be stuck there.
  */
-export function pollEnvelope(epoch: string, event: StoredEvent): string {
+export function pollEnvelope(epoch: string, event: StoredEvent, partition: number): string {
   // Channel and event names are validated on publish to an alphabet without quotes or backslashes.
-  const id = encodeCursor(epoch, event.seq);
+  const id = encodePosition(epoch, event.seq, partition);
   const data = isJsonText(event.json) ? event.json : "null";
   return `{"channel":"${event.channel}","event":"${event.event}","id":"${id}","ts":${event.ts}${senderFields(event)},"data":${data}}`;
 }
 
 /** The envelope of `delivery`, encoded on first use and kept. */
 export function envelopeOf(delivery: Delivery): string {
-  return (delivery.envelope ??= pollEnvelope(delivery.epoch, delivery.event));
+  return (delivery.envelope ??= pollEnvelope(delivery.epoch, delivery.event, delivery.partition));
 }
 
 /** Builds an answer from envelopes already encoded (joined with commas). */
@@ -80,35 +84,38 @@ export function withToken(body: string, token: string): string {
 }
 
 /** The answer to a first poll (no cursor): where "now" is, at once. */
-export function firstAnswer(epoch: string, head: number): PollAnswer {
-  return pollAnswer("", encodeCursor(epoch, head), 0, []);
+export function firstAnswer(cursor: Cursor): PollAnswer {
+  return pollAnswer("", encodeCursor(cursor), 0, []);
 }
 
 /**
- * The answer from one atomic read after the cursor: the events (or the gaps), and the cursor past
- * what was answered. The cursor moves only past what was answered, so an unchanged answer keeps its ETag.
+ * The answer from one read after the cursor (atomic per partition): the events (or the gaps), and
+ * the cursor past what was answered, a position per partition read. The cursor moves only past
+ * what was answered, so an unchanged answer keeps its ETag.
  */
-export function snapshotAnswer(
-  snapshot: Snapshot,
-  cursor: Cursor,
-  cursorText: string,
-  channels: readonly string[],
-  idleRetryMs: number,
-): PollAnswer {
-  if (snapshot.epoch !== cursor.epoch) {
-    const gaps = channels.map((channel) => ({ channel, reason: "epoch" as const, cursor: cursorText }));
-    return pollAnswer("", encodeCursor(snapshot.epoch, snapshot.head), 0, gaps);
-  }
-  const gaps = snapshot.trimmed.map((channel) => ({ channel, reason: "retention" as const, cursor: cursorText }));
+export function snapshotAnswer(parts: readonly PartRead[], cursorText: string, idleRetryMs: number): PollAnswer {
+  const gaps: GapPayload[] = [];
+  const next = headsOf(parts);
   let eventsJson = "";
-  for (const event of snapshot.events) {
-    const envelope = pollEnvelope(snapshot.epoch, event);
-    eventsJson = eventsJson === "" ? envelope : `${eventsJson},${envelope}`;
+  let count = 0;
+  for (const part of parts) {
+    const { snapshot, partition } = part;
+    if (!continues(part)) {
+      for (const channel of part.channels) gaps.push({ channel, reason: "epoch", cursor: cursorText });
+      continue;
+    }
+    for (const channel of snapshot.trimmed) gaps.push({ channel, reason: "retention", cursor: cursorText });
+    for (const event of snapshot.events) {
+      const envelope = pollEnvelope(snapshot.epoch, event, partition);
+      eventsJson = eventsJson === "" ? envelope : `${eventsJson},${envelope}`;
+    }
+    count += snapshot.events.length;
+    if (snapshot.trimmed.length === 0) {
+      const last = snapshot.events[snapshot.events.length - 1]?.seq ?? part.from!.seq;
+      next.get(partition)!.seq = last;
+    }
   }
-  const count = snapshot.events.length;
-  const last = count > 0 ? snapshot.events[count - 1]!.seq : cursor.seq;
-  const next = gaps.length > 0 ? snapshot.head : last;
-  return pollAnswer(eventsJson, encodeCursor(snapshot.epoch, next), count > 0 ? BUSY_RETRY_MS : idleRetryMs, gaps);
+  return pollAnswer(eventsJson, encodeCursor(next), count > 0 ? BUSY_RETRY_MS : idleRetryMs, gaps);
 }
 
 /** Lifecycle of a waiter: it reads the log (or not), is held, then answered once. */
@@ -117,8 +124,11 @@ export type PollWaiterState = "reading" | "held" | "done";
 /** One long-poll request as the hub holds it. Created by {@link longPoll}; owned by the hub once added. */
 export class PollWaiter {
   state: PollWaiterState = "reading";
-  /** Events with `seq <= floor` (in the cursor's epoch) are behind the cursor or in its read: never answered. */
-  floor: number;
+  /**
+   * Where it stands in each partition of its channels (from its cursor, then from its read's heads):
+   * events at or before a position (in its epoch) are behind the cursor or in its read, never answered.
+   */
+  at = new Map<number, Mark>();
   /** Events received while reading, or gathered across channels within one flush. */
   queue: Delivery[] = [];
   /** When the hub answers it empty (a timeout), on the hub's poll clock. */
@@ -145,12 +155,24 @@ export class PollWaiter {
      * once a second, and lets go of the ones whose client left.
      */
     readonly signal?: GoneSignal,
+    /** The partition of a channel. */
+    readonly partitionOf: (channel: string) => number = () => 0,
   ) {
-    this.floor = cursor.seq;
+    for (const channel of channels) {
+      const partition = partitionOf(channel);
+      const position = cursor.get(partition);
+      if (position && !this.at.has(partition)) this.at.set(partition, { ...position });
+    }
     this.answered = new Promise<PollAnswer>((resolve, reject) => {
       this.settle = resolve;
       this.fail = reject;
     });
+  }
+
+  /** True when `delivery` is past where the waiter stands (or of another epoch). */
+  wants(delivery: Delivery): boolean {
+    const at = this.at.get(delivery.partition);
+    return at === undefined || delivery.epoch !== at.epoch || delivery.event.seq > at.seq;
   }
 
   /** The answer when nothing came: the cursor as it was (same ETag), come back at once. */
@@ -174,24 +196,32 @@ export class PollWaiter {
 }
 
 /**
- * Answers `deliveries` (in `seq` order, all past the waiter's floor or from another epoch) to a
- * waiter: the events, or, when the log's epoch changed under the cursor, a gap on every channel.
+ * Answers `deliveries` (in `seq` order per partition, all past the waiter's position or from another
+ * epoch) to a waiter: the events, or, when a partition's epoch changed under the cursor, a gap on
+ * each of its channels. The answer's cursor holds the positions of the waiter's partitions only,
+ * so one single-channel answer can go to every waiter the same events wake.
  */
 export function deliveriesAnswer(waiter: PollWaiter, deliveries: readonly Delivery[]): PollAnswer {
-  const moved = deliveries.find((d) => d.epoch !== waiter.cursor.epoch);
+  const next = new Map<number, Mark>();
+  for (const [partition, at] of waiter.at) next.set(partition, { ...at });
+  const moved = deliveries.find((d) => waiter.at.get(d.partition)?.epoch !== d.epoch);
   if (moved) {
-    // The log restarted: positions of the old epoch mean nothing now. Gaps, and a cursor just before
-    // the first event seen in the new epoch, so the next poll gets it and what follows.
-    const gaps = waiter.channels.map((channel) => ({ channel, reason: "epoch" as const, cursor: waiter.cursorText }));
-    return pollAnswer("", encodeCursor(moved.epoch, moved.event.seq - 1), 0, gaps);
+    // The partition's log restarted: positions of the old epoch mean nothing now. Gaps, and a cursor
+    // just before the first event seen in the new epoch, so the next poll gets it and what follows.
+    const gaps = waiter.channels
+      .filter((channel) => waiter.partitionOf(channel) === moved.partition)
+      .map((channel) => ({ channel, reason: "epoch" as const, cursor: waiter.cursorText }));
+    next.set(moved.partition, { partition: moved.partition, epoch: moved.epoch, seq: moved.event.seq - 1 });
+    return pollAnswer("", encodeCursor(next), 0, gaps);
   }
   let eventsJson = "";
   for (const delivery of deliveries) {
     const envelope = envelopeOf(delivery);
     eventsJson = eventsJson === "" ? envelope : `${eventsJson},${envelope}`;
+    const at = next.get(delivery.partition);
+    if (at && delivery.event.seq > at.seq) at.seq = delivery.event.seq;
   }
-  const last = deliveries[deliveries.length - 1]!;
-  return pollAnswer(eventsJson, encodeCursor(last.epoch, last.event.seq), BUSY_RETRY_MS, []);
+  return pollAnswer(eventsJson, encodeCursor(next), BUSY_RETRY_MS, []);
 }
 
 /** A poll without `wait` (or whose client already left): one read. */
@@ -202,8 +232,7 @@ export async function readPoll(
   cursorText: string,
   idleRetryMs: number,
 ): Promise<PollAnswer> {
-  const snapshot = await broker.snapshot(channels, cursor.seq, REPLAY_LIMIT);
-  return snapshotAnswer(snapshot, cursor, cursorText, channels, idleRetryMs);
+  return snapshotAnswer(await readAfter(broker, channels, cursor, REPLAY_LIMIT), cursorText, idleRetryMs);
 }
 
 /**
@@ -231,12 +260,12 @@ export function longPoll(
   waitMs: number,
   signal: GoneSignal,
 ): Promise<PollAnswer> {
-  const waiter = new PollWaiter(channels, cursor, cursorText, waitMs, signal);
+  const waiter = new PollWaiter(channels, cursor, cursorText, waitMs, signal, hub.partitionOf);
   const attaching = hub.addWaiter(waiter);
   const inHand = attaching === undefined ? hub.eventsInHand(waiter) : undefined;
   if (inHand) {
     if (inHand.length > 0) hub.answerFromHand(waiter, inHand);
-    else hub.holdWaiter(waiter, cursor.seq);
+    else hub.holdWaiter(waiter);
     return waiter.answered;
   }
   // Settled (by the hub closing) maybe before it is awaited below: not an unhandled rejection.
@@ -257,18 +286,18 @@ async function readThenHold(
       const inHand = hub.eventsInHand(waiter);
       if (inHand) {
         if (inHand.length > 0) hub.answerFromHand(waiter, inHand);
-        else hub.holdWaiter(waiter, cursor.seq);
+        else hub.holdWaiter(waiter);
       } else {
         hub.countPollRead();
-        const snapshot = await broker.snapshot(channels, cursor.seq, REPLAY_LIMIT);
+        const parts = await readAfter(broker, channels, cursor, REPLAY_LIMIT);
         if (waiter.state === "reading") {
-          const answer = snapshotAnswer(snapshot, cursor, cursorText, channels, 0);
+          const answer = snapshotAnswer(parts, cursorText, 0);
           if (!answer.empty) hub.answerWaiter(waiter, answer);
           else {
             // The read began after every channel's upstream was ready: each channel is known
             // complete past its head, for this waiter and the ones after it.
-            hub.noteClear(channels, snapshot.epoch, snapshot.head);
-            hub.holdWaiter(waiter, snapshot.head);
+            for (const part of parts) hub.noteClear(part.channels, part.snapshot.epoch, part.snapshot.head);
+            hub.holdWaiter(waiter, headsOf(parts));
           }
         }
       }

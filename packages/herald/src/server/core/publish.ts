@@ -5,7 +5,7 @@
 import { Buffer } from "node:buffer";
 import { HeraldError } from "../../protocol/errors.js";
 import type { EventMeta } from "../../brokers/types.js";
-import type { Cursor } from "../../protocol/cursor.js";
+import type { Position } from "../../protocol/cursor.js";
 import { isJsonText } from "../../protocol/json-text.js";
 import { assertChannelName, assertEventName } from "../../protocol/names.js";
 
@@ -18,14 +18,14 @@ export interface Publisher {
    * Validates and publishes `data` (with `meta` stored beside it: a client event's sender);
    * resolves to the event's position in the log.
    */
-  publishAt(channel: string, event: string, data: unknown, meta?: EventMeta): Promise<Cursor>;
+  publishAt(channel: string, event: string, data: unknown, meta?: EventMeta): Promise<Position>;
   /**
    * Runs the checks `publishAt` runs on `data` (size, the channel map's schema) without publishing:
    * a batch is checked whole before any of it is published.
    */
   check?(channel: string, event: string, data: unknown): Promise<void>;
-  /** The log's position now (its epoch and head), read atomically. */
-  position(): Promise<Cursor>;
+  /** Where the log of `channel`'s partition is now (its epoch and head), read atomically. */
+  position(channel: string): Promise<Position>;
 }
 
 /**

@@ -7,11 +7,12 @@
  * added to the open stream later is caught up with the same {@link writeReplay} (core/channel-change.ts).
  */
 import { Buffer } from "node:buffer";
-import type { Broker, Snapshot } from "../../brokers/types.js";
+import type { Broker } from "../../brokers/types.js";
 import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
-import { connectedFrame, encodeEventFrame, gapFrame } from "./frames.js";
+import { connectedFrame, encodeEventFrame, gapFrame, idLine } from "./frames.js";
 import type { Hub } from "./hub.js";
-import type { Subscriber } from "./subscriber.js";
+import { continues, headsOf, readAfter, type PartRead } from "./partitions.js";
+import type { Mark, Subscriber } from "./subscriber.js";
 
 /** Most events replayed per channel on one resume; past it the client gets a gap for that channel. */
 export const REPLAY_LIMIT = 10_000;
@@ -33,61 +34,82 @@ export async function startSession(
 ): Promise<void> {
   await hub.attach(sub);
   const resume = cursor !== null && cursorText !== null;
-  const snapshot = await broker.snapshot(resume ? sub.channels : [], resume ? cursor.seq : 0, REPLAY_LIMIT);
+  const parts = await readAfter(broker, sub.channels, resume ? cursor : null, REPLAY_LIMIT);
   if (sub.state !== "replaying") return; // the client left while we were reading
-  const parts = resume ? await writeReplay(hub, sub, snapshot, sub.channels, cursor, cursorText, true) : [];
-  if (parts === undefined || sub.state !== "replaying") return;
-  parts.push(
+  const frames = resume ? await writeReplay(hub, sub, parts, cursorText, true) : [];
+  if (frames === undefined || sub.state !== "replaying") return;
+  const heads = headsOf(parts);
+  frames.push(
     connectedFrame({
       connectionId: sub.id,
-      cursor: encodeCursor(snapshot.epoch, snapshot.head),
+      cursor: encodeCursor(hub.cursorWith(heads)),
       channels: [...sub.channels],
       retry: retryMs,
       heartbeat: heartbeatMs,
     }),
   );
-  hub.goLive(sub, Buffer.concat(parts), snapshot.head, snapshot.epoch);
+  hub.goLive(sub, Buffer.concat(frames), heads);
 }
 
 /**
- * Writes the replay of `channels` from `snapshot` (read after `cursor`) to a replaying `sub`: one
- * `herald:gap` per channel when the cursor's epoch is gone, else one per channel retention trimmed
- * and the events, in pieces. Returns the frames left to write (under a piece: the caller writes them
- * with what follows), or undefined when the client is gone or was dropped. `resume`: count it as a
- * resume in the telemetry (a new connection's, not a channel added to an open one).
+ * Writes the replay of `parts` (read after the cursor `cursorText`) to a replaying `sub`: one
+ * `herald:gap` per channel of a partition whose position the cursor lacks or whose epoch is gone,
+ * else one per channel retention trimmed and the events, in pieces. Returns the frames left to
+ * write (under a piece: the caller writes them with what follows), or undefined when the client is
+ * gone or was dropped. `resume`: count it as a resume in the telemetry (a new connection's, not a
+ * channel added to an open one).
  */
 export async function writeReplay(
   hub: Hub,
   sub: Subscriber,
-  snapshot: Snapshot,
-  channels: readonly string[],
-  cursor: Cursor,
+  parts: readonly PartRead[],
   cursorText: string,
   resume: boolean,
 ): Promise<Buffer[] | undefined> {
-  let parts: Buffer[] = [];
+  let frames: Buffer[] = [];
   let pending = 0;
   /** Queues a frame; writes the queue once it reaches a piece. False when the client is gone or dropped. */
   const push = async (frame: Buffer, force = false): Promise<boolean> => {
-    if (frame.length > 0) parts.push(frame);
+    if (frame.length > 0) frames.push(frame);
     pending += frame.length;
     if (pending === 0 || (pending < REPLAY_PIECE_BYTES && !force)) return true;
-    const piece = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    parts = [];
+    const piece = frames.length === 1 ? frames[0]! : Buffer.concat(frames);
+    frames = [];
     pending = 0;
     return hub.writeReplay(sub, piece);
   };
-  if (cursor.epoch !== snapshot.epoch) {
-    for (const channel of channels) parts.push(gapFrame({ channel, reason: "epoch", cursor: cursorText }));
-    hub.countGaps(channels.length, "sse", "epoch");
-    if (resume) hub.telemetry.record({ type: "resume", transport: "sse", result: "gap" });
-  } else {
-    for (const channel of snapshot.trimmed) parts.push(gapFrame({ channel, reason: "retention", cursor: cursorText }));
+  let gaps = 0;
+  for (const part of parts) {
+    if (continues(part)) continue;
+    for (const channel of part.channels) frames.push(gapFrame({ channel, reason: "epoch", cursor: cursorText }));
+    hub.countGaps(part.channels.length, "sse", "epoch");
+    gaps += part.channels.length;
+  }
+  for (const part of parts) {
+    if (!continues(part)) continue;
+    const { snapshot } = part;
+    for (const channel of snapshot.trimmed) frames.push(gapFrame({ channel, reason: "retention", cursor: cursorText }));
     hub.countGaps(snapshot.trimmed.length, "sse", "retention");
-    const result = snapshot.trimmed.length > 0 ? "gap" : "recovered";
-    if (resume) hub.telemetry.record({ type: "resume", transport: "sse", result });
-    for (const event of snapshot.events) if (!(await push(encodeEventFrame(snapshot.epoch, event).bytes))) return;
+    gaps += snapshot.trimmed.length;
+  }
+  if (resume) hub.telemetry.record({ type: "resume", transport: "sse", result: gaps > 0 ? "gap" : "recovered" });
+  // Of several partitions, each event's id is the cursor so far: the event's own position first, the
+  // partitions replayed before it at their last event, the others where the replay starts.
+  const several = parts.length > 1;
+  const at = new Map<number, Mark>();
+  for (const part of parts)
+    at.set(part.partition, { ...(continues(part) ? part.from! : headsOf([part]).get(part.partition)!) });
+  for (const part of parts) {
+    if (!continues(part)) continue;
+    const { snapshot, partition } = part;
+    const mark = at.get(partition)!;
+    for (const event of snapshot.events) {
+      const frame = encodeEventFrame(snapshot.epoch, event, partition);
+      mark.seq = event.seq;
+      if (!(await push(several ? Buffer.concat([idLine(encodeCursor(at, partition)), frame.body]) : frame.bytes)))
+        return;
+    }
   }
   if (pending >= REPLAY_PIECE_BYTES / 4 && !(await push(Buffer.alloc(0), true))) return;
-  return parts;
+  return frames;
 }

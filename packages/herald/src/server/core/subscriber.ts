@@ -1,7 +1,13 @@
 /** One connected client as the hub sees it: its channels, its sink, and where it is in the log. */
 import { Buffer } from "node:buffer";
-import type { Frame } from "./frames.js";
+import { encodeCursor, type Position } from "../../protocol/cursor.js";
+import { idLine, type Frame } from "./frames.js";
 import type { Sink } from "./sink.js";
+
+/** A subscriber's position in one partition (moves as events are written). */
+export interface Mark extends Position {
+  seq: number;
+}
 
 /** Who is on the other end, as established by authentication. */
 export interface Principal {
@@ -22,15 +28,17 @@ export class Subscriber {
   state: SubscriberState = "replaying";
   /** True once `herald:connected` was written: from then on it takes heartbeats and presence frames, even while replaying. */
   connected = false;
-  /** Events with `seq <= floor` were already delivered (by replay) and are skipped. */
-  floor = 0;
+  /**
+   * Where the subscriber stands in each partition its channels use (set when it goes live): events
+   * at or before a partition's position were already delivered (by replay) and are skipped; its
+   * epoch is the incarnation of the partition's log the position counts in. Its cursor.
+   */
+  at = new Map<number, Mark>();
   /**
    * Channels added to the open stream, each with the `seq` its catch-up covered: their live events
-   * at or before it are skipped (they were in the catch-up). Entries go once `floor` passes them.
+   * at or before it are skipped (they were in the catch-up). Entries go once the position passes them.
    */
   skip: Map<string, number> | undefined;
-  /** The log incarnation `floor` counts in; set when the subscriber goes live. */
-  epoch: string | undefined;
   /** Live frames held while replaying, or gathered across channels within one flush. */
   queue: Frame[] = [];
   /** When set, the hub ends the stream at this time (rotation for serverless platforms). */
@@ -47,9 +55,20 @@ export class Subscriber {
     readonly sink: Sink,
     /** Who is connected, if authenticated. */
     readonly principal: Principal | null = null,
+    /** The partition of a channel (the broker's). */
+    readonly partitionOf: (channel: string) => number = () => 0,
   ) {}
 
-  /** Writes the queued frames with `seq > floor` (and past their channel's `skip`), in `seq` order, as one chunk. */
+  /** The position of `partition` (0 when the subscriber has none there). */
+  floor(partition: number): number {
+    return this.at.get(partition)?.seq ?? 0;
+  }
+
+  /**
+   * Writes the queued frames past its position (and past their channel's `skip`), in `seq` order
+   * within each partition, as one chunk. Of one partition, each frame goes as it was encoded; of
+   * several, each with the subscriber's cursor as its `id:`, the event's own position first.
+   */
   drainQueue(): void {
     const frames = this.queue;
     this.queue = [];
@@ -57,12 +76,17 @@ export class Subscriber {
     if (frames.length > 1) frames.sort((a, b) => a.seq - b.seq);
     const fresh: Buffer[] = [];
     const skip = this.skip;
+    const several = this.at.size > 1;
     for (const frame of frames) {
-      if (frame.seq > this.floor && !(skip && frame.seq <= (skip.get(frame.channel) ?? 0))) fresh.push(frame.bytes);
+      const at = this.at.get(frame.partition);
+      if (at === undefined || frame.seq <= at.seq) continue;
+      at.seq = frame.seq;
+      if (skip && frame.seq <= (skip.get(frame.channel) ?? 0)) continue;
+      if (several) fresh.push(idLine(encodeCursor(this.at, frame.partition)), frame.body);
+      else fresh.push(frame.bytes);
     }
-    this.floor = Math.max(this.floor, frames[frames.length - 1]!.seq);
     if (skip) {
-      for (const [channel, seq] of skip) if (seq <= this.floor) skip.delete(channel);
+      for (const [channel, seq] of skip) if (seq <= this.floor(this.partitionOf(channel))) skip.delete(channel);
       if (skip.size === 0) this.skip = undefined;
     }
     if (fresh.length === 0) return;

@@ -9,7 +9,7 @@ import { Buffer } from "node:buffer";
 import { jsonObject } from "./request.js";
 import { HeraldError } from "../../protocol/errors.js";
 import { assertChannelName, assertEventName } from "../../protocol/names.js";
-import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
+import { encodePosition, type Position } from "../../protocol/cursor.js";
 import { assertDepth, DEFAULT_MAX_CLIENT_DEPTH, type Publisher } from "../core/publish.js";
 import { TokenBuckets, type BucketOptions } from "./limits/token-bucket.js";
 
@@ -40,7 +40,7 @@ export interface ClientPublisher {
    * and the publisher's own `check`), all of them before anything is published. With `create`, an
    * empty body or `[]` publishes nothing (resolves to null) once the user may publish there.
    */
-  append?(userId: string, channel: string, event: string, body: string, create?: boolean): Promise<Cursor | null>;
+  append?(userId: string, channel: string, event: string, body: string, create?: boolean): Promise<Position | null>;
 }
 
 /** Creates the publisher behind `POST …/publish`. */
@@ -85,7 +85,7 @@ export function createClientPublisher(publisher: Publisher, options: ClientPubli
     // `senderId` (the sending client's own id) lets that client skip its own event.
     const meta = typeof senderId === "string" ? { userId, exclude: senderId } : { userId };
     const at = await publisher.publishAt(channel, event, data, meta);
-    return { id: encodeCursor(at.epoch, at.seq) };
+    return { id: encodePosition(at.epoch, at.seq, at.partition) };
   };
   const append = async (
     userId: string,
@@ -93,7 +93,7 @@ export function createClientPublisher(publisher: Publisher, options: ClientPubli
     event: string,
     body: string,
     create = false,
-  ): Promise<Cursor | null> => {
+  ): Promise<Position | null> => {
     checkSize(body);
     assertChannelName(channel);
     assertClientEvent(event);
@@ -112,7 +112,7 @@ export function createClientPublisher(publisher: Publisher, options: ClientPubli
     for (let i = 0; i < items.length; i++) takeToken(userId);
     await authorize(userId, channel, event);
     for (const item of items) await publisher.check?.(channel, event, item);
-    let at: Cursor | null = null;
+    let at: Position | null = null;
     for (const item of items) at = await publisher.publishAt(channel, event, item, { userId });
     return at;
   };

@@ -22,7 +22,8 @@
  * implicitly (a room's first reader may come before its first event), and nothing records which
  * were "created".
  */
-import { decodeCursor, type Cursor } from "../../protocol/cursor.js";
+import { cursorOf, decodeCursor, encodeCursor, type Cursor, type Position } from "../../protocol/cursor.js";
+import { partitionsOf } from "../core/partitions.js";
 import { HeraldError } from "../../protocol/errors.js";
 import { longPoll } from "../core/poll.js";
 import { pollEnvelope } from "../core/poll.js";
@@ -192,7 +193,7 @@ async function serveWrite(edge: HeraldCore, request: DurableRequest): Promise<Du
     const body = await request.body(WRITE_BODY_LIMIT);
     const create = request.method === "PUT";
     const held = create && (await edge.broker.snapshot([channel], 0, 1)).events.length > 0;
-    const at = (await publisher.append(userId, channel, event, body, create)) ?? (await position(edge));
+    const at = (await publisher.append(userId, channel, event, body, create)) ?? (await position(edge, channel));
     const headers: Record<string, string> = {
       ...base,
       "Content-Type": "application/json",
@@ -210,9 +211,9 @@ async function serveWrite(edge: HeraldCore, request: DurableRequest): Promise<Du
 }
 
 /** The log's position now (what a write that published nothing answers as its offset). */
-async function position(edge: HeraldCore): Promise<Cursor> {
-  const { epoch, head } = await edge.broker.snapshot([], 0, 0);
-  return { epoch, seq: head };
+async function position(edge: HeraldCore, channel: string): Promise<Position> {
+  const { epoch, head } = await edge.broker.snapshot([channel], 0, 0);
+  return { partition: partitionsOf(edge.broker)(channel), epoch, seq: head };
 }
 
 /** Headers every answer carries (the protocol's browser security headers). */
@@ -255,7 +256,7 @@ function preflight(edge: HeraldCore, request: DurableRequest): DurableReply {
 }
 
 /** A position in the channel's log: the cursor, and its offset text. */
-interface Position {
+interface Offset {
   cursor: Cursor;
   text: string;
 }
@@ -264,14 +265,15 @@ interface Position {
 interface Read {
   start: string;
   events: string;
-  next: Position;
+  next: Offset;
   upToDate: boolean;
   tail: string;
 }
 
 /** Reads the channel's log after `offset` (at most a page); `410` for a position the log lost. */
 async function catchUp(edge: HeraldCore, channel: string, offset: string): Promise<Read> {
-  let after: Cursor | null = null;
+  const partition = partitionsOf(edge.broker)(channel);
+  let after: { epoch: string; seq: number } | null = null;
   if (offset !== "-1" && offset !== "now") {
     const match = OFFSET.exec(offset);
     if (!match) throw new HeraldError("invalid_cursor", "offset must be -1, now, or an offset this server gave");
@@ -284,7 +286,8 @@ async function catchUp(edge: HeraldCore, channel: string, offset: string): Promi
     DURABLE_PAGE + 1,
   );
   const tail = durableOffset(snap.epoch, snap.head);
-  if (offset === "now") return { start: tail, events: "", next: at(snap.epoch, snap.head), upToDate: true, tail };
+  if (offset === "now")
+    return { start: tail, events: "", next: at(partition, snap.epoch, snap.head), upToDate: true, tail };
   const more = snap.events.length > DURABLE_PAGE;
   if (after && (after.epoch !== snap.epoch || (snap.trimmed.includes(channel) && !more))) {
     throw new HeraldError("offset_gone", "the log no longer holds this offset: read again from -1", {
@@ -293,23 +296,24 @@ async function catchUp(edge: HeraldCore, channel: string, offset: string): Promi
   }
   const events = snap.events.slice(0, DURABLE_PAGE);
   const last = more ? events[events.length - 1]!.seq : snap.head;
-  const envelopes = events.map((event) => pollEnvelope(snap.epoch, event)).join(",");
+  const envelopes = events.map((event) => pollEnvelope(snap.epoch, event, partition)).join(",");
   const start = after ? offset : durableOffset(snap.epoch, 0);
-  return { start, events: envelopes, next: at(snap.epoch, last), upToDate: !more, tail };
+  return { start, events: envelopes, next: at(partition, snap.epoch, last), upToDate: !more, tail };
 }
 
-function at(epoch: string, seq: number): Position {
-  return { cursor: { epoch, seq }, text: durableOffset(epoch, seq) };
+function at(partition: number, epoch: string, seq: number): Offset {
+  return { cursor: cursorOf({ partition, epoch, seq }), text: durableOffset(epoch, seq) };
 }
 
 /** Waits on the hub for the channel's next events after `from` (a long-poll); `410` when the log restarted. */
-async function wait(edge: HeraldCore, channel: string, from: Position, ms: number, signal: AbortSignal): Promise<Read> {
-  const cursorText = `${from.cursor.epoch}-${from.cursor.seq}`;
+async function wait(edge: HeraldCore, channel: string, from: Offset, ms: number, signal: AbortSignal): Promise<Read> {
+  const cursorText = encodeCursor(from.cursor);
   const answer = await longPoll(edge.hub, edge.broker, [channel], from.cursor, cursorText, ms, signal);
   const { events, cursor, gaps } = JSON.parse(answer.body) as { events: unknown[]; cursor: string; gaps: unknown[] };
   if (gaps.length > 0) throw new HeraldError("offset_gone", "the log restarted or was trimmed: read again from -1");
   const next = decodeCursor(cursor);
-  const text = durableOffset(next.epoch, next.seq);
+  const position = [...next.values()][0]!;
+  const text = durableOffset(position.epoch, position.seq);
   const joined = events.map((event) => JSON.stringify(event)).join(",");
   return { start: from.text, events: joined, next: { cursor: next, text }, upToDate: true, tail: text };
 }

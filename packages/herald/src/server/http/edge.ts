@@ -151,7 +151,7 @@ export class HeraldCore {
 
   /** A subscriber for an admitted request, with its rotation deadline if configured. */
   createSubscriber(admitted: Admitted, sink: Sink): Subscriber {
-    const sub = new Subscriber(randomUUID(), admitted.channels, sink, admitted.principal);
+    const sub = new Subscriber(randomUUID(), admitted.channels, sink, admitted.principal, this.hub.partitionOf);
     sub.closeHandlers.push(admitted.release);
     this.streams.set(sub.id, sub);
     sub.closeHandlers.push(() => this.streams.delete(sub.id));

@@ -12,6 +12,7 @@ import { Buffer } from "node:buffer";
 import type { EventEnvelope, GapPayload, PresenceMember } from "../../protocol/envelope.js";
 import { HeraldError } from "../../protocol/errors.js";
 import { firstAnswer, longPoll, readPoll, withToken, type GoneSignal, type PollAnswer } from "../core/poll.js";
+import { headsOf, readAfter } from "../core/partitions.js";
 import { admit, originHeaders, type Admitted, type IncomingRequest } from "./admit.js";
 import type { HeraldCore } from "./edge.js";
 import type { JsonReply } from "./routes.js";
@@ -124,7 +125,7 @@ function parseWait(text: string | null): number {
 function answerPoll(edge: HeraldCore, admitted: Admitted, wait: number, signal: GoneSignal): Promise<PollAnswer> {
   const { cursor, cursorText, channels } = admitted;
   if (cursor === null || cursorText === null) {
-    return edge.broker.snapshot([], 0, 0).then(({ epoch, head }) => firstAnswer(epoch, head));
+    return readAfter(edge.broker, channels, null, 0).then((parts) => firstAnswer(edge.hub.cursorWith(headsOf(parts))));
   }
   if (wait > 0 && !signal.aborted) {
     return longPoll(edge.hub, edge.broker, channels, cursor, cursorText, wait * 1000, signal);

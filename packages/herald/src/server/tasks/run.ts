@@ -3,7 +3,7 @@
  * then applied to the stored state with the position the broker gave them. So a stored snapshot
  * always equals "every event up to `seq`", and nothing a client replays after it is applied twice.
  */
-import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
+import { encodePosition, type Position } from "../../protocol/cursor.js";
 import { isHeraldError } from "../../protocol/errors.js";
 import type { Publisher } from "../core/publish.js";
 import { applyTaskEvent } from "../../protocol/tasks.js";
@@ -85,7 +85,7 @@ export class TaskPipeline {
     const { publisher, store, finishedTtlMs, now, onError } = this.deps;
     const channel = `task-${this.state.id}`;
     let { event, data } = op;
-    let at: Cursor | null = null;
+    let at: Position | null = null;
     try {
       at = await publisher.publishAt(channel, event, data);
     } catch (error) {
@@ -103,7 +103,7 @@ export class TaskPipeline {
     }
     let next: TaskSnapshot;
     if (at !== null) {
-      next = applyTaskEvent(this.state, event, data, at.seq, now(), encodeCursor(at.epoch, at.seq));
+      next = applyTaskEvent(this.state, event, data, at.seq, now(), encodePosition(at.epoch, at.seq, at.partition));
     } else if (
       event === "result" ||
       event === "error" ||

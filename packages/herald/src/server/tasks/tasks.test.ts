@@ -2,7 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { EventSource } from "eventsource";
-import { decodeCursor } from "../../protocol/cursor.js";
+import { parsePosition } from "../../protocol/cursor.js";
 import { isHeraldError, type HeraldErrorCode } from "../../protocol/errors.js";
 import { defaultAuthorize } from "../auth/authorize.js";
 import { createHerald, type Herald } from "../herald.js";
@@ -74,7 +74,7 @@ function follow(url: string, initial: TaskSnapshot | null, log: { event: string;
   sources.push(es);
   es.onmessage = (message) => {
     const envelope = JSON.parse(message.data) as { event: string; data: unknown; id: string };
-    const seq = decodeCursor(envelope.id).seq;
+    const seq = parsePosition(envelope.id)!.seq;
     log.push({ event: envelope.event, seq });
     if (view.state) view.state = applyTaskEvent(view.state, envelope.event, envelope.data, seq, undefined, envelope.id);
     else view.pending.push({ event: envelope.event, data: envelope.data, seq, id: envelope.id });

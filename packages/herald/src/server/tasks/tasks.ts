@@ -1,6 +1,6 @@
 /** Long-running tasks with progress, steps, streamed text and cancellation: `createTasks`. */
 import { randomBytes } from "node:crypto";
-import { encodeCursor } from "../../protocol/cursor.js";
+import { encodePosition } from "../../protocol/cursor.js";
 import { HeraldError, isHeraldError } from "../../protocol/errors.js";
 import type { TaskRefusal, TaskStartResult } from "../../protocol/tasks.js";
 import type { TaskOwnerLookup } from "../auth/authorize.js";
@@ -295,7 +295,7 @@ export function createTasks(publisher: Publisher, options: TasksOptions = {}): T
       let state: TaskSnapshot;
       try {
         // No event of this new channel exists yet, so the broker's head is a position the snapshot is current at.
-        const { epoch, seq: head } = await publisher.position();
+        const { epoch, seq: head, partition } = await publisher.position(`task-${id}`);
         const createdAt = now();
         state = {
           id,
@@ -310,7 +310,7 @@ export function createTasks(publisher: Publisher, options: TasksOptions = {}): T
           createdAt,
           updatedAt: createdAt,
           seq: head,
-          cursor: encodeCursor(epoch, head),
+          cursor: encodePosition(epoch, head, partition),
         };
         await store.put(state);
       } catch (error) {
