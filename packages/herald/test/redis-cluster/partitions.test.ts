@@ -73,6 +73,13 @@ describe("RedisBroker partitions on a Redis Cluster", () => {
     const prefix = `p${++prefixCount}`;
     const b = broker(prefix);
     expect(b.partitions).toBe(32);
+    // The layout's CRC16 agrees with Redis, and partition p's slot lies in the p-th 32nd of the slots.
+    const nodes = masters();
+    const first = nodes.values().next().value!;
+    for (const [p, { tag, slot }] of partitionLayout(prefix, 32).entries()) {
+      expect(await first.cluster("KEYSLOT", `${tag}:log:room-1`)).toBe(slot);
+      expect(Math.floor(slot / 512)).toBe(p);
+    }
     // Where the partitions' slots fall.
     const owners = new Map<number, number>();
     for (const { tag } of partitionLayout(prefix, 32)) {
@@ -80,7 +87,6 @@ describe("RedisBroker partitions on a Redis Cluster", () => {
       owners.set(port, (owners.get(port) ?? 0) + 1);
     }
     console.log(`partitions per master: ${[...owners.values()].join(" / ")}`);
-    const nodes = masters();
     const before = new Map<number, number>();
     for (const [port, node] of nodes) before.set(port, await scriptCalls(node));
     // 300 channels, 3 events each, published in rounds of 300 (one tick each).
