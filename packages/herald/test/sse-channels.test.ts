@@ -15,6 +15,8 @@ import { createParser } from "eventsource-parser";
 import { createHerald, MemoryBroker, type Herald, type HeraldOptions } from "../src/server/index.js";
 import { heraldRedis } from "../src/redis/index.js";
 import { pipeResponse, startRoutes, waitFor } from "./helpers.js";
+import { CursorTracker } from "../src/client/cursor-tracker.js";
+import { decodeCursor, parsePosition } from "../src/protocol/cursor.js";
 import { startRedis, type TestRedis } from "./redis/redis-server.js";
 import { startServe } from "./pusher/serve-process.js";
 import type { ChildProcess } from "node:child_process";
@@ -48,7 +50,6 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const seqOf = (id: string): number => Number(id.slice(id.lastIndexOf("-") + 1));
 const uid = (cookie: string | null) => /(?:^|; )uid=([a-z]+)/.exec(cookie ?? "")?.[1] ?? null;
 
 function makeHerald(extra: HeraldOptions = {}): Herald {
@@ -132,8 +133,16 @@ async function openStream(herald: Herald, base: string, channels: string[], user
   return {
     connectionId: connected.data.connectionId as string,
     received,
-    ids: (channel) => received.filter((r) => r.type === "message" && r.channel === channel).map((r) => r.id!),
-    cursor: () => received.filter((r) => r.type === "message").at(-1)?.id ?? (connected.data.cursor as string),
+    // Each event's own position: the first of its id (a subscriber of several partitions gets its cursor).
+    ids: (channel) =>
+      received.filter((r) => r.type === "message" && r.channel === channel).map((r) => r.id!.split(".")[0]!),
+    // What the client would resume from: the connected cursor, each event's id merged in.
+    cursor: () => {
+      const tracker = new CursorTracker();
+      tracker.advance(connected.data.cursor as string);
+      for (const r of received) if (r.type === "message" && r.id) tracker.advance(r.id);
+      return tracker.cursor!;
+    },
     close: () => controller.abort(),
   };
 }
@@ -207,7 +216,11 @@ async function addWhileFlowing(subscribed: Herald, publisher: Herald, base: stri
   );
   // The old channel lost nothing; the added one got every event after the cursor once, in order.
   expect(stream.ids("news")).toEqual(published.news);
-  const expected = published.sports!.filter((id) => seqOf(id) > seqOf(lastEventId));
+  const from = decodeCursor(lastEventId);
+  const expected = published.sports!.filter((id) => {
+    const at = parsePosition(id)!;
+    return at.seq > from.get(at.partition)!.seq;
+  });
   expect(expected.length).toBeGreaterThan(10);
   expect(stream.ids("sports")).toEqual(expected);
   expect(stream.received.filter((r) => r.type === "herald:gap")).toEqual([]);
@@ -219,6 +232,11 @@ describe("POST …/channels", () => {
     await addWhileFlowing(herald, herald, await nodeBase(herald));
     expect(herald.stats().subscriptions).toBe(2);
     expect(herald.stats().transports.sse!.connections).toBe(1);
+  });
+
+  it("with the log in partitions (the two channels in two): the connected cursor covers the added channel's", async () => {
+    const herald = makeHerald({ broker: new MemoryBroker({ partitions: 8 }) });
+    await addWhileFlowing(herald, herald, await nodeBase(herald));
   });
 
   it("on the Fetch adapter (herald.routes) too", async () => {
@@ -436,6 +454,13 @@ describe("POST …/channels on Redis", () => {
     const prefix = `chg${Date.now().toString(36)}`;
     const subscribed = makeHerald({ redis: heraldRedis(redis!.url, { prefix }) });
     const publisher = makeHerald({ redis: heraldRedis(redis!.url, { prefix }) });
+    await addWhileFlowing(subscribed, publisher, await nodeBase(subscribed));
+  });
+
+  it("the same with the log in 32 partitions (the two channels on two)", async () => {
+    const prefix = `chp${Date.now().toString(36)}`;
+    const subscribed = makeHerald({ redis: heraldRedis(redis!.url, { prefix, broker: { partitions: 32 } }) });
+    const publisher = makeHerald({ redis: heraldRedis(redis!.url, { prefix, broker: { partitions: 32 } }) });
     await addWhileFlowing(subscribed, publisher, await nodeBase(subscribed));
   });
 

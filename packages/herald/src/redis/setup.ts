@@ -15,8 +15,11 @@ export interface HeraldRedisOptions {
    * different prefixes. Keys used together are named `{prefix}:…` (one Cluster slot per prefix).
    */
   prefix?: string;
-  /** Broker retention: events kept per channel and their age (see `RedisBrokerOptions`). */
-  broker?: Pick<RedisBrokerOptions, "maxEventsPerChannel" | "maxAgeMs" | "retention">;
+  /**
+   * Broker retention (events kept per channel and their age) and partitions of the log (default 1,
+   * 32 on a Cluster: see `RedisBrokerOptions`).
+   */
+  broker?: Pick<RedisBrokerOptions, "maxEventsPerChannel" | "maxAgeMs" | "retention" | "partitions">;
   /** Presence members' expiry without renewal (default 30,000 ms; see `RedisPresenceStoreOptions`). */
   presence?: Pick<RedisPresenceStoreOptions, "ttlMs">;
   /** Cross-process cancels: lease and wait (see `SharedCancelOptions`). */

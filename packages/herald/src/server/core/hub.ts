@@ -156,6 +156,8 @@ const RECENT_EVENTS = 64;
 const ABORT_SCAN_MS = 1000;
 /** Long-poll deadlines are kept in buckets of waits this wide (deadlines in one bucket arrive nearly in order). */
 const WAIT_BUCKET_MS = 100;
+/** Least time between two reads of where every partition is (see `Hub.cursorWith`), in ms. */
+const KNOWN_REFRESH_MS = 2_000;
 /** How often a replay waiting for its client to read checks again, in ms. */
 const REPLAY_WAIT_MS = 10;
 
@@ -206,6 +208,8 @@ export class Hub {
   readonly partitionOf: (channel: string) => number;
   /** The last position seen in each partition (of an event delivered here, or a read's head). */
   private readonly known = new Map<number, Position>();
+  private refreshedAt = -Infinity;
+  private refreshing: Promise<void> | undefined;
 
   constructor(
     private readonly broker: Broker,
@@ -229,10 +233,41 @@ export class Hub {
    * wanted. (Every position is a lower bound of where its partition was when this cursor was made.)
    */
   cursorWith(heads: ReadonlyMap<number, Position>): Map<number, Position> {
+    void this.refreshKnown();
     const cursor = new Map<number, Position>(heads);
     for (const [partition, position] of this.known) if (!cursor.has(partition)) cursor.set(partition, position);
     for (const position of heads.values()) this.see(position.partition, position.epoch, position.seq);
     return cursor;
+  }
+
+  /**
+   * Reads where every partition is (epoch, then head: a head of a newer epoch paired with an older
+   * epoch only makes a resume report a gap), in the background, at most every `KNOWN_REFRESH_MS`:
+   * a partition whose channels this process does not follow would otherwise stay where it was first seen.
+   */
+  private refreshKnown(): Promise<void> | undefined {
+    const partitions = this.broker.partitions ?? 1;
+    const now = performance.now();
+    if (partitions === 1) return undefined;
+    if (this.refreshing || now - this.refreshedAt < KNOWN_REFRESH_MS) return this.refreshing;
+    this.refreshedAt = now;
+    const read = async (partition: number) => {
+      const epoch = await this.broker.epoch(partition);
+      this.see(partition, epoch, await this.broker.head(partition));
+    };
+    return (this.refreshing = Promise.all(Array.from({ length: partitions }, (_, partition) => read(partition)))
+      .then(() => {})
+      .catch(() => {}) // the broker is away: the positions stay as they were
+      .finally(() => (this.refreshing = undefined)));
+  }
+
+  /**
+   * Resolves once a position is known in every partition: the first time, after reading them all;
+   * later at once (they are refreshed in the background).
+   */
+  async knowAll(): Promise<void> {
+    const refresh = this.refreshKnown();
+    if (refresh && this.known.size < (this.broker.partitions ?? 1)) await refresh;
   }
 
   private see(partition: number, epoch: string, seq: number): void {

@@ -39,6 +39,8 @@ export async function startSession(
   const frames = resume ? await writeReplay(hub, sub, parts, cursorText, true) : [];
   if (frames === undefined || sub.state !== "replaying") return;
   const heads = headsOf(parts);
+  await hub.knowAll();
+  if (sub.state !== "replaying") return;
   frames.push(
     connectedFrame({
       connectionId: sub.id,

@@ -125,7 +125,9 @@ function parseWait(text: string | null): number {
 function answerPoll(edge: HeraldCore, admitted: Admitted, wait: number, signal: GoneSignal): Promise<PollAnswer> {
   const { cursor, cursorText, channels } = admitted;
   if (cursor === null || cursorText === null) {
-    return readAfter(edge.broker, channels, null, 0).then((parts) => firstAnswer(edge.hub.cursorWith(headsOf(parts))));
+    return Promise.all([readAfter(edge.broker, channels, null, 0), edge.hub.knowAll()]).then(([parts]) =>
+      firstAnswer(edge.hub.cursorWith(headsOf(parts))),
+    );
   }
   if (wait > 0 && !signal.aborted) {
     return longPoll(edge.hub, edge.broker, channels, cursor, cursorText, wait * 1000, signal);
