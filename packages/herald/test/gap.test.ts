@@ -45,6 +45,18 @@ describe("gap detection", () => {
     expect(events.map((e) => e.event)).toEqual(["herald:gap", "herald:connected"]);
   });
 
+  it("reports an epoch gap for a cursor past the log's head (writes a failover lost), and one only for that partition", async () => {
+    herald = createHerald({ broker: new MemoryBroker({ partitions: 8 }) });
+    const a = await herald.publish("orders", "e", 1); // orders and chat are in two partitions
+    const b = await herald.publish("chat", "e", 2);
+    // A cursor whose chat position is past anything the log holds: as after a master lost its last writes.
+    const [, epoch] = /^(?:\d+:)?([a-z0-9]+)-/.exec(b)!;
+    const ahead = `${a}.${b.split(":")[0]}:${epoch}-99`;
+    const events = await open(`channel=orders&channel=chat&lastEventId=${ahead}`);
+    const gaps = events.filter((e) => e.event === "herald:gap").map((e) => JSON.parse(e.data));
+    expect(gaps).toEqual([{ channel: "chat", reason: "epoch", cursor: ahead }]);
+  });
+
   it("does not report a gap for a cursor inside retention", async () => {
     herald = createHerald({ broker: new MemoryBroker({ maxEventsPerChannel: 3 }) });
     await herald.publish("a", "e", 0);

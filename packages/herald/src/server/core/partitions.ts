@@ -62,9 +62,14 @@ export function readAfter(
   );
 }
 
-/** True when `part` continues its cursor: a position in the same epoch (else its channels get an epoch gap). */
+/**
+ * True when `part` continues its cursor: a position in the same epoch, not past the head (else its
+ * channels get an epoch gap: a position past the head is one the log lost, as a failover may lose
+ * a master's last writes, and the positions after the head will be given again).
+ */
 export function continues(part: PartRead): boolean {
-  return part.from !== undefined && part.from.epoch === part.snapshot.epoch;
+  const { from, snapshot } = part;
+  return from !== undefined && from.epoch === snapshot.epoch && from.seq <= snapshot.head;
 }
 
 /** Where each part's read ends: a position per partition at its head. */
