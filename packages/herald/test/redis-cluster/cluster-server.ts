@@ -95,6 +95,9 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
         "yes",
         "--save",
         "",
+        // With replicas: a replica held behind (holdReplica) on a busy machine may go without its
+        // master for longer than the default validity (10 × the node timeout); it still takes over.
+        ...(replicas > 0 ? ["--cluster-replica-validity-factor", "0"] : []),
       ],
       { stdio: "ignore" },
     );

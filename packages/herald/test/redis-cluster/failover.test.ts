@@ -225,25 +225,24 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
 
       // One publishing loop per channel, one publish at a time: each attempt is a new `n` (so a
       // retried publish is a new event), and `accepted` holds the ones Herald accepted, in order.
-      const PAD = "x".repeat(8192);
       const state = new Map(
         channels.map((c) => [c, { next: 0, accepted: [] as number[], failed: [] as number[], tailFrom: Infinity }]),
       );
-      let mode: "steady" | "pad" | "stop" = "steady";
+      let stopping = false;
       let errors = 0;
       const loops = channels.map(async (channel) => {
         const s = state.get(channel)!;
-        while (mode !== "stop") {
+        while (!stopping) {
           const n = s.next++;
           try {
-            await publisher.publish(channel, "tick", mode === "pad" ? { n, pad: PAD } : { n });
+            await publisher.publish(channel, "tick", { n });
             s.accepted.push(n);
           } catch {
             s.failed.push(n); // not accepted: never owed (it may still have been written)
             errors++;
             await sleep(50);
           }
-          if (mode !== "pad") await sleep(10);
+          await sleep(10);
         }
       });
       const allAccepted = (atLeast: (c: string) => number) =>
@@ -254,14 +253,34 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
       const replica = cluster.replicaOf(victim.port);
       expect(replica).toBeDefined();
       let hold: ReturnType<TestCluster["holdReplica"]> | undefined;
+      let holdMs = 0;
       if (lagging) {
-        // Hold the replica; publish large events until the master has written more than the
-        // replica and the socket buffers between them hold: a kill now loses acknowledged writes.
-        hold = cluster.holdReplica(victim.port);
-        mode = "pad";
-        await waitFor(() => hold!.behind() > 256 * 1024, 30_000, "the replica 256 KiB behind").finally(
-          () => (mode = "steady"),
+        // Ballast: large events on channels no one follows whose log is on the victim, published
+        // while the replica is held, until the master has written more than the replica and the
+        // socket buffers between them hold: a kill then loses acknowledged writes, the watched
+        // channels' last events among them.
+        const candidates = Array.from({ length: 48 }, (_, i) => `ballast-${i}`);
+        await Promise.all(candidates.map((c) => publisher.publish(c, "ballast", {})));
+        const onVictim = new Set(
+          command(victim.port, "--scan", "--pattern", `*${prefix}*:log:ballast-*`)
+            .split("\n")
+            .map((key) => key.slice(key.lastIndexOf(":") + 1)),
         );
+        const ballast = candidates.filter((c) => onVictim.has(c));
+        expect(ballast.length).toBeGreaterThan(0);
+        const PAD = "x".repeat(32 * 1024);
+        const t0 = Date.now();
+        hold = cluster.holdReplica(victim.port);
+        let held = true;
+        const lanes = Array.from({ length: 8 }, async (_, lane) => {
+          for (let i = lane; held; i += 8)
+            await publisher.publish(ballast[i % ballast.length]!, "ballast", { PAD }).catch(() => {});
+        });
+        await waitFor(() => hold!.behind() > 256 * 1024, 30_000, "the replica 256 KiB behind").finally(
+          () => (held = false),
+        );
+        await Promise.all(lanes);
+        holdMs = Date.now() - t0;
       }
       const acceptedAtKill = [...state.values()].reduce((a, s) => a + s.accepted.length, 0);
       const offsetAtKill = Number(info(victim.port, "replication").master_repl_offset);
@@ -278,7 +297,7 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
         60_000,
         "20 more accepted events per channel after the failover",
       );
-      mode = "stop";
+      stopping = true;
       await Promise.all(loops);
 
       const owed = (w: Watcher, channel: string) => {
@@ -298,6 +317,7 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
 
       const problems: string[] = [];
       let unacceptedDelivered = 0;
+      let missingWithGap = 0;
       watchers.forEach((w, i) => {
         for (const channel of channels) {
           const s = state.get(channel)!;
@@ -313,6 +333,7 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
           unacceptedDelivered += got.filter((n) => failed.has(n)).length;
           const missing = s.accepted.filter((n) => !seen.has(n));
           const missingTail = missing.filter((n) => n >= s.tailFrom);
+          if (gapped) missingWithGap += missing.length;
           if (duplicates > 0 || !ordered || unknown.length > 0 || missingTail.length > 0 || (missing.length && !gapped))
             problems.push(
               `client ${i} ${channel}: ${missing.length} accepted missing [${missing.slice(0, 8).join(",")}` +
@@ -325,8 +346,8 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
       });
       const summary =
         `victim ${victim.port} (${victim.keys.length} keys), promoted ${promoted}; ${acceptedAtKill} accepted before the kill` +
-        `, ${lostBytes} B of the replication stream lost; ${errors} failed publishes; ` +
-        `${unacceptedDelivered} deliveries of unaccepted publishes; gaps: ${watchers.reduce((a, w) => a + w.gaps.length, 0)} ` +
+        `, ${lostBytes} B of the replication stream lost${lagging ? ` (replica held ${holdMs} ms)` : ""}; ${errors} failed publishes; ` +
+        `${unacceptedDelivered} deliveries of unaccepted publishes; ${missingWithGap} accepted events missed with a gap told; gaps: ${watchers.reduce((a, w) => a + w.gaps.length, 0)} ` +
         `(${[...new Set(watchers.flatMap((w) => w.gaps.map((g) => `${g.channel}:${g.reason}`)))].join(" ")})`;
       if (process.env.FAILOVER_VERBOSE) console.log(summary);
       expect(problems, summary).toEqual([]);
