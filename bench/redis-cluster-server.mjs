@@ -5,8 +5,8 @@
  * and keeps AOF for its restart tests; here without persistence). Loopback only, free ports.
  *
  * Each node can be read with `info(section)` (INFO parsed to an object), `cpuUs()` (redis-server's
- * `used_cpu_sys` + `used_cpu_user`, µs) and `commandCalls()` (`INFO commandstats`: calls per
- * command since the last `resetStats()`).
+ * `used_cpu_sys` + `used_cpu_user`, µs), `commandCalls()` (`INFO commandstats`: calls per
+ * command since the last `resetStats()`) and `scan(pattern)` (its own keys matching a pattern).
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -59,6 +59,8 @@ function node(port, child) {
     usedMemory: () => Number(info("memory").used_memory),
     resetStats: () => cli(port, "CONFIG", "RESETSTAT"),
     version: () => spawnSync("redis-server", ["--version"], { encoding: "utf8" }).stdout.trim(),
+    /** The node's own keys matching `pattern` (SCAN through redis-cli). */
+    scan: (pattern) => cli(port, "--scan", "--pattern", pattern).split("\n").filter(Boolean),
   };
 }
 

@@ -1,19 +1,21 @@
 /**
  * `BENCH_ONLY=redis-scale npm run bench` (issue 23's measured part): how Herald's writes spread
- * over Redis masters, before the log is partitioned. For one redis-server and for a 3-master Redis
- * Cluster (no replicas) started here (redis-cluster-server.mjs), one publisher process calls
- * `herald.publish` through `RedisBroker` on 1,000 channels in turn, 64 publishes in flight, for
- * `BENCH_THROUGHPUT_MS` (3 s) per run, three runs per row (`BENCH_REPEAT`). Around each run every
- * node's `used_cpu_sys` + `used_cpu_user` (INFO cpu) and `INFO commandstats` (after CONFIG
- * RESETSTAT) are read, so each master's share of the CPU and of the commands is known.
+ * over Redis masters, with the log in one partition and in 32 (`RedisBroker`'s `partitions`). For
+ * one redis-server and for a 3-master Redis Cluster (no replicas) started here
+ * (redis-cluster-server.mjs), one publisher process calls `herald.publish` through `RedisBroker`
+ * on 1,000 channels in turn, 64 publishes in flight, for `BENCH_THROUGHPUT_MS` (3 s) per run, three
+ * runs per row (`BENCH_REPEAT`). Around each run every node's `used_cpu_sys` + `used_cpu_user`
+ * (INFO cpu) and `INFO commandstats` (after CONFIG RESETSTAT) are read, so each master's share of
+ * the CPU and of the commands is known.
  *
- * Rows per topology: Herald with no process following the channels; Herald with 2 processes each
- * following all 1,000 channels (RedisBroker.subscribe, as a Herald process with subscribers on
- * them does: Redis then sends each event to both); and two floors that are not Herald, the least
- * an atomic publish does (INCR + capped XADD + PUBLISH in one script) with each channel's keys
- * under a hash tag of its own, as a partitioned log would spread them, with classic PUBLISH and
- * with SPUBLISH (sharded pub/sub). Also what following costs Redis: used_memory and CPU while the
- * 2 × 1,000 subscriptions are made, and CPU over 2 s idle with them held.
+ * Rows per topology, for each partition count of `BENCH_SCALE_PARTITIONS` (default "1,32"): Herald
+ * with no process following the channels; Herald with 2 processes each following all 1,000
+ * channels (RedisBroker.subscribe, as a Herald process with subscribers on them does: Redis then
+ * sends each event to both). Then two floors that are not Herald, the least an atomic publish does
+ * (INCR + capped XADD + PUBLISH in one script) with each channel's keys under a hash tag of its
+ * own, with classic PUBLISH and with SPUBLISH (sharded pub/sub). Also what following costs Redis:
+ * used_memory and CPU while the 2 × 1,000 subscriptions are made, and CPU over 2 s idle with them
+ * held; and, per row, how many partitions each master holds (its `…:seq` keys).
  *
  * Writes results/redis-scale.json and its section of results/redis.md (between markers; the rest
  * of that file is the `BENCH_ONLY=redis` rows' and is kept).
@@ -32,6 +34,14 @@ const END = "<!-- bench:redis-scale:end -->";
 const CHANNELS = Array.from({ length: Number(process.env.BENCH_SCALE_CHANNELS ?? 1000) }, (_, i) => `ch-${i}`);
 const CONCURRENCY = 64;
 const FOLLOWERS = 2;
+/** Partition counts measured (RedisBroker's `partitions`), the first the one-log baseline. */
+const PARTITION_COUNTS = (process.env.BENCH_SCALE_PARTITIONS ?? "1,32")
+  .split(",")
+  .map((x) => Number(x.trim()))
+  .filter((x) => x > 0);
+/** Row names: `herald` / `herald-followed` for 1 partition (the names of earlier runs), `herald-p32` … */
+const rowName = (partitions, followed) =>
+  `herald${partitions === 1 ? "" : `-p${partitions}`}${followed ? "-followed" : ""}`;
 
 const median = (xs) => {
   const s = xs.filter((x) => x != null).sort((a, b) => a - b);
@@ -45,9 +55,9 @@ const round = (x, d = 1) => (x == null ? null : Math.round(x * 10 ** d) / 10 ** 
 /** Commands that are the bench's own reads, not the workload's. */
 const OWN = /^(info|config|cluster|ping|client|command|hello|select|readonly|script)/;
 
-function startWorker(topology, mode) {
+function startWorker(brokerOptions, mode) {
   const child = forkModule(path.join(BENCH_DIR, "redis-scale-worker.mjs"), [], {
-    env: { ...process.env, BENCH_BROKER: JSON.stringify(topology.brokerOptions), BENCH_PUBLISH: mode },
+    env: { ...process.env, BENCH_BROKER: JSON.stringify(brokerOptions), BENCH_PUBLISH: mode },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   let nextId = 0;
@@ -94,13 +104,25 @@ function readNodes(topology) {
   return topology.nodes.map((n) => ({ port: n.port, cpuUs: n.cpuUs(), calls: n.commandCalls() }));
 }
 
+/**
+ * How many of the log's partitions each node holds: its `…:seq` keys of that partition count
+ * (`{herald}:seq` for one partition, `{herald:<p>/<P>:<n>}:seq` for P). Null where none were found.
+ */
+function partitionsPerNode(topology, partitions) {
+  const pattern = partitions === 1 ? "{herald}:seq" : `{herald:*/${partitions}:*}:seq`;
+  return topology.nodes.map((n) => {
+    const keys = n.scan(pattern);
+    return keys == null ? null : keys.length;
+  });
+}
+
 /** One measured run: publishes from `worker` for `durationMs`, every node read before and after. */
-async function publishRun(topology, worker, durationMs, followers = []) {
+async function publishRun(topology, worker, durationMs, followers = [], concurrency = CONCURRENCY) {
   for (const n of topology.nodes) n.resetStats();
   const received0 = await Promise.all(followers.map((f) => f.call("received")));
   const before = readNodes(topology);
   const m0 = machineTicks();
-  const t = await worker.call("publish", { durationMs, concurrency: CONCURRENCY, channels: CHANNELS });
+  const t = await worker.call("publish", { durationMs, concurrency, channels: CHANNELS });
   const m1 = machineTicks();
   const after = readNodes(topology);
   await sleep(300);
@@ -164,10 +186,10 @@ function fold(runs) {
   return out;
 }
 
-async function repeatRuns(topology, worker, config, log, label, followers = []) {
+async function repeatRuns(topology, worker, config, log, label, followers = [], concurrency = CONCURRENCY) {
   const runs = [];
   for (let i = 0; i < config.redisRepeat; i++) {
-    runs.push(await publishRun(topology, worker, config.throughputMs, followers));
+    runs.push(await publishRun(topology, worker, config.throughputMs, followers, concurrency));
     const r = runs.at(-1);
     log(
       `  ${label} run ${i + 1}: ${r.publishesPerS}/s, redis ${r.redisCpuUsPerPublish} µs/publish ` +
@@ -195,57 +217,86 @@ async function measureTopology(start, config, log) {
       `${topology.kind}: ${topology.nodes.length} node(s) on ${out.ports.join(", ")}; {herald} on ${out.heraldKeyOwner}`,
     );
 
-    // Herald, no one following.
-    const publisher = startWorker(topology, "herald");
-    workers.push(publisher);
-    await publisher.ready;
-    await publisher.call("publish", { durationMs: 1000, concurrency: CONCURRENCY, channels: CHANNELS }); // warm-up
-    out.rows.push({
-      name: "herald",
-      label: "Herald (`herald.publish`)",
-      ...(await repeatRuns(topology, publisher, config, log, "herald")),
-    });
+    for (const partitions of PARTITION_COUNTS) {
+      const options = { ...topology.brokerOptions, partitions };
+      const tag = `partitions: ${partitions}`;
+      // Herald, no one following.
+      const publisher = startWorker(options, "herald");
+      workers.push(publisher);
+      await publisher.ready;
+      await publisher.call("publish", { durationMs: 1000, concurrency: CONCURRENCY, channels: CHANNELS }); // warm-up
+      const row = {
+        name: rowName(partitions, false),
+        partitions,
+        label: `Herald (\`herald.publish\`), ${tag}`,
+        ...(await repeatRuns(topology, publisher, config, log, `herald ${tag}`)),
+      };
+      row.partitionsPerNode = partitionsPerNode(topology, partitions);
+      out.rows.push(row);
 
-    // Followers: each process follows every channel once.
-    const followers = [];
-    for (let i = 0; i < FOLLOWERS; i++) followers.push(startWorker(topology, "herald"));
-    workers.push(...followers);
-    await Promise.all(followers.map((f) => f.ready));
-    await sleep(500);
-    const mem0 = topology.nodes.map((n) => n.usedMemory());
-    const cpu0 = topology.nodes.map((n) => n.cpuUs());
-    const subs = await Promise.all(followers.map((f) => f.call("subscribe", { channels: CHANNELS }, 120_000)));
-    await sleep(500);
-    const cpu1 = topology.nodes.map((n) => n.cpuUs());
-    const mem1 = topology.nodes.map((n) => n.usedMemory());
-    await sleep(2000);
-    const cpu2 = topology.nodes.map((n) => n.cpuUs());
-    const subscriptions = FOLLOWERS * CHANNELS.length;
-    out.follow = {
-      processes: FOLLOWERS,
-      channels: CHANNELS.length,
-      subscribeMs: subs.map((s) => s.ms),
-      bytesPerSubscription: Math.round(mem1.reduce((a, m, i) => a + m - mem0[i], 0) / subscriptions),
-      cpuUsPerSubscription: round(cpu1.reduce((a, c, i) => a + c - cpu0[i], 0) / subscriptions, 2),
-      idleCpuShareOfCore: round(cpu2.reduce((a, c, i) => a + c - cpu1[i], 0) / 1000 / 2000, 4),
-    };
-    log(
-      `  ${subscriptions} subscriptions: ${out.follow.bytesPerSubscription} B and ${out.follow.cpuUsPerSubscription} µs each; ` +
-        `idle ${(out.follow.idleCpuShareOfCore * 100).toFixed(2)}% of a core`,
-    );
-    out.rows.push({
-      name: "herald-followed",
-      label: `Herald, every channel followed in ${FOLLOWERS} processes`,
-      ...(await repeatRuns(topology, publisher, config, log, "herald followed", followers)),
-    });
-    for (const f of followers) await f.close();
-    await publisher.close();
+      // Followers: each process follows every channel once.
+      const followers = [];
+      for (let i = 0; i < FOLLOWERS; i++) followers.push(startWorker(options, "herald"));
+      workers.push(...followers);
+      await Promise.all(followers.map((f) => f.ready));
+      await sleep(500);
+      const mem0 = topology.nodes.map((n) => n.usedMemory());
+      const cpu0 = topology.nodes.map((n) => n.cpuUs());
+      const subs = await Promise.all(followers.map((f) => f.call("subscribe", { channels: CHANNELS }, 120_000)));
+      await sleep(500);
+      const cpu1 = topology.nodes.map((n) => n.cpuUs());
+      const mem1 = topology.nodes.map((n) => n.usedMemory());
+      await sleep(2000);
+      const cpu2 = topology.nodes.map((n) => n.cpuUs());
+      const subscriptions = FOLLOWERS * CHANNELS.length;
+      const follow = {
+        partitions,
+        processes: FOLLOWERS,
+        channels: CHANNELS.length,
+        subscribeMs: subs.map((x) => x.ms),
+        bytesPerSubscription: Math.round(mem1.reduce((a, m, i) => a + m - mem0[i], 0) / subscriptions),
+        cpuUsPerSubscription: round(cpu1.reduce((a, c, i) => a + c - cpu0[i], 0) / subscriptions, 2),
+        idleCpuShareOfCore: round(cpu2.reduce((a, c, i) => a + c - cpu1[i], 0) / 1000 / 2000, 4),
+      };
+      // `follow` keeps the one-partition figures under the name earlier runs gave them.
+      if (partitions === 1) out.follow = follow;
+      (out.follows ??= []).push(follow);
+      log(
+        `  ${tag}, ${subscriptions} subscriptions: ${follow.bytesPerSubscription} B and ${follow.cpuUsPerSubscription} µs each; ` +
+          `idle ${(follow.idleCpuShareOfCore * 100).toFixed(2)}% of a core`,
+      );
+      const followed = {
+        name: rowName(partitions, true),
+        partitions,
+        label: `Herald, ${tag}, every channel followed in ${FOLLOWERS} processes`,
+        ...(await repeatRuns(topology, publisher, config, log, `herald ${tag} followed`, followers)),
+      };
+      followed.partitionsPerNode = row.partitionsPerNode;
+      out.rows.push(followed);
+      for (const f of followers) await f.close();
+      if (partitions > 1) {
+        // As many publishes in flight per partition as the one-partition rows have in all: the
+        // batches per partition (one script call per partition per tick) as large as theirs.
+        const wide = CONCURRENCY * partitions;
+        await publisher.call("publish", { durationMs: 1000, concurrency: wide, channels: CHANNELS });
+        const widened = {
+          name: `${rowName(partitions, false)}-wide`,
+          partitions,
+          concurrency: wide,
+          label: `Herald, ${tag}, ${n0(wide)} in flight`,
+          ...(await repeatRuns(topology, publisher, config, log, `herald ${tag} ${wide} in flight`, [], wide)),
+        };
+        widened.partitionsPerNode = row.partitionsPerNode;
+        out.rows.push(widened);
+      }
+      await publisher.close();
+    }
 
     for (const [mode, label] of [
       ["per-channel", "floor: a hash tag per channel, PUBLISH"],
       ["per-channel-sharded", "floor: a hash tag per channel, SPUBLISH"],
     ]) {
-      const w = startWorker(topology, mode);
+      const w = startWorker(topology.brokerOptions, mode);
       workers.push(w);
       await w.ready;
       await w.call("publish", { durationMs: 1000, concurrency: CONCURRENCY, channels: CHANNELS });
@@ -441,6 +492,13 @@ export function sectionOf(file) {
   }
 }
 
+/** Script calls (EVALSHA, EVAL) per publish in a row's median run: 1 / the publishes per script call. */
+const scriptsPerPublish = (r) => {
+  const m = r.medianRun;
+  if (!m?.published) return null;
+  return m.nodes.reduce((a, n) => a + (n.calls.evalsha ?? 0) + (n.calls.eval ?? 0), 0) / m.published;
+};
+
 const pct2 = (x) => (x == null ? "–" : `${(x * 100).toFixed(1)}%`);
 const pct = (x) => (x == null ? "–" : `${Math.round(x * 100)}%`);
 const f = (x, d = 1) => (x == null ? "–" : x.toFixed(d));
@@ -468,38 +526,68 @@ export function renderRedisScale(data, check = null) {
       `channel at most). Redis CPU is each node's \`used_cpu_sys\` + \`used_cpu_user\` (INFO cpu) before and after a run, ` +
       `summed over the nodes and divided by the publishes; commands are \`INFO commandstats\` calls after \`CONFIG RESETSTAT\` ` +
       `(a script counts once as EVALSHA and once per command it runs; the cluster bus's forwarding of PUBLISH is CPU, not ` +
-      `commands). The floors are not Herald: the least an atomic publish does (INCR + capped XADD + PUBLISH or SPUBLISH in one ` +
-      `script) with a hash tag per channel, how a partitioned log would spread the same writes.`,
+      `commands). Each Herald row names \`RedisBroker\`'s \`partitions\`: 1 is the log under one hash tag (\`{herald}\`, ` +
+      `classic pub/sub), 32 the partitioned log (issue 23: a hash tag, sequence and epoch per partition, the tags' slots ` +
+      `spread evenly, sharded pub/sub on Redis 7). The floors are not Herald: the least an atomic publish does (INCR + capped ` +
+      `XADD + PUBLISH or SPUBLISH in one script) with a hash tag per channel.`,
   );
   L.push("");
   L.push(
-    "| topology | row | publishes / s | publisher CPU µs / publish | Redis CPU µs / publish (all nodes) | busiest node's share of Redis CPU | busiest node's share of commands | errors |",
+    "| topology | row | publishes / s | publisher CPU µs / publish | Redis CPU µs / publish (all nodes) | script calls / publish | busiest node's share of Redis CPU | busiest node's share of commands | errors |",
   );
-  L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const t of data.topologies) {
     const topo = t.kind === "cluster" ? "3-master Cluster" : "one redis-server";
     if (!t.ok && !t.rows?.length) {
-      L.push(`| ${topo} | error: ${String(t.error).split("\n")[0].slice(0, 120)} | | | | | | |`);
+      L.push(`| ${topo} | error: ${String(t.error).split("\n")[0].slice(0, 120)} | | | | | | | |`);
       continue;
     }
     for (const r of t.rows) {
       L.push(
         `| ${topo} | ${r.label} | ${n0(r.publishesPerS)} (${rng(r.publishesPerSRange, n0)}) | ` +
           `${f(r.publisherCpuUsPerPublish)} (${rng(r.publisherCpuUsPerPublishRange, f)}) | ` +
-          `${f(r.redisCpuUsPerPublish)} (${rng(r.redisCpuUsPerPublishRange, f)}) | ` +
+          `${f(r.redisCpuUsPerPublish)} (${rng(r.redisCpuUsPerPublishRange, f)}) | ${f(scriptsPerPublish(r), 3)} | ` +
           `${t.kind === "cluster" ? `${pct(r.busiestCpuShare)} (${rng(r.busiestCpuShareRange, pct)})` : "100%"} | ` +
           `${t.kind === "cluster" ? `${pct(r.busiestCallShare)} (${rng(r.busiestCallShareRange, pct)})` : "100%"} | ${r.errors} |`,
       );
     }
-    if (!t.ok) L.push(`| ${topo} | error: ${String(t.error).split("\n")[0].slice(0, 120)} | | | | | | |`);
+    if (!t.ok) L.push(`| ${topo} | error: ${String(t.error).split("\n")[0].slice(0, 120)} | | | | | | | |`);
   }
   L.push("");
   const cluster = data.topologies.find((t) => t.kind === "cluster");
+  const heraldRows = cluster?.rows?.filter((r) => r.name.startsWith("herald")) ?? [];
+  if (heraldRows.length && heraldRows.some((r) => r.partitions)) {
+    L.push("### Each master's share, 3-master Cluster, Herald rows");
+    L.push("");
+    L.push(
+      "Per master (ports in the same order in every column; the median run of each row): the partitions it holds (its " +
+        "`…:seq` keys), its share of the workload's commands and of the Cluster's Redis CPU, and its CPU as a share of a core.",
+    );
+    L.push("");
+    L.push(
+      `| row | publishes / s | partitions per master | share of commands | share of Redis CPU | Redis CPU µs per publish of the Cluster | share of a core |`,
+    );
+    L.push("| --- | ---: | --- | --- | --- | --- | --- |");
+    const ports = cluster.ports ?? heraldRows[0].medianRun.nodes.map((n) => n.port);
+    for (const r of heraldRows) {
+      const byPort = new Map(r.medianRun.nodes.map((n) => [n.port, n]));
+      const cells = (fn) => ports.map((p) => fn(byPort.get(p))).join(" / ");
+      L.push(
+        `| ${r.label} | ${n0(r.publishesPerS)} (${rng(r.publishesPerSRange, n0)}) | ` +
+          `${(r.partitionsPerNode ?? []).map((x) => (x == null ? "–" : x)).join(" / ") || "–"} | ` +
+          `${cells((n) => pct(n?.callShare))} | ${cells((n) => pct(n?.cpuShare))} | ${cells((n) => f(n?.usPerPublish))} | ` +
+          `${cells((n) => pct(n?.cpuShareOfCore))} |`,
+      );
+    }
+    L.push("");
+    L.push(`Masters: ${ports.join(" / ")}.`);
+    L.push("");
+  }
   if (cluster?.rows?.length) {
     L.push("### Per master, 3-master Cluster (the median run of each row)");
     L.push("");
     L.push(
-      `The master holding \`{herald}\` (every key of Herald's log) is port ${cluster.heraldKeyOwner}. Share of a core: the node's ` +
+      `The master holding \`{herald}\` (every key of a one-partition log) is port ${cluster.heraldKeyOwner}. Share of a core: the node's ` +
         `CPU over the run's wall time. Commands: the workload's calls on that node (EVALSHA and what the scripts run).`,
     );
     L.push("");
@@ -508,42 +596,51 @@ export function renderRedisScale(data, check = null) {
     );
     L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |");
     for (const r of cluster.rows) {
-      for (const n of r.medianRun.nodes) {
+      r.medianRun.nodes.forEach((n, i) => {
+        const held =
+          r.partitions > 1
+            ? r.partitionsPerNode?.[i] != null
+              ? ` (${r.partitionsPerNode[i]} partitions)`
+              : ""
+            : n.port === cluster.heraldKeyOwner && r.name.startsWith("herald")
+              ? " ({herald})"
+              : "";
         const top = Object.entries(n.calls)
           .sort((a, b) => b[1] - a[1])
           .slice(0, 4)
           .map(([k, v]) => `${k} ${n0(v)}`)
           .join(", ");
         L.push(
-          `| ${r.label} | ${n.port}${n.port === cluster.heraldKeyOwner ? " ({herald})" : ""} | ${pct(n.cpuShareOfCore)} | ` +
+          `| ${r.label} | ${n.port}${held} | ${pct(n.cpuShareOfCore)} | ` +
             `${pct(n.cpuShare)} | ${f(n.usPerPublish, 2)} | ${n0(n.totalCalls)} | ${pct(n.callShare)} | ${top || "–"} |`,
         );
-      }
+      });
     }
     L.push("");
   }
   L.push("### What following a channel costs Redis");
   L.push("");
   L.push(
-    `${config.followers} processes each follow all ${n0(config.channels)} channels (one \`SUBSCRIBE\` per channel per process, ` +
+    `${config.followers} processes each follow all ${n0(config.channels)} channels (one \`SUBSCRIBE\`, or \`SSUBSCRIBE\` with partitions, per channel per process, ` +
       `as a Herald process does for a channel with subscribers). Per subscription: Redis \`used_memory\` and CPU while they ` +
       `are made; then Redis CPU over 2 s with nothing published; per event, what a following process adds to a publish ` +
       `(Redis CPU µs per publish with ${config.followers} followers less without, divided by ${config.followers}).`,
   );
   L.push("");
   L.push(
-    "| topology | bytes / subscription | CPU µs / subscription | idle, share of a core | per event per following process, µs |",
+    "| topology | partitions | bytes / subscription | CPU µs / subscription | idle, share of a core | per event per following process, µs |",
   );
-  L.push("| --- | ---: | ---: | ---: | ---: |");
+  L.push("| --- | ---: | ---: | ---: | ---: | ---: |");
   for (const t of data.topologies) {
-    if (!t.follow) continue;
-    const a = t.rows.find((r) => r.name === "herald");
-    const b = t.rows.find((r) => r.name === "herald-followed");
-    const per = a && b ? (b.redisCpuUsPerPublish - a.redisCpuUsPerPublish) / t.follow.processes : null;
-    L.push(
-      `| ${t.kind === "cluster" ? "3-master Cluster" : "one redis-server"} | ${n0(t.follow.bytesPerSubscription)} | ` +
-        `${f(t.follow.cpuUsPerSubscription, 1)} | ${f(t.follow.idleCpuShareOfCore * 100, 2)}% | ${f(per, 1)} |`,
-    );
+    for (const follow of t.follows ?? (t.follow ? [{ partitions: 1, ...t.follow }] : [])) {
+      const a = t.rows.find((r) => r.name === rowName(follow.partitions, false));
+      const b = t.rows.find((r) => r.name === rowName(follow.partitions, true));
+      const per = a && b ? (b.redisCpuUsPerPublish - a.redisCpuUsPerPublish) / follow.processes : null;
+      L.push(
+        `| ${t.kind === "cluster" ? "3-master Cluster" : "one redis-server"} | ${follow.partitions} | ${n0(follow.bytesPerSubscription)} | ` +
+          `${f(follow.cpuUsPerSubscription, 1)} | ${f(follow.idleCpuShareOfCore * 100, 2)}% | ${f(per, 1)} |`,
+      );
+    }
   }
   L.push("");
   const others = readOtherRuns(data.outDir);
