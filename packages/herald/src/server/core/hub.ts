@@ -207,7 +207,7 @@ export class Hub {
   /** The partition of a channel in the broker's log. */
   readonly partitionOf: (channel: string) => number;
   /** The last position seen in each partition (of an event delivered here, or a read's head). */
-  private readonly known = new Map<number, Position>();
+  private readonly known = new Map<number, Mark>();
   private refreshedAt = -Infinity;
   private refreshing: Promise<void> | undefined;
 
@@ -272,7 +272,8 @@ export class Hub {
 
   private see(partition: number, epoch: string, seq: number): void {
     const known = this.known.get(partition);
-    if (!known || known.epoch !== epoch || known.seq < seq) this.known.set(partition, { partition, epoch, seq });
+    if (!known || known.epoch !== epoch) this.known.set(partition, { partition, epoch, seq });
+    else if (known.seq < seq) known.seq = seq;
   }
 
   /**
