@@ -24,9 +24,8 @@ import { Connection, type ConnectionHost, type Link } from "./connection.js";
 import { CursorTracker, oldest } from "./cursor-tracker.js";
 import { FetchEventSource } from "./fetch-event-source.js";
 import type { ClientTransport, HeraldClientOptions } from "./options.js";
-import { routeBeside } from "./routes.js";
 import { PresenceBook, type PresenceState } from "./presence-state.js";
-import { randomId, refusalOf } from "./source-base.js";
+import { parseJson, randomId } from "./source-base.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
 import type { EventSourceFactory } from "./types.js";
 
@@ -218,22 +217,25 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     void this.#postClientEvent(channel, event, data);
   }
 
-  /** `POST {base}/publish` with a client event; a refusal is reported as an `error` event. */
+  /**
+   * `POST {base}/publish` with a client event (the request is in a chunk loaded when first used); a
+   * refusal is reported as an `error` event.
+   */
   async #postClientEvent(channel: string, event: string, data: unknown): Promise<void> {
-    const href = routeBeside(this.#options.url, "publish");
     try {
-      const response = await (this.#options.fetch ?? fetch)(href, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ channel, event, data, senderId: this.#clientId }),
-        credentials: this.#options.withCredentials ? "include" : "same-origin",
-      });
-      if (response.ok) return;
-      const refusal = await refusalOf(response);
+      const { postClientEvent } = await import("./requests.js");
+      const body = JSON.stringify({ channel, event, data, senderId: this.#clientId });
+      const refusal = await postClientEvent(
+        this.#options.url,
+        body,
+        this.#options.withCredentials,
+        this.#options.fetch,
+      );
+      if (!refusal) return;
       this.error({
         code: refusal.errorCode ?? "http_error",
-        message: refusal.message ?? `client event refused (${response.status})`,
-        status: response.status,
+        message: refusal.message ?? `client event refused (${refusal.code})`,
+        status: refusal.code,
       });
     } catch (error) {
       this.error({ code: "network", message: String((error as Error)?.message ?? error) });
@@ -275,25 +277,25 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     if (this.state === "closed") return;
     if (type === "message") return this.#onMessage(data);
     if (type === CONTROL.connected) {
-      const payload = parse<ConnectedPayload>(data);
+      const payload = parseJson<ConnectedPayload>(data);
       if (!payload) return;
       this.#tracker.advance(payload.cursor);
       return this.#emit("connected", payload);
     }
     if (type === CONTROL.gap) {
-      const payload = parse<GapPayload>(data);
+      const payload = parseJson<GapPayload>(data);
       if (!payload) return;
       this.#tracker.forget(payload.channel);
       return this.#emit("gap", payload);
     }
     if (type === CONTROL.presence) {
-      const payload = parse<PresencePayload>(data);
+      const payload = parseJson<PresencePayload>(data);
       if (!payload || !this.#handlers.has(payload.channel)) return;
       this.#presences.apply(payload);
       return this.#emit("presence", payload);
     }
     if (type === CONTROL.error) {
-      const payload = parse<ErrorPayload>(data);
+      const payload = parseJson<ErrorPayload>(data);
       if (payload) this.#emit("error", payload);
     }
   }
@@ -313,7 +315,7 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
   }
 
   #onMessage(data: string): void {
-    const envelope = parse<EventEnvelope>(data);
+    const envelope = parseJson<EventEnvelope>(data);
     if (!envelope || typeof envelope.channel !== "string") return;
     if (!this.#tracker.accept(envelope.channel, envelope.id)) return;
     if (envelope.senderId === this.#clientId) return; // this client's own client event
@@ -414,13 +416,5 @@ class LazyLink implements Link {
   close(): void {
     this.#closed = true;
     this.#link?.close();
-  }
-}
-
-function parse<T>(data: string): T | null {
-  try {
-    return JSON.parse(data) as T;
-  } catch {
-    return null;
   }
 }

@@ -22,6 +22,8 @@ import { decide } from "./failure.js";
 import type { EventSourceFactory, EventSourceLike, FetchErrorDetail, Timers } from "./types.js";
 import { watchPage, type PageSignals } from "./page-signals.js";
 import { canTransition, type ConnectionState, type Transition } from "./state.js";
+import { pageHref } from "./routes.js";
+import { parseJson } from "./source-base.js";
 import { Timer, timersOf } from "./timer.js";
 import { failureCounts, TransportChooser } from "./transport.js";
 
@@ -162,15 +164,11 @@ export class Connection implements Link {
     this.#tokenTimer = new Timer(this.#timers);
     this.#watchdog = new Timer(this.#timers);
     const doc = (globalThis as { document?: unknown }).document;
-    const location = (globalThis as { location?: { href: string } }).location;
     this.#page = watchPage(
       {
         onlineTarget: options.onlineTarget,
         visibilityTarget: options.visibilityTarget,
-        peersKey:
-          (options.crossTab ?? doc !== undefined)
-            ? new URL(options.url, location?.href ?? "http://localhost/").href
-            : null,
+        peersKey: (options.crossTab ?? doc !== undefined) ? new URL(options.url, pageHref()).href : null,
       },
       {
         online: this.#onOnline,
@@ -458,8 +456,7 @@ export class Connection implements Link {
   }
 
   #buildUrl(channels: string[], token: string | null | undefined, cursor = this.#host.resumeCursor()): string {
-    const base = (globalThis as { location?: { href: string } }).location?.href ?? "http://localhost/";
-    const url = new URL(this.#options.url, base);
+    const url = new URL(this.#options.url, pageHref());
     for (const channel of [...channels].sort()) url.searchParams.append("channel", channel);
     if (cursor) url.searchParams.set("lastEventId", cursor);
     if (token) url.searchParams.set("token", token);
@@ -467,7 +464,7 @@ export class Connection implements Link {
   }
 
   #onConnected(attempt: Attempt, event: MessageEvent): void {
-    const payload = parse<ConnectedPayload>(event);
+    const payload = parseJson<ConnectedPayload>(event.data as string);
     if (!payload) return;
     if (attempt !== this.#active && attempt !== this.#pending) return;
     attempt.connected = true;
@@ -756,13 +753,5 @@ export class Connection implements Link {
     }
     this.state = next;
     this.#host.changed({ prev, next, reason, attempt: this.attempt, delayMs });
-  }
-}
-
-function parse<T>(event: MessageEvent | Event): T | null {
-  try {
-    return JSON.parse((event as MessageEvent).data as string) as T;
-  } catch {
-    return null;
   }
 }

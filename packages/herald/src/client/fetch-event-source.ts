@@ -8,8 +8,7 @@
  */
 import { createSseParser } from "../protocol/sse-parse.js";
 import { CONTROL } from "../protocol/envelope.js";
-import { routeBeside } from "./routes.js";
-import { messageEvent, refusalOf, SourceBase } from "./source-base.js";
+import { messageEvent, parseJson, refusalOf, SourceBase } from "./source-base.js";
 import type { EventSourceLike, FetchErrorDetail } from "./types.js";
 
 export type { FetchErrorDetail } from "./types.js";
@@ -40,22 +39,10 @@ export class FetchEventSource extends SourceBase implements EventSourceLike {
    */
   async update(url: string): Promise<boolean | FetchErrorDetail> {
     if (this.readyState !== 1 || !this.#connectionId) return false;
-    const params = new URL(url, "http://relative.invalid").searchParams;
+    const connectionId = this.#connectionId;
     try {
-      const response = await fetch(routeBeside(this.url, "channels"), {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        credentials: this.#withCredentials ? "include" : "same-origin",
-        body: JSON.stringify({
-          connectionId: this.#connectionId,
-          channels: params.getAll("channel"),
-          lastEventId: params.get("lastEventId"),
-          token: params.get("token"),
-        }),
-      });
-      if (response.status === 403) return await refusalOf(response);
-      await response.body?.cancel();
-      return response.ok && this.readyState === 1;
+      const { postChannels } = await import("./requests.js");
+      return await postChannels(this.url, url, connectionId, this.#withCredentials, () => this.readyState === 1);
     } catch {
       return false;
     }
@@ -109,10 +96,6 @@ export class FetchEventSource extends SourceBase implements EventSourceLike {
 }
 
 function connectionIdOf(data: string): string | null {
-  try {
-    const id = (JSON.parse(data) as { connectionId?: unknown }).connectionId;
-    return typeof id === "string" ? id : null;
-  } catch {
-    return null;
-  }
+  const id = parseJson<{ connectionId?: unknown }>(data)?.connectionId;
+  return typeof id === "string" ? id : null;
 }

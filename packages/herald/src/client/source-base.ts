@@ -88,3 +88,12 @@ export async function refusalOf(response: Response): Promise<FetchErrorDetail> {
 export function randomId(): string {
   return `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
 }
+
+/** `JSON.parse(data)`, or null when `data` is not JSON. */
+export function parseJson<T>(data: string): T | null {
+  try {
+    return JSON.parse(data) as T;
+  } catch {
+    return null;
+  }
+}
