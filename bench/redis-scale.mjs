@@ -273,22 +273,36 @@ async function measureTopology(start, config, log) {
       };
       followed.partitionsPerNode = row.partitionsPerNode;
       out.rows.push(followed);
-      for (const f of followers) await f.close();
       if (partitions > 1) {
         // As many publishes in flight per partition as the one-partition rows have in all: the
-        // batches per partition (one script call per partition per tick) as large as theirs.
+        // batches per partition (one script call per partition per tick) as large as theirs;
+        // alone, then followed.
         const wide = CONCURRENCY * partitions;
         await publisher.call("publish", { durationMs: 1000, concurrency: wide, channels: CHANNELS });
-        const widened = {
-          name: `${rowName(partitions, false)}-wide`,
-          partitions,
-          concurrency: wide,
-          label: `Herald, ${tag}, ${n0(wide)} in flight`,
-          ...(await repeatRuns(topology, publisher, config, log, `herald ${tag} ${wide} in flight`, [], wide)),
-        };
-        widened.partitionsPerNode = row.partitionsPerNode;
-        out.rows.push(widened);
+        for (const [suffix, following] of [
+          ["", []],
+          ["-followed", followers],
+        ]) {
+          const widened = {
+            name: `${rowName(partitions, false)}-wide${suffix}`,
+            partitions,
+            concurrency: wide,
+            label: `Herald, ${tag}, ${n0(wide)} in flight${suffix ? `, every channel followed in ${FOLLOWERS} processes` : ""}`,
+            ...(await repeatRuns(
+              topology,
+              publisher,
+              config,
+              log,
+              `herald ${tag} ${wide} in flight${suffix}`,
+              following,
+              wide,
+            )),
+          };
+          widened.partitionsPerNode = row.partitionsPerNode;
+          out.rows.push(widened);
+        }
       }
+      for (const f of followers) await f.close();
       await publisher.close();
     }
 
@@ -633,12 +647,17 @@ export function renderRedisScale(data, check = null) {
   L.push("| --- | ---: | ---: | ---: | ---: | ---: |");
   for (const t of data.topologies) {
     for (const follow of t.follows ?? (t.follow ? [{ partitions: 1, ...t.follow }] : [])) {
-      const a = t.rows.find((r) => r.name === rowName(follow.partitions, false));
-      const b = t.rows.find((r) => r.name === rowName(follow.partitions, true));
-      const per = a && b ? (b.redisCpuUsPerPublish - a.redisCpuUsPerPublish) / follow.processes : null;
+      const perEvent = (name) => {
+        const a = t.rows.find((r) => r.name === name);
+        const b = t.rows.find((r) => r.name === `${name}-followed`);
+        return a && b ? (b.redisCpuUsPerPublish - a.redisCpuUsPerPublish) / follow.processes : null;
+      };
+      const name = rowName(follow.partitions, false);
+      const wide = perEvent(`${name}-wide`);
       L.push(
         `| ${t.kind === "cluster" ? "3-master Cluster" : "one redis-server"} | ${follow.partitions} | ${n0(follow.bytesPerSubscription)} | ` +
-          `${f(follow.cpuUsPerSubscription, 1)} | ${f(follow.idleCpuShareOfCore * 100, 2)}% | ${f(per, 1)} |`,
+          `${f(follow.cpuUsPerSubscription, 1)} | ${f(follow.idleCpuShareOfCore * 100, 2)}% | ${f(perEvent(name), 1)}` +
+          `${wide == null ? "" : ` (${f(wide, 1)} at ${n0(CONCURRENCY * follow.partitions)} in flight)`} |`,
       );
     }
   }
