@@ -24,7 +24,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { FetchErrorDetail } from "../../src/client/fetch-event-source.js";
 import type { EventSourceFactory, EventSourceLike } from "../../src/client/types.js";
 import { CONTROL, type ConnectedPayload, type EventEnvelope, type GapPayload } from "../../src/protocol/envelope.js";
-import type { Herald, HeraldOptions } from "../../src/server/index.js";
+import { MemoryBroker, type Herald, type HeraldOptions } from "../../src/server/index.js";
+import { CursorTracker } from "../../src/client/cursor-tracker.js";
+import { decodeCursor, parsePosition } from "../../src/protocol/cursor.js";
 import { waitFor } from "../helpers.js";
 
 /** A Herald serving one source's transport, on a real server. */
@@ -136,15 +138,17 @@ export class Recorder {
 }
 
 /** Registers the contract's `describe` block for `adapter`. */
-export function sourceContract(adapter: SourceAdapter): void {
+export function sourceContract(adapter: SourceAdapter, partitions = 1): void {
   const d = adapter.differences ?? {};
+  const inPartitions = partitions > 1 ? `, the log in ${partitions} partitions` : "";
 
-  describe(`source contract: ${adapter.name}`, () => {
+  describe(`source contract: ${adapter.name}${inPartitions}`, () => {
     let server: SourceServer;
     const recorders: Recorder[] = [];
 
     beforeEach(async () => {
-      server = await adapter.start({ ...OPTIONS });
+      const broker = partitions > 1 ? { broker: new MemoryBroker({ partitions }) } : {};
+      server = await adapter.start({ ...OPTIONS, ...broker });
     });
     afterEach(async () => {
       for (const r of recorders.splice(0)) r.close();
@@ -163,6 +167,16 @@ export function sourceContract(adapter: SourceAdapter): void {
       return recorder;
     };
     const publish = (channel: string, n: number) => server.herald.publish(channel, "tick", { n });
+    /** In the log's order; with partitions grouped by channel: order is kept per channel, not across partitions. */
+    const ordered = <T>(items: readonly T[], channelOf: (item: T) => string | undefined): T[] =>
+      partitions === 1 ? [...items] : [...items].sort((x, y) => (channelOf(x) ?? "").localeCompare(channelOf(y) ?? ""));
+    /** What a client resumes from after event `id` on `s`: its connected cursor with the id merged in. */
+    const cursorAfter = (s: Recorder, id: string): string => {
+      const tracker = new CursorTracker();
+      tracker.advance(s.connected()!.cursor);
+      tracker.advance(id);
+      return tracker.cursor!;
+    };
     const connections = () => server.herald.stats().transports[adapter.transport]?.connections ?? 0;
 
     it("1. open: open, then herald:connected with a connection id, the head cursor and the channels; readyState OPEN", async () => {
@@ -170,7 +184,10 @@ export function sourceContract(adapter: SourceAdapter): void {
       const s = open(["a", "b"]);
       await s.untilConnected();
       expect(s.connected()!.connectionId).toMatch(/./);
-      expect(s.connected()).toMatchObject({ cursor: head, channels: ["a", "b"] });
+      expect(s.connected()).toMatchObject({ channels: ["a", "b"] });
+      // The head of a's partition (with partitions, the cursor holds a position in every one).
+      const at = parsePosition(head)!;
+      expect(decodeCursor(s.connected()!.cursor).get(at.partition)).toEqual(at);
       expect(s.source.readyState).toBe(1);
       expect(s.types()).toEqual(["open", CONTROL.connected]);
     });
@@ -191,8 +208,15 @@ export function sourceContract(adapter: SourceAdapter): void {
         if (channel !== "c") expected.push({ channel, event: "tick", data: { n }, id });
       }
       await s.untilMessage(expected.at(-1)!.id);
-      expect(s.messages().map(({ channel, event, data, id }) => ({ channel, event, data, id }))).toEqual(expected);
-      expect(s.of("message").map((m) => m.lastEventId)).toEqual(expected.map((e) => e.id));
+      const got = s.messages().map(({ channel, event, data, id }) => ({ channel, event, data, id }));
+      expect(ordered(got, (e) => e.channel)).toEqual(ordered(expected, (e) => e.channel));
+      // The id, or a cursor with the event's own position first (a stream of several partitions).
+      const ids = s
+        .messages()
+        .map((m, i) => ({ channel: m.channel, id: s.of("message")[i]!.lastEventId!.split(".")[0] }));
+      expect(ordered(ids, (e) => e.channel)).toEqual(
+        ordered(expected, (e) => e.channel).map(({ channel, id }) => ({ channel, id })),
+      );
     });
 
     it("3. cursor: from an id seen earlier, exactly the events after it (none before, none twice)", async () => {
@@ -274,9 +298,9 @@ export function sourceContract(adapter: SourceAdapter): void {
       await s.untilMessage(first);
       const url = new URL(server.sseUrl);
       for (const c of ["a", "c"]) url.searchParams.append("channel", c);
-      url.searchParams.set("lastEventId", first);
+      url.searchParams.set("lastEventId", cursorAfter(s, first));
       expect(await s.source.update!(url.toString())).toBe(true);
-      const expected: string[] = [];
+      const expected = [{ channel: "a", id: first }];
       for (const [channel, n] of [
         ["c", 1],
         ["b", 2],
@@ -284,10 +308,11 @@ export function sourceContract(adapter: SourceAdapter): void {
         ["c", 4],
       ] as const) {
         const id = await publish(channel, n);
-        if (channel !== "b") expected.push(id);
+        if (channel !== "b") expected.push({ channel, id });
       }
-      await s.untilMessage(expected.at(-1)!);
-      expect(s.messages().map((m) => m.id)).toEqual([first, ...expected]);
+      await s.untilMessage(expected.at(-1)!.id);
+      const got = s.messages().map(({ channel, id }) => ({ channel, id }));
+      expect(ordered(got, (e) => e.channel)).toEqual(ordered(expected, (e) => e.channel));
       expect(s.of(CONTROL.connected)).toHaveLength(1);
       expect(s.of("error")).toEqual([]);
       await waitFor(() => connections() === 1, 10_000, `still one ${adapter.transport} connection`);
@@ -303,7 +328,7 @@ export function sourceContract(adapter: SourceAdapter): void {
       await s.untilMessage(later); // the source's own position is past `early`
       const url = new URL(server.sseUrl);
       for (const c of ["a", "c"]) url.searchParams.append("channel", c);
-      url.searchParams.set("lastEventId", first);
+      url.searchParams.set("lastEventId", cursorAfter(s, first));
       expect(await s.source.update!(url.toString())).toBe(true);
       const after = await publish("c", 3);
       await s.untilMessage(after);

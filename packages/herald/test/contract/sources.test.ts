@@ -11,7 +11,7 @@ import { createWebSocketEventSource, type WebSocketFactory } from "../../src/cli
 import { createHerald } from "../../src/server/index.js";
 import { startRoutes } from "../helpers.js";
 import { startWs } from "../ws-client/fixture.js";
-import { sourceContract, type SourceServer } from "./source-contract.js";
+import { sourceContract, type SourceAdapter, type SourceServer } from "./source-contract.js";
 
 /** A Herald's routes under `/api/realtime` on a real server. */
 async function routes(options: Parameters<typeof createHerald>[0]): Promise<SourceServer> {
@@ -20,24 +20,24 @@ async function routes(options: Parameters<typeof createHerald>[0]): Promise<Sour
   return { herald, sseUrl: `${served.base}/sse`, close: () => served.close() };
 }
 
-sourceContract({
+const sse: SourceAdapter = {
   name: "FetchEventSource (SSE)",
   transport: "sse",
   start: routes,
   factory: () => FetchEventSource,
-});
+};
 
-sourceContract({
+const poll: SourceAdapter = {
   name: "long-poll source",
   transport: "poll",
   start: routes,
   // The longest hold (25 s): a waiter the server failed to drop after close() would outlive the
   // contract's bounded wait for the count to go down.
   factory: () => createPollEventSource({ wait: 25, visibilityTarget: null }),
-});
+};
 
 const wsServers = new WeakMap<SourceServer, string>();
-sourceContract({
+const websocket: SourceAdapter = {
   name: "WebSocket source (Pusher protocol)",
   transport: "websocket",
   async start(options) {
@@ -61,4 +61,10 @@ sourceContract({
     tokenNotPresented:
       "the socket is identified by its upgrade's session; the token only goes to the poll route, and Herald's server catches up over the socket",
   },
-});
+};
+
+// Each source on a log of one partition, and of eight (a, b and c in three: ids are cursors then).
+for (const adapter of [sse, poll, websocket]) {
+  sourceContract(adapter);
+  sourceContract(adapter, 8);
+}
