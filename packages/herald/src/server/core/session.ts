@@ -99,8 +99,10 @@ export async function writeReplay(
   // partitions replayed before it at their last event, the others where the replay starts.
   const several = parts.length > 1;
   const at = new Map<number, Mark>();
-  for (const part of parts)
-    at.set(part.partition, { ...(continues(part) ? part.from! : headsOf([part]).get(part.partition)!) });
+  for (const part of parts) {
+    const { partition, snapshot } = part;
+    at.set(partition, continues(part) ? { ...part.from! } : { partition, epoch: snapshot.epoch, seq: snapshot.head });
+  }
   for (const part of parts) {
     if (!continues(part)) continue;
     const { snapshot, partition } = part;
