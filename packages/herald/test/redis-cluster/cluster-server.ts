@@ -128,6 +128,10 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
   /** The cluster as node `port` sees it. */
   const view = (port: number) => parseNodes(cli(port, "CLUSTER", "NODES"));
   const live = () => ports.filter(up);
+  /** Nodes held with SIGSTOP (holdReplica, signal): up, but they answer nothing until SIGCONT. */
+  const stopped = new Set<number>();
+  /** Nodes that answer: up and not stopped (the ones to ask about the cluster). */
+  const answering = () => live().filter((p) => !stopped.has(p));
   const healthy = () =>
     live().every((p) => {
       const info = cli(p, "CLUSTER", "INFO");
@@ -141,10 +145,11 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
       if (role[0] !== "slave") continue;
       const masterPort = Number(role[2]);
       if (!up(masterPort) || role[3] !== "connected") return false;
+      // The master's offset, read first, reached by the replica (read after: a master that goes on
+      // writing, a renewal or a trim, still lets the replica be seen in sync).
+      const masterOffset = Number(/master_repl_offset:(\d+)/.exec(cli(masterPort, "INFO", "replication"))?.[1]);
       const info = cli(port, "INFO", "replication");
       if (!info.includes("master_link_status:up") || !info.includes("master_sync_in_progress:0")) return false;
-      // The master's offset reached by the replica.
-      const masterOffset = Number(/master_repl_offset:(\d+)/.exec(cli(masterPort, "INFO", "replication"))?.[1]);
       const own = Number(/slave_repl_offset:(\d+)/.exec(info)?.[1]);
       if (!(own >= masterOffset)) return false;
     }
@@ -171,7 +176,7 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
   }
 
   const masters = () => {
-    const at = live()[0];
+    const at = answering()[0];
     if (at === undefined) return [];
     return view(at)
       .filter((n) => n.flags.includes("master") && !n.flags.includes("fail") && n.slots.length > 0 && up(n.port))
@@ -179,10 +184,10 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
   };
 
   const ownerOf = (key: string) => {
-    const at = live()[0]!;
+    const at = answering()[0]!;
     const slot = Number(cli(at, "CLUSTER", "KEYSLOT", key));
     // Asked of each master that is up, about itself: the node that serves the slot says so.
-    for (const port of live()) {
+    for (const port of answering()) {
       const self = view(port).find((n) => n.flags.includes("myself"));
       if (!self?.flags.includes("master")) continue;
       if (self.slots.some(([from, to]) => slot >= from && slot <= to)) return port;
@@ -191,7 +196,8 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
   };
 
   const replicaOf = (master: number) => {
-    const at = live().find((p) => p !== master) ?? master;
+    // Asked of another node that answers; a stopped replica still counts as the master's replica.
+    const at = answering().find((p) => p !== master) ?? master;
     const seen = view(at);
     const id = seen.find((n) => n.port === master)?.id;
     return seen.find((n) => n.master === id && n.flags.includes("slave") && up(n.port))?.port;
@@ -202,6 +208,7 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
       const child = children.get(port);
       if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once("exit", () => resolve());
+      stopped.delete(port);
       child.kill("SIGCONT"); // a stopped node dies too
       child.kill("SIGKILL");
     });
@@ -249,11 +256,20 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
       await start(port);
       await waitFor(
         () => cli(port, "ROLE").split("\n")[0] === "slave" && healthy() && replicasInSync(),
-        30_000,
+        45_000,
         `node ${port} back as a replica, in sync`,
-      );
+      ).catch((error: Error) => {
+        const role = cli(port, "ROLE").split("\n").slice(0, 4).join(" ");
+        const link = cli(port, "INFO", "replication")
+          .split(/\r?\n/)
+          .filter((l) => /^(master_link_status|master_sync_in_progress|slave_repl_offset)/.test(l))
+          .join(" ");
+        throw new Error(`${error.message} (ROLE ${role}; ${link}; healthy ${healthy()})`);
+      });
     },
     signal(port, signal) {
+      if (signal === "SIGSTOP") stopped.add(port);
+      if (signal === "SIGCONT") stopped.delete(port);
       children.get(port)?.kill(signal);
     },
     holdReplica(port) {
@@ -261,6 +277,7 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
       if (replica === undefined) throw new Error(`master ${port} has no replica that is up`);
       const link = Number(/addr=[\d.]+:(\d+)/.exec(cli(port, "CLIENT", "LIST", "TYPE", "replica"))?.[1]);
       const offset = Number(info(replica, "replication").slave_repl_offset);
+      stopped.add(replica);
       children.get(replica)!.kill("SIGSTOP");
       return {
         replica,
@@ -268,7 +285,10 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
           const produced = Number(info(port, "replication").master_repl_offset) - offset;
           return produced - socketQueues(port, link);
         },
-        release: () => children.get(replica)?.kill("SIGCONT"),
+        release: () => {
+          stopped.delete(replica);
+          children.get(replica)?.kill("SIGCONT");
+        },
       };
     },
     async stop() {

@@ -5,18 +5,17 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { RedisBroker, type RedisBrokerOptions } from "../../src/brokers/redis.js";
+import { RedisBroker } from "../../src/brokers/redis.js";
 import { createHerald } from "../../src/server/index.js";
 
 const [nodes, prefix, partitions] = process.argv.slice(2);
 const herald = createHerald({
-  // `partitions` is passed as RedisBroker takes it (issue 23); a broker without the option ignores it.
   broker: new RedisBroker({
     cluster: { nodes: JSON.parse(nodes!) as { host: string; port: number }[] },
     prefix,
     partitions: Number(partitions),
     onError: () => {},
-  } as RedisBrokerOptions),
+  }),
   limits: { connectPerIp: false, maxConnectionsPerIp: false },
 });
 const server = http.createServer((req, res) => void herald.handleNode(req, res));
