@@ -7,6 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
 import { redisPort } from "../redis/ports.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -203,6 +204,35 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
     return seen.find((n) => n.master === id && n.flags.includes("slave") && up(n.port))?.port;
   };
 
+  /**
+   * Ports of killed nodes, held by this process until the node starts again: the port ranges are
+   * per vitest worker, so another vitest process on the machine (another worktree's run) may pick a
+   * port it finds free, and a redis-server of its own there would take this node's place (its start
+   * fails, and this cluster's nodes would gossip with a stranger). A connection is closed at once,
+   * as to a dead node.
+   */
+  const reserved = new Map<number, net.Server[]>();
+  const reserve = async (port: number) => {
+    const servers = await Promise.all(
+      [port, port + 10_000].map(
+        (p) =>
+          new Promise<net.Server | undefined>((resolve) => {
+            const server = net.createServer((socket) => socket.destroy());
+            server.once("error", () => resolve(undefined));
+            server.listen(p, "127.0.0.1", () => resolve(server));
+          }),
+      ),
+    );
+    reserved.set(
+      port,
+      servers.filter((s): s is net.Server => s !== undefined),
+    );
+  };
+  const unreserve = async (port: number) => {
+    for (const server of reserved.get(port) ?? []) await new Promise((r) => server.close(r));
+    reserved.delete(port);
+  };
+
   const kill = (port: number) =>
     new Promise<void>((resolve) => {
       const child = children.get(port);
@@ -231,6 +261,7 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
       const slots = view(port).find((n) => n.flags.includes("myself"))?.slots ?? [];
       if (slots.length === 0) throw new Error(`node ${port} is not a master serving slots`);
       await kill(port);
+      await reserve(port);
       const promoted = () => {
         const self = view(replica).find((n) => n.flags.includes("myself"));
         if (!self?.flags.includes("master")) return false;
@@ -253,6 +284,7 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
     },
     async rejoin(port) {
       if (up(port)) return;
+      await unreserve(port);
       await start(port);
       await waitFor(
         () => cli(port, "ROLE").split("\n")[0] === "slave" && healthy() && replicasInSync(),
@@ -293,6 +325,7 @@ export async function startCluster(setup: ClusterSetup = {}): Promise<TestCluste
     },
     async stop() {
       await Promise.all(ports.map(kill));
+      await Promise.all(ports.map(unreserve));
       rmSync(dir, { recursive: true, force: true });
     },
   };
