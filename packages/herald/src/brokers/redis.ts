@@ -288,6 +288,15 @@ export class RedisBroker implements Broker {
       // (retried until one succeeds).
       const schedule = () => this.scheduleCatchUp(all);
       for (const event of ["-node", "+node", "node error", "-subscriber", "+subscriber"]) this.sub.on(event, schedule);
+      // A slot that moves to another master takes its sharded subscriptions with it: the old master
+      // ends them with a `sunsubscribe` nobody asked for, which ioredis reports as a sharded
+      // subscriber's `nodeError`, and nothing else refreshes the slot map. So: hold, refresh the map
+      // (ioredis subscribes again on the new owner), and catch up from the log.
+      const cluster = this.sub;
+      this.sub.on("nodeError", () => {
+        schedule();
+        cluster.refreshSlotsCache();
+      });
     }
   }
 

@@ -16,10 +16,9 @@
  * live (no reconnect in any client), and each moved channel's bus is subscribed, over sharded
  * pub/sub, on its slot's new master by both instances (PUBSUB SHARDNUMSUB).
  *
- * The scenario runs once, in the first test, which checks what holds today: no duplicate, order
- * kept, nothing unknown, no reconnect, and every accepted event of the partitions that did not move.
- * The second test checks the moved partitions' channels and their subscription on the new masters:
- * it fails today (see the comment above it), so it is marked `it.fails`, and it only reads what the
+ * The scenario runs once, in the first test, which checks no duplicate, order kept, nothing unknown,
+ * no reconnect, and every accepted event of the partitions that did not move. The second checks the
+ * moved partitions' channels and their subscription on the new masters; it only reads what the
  * first recorded (a scenario that could not run fails the first test, not the second).
  *
  * `SLOT_MOVE_SEED` picks other partitions, targets and channels (default 23); `SLOT_MOVE_VERBOSE=1`
@@ -489,32 +488,21 @@ describe("a slot moving between masters (3 masters, 2 Herald instances, partitio
     ).toEqual(watchers.map(() => 0));
   }, 60_000);
 
-  // FAILS today (issue 23), reliably (every run, seeds 1 to 8 and 23 tried) and for this reason: at
-  // `CLUSTER SETSLOT <slot> NODE <target>` the old master drops its shard channel subscriptions of
-  // the slot and tells each subscriber with a `sunsubscribe <bus> <count>` push. ioredis 5's sharded
-  // subscriber has no command waiting for it, so it reports "Command queue state error … Last reply:
-  // sunsubscribe,<bus>,<count>" as a `nodeError` event of the Cluster, which RedisBroker does not
-  // listen to (it listens to `node error`, `±node`, `±subscriber`); the subscriber Cluster's slot map
-  // is refreshed only on a MOVED reply to one of its own commands, a lost node or a failed
-  // subscriber connection (no `slotsRefreshInterval`), so nobody resubscribes the buses on the new
-  // master; and RedisBroker's catch-up waits for node or subscriber changes or for a live message
-  // whose `prev` it missed, none of which comes. So, from the move on, the moved partitions' channels
-  // get no live event at all (PUBSUB SHARDNUMSUB on the new master: 0 for both instances), and no
-  // `herald:gap` either: every event accepted after the move is lost for the open streams, silently
-  // (a client that happens to reconnect gets them from the log). Make this `it` once the broker
-  // follows moved slots.
-  it.fails(
-    "every accepted event of the moved partitions reaches every client once and in order (or a gap), live after the moves; each moved bus is subscribed on its new master",
-    () => {
-      expect(outcome, "the scenario ran").toBeDefined();
-      const { summary, channels, moved, shardNumSub } = outcome!;
-      const problems = problemsOf(
-        outcome!,
-        channels.filter((c) => moved.has(c)),
-      );
-      if (process.env.SLOT_MOVE_VERBOSE) console.log(problems.join("\n"));
-      expect(problems, summary).toEqual([]);
-      for (const c of moved) expect(shardNumSub.get(c)?.count, `${c}: ${summary}`).toBe(2);
-    },
-  );
+  // At `CLUSTER SETSLOT <slot> NODE <target>` the old master drops its shard channel subscriptions of
+  // the slot and tells each subscriber with a `sunsubscribe <bus> <count>` push, which ioredis 5
+  // reports as a sharded subscriber's `nodeError`. Before RedisBroker listened to it (refreshing the
+  // slot map and catching up from the log), the moved partitions' channels got no live event after
+  // the move and no `herald:gap` (SHARDNUMSUB 0 on the new masters, every seed tried): this test
+  // failed for that reason.
+  it("every accepted event of the moved partitions reaches every client once and in order (or a gap), live after the moves; each moved bus is subscribed on its new master", () => {
+    expect(outcome, "the scenario ran").toBeDefined();
+    const { summary, channels, moved, shardNumSub } = outcome!;
+    const problems = problemsOf(
+      outcome!,
+      channels.filter((c) => moved.has(c)),
+    );
+    if (process.env.SLOT_MOVE_VERBOSE) console.log(problems.join("\n"));
+    expect(problems, summary).toEqual([]);
+    for (const c of moved) expect(shardNumSub.get(c)?.count, `${c}: ${summary}`).toBe(2);
+  });
 });
