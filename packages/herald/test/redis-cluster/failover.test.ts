@@ -208,15 +208,16 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
     expect(watchers.every((w) => w.reconnects >= 1)).toBe(true);
   }, 100_000);
 
-  it.each<[string, boolean]>([
-    ["with its replica in step", false],
-    ["with its replica held behind (acknowledged writes lost)", true],
+  it.each<[string, boolean, boolean]>([
+    ["with its replica in step", false, false],
+    ["with its replica held behind (acknowledged writes lost)", true, false],
+    ["with its replica held behind, the publishing instance replaced at the kill", true, true],
   ])(
     "a master killed mid-stream %s, its replica promoted: every accepted event once and in order per channel, or a gap",
-    async (_, lagging) => {
+    async (_, lagging, replaced) => {
       const prefix = `ff${++prefixCount}`;
       const channels = Array.from({ length: 12 }, (_, i) => `feed-${i}`);
-      const publisher = instance(prefix);
+      let publisher = instance(prefix);
       const subscribed = instance(prefix);
       const server = await startServer(subscribed);
       cleanups.push(() => server.close());
@@ -286,6 +287,14 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
       const offsetAtKill = Number(info(victim.port, "replication").master_repl_offset);
       const failingOver = cluster.failover(victim.port); // SIGKILL sent now
       hold?.release();
+      if (replaced) {
+        // The instance that published the lost writes goes away with the master: from here on a
+        // new one publishes, which never saw them (only the subscribed instance and its clients did).
+        const old = publisher;
+        heralds.splice(heralds.indexOf(old), 1);
+        publisher = instance(prefix);
+        void old.close().catch(() => {});
+      }
       const promoted = await failingOver;
       // What the promoted replica lacks of the dead master's replication stream.
       const lostBytes = offsetAtKill - (Number(info(promoted, "replication").second_repl_offset) - 1);
