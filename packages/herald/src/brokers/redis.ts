@@ -88,6 +88,8 @@ interface ChannelState {
   /** Epoch (of the channel's partition) and highest seq delivered (or covered by the head at subscribe time). */
   epoch: string | undefined;
   lastSeq: number;
+  /** `ts` of the event at `lastSeq` (Infinity when that position came from a head or a loss, not an event). */
+  lastTs: number;
   /** Messages held while a catch-up is pending or under way: the event, its epoch, its channel's previous seq. */
   held: Held[] | null;
 }
@@ -487,6 +489,7 @@ export class RedisBroker implements Broker {
         ready: Promise.resolve(),
         epoch: undefined,
         lastSeq: 0,
+        lastTs: Infinity,
         held: this.parts[partition]!.holding ? [] : null,
       };
       const bus = this.busKey(channel);
@@ -496,7 +499,10 @@ export class RedisBroker implements Broker {
           // Events up to the head at this point are covered by the subscriber's snapshot.
           const { epoch, head } = await this.query(partition, [], 0, 0);
           if (created.epoch === undefined) created.epoch = epoch;
-          if (created.epoch === epoch) created.lastSeq = Math.max(created.lastSeq, head);
+          if (created.epoch === epoch && head > created.lastSeq) {
+            created.lastSeq = head;
+            created.lastTs = Infinity;
+          }
         });
       created.ready.catch(() => {}); // the caller sees the rejection through `ready`
       this.channels.set(channel, created);
@@ -727,6 +733,7 @@ export class RedisBroker implements Broker {
       const epoch = snap?.epoch;
       if (!state || epoch === undefined || state.epoch !== epoch || through <= state.lastSeq) continue;
       state.lastSeq = through;
+      state.lastTs = Infinity;
       for (const onLost of [...state.lossListeners]) onLost(epoch, through);
     }
     const items: [event: StoredEvent, epoch: string, prev: number | undefined][] = [];
@@ -761,6 +768,18 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /**
+   * Makes the partition's next script start a new epoch after its counter (the highest seq seen is
+   * taken as beyond any: see CURRENT_EPOCH), then catches the partition up: its subscribers learn
+   * the epoch changed and their clients get a gap, instead of positions given twice.
+   */
+  private fence(partition: number, epoch: string): void {
+    const part = this.parts[partition]!;
+    if (part.seenEpoch !== epoch) return;
+    part.seenSeq = Number.MAX_SAFE_INTEGER;
+    this.scheduleCatchUp([partition]);
+  }
+
   /** Hands `event` to the channel's listeners unless it was already delivered (in this epoch). */
   private deliver(state: ChannelState, event: StoredEvent, epoch: string): void {
     if (epoch !== state.epoch) {
@@ -768,8 +787,16 @@ export class RedisBroker implements Broker {
       state.lastSeq = 0;
     }
     this.see(state.partition, epoch, event.seq);
-    if (event.seq <= state.lastSeq) return;
+    if (event.seq <= state.lastSeq) {
+      // A position delivered already: the same event again (the bus after a catch-up), or, when it
+      // is younger than the event delivered at `lastSeq`, a new event the log numbered again after a
+      // failover lost the writes that had those positions, seen first here (a publisher that never
+      // saw them gave them out): the partition must start a new epoch, so clients are told.
+      if (event.ts > state.lastTs) this.fence(state.partition, epoch);
+      return;
+    }
     state.lastSeq = event.seq;
+    state.lastTs = event.ts;
     for (const listener of [...state.listeners]) listener(event, epoch);
   }
 
