@@ -10,7 +10,7 @@
  * ends it with an `error` event carrying `code`, `retryAfter` and `errorCode`, as FetchEventSource
  * does: the client decides what to do.
  */
-import type { EventEnvelope, GapPayload, PresenceMember } from "../protocol/envelope.js";
+import type { PollReply } from "../protocol/envelope.js";
 import { pollUrlOf } from "./routes.js";
 import { timersOf } from "./timer.js";
 import { Listeners, messageEvent, randomId, refusalOf, SourceBase } from "./source-base.js";
@@ -35,17 +35,6 @@ export interface PollOptions {
   random?: () => number;
   /** `fetch` to use (default: the global one). */
   fetch?: typeof fetch;
-}
-
-/** What a poll answers (see the server's `http/poll.ts`). */
-interface PollAnswer {
-  events: EventEnvelope[];
-  cursor: string;
-  retryMs: number;
-  gaps: GapPayload[];
-  token?: string;
-  /** Member lists of presence channels that changed since this poller's last answer. */
-  presence?: Record<string, { members: PresenceMember[]; me: string }>;
 }
 
 /** A polling source's constructor; `listeners` are those of the source it works for (see `poll-event-source.ts`). */
@@ -160,7 +149,7 @@ export function createPollSource(options: PollOptions = {}): PollSourceFactory {
       // A newer request (a channel change) replaced this one: its answer is not read.
       const superseded = () => this.#request !== request || this.readyState === 2;
       let response: Response;
-      let answer: PollAnswer;
+      let answer: PollReply;
       const href = url.origin === "http://relative.invalid" ? `${url.pathname}${url.search}` : url.toString();
       try {
         try {
@@ -176,7 +165,7 @@ export function createPollSource(options: PollOptions = {}): PollSourceFactory {
         if (superseded()) return;
         if (response.status !== 200) return this.fail(await refusalOf(response));
         try {
-          answer = (await response.json()) as PollAnswer;
+          answer = (await response.json()) as PollReply;
         } catch {
           if (superseded()) return;
           return this.fail({ code: response.status, message: "poll answer is not JSON" });
@@ -214,7 +203,7 @@ export function createPollSource(options: PollOptions = {}): PollSourceFactory {
       this.#schedule(answer);
     }
 
-    #schedule(answer: PollAnswer): void {
+    #schedule(answer: PollReply): void {
       let delay: number;
       if (this.#wait > 0) delay = answer.retryMs;
       else if (answer.events.length > 0 || answer.gaps.length > 0) {

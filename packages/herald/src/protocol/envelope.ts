@@ -101,3 +101,26 @@ export interface PresencePayload {
   /** With `members`: the user id this connection joined as (null if unknown). */
   me?: string | null;
 }
+
+/**
+ * What a poll answers (its JSON body). Built as text from each stored event's JSON as it is
+ * (server/core/poll.ts): `data` is never parsed and re-serialized on the server. The browser's poll
+ * source reads it.
+ */
+export interface PollReply {
+  /** Events after the cursor, oldest first, in the SSE envelope. */
+  events: EventEnvelope[];
+  /** Send it back as `lastEventId` next time. */
+  cursor: string;
+  /** Suggested wait before the next poll, in ms. */
+  retryMs: number;
+  /** Channels whose events after the cursor could not all be answered (as SSE's `herald:gap`). */
+  gaps: GapPayload[];
+  /** The single-use token for the next poll, when this one was made with a token. */
+  token?: string;
+  /**
+   * For a signed-in poller that sent `pid`: the member lists of its presence channels that changed
+   * since its last answer (by channel), with the user id it is present as.
+   */
+  presence?: Record<string, { members: PresenceMember[]; me: string }>;
+}

@@ -26,13 +26,11 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { EventSource } from "eventsource";
 import { RedisBroker } from "../../src/brokers/redis.js";
 import { partitionLayout } from "../../src/brokers/redis/layout.js";
 import { partitionOf } from "../../src/protocol/partition.js";
 import { createHerald, type Herald } from "../../src/server/index.js";
-import { createHeraldClient, type HeraldClient } from "../../src/client/index.js";
-import type { GapPayload } from "../../src/protocol/envelope.js";
+import { watch as watchOn, type Watcher } from "./watcher.js";
 import { prng, startServer, waitFor } from "../helpers.js";
 import { startCluster, type TestCluster } from "./cluster-server.js";
 
@@ -74,35 +72,8 @@ function instance(prefix: string): Herald {
   return herald;
 }
 
-/** One SSE client on `channels`, recording each channel's `n`s, the gaps it is told and its reconnects. */
-interface Watcher {
-  readonly client: HeraldClient;
-  readonly received: Map<string, number[]>;
-  readonly gaps: GapPayload[];
-  reconnects: number;
-}
-
-function watch(url: string, channels: readonly string[]): Watcher {
-  const client = createHeraldClient({
-    url: `${url}?`,
-    EventSource: EventSource as never,
-    backoff: { baseMs: 20, capMs: 200 },
-    onlineTarget: null,
-    visibilityTarget: null,
-  });
-  cleanups.push(() => client.close());
-  const watcher: Watcher = { client, received: new Map(), gaps: [], reconnects: 0 };
-  client.on("gap", (g) => watcher.gaps.push(g));
-  client.on("state", (t) => {
-    if (t.prev === "connected" && t.next !== "connected") watcher.reconnects++;
-  });
-  for (const channel of channels) {
-    const list: number[] = [];
-    watcher.received.set(channel, list);
-    client.subscribe<{ n: number }>(channel, (e) => list.push(e.data.n));
-  }
-  return watcher;
-}
+/** {@link watchOn} with this file's cleanups. */
+const watch = (url: string, channels: readonly string[]) => watchOn(url, channels, cleanups);
 
 /** A node of the Cluster, with an admin connection of its own. */
 interface Node {

@@ -9,7 +9,6 @@
  * keeps polling (core/presence.ts, `PollPresence`).
  */
 import { Buffer } from "node:buffer";
-import type { EventEnvelope, GapPayload, PresenceMember } from "../../protocol/envelope.js";
 import { HeraldError } from "../../protocol/errors.js";
 import { firstAnswer, longPoll, readPoll, withToken, type GoneSignal, type PollAnswer } from "../core/poll.js";
 import { headsOf, readAfter } from "../core/partitions.js";
@@ -17,28 +16,6 @@ import { admit, originHeaders, type Admitted, type IncomingRequest } from "./adm
 import type { HeraldCore } from "./edge.js";
 import type { JsonReply } from "./routes.js";
 import { toHeraldError } from "./responses.js";
-
-/**
- * What a poll answers (its JSON body). Built as text from each stored event's JSON as it is
- * (core/poll.ts): `data` is never parsed and re-serialized on the server.
- */
-export interface PollReply {
-  /** Events after the cursor, oldest first, in the SSE envelope. */
-  events: EventEnvelope[];
-  /** Send it back as `lastEventId` next time. */
-  cursor: string;
-  /** Suggested wait before the next poll, in ms. */
-  retryMs: number;
-  /** Channels whose events after the cursor could not all be answered (as SSE's `herald:gap`). */
-  gaps: GapPayload[];
-  /** The single-use token for the next poll, when this one was made with a token. */
-  token?: string;
-  /**
-   * For a signed-in poller that sent `pid`: the member lists of its presence channels that changed
-   * since its last answer (by channel), with the user id it is present as.
-   */
-  presence?: Record<string, { members: PresenceMember[]; me: string }>;
-}
 
 /** What a poller may name itself (`pid`). */
 const POLL_ID = /^[A-Za-z0-9_-]{1,64}$/;
