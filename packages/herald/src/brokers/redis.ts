@@ -5,6 +5,7 @@
  */
 import { Cluster, Redis, ReplyError, type ClusterNode, type ClusterOptions, type RedisOptions } from "ioredis";
 import { newEpoch } from "../protocol/cursor.js";
+import { HeraldError } from "../protocol/errors.js";
 import { patternLookup } from "../protocol/channels.js";
 import { checkPartitions, partitionOf } from "../protocol/partition.js";
 import {
@@ -58,6 +59,17 @@ export interface RedisBrokerOptions {
    * process of one `prefix` must be given the same; another count names other keys (a new log).
    */
   partitions?: number;
+  /**
+   * Replicas that must hold a publish before it is accepted (default 0: accepted once the master
+   * wrote it). Redis replicates asynchronously, so a master that fails may take its last
+   * acknowledged writes with it; with `replicas: 1` each publish call is followed by `WAIT 1` on the
+   * same master, and its publishes reject (`broker_unavailable`) when no replica confirmed within
+   * `replicaTimeoutMs`: what was accepted survives a failover. A rejected publish may still be
+   * delivered (the master wrote it). Costs a round trip to a replica on every publish call.
+   */
+  replicas?: number;
+  /** How long a publish waits for `replicas`, in ms (default 1,000). */
+  replicaTimeoutMs?: number;
   /**
    * Redis Cluster: its start nodes (and ioredis `Cluster` options). Every key of one partition is
    * named `{tag}:…` with the partition's hash tag, so each script touches one slot; with more than
@@ -226,6 +238,8 @@ export class RedisBroker implements Broker {
   private batch: PendingPublish[] = [];
   private batchBytes = 0;
   private flushQueued = false;
+  private readonly replicas: number;
+  private readonly replicaTimeoutMs: number;
 
   constructor(options: RedisBrokerOptions = {}) {
     const prefix = options.prefix ?? "herald";
@@ -237,6 +251,8 @@ export class RedisBroker implements Broker {
       holding: false,
       holdingSince: undefined,
     }));
+    this.replicas = options.replicas ?? 0;
+    this.replicaTimeoutMs = options.replicaTimeoutMs ?? 1000;
     this.maxEvents = options.maxEventsPerChannel ?? 1000;
     this.maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
     const retention = options.retention ?? {};
@@ -433,6 +449,37 @@ export class RedisBroker implements Broker {
     for (const [partition, group] of byPartition) this.send(partition, group);
   }
 
+  /**
+   * Runs the publish script (`count` events of `partition`); with `replicas`, followed by `WAIT` in
+   * the same pipeline (so on the same master), and rejected when fewer replicas confirmed in time.
+   */
+  private async publishCall(
+    partition: number,
+    count: number,
+    args: (string | number)[],
+  ): Promise<[string, string, string]> {
+    if (this.replicas === 0) return this.cmd.heraldPublish(...args);
+    const pipeline = this.cmd.pipeline() as unknown as {
+      heraldPublish(...args: (string | number)[]): unknown;
+      wait(replicas: number, timeout: number): unknown;
+      exec(): Promise<[Error | null, unknown][] | null>;
+    };
+    pipeline.heraldPublish(...args);
+    pipeline.wait(this.replicas, this.replicaTimeoutMs);
+    const [published, waited] = (await pipeline.exec()) ?? [];
+    if (!published || !waited) throw new HeraldError("broker_unavailable", "the publish was not answered");
+    if (published[0]) throw published[0];
+    const reply = published[1] as [string, string, string];
+    if (waited[0] || Number(waited[1]) < this.replicas) {
+      // Written on the master all the same: its positions were given out (see `see`).
+      this.see(partition, reply[0], Number(reply[1]) + count - 1);
+      throw new HeraldError("broker_unavailable", `no ${this.replicas} replica(s) confirmed the publish in time`, {
+        cause: waited[0] ?? undefined,
+      });
+    }
+    return reply;
+  }
+
   /** One publish script call for `batch`, all of partition `partition`. */
   private send(partition: number, batch: PendingPublish[]): void {
     const part = this.parts[partition]!;
@@ -447,35 +494,34 @@ export class RedisBroker implements Broker {
       }
       events.push(at, p.event, p.meta, p.json);
     }
-    this.cmd
-      .heraldPublish(
-        5 + channels.length,
-        ...part.keys.fixed,
-        ...channels.map((c) => part.keys.stream + c),
-        newEpoch(),
-        part.seenEpoch,
-        part.seenSeq,
-        part.keys.bus,
-        EXPIRY_MARGIN_MS,
-        this.partitions > 1 ? 1 : 0,
-        ...channels.flatMap(this.limitsOf),
-        ...events,
-      )
-      .then(
-        ([epoch, first, ts]) => {
-          const seq = Number(first);
-          const time = Number(ts);
-          this.see(partition, epoch, seq + batch.length - 1);
-          batch.forEach((p, i) => {
-            const stored = { seq: seq + i, channel: p.channel, event: p.event, json: p.json, ts: time, epoch };
-            const meta = decodeMeta(p.meta);
-            p.resolve(meta ? { ...stored, meta } : stored);
-          });
-        },
-        (error: unknown) => {
-          for (const p of batch) p.reject(error);
-        },
-      );
+    const args = [
+      5 + channels.length,
+      ...part.keys.fixed,
+      ...channels.map((c) => part.keys.stream + c),
+      newEpoch(),
+      part.seenEpoch,
+      part.seenSeq,
+      part.keys.bus,
+      EXPIRY_MARGIN_MS,
+      this.partitions > 1 ? 1 : 0,
+      ...channels.flatMap(this.limitsOf),
+      ...events,
+    ];
+    this.publishCall(partition, batch.length, args).then(
+      ([epoch, first, ts]) => {
+        const seq = Number(first);
+        const time = Number(ts);
+        this.see(partition, epoch, seq + batch.length - 1);
+        batch.forEach((p, i) => {
+          const stored = { seq: seq + i, channel: p.channel, event: p.event, json: p.json, ts: time, epoch };
+          const meta = decodeMeta(p.meta);
+          p.resolve(meta ? { ...stored, meta } : stored);
+        });
+      },
+      (error: unknown) => {
+        for (const p of batch) p.reject(error);
+      },
+    );
   }
 
   subscribe(channel: string, listener: BrokerListener, onLost?: BrokerLossListener): BrokerSubscription {

@@ -16,8 +16,11 @@ export interface TestRedis {
   start(): Promise<void>;
 }
 
-/** Starts a private redis-server; throws a clear message when the binary is missing. */
-export async function startRedis(): Promise<TestRedis> {
+/**
+ * Starts a private redis-server (with `args` added, e.g. `["--replicaof", "127.0.0.1", "6400"]`);
+ * throws a clear message when the binary is missing.
+ */
+export async function startRedis(args: readonly string[] = []): Promise<TestRedis> {
   const probe = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
   if (probe.error || probe.status !== 0) throw new Error("redis-server not found: apt-get install redis-server");
   const port = await redisPort();
@@ -25,7 +28,7 @@ export async function startRedis(): Promise<TestRedis> {
   const start = async () => {
     const proc = spawn(
       "redis-server",
-      ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+      ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1", ...args],
       { stdio: "ignore" },
     );
     child = proc;
