@@ -480,6 +480,22 @@ export class RedisBroker implements Broker {
     return reply;
   }
 
+  /**
+   * What every script of partition `part` begins with: the number of keys, its fixed keys and the
+   * streams of `channels`, then a candidate epoch and where this process stands in the partition.
+   */
+  private scriptHead(part: PartitionState, channels: readonly string[]): (string | number)[] {
+    const streams = channels.map((c) => part.keys.stream + c);
+    return [
+      part.keys.fixed.length + streams.length,
+      ...part.keys.fixed,
+      ...streams,
+      newEpoch(),
+      part.seenEpoch,
+      part.seenSeq,
+    ];
+  }
+
   /** One publish script call for `batch`, all of partition `partition`. */
   private send(partition: number, batch: PendingPublish[]): void {
     const part = this.parts[partition]!;
@@ -495,12 +511,7 @@ export class RedisBroker implements Broker {
       events.push(at, p.event, p.meta, p.json);
     }
     const args = [
-      5 + channels.length,
-      ...part.keys.fixed,
-      ...channels.map((c) => part.keys.stream + c),
-      newEpoch(),
-      part.seenEpoch,
-      part.seenSeq,
+      ...this.scriptHead(part, channels),
       part.keys.bus,
       EXPIRY_MARGIN_MS,
       this.partitions > 1 ? 1 : 0,
@@ -613,12 +624,7 @@ export class RedisBroker implements Broker {
     const part = this.parts[partition]!;
     const last = Number.isFinite(before) ? `${Math.max(0, Math.ceil(before) - 1)}-0` : "+";
     const [epoch, head, more, flat] = await this.cmd.heraldLatest(
-      6,
-      ...part.keys.fixed,
-      part.keys.stream + channel,
-      newEpoch(),
-      part.seenEpoch,
-      part.seenSeq,
+      ...this.scriptHead(part, [channel]),
       last,
       Math.max(0, Math.floor(limit)),
       ...this.limitsOf(channel).slice(1),
@@ -642,12 +648,7 @@ export class RedisBroker implements Broker {
     this.flush();
     const part = this.parts[partition]!;
     const reply = await this.cmd.heraldSnapshot(
-      5 + channels.length,
-      ...part.keys.fixed,
-      ...channels.map((c) => part.keys.stream + c),
-      newEpoch(),
-      part.seenEpoch,
-      part.seenSeq,
+      ...this.scriptHead(part, channels),
       after,
       limit,
       ...channels.flatMap(this.limitsOf),

@@ -3,7 +3,10 @@
  * persistence, which tests can stop and restart on the same port.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { redisPort } from "./ports.js";
 
 /** A running (or stopped) private Redis. */
@@ -24,11 +27,13 @@ export async function startRedis(args: readonly string[] = []): Promise<TestRedi
   const probe = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
   if (probe.error || probe.status !== 0) throw new Error("redis-server not found: apt-get install redis-server");
   const port = await redisPort();
+  // Its files (a replica's full sync writes an RDB) go to a directory of its own, not the cwd.
+  const dir = mkdtempSync(join(tmpdir(), "herald-redis-"));
   let child: ChildProcess | undefined;
   const start = async () => {
     const proc = spawn(
       "redis-server",
-      ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1", ...args],
+      ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--dir", dir, ...args],
       { stdio: "ignore" },
     );
     child = proc;
