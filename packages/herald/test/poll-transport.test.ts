@@ -191,13 +191,14 @@ describe("poll transport and negotiation", () => {
     expect(client.state).toBe("connected");
   }, 30_000);
 
-  it.each<["memory" | "redis"]>([["memory"], ["redis"]])(
+  // With 4 partitions the three channels are in three: the poll cursor holds three positions.
+  it.each<["memory" | "redis" | "redis, 4 partitions"]>([["memory"], ["redis"], ["redis, 4 partitions"]])(
     "resumes without loss on the poll transport while connections are cut at random (%s broker)",
     async (setup) => {
-      const broker =
-        setup === "redis"
-          ? new RedisBroker({ url: (await redisServer()).url, prefix: `poll-resume-${Date.now()}` })
-          : undefined;
+      const partitions = setup === "redis" ? 1 : 4;
+      const broker = setup.startsWith("redis")
+        ? new RedisBroker({ url: (await redisServer()).url, prefix: `poll-resume-${Date.now()}`, partitions })
+        : undefined;
       const { herald, port, sockets } = await app({}, broker);
       const origin = `http://127.0.0.1:${port}`;
       await resumeUnderCuts(

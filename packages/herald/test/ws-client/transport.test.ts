@@ -76,12 +76,20 @@ describe("Herald's client on the WebSocket transport", () => {
     expect(f.upgrades).toBe(upgrades);
   });
 
-  it.each<["memory" | "redis"]>([["memory"], ["redis"]])(
+  // With 4 partitions the three channels are in three: the resume cursor holds three positions.
+  it.each<["memory" | "redis" | "redis, 4 partitions"]>([["memory"], ["redis"], ["redis, 4 partitions"]])(
     "delivers every event exactly once, in order per channel, while connections are cut at random (%s broker)",
     async (setup) => {
+      const partitions = setup === "redis" ? 1 : 4;
       const f = (fx = await startWs(
-        setup === "redis"
-          ? { broker: new RedisBroker({ url: (await redisServer()).url, prefix: `ws-resume-${Date.now()}` }) }
+        setup.startsWith("redis")
+          ? {
+              broker: new RedisBroker({
+                url: (await redisServer()).url,
+                prefix: `ws-resume-${Date.now()}`,
+                partitions,
+              }),
+            }
           : {},
       ));
       await resumeUnderCuts(
