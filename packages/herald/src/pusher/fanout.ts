@@ -11,7 +11,6 @@ import type { Broker, EventMeta, StoredEvent } from "../brokers/types.js";
 import type { Herald } from "../server/herald.js";
 import type { Following, Hub } from "../server/core/hub.js";
 import { encodePosition } from "../protocol/cursor.js";
-import { partitionsOf } from "../server/core/partitions.js";
 import { brokerChannel, isCacheChannel, pusherDataOfBrokerJson } from "./channels.js";
 
 /** The name of the extra field carrying Herald's event id (`{epoch}-{seq}`) on event frames. */
@@ -39,6 +38,8 @@ export interface CachedEvent {
 interface ChannelState {
   readonly name: string;
   readonly broker: string;
+  /** The partition of the broker's log the channel is in. */
+  readonly partition: number;
   /** Its namespace label, when the namespace label is on (deliveries are counted by it). */
   readonly namespace: string | undefined;
   readonly targets: Set<FanoutTarget>;
@@ -67,6 +68,7 @@ export class Fanout {
       const created: ChannelState = {
         name,
         broker,
+        partition: this.hub.partitionOf(broker),
         namespace: this.hub.telemetry.namespaces?.of(broker),
         targets: new Set(),
         upstream: this.hub.follow(broker, {
@@ -144,7 +146,7 @@ export class Fanout {
     const broker = brokerChannel(name)!;
     const known = this.cache.get(broker);
     if (known && this.now() - known.ts <= this.cacheTtlMs) return known;
-    const partition = partitionsOf(this.broker)(broker);
+    const partition = this.hub.partitionOf(broker);
     const epoch = await this.broker.epoch(partition);
     let after = 0;
     let last: CachedEvent | null = null;
@@ -175,7 +177,7 @@ export class Fanout {
 
   private onEvent(state: ChannelState, event: StoredEvent, epoch: string): void {
     const meta = event.meta;
-    const id = encodePosition(epoch, event.seq, partitionsOf(this.broker)(state.broker));
+    const id = encodePosition(epoch, event.seq, state.partition);
     if (isCacheChannel(state.broker))
       this.remember(state.broker, { event: event.event, json: event.json, id, ts: event.ts });
     const frame = encodeEvent(state.name, event.event, event.json, id, meta?.userId);

@@ -576,9 +576,8 @@ export class PusherSocket implements FanoutTarget, SocketAdmission {
     let answer: PollAnswer;
     try {
       if (text === null) {
-        const { hub } = this.ctx.herald.core;
-        const [parts] = await Promise.all([readAfter(this.ctx.herald.broker, channels, null, 0), hub.knowAll()]);
-        answer = firstAnswer(hub.cursorWith(headsOf(parts)));
+        const parts = await readAfter(this.ctx.herald.broker, channels, null, 0);
+        answer = firstAnswer(await this.ctx.herald.core.hub.cursorWith(headsOf(parts)));
       } else {
         answer = await readPoll(this.ctx.herald.broker, channels, decodeCursor(text), text, 0);
       }

@@ -231,9 +231,12 @@ export class Hub {
    * A cursor of `heads` and, for the other partitions, the last position this hub saw there: a
    * channel of those partitions added later resumes from no earlier than when it could have been
    * wanted. (Every position is a lower bound of where its partition was when this cursor was made.)
+   * The first time, it waits for every partition to be read; later they are read again in the
+   * background.
    */
-  cursorWith(heads: ReadonlyMap<number, Position>): Map<number, Position> {
-    void this.refreshKnown();
+  async cursorWith(heads: ReadonlyMap<number, Position>): Promise<Map<number, Position>> {
+    const refresh = this.refreshKnown();
+    if (refresh && this.known.size < (this.broker.partitions ?? 1)) await refresh;
     const cursor = new Map<number, Position>(heads);
     for (const [partition, position] of this.known) if (!cursor.has(partition)) cursor.set(partition, position);
     for (const position of heads.values()) this.see(position.partition, position.epoch, position.seq);
@@ -259,15 +262,6 @@ export class Hub {
       .then(() => {})
       .catch(() => {}) // the broker is away: the positions stay as they were
       .finally(() => (this.refreshing = undefined)));
-  }
-
-  /**
-   * Resolves once a position is known in every partition: the first time, after reading them all;
-   * later at once (they are refreshed in the background).
-   */
-  async knowAll(): Promise<void> {
-    const refresh = this.refreshKnown();
-    if (refresh && this.known.size < (this.broker.partitions ?? 1)) await refresh;
   }
 
   private see(partition: number, epoch: string, seq: number): void {

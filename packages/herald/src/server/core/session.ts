@@ -39,12 +39,12 @@ export async function startSession(
   const frames = resume ? await writeReplay(hub, sub, parts, cursorText, true) : [];
   if (frames === undefined || sub.state !== "replaying") return;
   const heads = headsOf(parts);
-  await hub.knowAll();
+  const at = encodeCursor(await hub.cursorWith(heads));
   if (sub.state !== "replaying") return;
   frames.push(
     connectedFrame({
       connectionId: sub.id,
-      cursor: encodeCursor(hub.cursorWith(heads)),
+      cursor: at,
       channels: [...sub.channels],
       retry: retryMs,
       heartbeat: heartbeatMs,

@@ -102,8 +102,8 @@ function parseWait(text: string | null): number {
 function answerPoll(edge: HeraldCore, admitted: Admitted, wait: number, signal: GoneSignal): Promise<PollAnswer> {
   const { cursor, cursorText, channels } = admitted;
   if (cursor === null || cursorText === null) {
-    return Promise.all([readAfter(edge.broker, channels, null, 0), edge.hub.knowAll()]).then(([parts]) =>
-      firstAnswer(edge.hub.cursorWith(headsOf(parts))),
+    return readAfter(edge.broker, channels, null, 0).then(async (parts) =>
+      firstAnswer(await edge.hub.cursorWith(headsOf(parts))),
     );
   }
   if (wait > 0 && !signal.aborted) {
