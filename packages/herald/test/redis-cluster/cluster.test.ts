@@ -4,7 +4,7 @@
  * exactly once and in order, through a node restart.
  */
 import { Cluster } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createHerald, type Herald, type HeraldOptions } from "../../src/server/index.js";
 import { createHeraldClient } from "../../src/client/index.js";
 import { EventSource } from "eventsource";
@@ -12,28 +12,16 @@ import { startServer } from "../helpers.js";
 import { resumeUnderCuts } from "../contract/resume-under-cuts.js";
 import { heraldRedis, RedisPresenceStore, type HeraldRedis } from "../../src/redis/index.js";
 import type { StoredEvent } from "../../src/brokers/types.js";
-import { startCluster, type TestCluster } from "./cluster-server.js";
+import { useCluster } from "./fixture.js";
 
-let cluster: TestCluster;
+const fx = useCluster();
+const { heralds, cleanups } = fx;
 let prefixCount = 0;
-const heralds: Herald[] = [];
-const cleanups: (() => unknown)[] = [];
-
-beforeAll(async () => {
-  cluster = await startCluster();
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
-afterEach(async () => {
-  for (const fn of cleanups.splice(0)) await fn();
-  await Promise.all(heralds.splice(0).map((h) => h.close()));
-});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function instance(prefix: string, options: HeraldOptions = {}): { herald: Herald; redis: HeraldRedis } {
-  const redis = heraldRedis({ cluster: cluster.nodes }, { prefix, cancel: { leaseMs: 1000 } })!;
+  const redis = heraldRedis({ cluster: fx.cluster.nodes }, { prefix, cancel: { leaseMs: 1000 } })!;
   const herald = createHerald({ redis, ...options });
   heralds.push(herald);
   return { herald, redis };
@@ -115,7 +103,7 @@ describe("Redis Cluster", () => {
     await presence.join("presence-room", "1.1", { user_id: "alice", user_info: null });
     expect((await a.redis.presence.members("presence-room")).map((m) => m.user_id)).toEqual(["alice"]);
     // Layout: keys used together hash to one slot; tokens spread.
-    const admin = new Cluster(cluster.nodes);
+    const admin = new Cluster(fx.cluster.nodes);
     cleanups.push(() => admin.quit());
     const slot = (key: string) => admin.cluster("KEYSLOT", key) as Promise<number>;
     const tagged = [`{${prefix}}:task:${task.id}`, `{${prefix}}:presence:presence-room`];
@@ -148,11 +136,11 @@ describe("Redis Cluster", () => {
       }
     })();
     await sleep(300);
-    const owner = cluster.ownerOf(`{${prefix}}:seq`);
-    const other = cluster.ports.find((p) => p !== owner)!;
-    await cluster.restart(other);
+    const owner = fx.cluster.ownerOf(`{${prefix}}:seq`);
+    const other = fx.cluster.ports.find((p) => p !== owner)!;
+    await fx.cluster.restart(other);
     await sleep(300);
-    await cluster.restart(owner);
+    await fx.cluster.restart(owner);
     // Published after both restarts, and delivered.
     const before = accepted.length;
     await until(

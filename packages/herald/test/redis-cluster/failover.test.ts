@@ -18,7 +18,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { EventSource } from "eventsource";
 import { RedisBroker } from "../../src/brokers/redis.js";
 import { createHerald, type Herald } from "../../src/server/index.js";
@@ -26,34 +26,26 @@ import { createHeraldClient } from "../../src/client/index.js";
 import { watch as watchOn, type Watcher } from "./watcher.js";
 import { startServer, waitFor } from "../helpers.js";
 import { resumeUnderCuts } from "../contract/resume-under-cuts.js";
-import { command, info, startCluster, type TestCluster } from "./cluster-server.js";
+import { command, info, type TestCluster } from "./cluster-server.js";
+import { useCluster } from "./fixture.js";
 
 const PARTITIONS = 32;
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), "herald-cluster-process.ts");
 
-let cluster: TestCluster;
-let prefixCount = 0;
-const heralds: Herald[] = [];
+const fx = useCluster({ replicas: 1 });
+const { heralds, cleanups } = fx;
 const children: ChildProcess[] = [];
-const cleanups: (() => unknown)[] = [];
-
-beforeAll(async () => {
-  cluster = await startCluster({ replicas: 1 });
-}, 90_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
+let prefixCount = 0;
+// The Herald processes a test started (its cleanups and Heralds are the fixture's).
+afterEach(() => {
   for (const child of children.splice(0)) child.kill("SIGKILL");
-  await Promise.all(heralds.splice(0).map((h) => h.close()));
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function broker(prefix: string, replicas = 0): RedisBroker {
   return new RedisBroker({
-    cluster: { nodes: cluster.nodes },
+    cluster: { nodes: fx.cluster.nodes },
     prefix,
     partitions: PARTITIONS,
     replicas,
@@ -80,7 +72,7 @@ const watch = (url: string, channels: readonly string[], EventSourceClass?: type
 function heraldProcess(prefix: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", CHILD, JSON.stringify(cluster.nodes), prefix, String(PARTITIONS)],
+    ["--import", "tsx", CHILD, JSON.stringify(fx.cluster.nodes), prefix, String(PARTITIONS)],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   children.push(child);
@@ -98,7 +90,7 @@ function heraldProcess(prefix: string): Promise<{ child: ChildProcess; url: stri
 /** The master (of those up) holding most of the keys whose name holds `prefix`, and those keys. */
 function busiestMaster(prefix: string): { port: number; keys: string[] } {
   let best = { port: 0, keys: [] as string[] };
-  for (const port of cluster.masters()) {
+  for (const port of fx.cluster.masters()) {
     const keys = command(port, "--scan", "--pattern", `*${prefix}*`).split("\n").filter(Boolean);
     if (keys.length > best.keys.length) best = { port, keys };
   }
@@ -240,7 +232,7 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
       await waitFor(() => allAccepted(() => 20), 30_000, "20 accepted events per channel");
 
       const victim = busiestMaster(prefix);
-      const replica = cluster.replicaOf(victim.port);
+      const replica = fx.cluster.replicaOf(victim.port);
       expect(replica).toBeDefined();
       let hold: ReturnType<TestCluster["holdReplica"]> | undefined;
       let holdMs = 0;
@@ -262,7 +254,7 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
         expect(ballast.length).toBeGreaterThan(0);
         const PAD = "x".repeat(32 * 1024);
         const t0 = Date.now();
-        hold = cluster.holdReplica(victim.port);
+        hold = fx.cluster.holdReplica(victim.port);
         let held = true;
         const lanes = Array.from({ length: 8 }, async (_, lane) => {
           for (let i = lane; held; i += 8)
@@ -276,7 +268,7 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
       }
       const acceptedAtKill = [...state.values()].reduce((a, s) => a + s.accepted.length, 0);
       const offsetAtKill = Number(info(victim.port, "replication").master_repl_offset);
-      const failingOver = cluster.failover(victim.port); // SIGKILL sent now
+      const failingOver = fx.cluster.failover(victim.port); // SIGKILL sent now
       hold?.release();
       if (replaced) {
         // The instance that published the lost writes goes away with the master: from here on a
@@ -353,9 +345,9 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
       if (process.env.FAILOVER_VERBOSE) console.log(summary);
       expect(problems, summary).toEqual([]);
       // The failover happened under the stream.
-      expect(cluster.masters()).not.toContain(victim.port);
+      expect(fx.cluster.masters()).not.toContain(victim.port);
       // Bring the old master back as the new one's replica, for what comes next.
-      await cluster.rejoin(victim.port);
+      await fx.cluster.rejoin(victim.port);
     },
     110_000,
   );

@@ -5,35 +5,25 @@
  * accepted event arrives once, in order per channel.
  */
 import { Cluster, Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisBroker } from "../../src/brokers/redis.js";
 import { partitionLayout } from "../../src/brokers/redis/layout.js";
 import { partitionOf } from "../../src/protocol/partition.js";
-import { startCluster, type TestCluster } from "./cluster-server.js";
+import { useCluster } from "./fixture.js";
 
-let cluster: TestCluster;
+const fx = useCluster();
+const { cleanups } = fx;
 let prefixCount = 0;
-const cleanups: (() => unknown)[] = [];
-
-beforeAll(async () => {
-  cluster = await startCluster();
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
 
 function broker(prefix: string): RedisBroker {
-  const b = new RedisBroker({ cluster: { nodes: cluster.nodes }, prefix });
+  const b = new RedisBroker({ cluster: { nodes: fx.cluster.nodes }, prefix });
   cleanups.push(() => b.close());
   return b;
 }
 
 /** One connection to each master, by port. */
 function masters(): Map<number, Redis> {
-  const map = new Map(cluster.ports.map((port) => [port, new Redis({ port, host: "127.0.0.1" })]));
+  const map = new Map(fx.cluster.ports.map((port) => [port, new Redis({ port, host: "127.0.0.1" })]));
   cleanups.push(() => Promise.all([...map.values()].map((r) => r.quit())));
   return map;
 }
@@ -83,7 +73,7 @@ describe("RedisBroker partitions on a Redis Cluster", () => {
     // Where the partitions' slots fall.
     const owners = new Map<number, number>();
     for (const { tag } of partitionLayout(prefix, 32)) {
-      const port = cluster.ownerOf(`${tag}:seq`);
+      const port = fx.cluster.ownerOf(`${tag}:seq`);
       owners.set(port, (owners.get(port) ?? 0) + 1);
     }
     console.log(`partitions per master: ${[...owners.values()].join(" / ")}`);
@@ -101,7 +91,7 @@ describe("RedisBroker partitions on a Redis Cluster", () => {
     }
     const share = (counts: Map<number, number>) => {
       const total = [...counts.values()].reduce((a, n) => a + n, 0);
-      return cluster.ports.map((port) => (counts.get(port) ?? 0) / total);
+      return fx.cluster.ports.map((port) => (counts.get(port) ?? 0) / total);
     };
     const callShare = share(calls);
     const keyShare = share(keys);
@@ -128,13 +118,13 @@ describe("RedisBroker partitions on a Redis Cluster", () => {
     const got = new Map<string, number[]>(channels.map((c) => [c, []]));
     await Promise.all(channels.map((c) => a.subscribe(c, (e) => got.get(c)!.push(Number(e.json))).ready));
     // Each bus channel has its one subscriber on the master of its partition's slot.
-    const admin = new Cluster(cluster.nodes);
+    const admin = new Cluster(fx.cluster.nodes);
     cleanups.push(() => admin.quit());
     const layout = partitionLayout(prefix, 32);
     const nodes = masters();
     for (const c of channels.slice(0, 8)) {
       const bus = `${layout[partitionOf(c, 32)]!.tag}:bus:${c}`;
-      const owner = nodes.get(cluster.ownerOf(bus))!;
+      const owner = nodes.get(fx.cluster.ownerOf(bus))!;
       expect(await owner.pubsub("SHARDNUMSUB", bus)).toEqual([bus, 1]);
     }
     const subscribers = await Promise.all(
@@ -175,8 +165,8 @@ describe("RedisBroker partitions on a Redis Cluster", () => {
     await until(() => [...accepted.values()].every((list) => list.length >= 3), 10_000, "publishes before the restart");
     // The master holding the partition of the first channel (and about a third of the others).
     const layout = partitionLayout(prefix, 32);
-    const port = cluster.ownerOf(`${layout[partitionOf(channels[0]!, 32)]!.tag}:seq`);
-    await cluster.restart(port);
+    const port = fx.cluster.ownerOf(`${layout[partitionOf(channels[0]!, 32)]!.tag}:seq`);
+    await fx.cluster.restart(port);
     const after = new Map([...accepted].map(([c, list]) => [c, list.length]));
     await until(
       () => channels.every((c) => accepted.get(c)!.length >= after.get(c)! + 5),
@@ -200,7 +190,7 @@ describe("RedisBroker partitions on a Redis Cluster", () => {
       for (const i of list) if (!accepted.get(c)!.includes(i)) expect(refused.has(i)).toBe(true);
     }
     const partitionsOnRestarted = new Set(
-      channels.filter((c) => cluster.ownerOf(`${layout[partitionOf(c, 32)]!.tag}:seq`) === port),
+      channels.filter((c) => fx.cluster.ownerOf(`${layout[partitionOf(c, 32)]!.tag}:seq`) === port),
     );
     expect(partitionsOnRestarted.size).toBeGreaterThan(0);
   }, 90_000);

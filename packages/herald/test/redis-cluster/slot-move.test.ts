@@ -25,39 +25,27 @@
  * prints the run's summary and what the moved channels' clients missed.
  */
 import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisBroker } from "../../src/brokers/redis.js";
 import { partitionLayout } from "../../src/brokers/redis/layout.js";
 import { partitionOf } from "../../src/protocol/partition.js";
 import { createHerald, type Herald } from "../../src/server/index.js";
 import { watch as watchOn, type Watcher } from "./watcher.js";
 import { prng, startServer, waitFor } from "../helpers.js";
-import { startCluster, type TestCluster } from "./cluster-server.js";
+import { useCluster } from "./fixture.js";
 
 const PARTITIONS = 32;
 const SEED = Number(process.env.SLOT_MOVE_SEED ?? 23);
 
-let cluster: TestCluster;
+const fx = useCluster();
+const { heralds, cleanups } = fx;
 let prefixCount = 0;
-const heralds: Herald[] = [];
-const cleanups: (() => unknown)[] = [];
-
-beforeAll(async () => {
-  cluster = await startCluster();
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-  await Promise.all(heralds.splice(0).map((h) => h.close()));
-});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function instance(prefix: string): Herald {
   const broker = new RedisBroker({
-    cluster: { nodes: cluster.nodes },
+    cluster: { nodes: fx.cluster.nodes },
     prefix,
     partitions: PARTITIONS,
     onError: () => {},
@@ -104,7 +92,7 @@ function parseNodes(text: string): { port: number; myself: boolean; master: bool
 
 async function adminNodes(): Promise<Node[]> {
   const nodes = await Promise.all(
-    cluster.ports.map(async (port) => {
+    fx.cluster.ports.map(async (port) => {
       const redis = new Redis({ port, host: "127.0.0.1" });
       const id = (await redis.cluster("MYID")) as string;
       return { port, id, redis };

@@ -79,3 +79,10 @@ export function headsOf(parts: readonly PartRead[]): Map<number, Mark> {
     heads.set(partition, { partition, epoch: snapshot.epoch, seq: snapshot.head });
   return heads;
 }
+
+/** Where each part's replay starts: the cursor's position where the part continues it, else the head (after a gap). */
+export function startsOf(parts: readonly PartRead[]): Map<number, Mark> {
+  const starts = headsOf(parts);
+  for (const part of parts) if (continues(part)) starts.set(part.partition, { ...part.from! });
+  return starts;
+}

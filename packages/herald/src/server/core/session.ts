@@ -11,8 +11,8 @@ import type { Broker } from "../../brokers/types.js";
 import { encodeCursor, type Cursor } from "../../protocol/cursor.js";
 import { connectedFrame, encodeEventFrame, gapFrame, idLine } from "./frames.js";
 import type { Hub } from "./hub.js";
-import { continues, headsOf, readAfter, type PartRead } from "./partitions.js";
-import type { Mark, Subscriber } from "./subscriber.js";
+import { continues, headsOf, readAfter, startsOf, type PartRead } from "./partitions.js";
+import type { Subscriber } from "./subscriber.js";
 
 /** Most events replayed per channel on one resume; past it the client gets a gap for that channel. */
 export const REPLAY_LIMIT = 10_000;
@@ -98,11 +98,7 @@ export async function writeReplay(
   // Of several partitions, each event's id is the cursor so far: the event's own position first, the
   // partitions replayed before it at their last event, the others where the replay starts.
   const several = parts.length > 1;
-  const at = new Map<number, Mark>();
-  for (const part of parts) {
-    const { partition, snapshot } = part;
-    at.set(partition, continues(part) ? { ...part.from! } : { partition, epoch: snapshot.epoch, seq: snapshot.head });
-  }
+  const at = startsOf(parts);
   for (const part of parts) {
     if (!continues(part)) continue;
     const { snapshot, partition } = part;
