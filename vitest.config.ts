@@ -70,6 +70,9 @@ export default defineConfig({
           name: "ioredis6",
           include: IOREDIS6_TESTS,
           provide: { ioredisMajor: 6 },
+          // Runs beside the main project, whose workers have the same pool ids: its redis-servers
+          // take ports from ranges of their own (test/redis/ports.ts).
+          env: { HERALD_TEST_PORT_BLOCK: "4" },
           sequence: { groupOrder: 1 },
         },
         resolve: { alias: [{ find: /^ioredis$/, replacement: "ioredis6" }] },

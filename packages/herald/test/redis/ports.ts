@@ -8,7 +8,9 @@
  */
 import net from "node:net";
 
-const WORKER = Number(process.env.VITEST_POOL_ID ?? 0) % 8;
+// Projects that run side by side (vitest.config.ts) give their workers the same pool ids: a project
+// may shift its workers' ranges by HERALD_TEST_PORT_BLOCK.
+const WORKER = (Number(process.env.VITEST_POOL_ID ?? 0) + Number(process.env.HERALD_TEST_PORT_BLOCK ?? 0)) % 8;
 const FIRST = 12_000 + WORKER * 1_000;
 let next = FIRST;
 

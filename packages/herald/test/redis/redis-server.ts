@@ -26,7 +26,7 @@ export interface TestRedis {
 export async function startRedis(args: readonly string[] = []): Promise<TestRedis> {
   const probe = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
   if (probe.error || probe.status !== 0) throw new Error("redis-server not found: apt-get install redis-server");
-  const port = await redisPort();
+  let port = await redisPort();
   // Its files (a replica's full sync writes an RDB) go to a directory of its own, not the cwd.
   const dir = mkdtempSync(join(tmpdir(), "herald-redis-"));
   let child: ChildProcess | undefined;
@@ -52,7 +52,17 @@ export async function startRedis(args: readonly string[] = []): Promise<TestRedi
       proc.kill("SIGKILL");
     });
   };
-  await start();
+  // A port found free can be taken before the server binds it (another test process's server): then
+  // the server exits at once, and another port is tried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (attempt === 3 || !String(error).includes("exited early")) throw error;
+      port = await redisPort();
+    }
+  }
   return { port, url: `redis://127.0.0.1:${port}`, stop, start };
 }
 
