@@ -22,18 +22,21 @@ let herald: Herald;
 let server: http.Server;
 let origin = "";
 let browser: Browser;
-let bundle = "";
+/** The client's chunks (esbuild, ESM with splitting), by path; and the paths the tabs asked for. */
+const chunks = new Map<string, string>();
+const loaded: string[] = [];
 const sockets = new Set<Socket>();
 const contexts: BrowserContext[] = [];
 const figures: Record<string, number> = {};
 /** Requests that opened a stream (`GET …/sse`). */
 let opened = 0;
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title><script src="/herald.js"></script>
-<script>
+const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title>
+<script type="module">
+  import { createHeraldClient } from "/herald/index.js";
   window.got = {}; window.restored = false;
   addEventListener("pageshow", (e) => { if (e.persisted) window.restored = true; });
-  window.client = Herald.createHeraldClient({
+  window.client = createHeraldClient({
     url: "/api/realtime/sse",
     transport: "sse",
     getToken: async () => (await fetch("/api/realtime/token?optional=1", { method: "POST" })).json(),
@@ -49,17 +52,22 @@ beforeAll(async () => {
   const out = await build({
     entryPoints: [path.join(ROOT, "packages/herald/src/client/index.ts")],
     bundle: true,
-    format: "iife",
-    globalName: "Herald",
+    format: "esm",
+    splitting: true,
+    outdir: "/herald",
     write: false,
     target: "es2022",
   });
-  bundle = out.outputFiles[0]!.text;
+  for (const file of out.outputFiles) chunks.set(`/herald/${path.basename(file.path)}`, file.text);
   const uid = (cookie: string | null) => /(?:^|; )uid=([a-z]+)/.exec(cookie ?? "")?.[1] ?? null;
   herald = createHerald({ getUserId: (request) => uid(request.header("cookie")), limits: { connectPerIp: false } });
   server = http.createServer((req, res) => {
     if (req.url?.startsWith("/api/realtime/sse")) opened++;
-    if (req.url === "/herald.js") return void res.writeHead(200, { "Content-Type": "text/javascript" }).end(bundle);
+    const chunk = chunks.get(req.url ?? "");
+    if (chunk !== undefined) {
+      loaded.push(req.url!);
+      return void res.writeHead(200, { "Content-Type": "text/javascript" }).end(chunk);
+    }
     if (req.url?.startsWith("/tab")) return void res.writeHead(200, { "Content-Type": "text/html" }).end(PAGE);
     if (req.url === "/elsewhere")
       return void res.writeHead(200, { "Content-Type": "text/html" }).end("<p>elsewhere</p>");
@@ -294,6 +302,49 @@ describe("one connection per browser (Chromium)", () => {
     for (let n = 10; n < 15; n++) await herald.publish("feed4", "tick", { n });
     for (const page of pages) await until(async () => (await got(page, "feed4")).length >= 15, 10_000, "15 events");
     for (const page of pages) expect(exactlyOnce(await got(page, "feed4"), 15)).toBe(true);
+    await until(() => streams() === 1, 10_000, "one stream");
+  }, 60_000);
+
+  it("a tab alone connects on its own without loading the shared connection; a second tab shares that stream", async () => {
+    const context = await session("carol");
+    const sharedChunk = () => loaded.filter((p) => /\/shared-[^/]*\.js$/.test(p)).length;
+    const before = sharedChunk();
+    const [first] = await tabs(context, 1, ["feed6"]);
+    await until(async () => (await allLive([first!])) && streams() === 1, 20_000, "the tab live on its own");
+    expect((await state(first!)).role).toBe("own");
+    for (let n = 0; n < 5; n++) await herald.publish("feed6", "tick", { n });
+    await until(async () => (await got(first!, "feed6")).length === 5, 10_000, "the first events");
+    expect(sharedChunk()).toBe(before); // a tab alone never loads the election and forwarding
+    const [second] = await tabs(context, 1, ["feed6"]);
+    const pages = [first!, second!];
+    await until(
+      async () => (await allLive(pages)) && (await leaderOf(pages)) !== null && streams() === 1,
+      20_000,
+      "the two tabs on one stream",
+    );
+    expect(sharedChunk()).toBeGreaterThan(before);
+    for (let n = 5; n < 10; n++) await herald.publish("feed6", "tick", { n });
+    await until(async () => (await got(first!, "feed6")).length >= 10, 10_000, "every event in the first tab");
+    await until(async () => (await got(second!, "feed6")).length >= 5, 10_000, "the second tab's events");
+    expect(exactlyOnce(await got(first!, "feed6"), 10)).toBe(true);
+    expect((await got(second!, "feed6")).slice(-5)).toEqual([5, 6, 7, 8, 9]);
+    expect(streams()).toBe(1);
+  }, 60_000);
+
+  it("a tab alone lets go of its stream in the back/forward cache and catches up when it comes back", async () => {
+    const context = await session("dave");
+    const [page] = await tabs(context, 1, ["feed7"]);
+    await until(async () => (await allLive([page!])) && streams() === 1, 20_000, "the tab live on its own");
+    for (let n = 0; n < 5; n++) await herald.publish("feed7", "tick", { n });
+    await until(async () => (await got(page!, "feed7")).length === 5, 10_000, "the first events");
+    await page!.goto("/elsewhere");
+    await until(() => streams() === 0, 10_000, "the stream let go");
+    for (let n = 5; n < 10; n++) await herald.publish("feed7", "tick", { n });
+    await page!.goBack({ waitUntil: "commit" });
+    await until(() => page!.evaluate(() => document.readyState === "complete"), 10_000, "the page shown again");
+    expect(await page!.evaluate(() => (window as unknown as { restored: boolean }).restored)).toBe(true);
+    await until(async () => (await got(page!, "feed7")).length >= 10, 10_000, "what it missed");
+    expect(exactlyOnce(await got(page!, "feed7"), 10)).toBe(true);
     await until(() => streams() === 1, 10_000, "one stream");
   }, 60_000);
 });

@@ -21,6 +21,7 @@ import {
 } from "../protocol/envelope.js";
 import { assertChannelName } from "../protocol/names.js";
 import { Connection, type ConnectionHost, type Link } from "./connection.js";
+import { TabLink } from "./tab-link.js";
 import { CursorTracker, oldest } from "./cursor-tracker.js";
 import { FetchEventSource } from "./fetch-event-source.js";
 import type { ClientTransport, HeraldClientOptions } from "./options.js";
@@ -132,15 +133,8 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     if (options.transport === "ws" && !options.ws)
       throw new TypeError('herald/client: transport "ws" needs options.ws = createWebSocketEventSource({ url })');
     this.#link =
-      (options.shareConnection ?? shareByDefault())
-        ? new LazyLink(
-            import("./shared.js").then(
-              ({ SharedLink }) => new SharedLink(options, this, ES),
-              // The chunk did not load: a connection of this tab's own.
-              () => new Connection(options, this, ES),
-            ),
-            options.transport === "ws" ? "ws" : "sse",
-          )
+      (options.shareConnection ?? typeof document !== "undefined") && typeof BroadcastChannel === "function"
+        ? new TabLink(options, this, ES)
         : new Connection(options, this, ES);
   }
 
@@ -355,66 +349,5 @@ class Client implements HeraldClient, Required<Pick<HeraldClient, "presence" | "
     const set = this.#listeners.get(type);
     if (!set) return;
     for (const listener of [...set]) (listener as (p: ClientEvents[K]) => void)(payload);
-  }
-}
-
-/** Whether `shareConnection` is on by default: in a browser page that has `BroadcastChannel`. */
-function shareByDefault(): boolean {
-  return (
-    typeof (globalThis as { document?: unknown }).document !== "undefined" && typeof BroadcastChannel === "function"
-  );
-}
-
-/**
- * The shared connection (`shared.ts`), loaded in its own chunk when the client is created: until it
- * arrives the client is idle (what the link is before its first channel), then the channels asked
- * for meanwhile are applied. An app that shares no connection never loads it.
- */
-class LazyLink implements Link {
-  #link: (Link & { role?: "own" | "leader" | "follower" }) | null = null;
-  #closed = false;
-
-  constructor(
-    load: Promise<Link>,
-    readonly idleTransport: ClientTransport,
-  ) {
-    void load.then((link) => {
-      if (this.#closed) return link.close();
-      this.#link = link;
-      link.channelsChanged(false);
-    });
-  }
-
-  get attempt(): number {
-    return this.#link?.attempt ?? 0;
-  }
-
-  get nextRetryAt(): number | null {
-    return this.#link?.nextRetryAt ?? null;
-  }
-
-  get transport(): ClientTransport {
-    return this.#link?.transport ?? this.idleTransport;
-  }
-
-  get role(): "own" | "leader" | "follower" {
-    return this.#link?.role ?? "own";
-  }
-
-  channelsChanged(removal: boolean): void {
-    this.#link?.channelsChanged(removal);
-  }
-
-  reconnect(): void {
-    this.#link?.reconnect();
-  }
-
-  sendOnSocket(channel: string, event: string, data: unknown): boolean {
-    return this.#link?.sendOnSocket(channel, event, data) ?? false;
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#link?.close();
   }
 }

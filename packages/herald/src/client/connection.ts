@@ -146,7 +146,7 @@ export class Connection implements Link {
   #retargetAgain = false;
 
   readonly #options: HeraldClientOptions;
-  readonly #host: ConnectionHost;
+  #host: ConnectionHost;
 
   constructor(options: HeraldClientOptions, host: ConnectionHost, EventSource: EventSourceFactory) {
     this.#options = options;
@@ -195,6 +195,14 @@ export class Connection implements Link {
     return true;
   }
 
+  /**
+   * Hands the connection, open or not, to another host (a tab's own connection taken over by the
+   * shared connection, `shared.ts`): from now on it reads from and reports to `host`.
+   */
+  hostedBy(host: ConnectionHost): void {
+    this.#host = host;
+  }
+
   /** Uses `token` (got by the host to learn the user) for the first attempt instead of asking again. */
   useToken(token: string | null): void {
     this.#firstToken = { token };
@@ -222,14 +230,18 @@ export class Connection implements Link {
     void this.#open();
   }
 
-  /** Closes the connection and releases every timer and listener. Final. */
-  close(): void {
+  /**
+   * Closes the connection and releases every timer and listener. Final. `quiet`: without telling
+   * the host, whose state goes on (a tab letting go of its connection for the back/forward cache).
+   */
+  close(quiet = false): void {
     if (this.state === "closed") return;
     this.#retryTimer.clear();
     this.#debounceTimer.clear();
     this.#teardown();
     this.#page.close();
-    this.#transition("closed", "close", 0);
+    if (quiet) this.state = "closed";
+    else this.#transition("closed", "close", 0);
   }
 
   // --- connection lifecycle -------------------------------------------------------------------

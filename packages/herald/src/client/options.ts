@@ -95,8 +95,9 @@ export interface HeraldClientOptions {
    */
   ws?: EventSourceFactory;
   /**
-   * One connection per browser: the tabs of one origin that follow the same `url` as the same user
-   * elect a leader (Web Locks, else BroadcastChannel), which holds one connection for all their
+   * One connection per browser: a tab alone holds a connection of its own; once a second tab of the
+   * origin follows the same `url` (they find each other over `BroadcastChannel`), the tabs of one
+   * user elect a leader (Web Locks, else BroadcastChannel), which holds one connection for all their
    * channels and forwards events to the others; when it closes, crashes or freezes, another tab
    * takes over within about a second and resumes from the cursor. Each tab sees only its own
    * channels and the shared connection's state. The user is what `getToken` returns as `userId`

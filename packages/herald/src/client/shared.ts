@@ -107,7 +107,12 @@ export class SharedLink implements Link {
   readonly #host: ConnectionHost;
   readonly #ES: EventSourceFactory;
 
-  constructor(options: HeraldClientOptions, host: ConnectionHost, ES: EventSourceFactory) {
+  /**
+   * `own`: this tab's open connection, which it held alone until another tab came (`tab-link.ts`):
+   * the link takes it over and joins the group at once, keeping it while it leads and dropping it
+   * once it hears another tab lead. Without `own` the link starts with the first channel.
+   */
+  constructor(options: HeraldClientOptions, host: ConnectionHost, ES: EventSourceFactory, own?: Connection) {
     this.#options = options;
     this.#host = host;
     this.#ES = ES;
@@ -119,6 +124,11 @@ export class SharedLink implements Link {
     this.#page = win && typeof win.addEventListener === "function" ? win : null;
     this.#page?.addEventListener("pagehide", this.#onPageHide);
     this.#page?.addEventListener("pageshow", this.#onPageShow);
+    if (own) {
+      this.#conn = own;
+      own.hostedBy(this.#hostFor());
+      void this.#start(false);
+    }
   }
 
   /** Whose connection this tab is on. */
@@ -205,14 +215,16 @@ export class SharedLink implements Link {
    * (back from the back/forward cache), then join.
    */
   async #start(catchUp: boolean): Promise<void> {
+    const own = this.#conn; // taken over from this tab (see the constructor): it serves meanwhile
     this.#state = "solo"; // until the group is joined: no second start meanwhile
-    this.#host.changed({ prev: "idle", next: "connecting", reason: "connect", attempt: 0, delayMs: 0 });
+    if (!own) this.#host.changed({ prev: "idle", next: "connecting", reason: "connect", attempt: 0, delayMs: 0 });
     const who = await this.#identify();
     if (this.#closed) return;
     if (!who) {
-      this.#state = "idle";
+      if (!own) this.#state = "idle";
       return;
     }
+    if (own && who.userId === undefined) return; // a bare token: this tab keeps its own connection
     if (who.userId === undefined || catchUp) {
       // A bare token (the tabs could be different users): a connection of its own. Back from the
       // back/forward cache: its own connection until caught up, then the group (see `hostFor`).
