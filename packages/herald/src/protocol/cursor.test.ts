@@ -24,6 +24,18 @@ describe("cursor codec", () => {
     expect(parsePosition("nope")).toBeNull();
   });
 
+  it("refuses to write a position the broker damaged: an internal error, not the client's", () => {
+    for (const [epoch, seq] of [
+      ["a\nb", 1],
+      ["", 1],
+      ["ab", -1],
+      ["ab", 2 ** 53],
+    ] as const) {
+      expect(() => encodePosition(epoch, seq)).toThrow(/damaged broker data/);
+      expect(() => encodePosition(epoch, seq)).not.toThrow(expect.objectContaining({ code: expect.anything() }));
+    }
+  });
+
   it("spreads channels over partitions by a stable hash", () => {
     expect(partitionOf("anything", 1)).toBe(0);
     expect(partitionOf("chat-room-1", 32)).toBe(partitionOf("chat-room-1", 32));

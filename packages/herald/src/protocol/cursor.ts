@@ -31,24 +31,23 @@ const MAX_POSITION_LENGTH = 46;
 /** Longest string `decodeCursor` will look at (a position in every partition); anything longer is rejected unparsed. */
 export const MAX_CURSOR_LENGTH = MAX_PARTITIONS * (MAX_POSITION_LENGTH + 1);
 
-/** Formats one position (an event's id, or a one-partition cursor). */
+/**
+ * Formats one position (an event's id, or a one-partition cursor). Positions come from the broker:
+ * one that cannot be written (its epoch outside `[a-z0-9]{1,24}`, its seq not a safe integer: the
+ * broker's data is damaged) throws a plain `Error`, an internal error, never a line break in a
+ * stream.
+ */
 export function encodePosition(epoch: string, seq: number, partition = 0): string {
-  if (!EPOCH.test(epoch)) throw new HeraldError("invalid_cursor", "epoch must be 1-24 of [a-z0-9]");
-  if (!Number.isSafeInteger(seq) || seq < 0) throw new HeraldError("invalid_cursor", "seq must be a safe integer");
+  if (!EPOCH.test(epoch) || !Number.isSafeInteger(seq) || seq < 0)
+    throw new Error(`herald: cannot write the position ${JSON.stringify(epoch)}-${seq} (damaged broker data)`);
   return partition === 0 ? `${epoch}-${seq}` : `${partition}:${epoch}-${seq}`;
 }
 
 /** Formats a cursor as sent in the SSE `id:` field and poll responses; `first`: the partition written first. */
 export function encodeCursor(cursor: Cursor, first?: number): string {
-  let text = "";
   const lead = first === undefined ? undefined : cursor.get(first);
-  if (lead) text = encodePosition(lead.epoch, lead.seq, lead.partition);
-  for (const position of cursor.values()) {
-    if (position === lead) continue;
-    const one = encodePosition(position.epoch, position.seq, position.partition);
-    text = text === "" ? one : `${text}.${one}`;
-  }
-  return text;
+  const positions = lead ? [lead, ...[...cursor.values()].filter((p) => p !== lead)] : [...cursor.values()];
+  return positions.map((p) => encodePosition(p.epoch, p.seq, p.partition)).join(".");
 }
 
 /** A cursor of one position. */
@@ -57,32 +56,34 @@ export function cursorOf(position: Position): Cursor {
 }
 
 /**
- * Parses a cursor from untrusted input (`Last-Event-ID`, `lastEventId` query). Throws
- * `HeraldError("invalid_cursor")` for anything malformed or oversized, or naming a partition twice.
+ * Parses a cursor, or null when it is malformed or oversized (longer than {@link MAX_CURSOR_LENGTH}),
+ * or names a partition twice or out of range, or a position past the safe integers.
  */
-export function decodeCursor(text: string): Cursor {
-  if (text.length > MAX_CURSOR_LENGTH) throw new HeraldError("invalid_cursor", "cursor is too long");
+export function parseCursor(text: string): Cursor | null {
+  if (text.length > MAX_CURSOR_LENGTH) return null;
   const cursor = new Map<number, Position>();
   for (const part of text.split(".")) {
     const match = POSITION.exec(part);
-    if (!match) throw new HeraldError("invalid_cursor", "cursor must look like {epoch}-{seq}");
-    const partition = match[1] === undefined ? 0 : Number(match[1]);
-    const seq = Number(match[3]);
-    if (partition >= MAX_PARTITIONS || cursor.has(partition))
-      throw new HeraldError("invalid_cursor", "cursor names a partition twice or out of range");
-    if (!Number.isSafeInteger(seq)) throw new HeraldError("invalid_cursor", "cursor position is out of range");
+    const partition = Number(match?.[1] ?? 0);
+    const seq = Number(match?.[3]);
+    if (!match || partition >= MAX_PARTITIONS || cursor.has(partition) || !Number.isSafeInteger(seq)) return null;
     cursor.set(partition, { partition, epoch: match[2]!, seq });
   }
   return cursor;
 }
 
-/** Like {@link decodeCursor}, but returns null instead of throwing (for ids the server wrote). */
-export function parseCursor(text: string): Cursor | null {
-  try {
-    return decodeCursor(text);
-  } catch {
-    return null;
-  }
+/**
+ * Parses a cursor from untrusted input (`Last-Event-ID`, `lastEventId` query). Throws
+ * `HeraldError("invalid_cursor")` for whatever {@link parseCursor} refuses.
+ */
+export function decodeCursor(text: string): Cursor {
+  const cursor = parseCursor(text);
+  if (!cursor)
+    throw new HeraldError(
+      "invalid_cursor",
+      "a cursor is positions `{epoch}-{seq}` (`{partition}:{epoch}-{seq}` past partition 0) joined by `.`, each partition once",
+    );
+  return cursor;
 }
 
 /** The first position of `text` (an event id: the event's own position), or null when malformed. */
