@@ -16,6 +16,7 @@
 //                                             uses the tarball)
 //   node scripts/size.mjs --core              the SSE-only core: minified bytes per source file in it,
 //                                             and the chunks loaded later (gzipped)
+//   node scripts/size.mjs --react-core        the same for a React app's first chunk (REACT_CORE)
 //   node scripts/size.mjs --figures           every figure: `npm pack --dry-run --json` and the sizes
 //   node scripts/size.mjs --write-docs        the same, written into the docs' marked figures
 import { build } from "esbuild";
@@ -71,7 +72,18 @@ export const BUDGETS = { "SSE-only core": 9_450, "herald/client": 12_950, "heral
  * statically. What loads only when chosen or needed (long-polling, the shared connection, presence)
  * is in chunks imported dynamically and is not counted.
  */
-export const CORE = { name: "SSE-only core", subpath: "./client", imports: ["createHeraldClient"] };
+export const CORE = { name: "SSE-only core", subpath: "./client", imports: ["createHeraldClient"], external: [] };
+
+/**
+ * The same for a React app (what most Next.js apps load): the first chunk for the provider and the
+ * two hooks most apps start with, React external.
+ */
+export const REACT_CORE = {
+  name: "React core",
+  subpath: "./react",
+  imports: ["HeraldProvider", "useEvent", "useConnectionStatus"],
+  external: ["react", "react-dom", "react/jsx-runtime"],
+};
 
 /** Entries measured as what they add to another one (bundled together, minus the base alone). */
 export const ADD_ONS = [{ name: "herald/client/ws", subpath: "./client/ws", base: "./client" }];
@@ -112,9 +124,10 @@ async function bundle(files, external) {
  * The first chunk an app loads (see {@link CORE}): its bytes, minified and gzipped, the minified
  * bytes each source file puts in it, and the chunks loaded later (name and gzipped bytes).
  * @param {string} [pkgDir]
+ * @param {typeof CORE} [core] which app: {@link CORE} or {@link REACT_CORE}
  */
-export async function measureCore(pkgDir = heraldDir) {
-  const file = entryFile(pkgDir, CORE.subpath);
+export async function measureCore(pkgDir = heraldDir, core = CORE) {
+  const file = entryFile(pkgDir, core.subpath);
   const out = await build({
     entryPoints: ["herald-core-app"],
     plugins: [
@@ -123,7 +136,7 @@ export async function measureCore(pkgDir = heraldDir) {
         setup(b) {
           b.onResolve({ filter: /^herald-core-app$/ }, () => ({ path: "app.js", namespace: "app" }));
           b.onLoad({ filter: /.*/, namespace: "app" }, () => ({
-            contents: `export { ${CORE.imports.join(", ")} } from ${JSON.stringify(file)};`,
+            contents: `export { ${core.imports.join(", ")} } from ${JSON.stringify(file)};`,
             resolveDir: root,
           }));
         },
@@ -140,6 +153,7 @@ export async function measureCore(pkgDir = heraldDir) {
     minify: true,
     legalComments: "none",
     define: { "process.env.NODE_ENV": '"production"' },
+    external: core.external,
     logLevel: "silent",
   });
   const byPath = new Map(out.outputFiles.map((f) => [f.path.slice(f.path.lastIndexOf("/out/") + 1), f.contents]));
@@ -160,7 +174,7 @@ export async function measureCore(pkgDir = heraldDir) {
       inputs: Object.keys(outputs[o].inputs).map((i) => i.replace(/^.*\//, "")),
       gzipped: gzipSync(byPath.get(o), { level: 9 }).length,
     }));
-  return { name: CORE.name, minified: code.length, gzipped: gzipSync(code, { level: 9 }).length, parts, lazy };
+  return { name: core.name, minified: code.length, gzipped: gzipSync(code, { level: 9 }).length, parts, lazy };
 }
 
 /**
@@ -240,6 +254,7 @@ export const FIGURES = {
   "tarball.packed": "the tarball's size",
   "tarball.unpacked": "the unpacked package's size",
   "core.gzip": "the SSE-only core (CORE), min + gzip",
+  "react-core.gzip": "a React app's first chunk (REACT_CORE), min + gzip (React external)",
   "shared.gzip": "the one-connection-per-browser chunk of the core's app (shared.ts), min + gzip",
   "client.min": "herald/client, minified",
   "client.gzip": "herald/client, min + gzip",
@@ -263,12 +278,14 @@ export async function measureFigures() {
   const sizes = Object.fromEntries((await measureSizes()).map((s) => [s.name, s]));
   const addOns = Object.fromEntries((await measureAddOns()).map((s) => [s.name, s]));
   const shared = (await measureCore()).lazy.find((chunk) => chunk.inputs.includes("shared.js"));
+  const reactCore = await measureCore(heraldDir, REACT_CORE);
   if (!shared) throw new Error("no chunk holds shared.js");
   const values = {
     "tarball.files": pack.entryCount,
     "tarball.packed": pack.size,
     "tarball.unpacked": pack.unpackedSize,
     "core.gzip": sizes[CORE.name].gzipped,
+    "react-core.gzip": reactCore.gzipped,
     "shared.gzip": shared.gzipped,
     "client.min": sizes["herald/client"].minified,
     "client.gzip": sizes["herald/client"].gzipped,
@@ -329,8 +346,8 @@ const kb = (n) => `${(n / 1e3).toFixed(1)} kB`;
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const arg = process.argv[2];
-  if (arg === "--core") {
-    const core = await measureCore();
+  if (arg === "--core" || arg === "--react-core") {
+    const core = await measureCore(heraldDir, arg === "--core" ? CORE : REACT_CORE);
     console.log(`${core.name}: ${core.minified} B minified, ${core.gzipped} B gzipped`);
     for (const [file, bytes] of Object.entries(core.parts).sort((a, b) => b[1] - a[1]))
       console.log(`  ${file.padEnd(32)} ${String(bytes).padStart(6)} B minified`);
