@@ -315,6 +315,7 @@ describe("one connection per browser (Chromium)", () => {
     for (let n = 0; n < 5; n++) await herald.publish("feed6", "tick", { n });
     await until(async () => (await got(first!, "feed6")).length === 5, 10_000, "the first events");
     expect(sharedChunk()).toBe(before); // a tab alone never loads the election and forwarding
+    const opens = opened;
     const [second] = await tabs(context, 1, ["feed6"]);
     const pages = [first!, second!];
     await until(
@@ -323,6 +324,9 @@ describe("one connection per browser (Chromium)", () => {
       "the two tabs on one stream",
     );
     expect(sharedChunk()).toBeGreaterThan(before);
+    // Whether the first tab kept its stream and leads (0) or the second won the election (1).
+    figures["secondTab.streamsOpened"] = opened - opens;
+    figures["secondTab.firstLeads"] = Number((await state(first!)).role === "leader");
     for (let n = 5; n < 10; n++) await herald.publish("feed6", "tick", { n });
     await until(async () => (await got(first!, "feed6")).length >= 10, 10_000, "every event in the first tab");
     await until(async () => (await got(second!, "feed6")).length >= 5, 10_000, "the second tab's events");

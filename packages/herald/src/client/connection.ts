@@ -108,6 +108,8 @@ export class Connection implements Link {
   state: ConnectionState = "idle";
   attempt = 0;
   nextRetryAt: number | null = null;
+  /** The user the last token from `getToken` was issued for, when it said (undefined: not told). */
+  userId: string | null | undefined;
   readonly #ES: EventSourceFactory;
   /** The long-poll source, loaded the first time polling is chosen (apps on SSE never load it). */
   #PollES: EventSourceFactory | null = null;
@@ -331,6 +333,7 @@ export class Connection implements Link {
     }
     if (!this.#options.getToken) return null;
     const result = tokenOf(await this.#fetchToken());
+    this.userId = result.userId;
     if (result.userId !== undefined && this.#host.identity?.(result.userId) === false) throw new IdentityChanged();
     return result.token;
   }

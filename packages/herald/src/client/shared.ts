@@ -216,6 +216,9 @@ export class SharedLink implements Link {
    */
   async #start(catchUp: boolean): Promise<void> {
     const own = this.#conn; // taken over from this tab (see the constructor): it serves meanwhile
+    // Its user is known from its last token: join at once, ahead of the tab that just came (which
+    // asks for a token first), so that this tab often leads and its stream stays.
+    if (own?.userId !== undefined && !catchUp) return this.#join(own.userId, null);
     this.#state = "solo"; // until the group is joined: no second start meanwhile
     if (!own) this.#host.changed({ prev: "idle", next: "connecting", reason: "connect", attempt: 0, delayMs: 0 });
     const who = await this.#identify();

@@ -6,8 +6,8 @@
  * that hears another one within {@link WAIT_MS} loads the shared connection before it connects;
  * a tab that hears nobody connects on its own, and when a later tab says hello it loads the shared
  * connection and hands it its open connection (kept while this tab leads the group, dropped once it
- * follows another tab's). A tab alone never loads the chunk, and the second tab costs the first
- * no reconnect. Into the back/forward cache (`pagehide`) a tab on its own connection lets go of it
+ * follows another tab's; it joins first, so it often leads). A tab alone never loads the chunk.
+ * Into the back/forward cache (`pagehide`) a tab on its own connection lets go of it
  * and of the channel, and starts over when it is shown again (resuming from its cursor).
  */
 import { Connection, type ConnectionHost, type Link } from "./connection.js";
