@@ -17,15 +17,20 @@ import { measureRedisScenario } from "./lib/scenario-redis.mjs";
 import { renderMarkdown, updateReadme } from "./report.mjs";
 import { renderRedisMarkdown, updateReadmeRedis } from "./report-redis.mjs";
 import { measureRedisScale, REDIS_SCALE_SCENARIO, sectionOf, withSection } from "./redis-scale.mjs";
+import { writeClientSizes } from "./client-size.mjs";
 
 const started = Date.now();
 // `BENCH_ONLY=redis-scale` (redis-scale.mjs, issue 23): not in the default run, only when named;
 // taken out of BENCH_ONLY before the rest is read (alone, it runs nothing else).
+// `BENCH_ONLY=client-size` (client-size.mjs, issue 20): the browser clients' sizes; in the default
+// run (first, a few seconds) and alone when named.
 const only = (process.env.BENCH_ONLY ?? "").split(",").map((s) => s.trim());
 const redisScale = only.includes(REDIS_SCALE_SCENARIO);
-const otherOnly = only.filter((s) => s && s !== REDIS_SCALE_SCENARIO);
-const config = readConfig(redisScale ? { ...process.env, BENCH_ONLY: otherOnly.join(",") || "redis" } : process.env);
-if (redisScale && otherOnly.length === 0) config.redis = false;
+const clientSize = !process.env.BENCH_ONLY || only.includes("client-size");
+const otherOnly = only.filter((s) => s && s !== REDIS_SCALE_SCENARIO && s !== "client-size");
+const named = redisScale || only.includes("client-size");
+const config = readConfig(named ? { ...process.env, BENCH_ONLY: otherOnly.join(",") || "redis" } : process.env);
+if (named && otherOnly.length === 0) config.redis = false;
 const log = (line) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 
 const data = { meta: machineInfo(), config: { ...config, servers: config.servers.map((s) => s.name) }, results: [] };
@@ -133,6 +138,10 @@ async function main() {
       `WebSocket ${config.wsSizes.join(", ")}, poll ${config.pollSizes.join(", ")}; ` +
       `burst at ${config.burstSizes.join(", ") || "none"}${config.quick ? " (BENCH_QUICK)" : ""}`,
   );
+  if (clientSize) {
+    log(`client sizes beside their peers: ${path.relative(ROOT_DIR, config.outDir)}/client-size.{json,md}`);
+    console.log(`\n${await writeClientSizes(config.outDir)}`);
+  }
   const m0 = machineTicks();
   await sleep(2000);
   data.meta.hostBusyCoresBeforeRun = busyCores(m0, machineTicks());
