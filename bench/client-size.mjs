@@ -12,9 +12,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { gzipSync } from "node:zlib";
-import { build } from "esbuild";
-import { CORE, ENTRIES, measureCore, REACT_CORE } from "../scripts/size.mjs";
+import { bundleSource, CORE, measureCore, measureSizes, REACT_CORE } from "../scripts/size.mjs";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT_DIR = path.join(BENCH_DIR, "..");
@@ -84,25 +82,6 @@ const HERALD = [
   },
 ];
 
-/** @param {string} code @param {string[]} external */
-async function bundleSize(code, external) {
-  const out = await build({
-    stdin: { contents: code, resolveDir: ROOT_DIR },
-    bundle: true,
-    write: false,
-    format: "esm",
-    platform: "browser",
-    target: "es2022",
-    minify: true,
-    legalComments: "none",
-    define: { "process.env.NODE_ENV": '"production"' },
-    external,
-    logLevel: "silent",
-  });
-  const bytes = out.outputFiles[0].contents;
-  return { minified: bytes.length, gzipped: gzipSync(bytes, { level: 9 }).length };
-}
-
 /** @param {string} pkg */
 function versionOf(pkg) {
   const { version } = JSON.parse(fs.readFileSync(path.join(ROOT_DIR, "node_modules", pkg, "package.json"), "utf8"));
@@ -113,23 +92,13 @@ function versionOf(pkg) {
 export async function measureClientSizes() {
   const rows = [];
   const herald = versionOf("herald");
+  const entries = new Map((await measureSizes()).map((size) => [size.name, size]));
   for (const row of HERALD) {
-    let size;
-    if (row.core) size = await measureCore(undefined, row.core);
-    else {
-      const entry = ENTRIES.find((e) => e.name === row.entry);
-      const file = path.join(
-        ROOT_DIR,
-        "packages",
-        "herald",
-        entry.subpath === "./client" ? "dist/client/index.js" : "dist/react/index.js",
-      );
-      size = await bundleSize(`export * from ${JSON.stringify(file)};`, entry.external);
-    }
+    const size = row.core ? await measureCore(undefined, row.core) : entries.get(row.entry);
     rows.push({ name: row.name, version: herald, minified: size.minified, gzipped: size.gzipped, does: row.does });
   }
   for (const peer of PEERS) {
-    const size = await bundleSize(peer.code, peer.external);
+    const size = await bundleSource(peer.code, peer.external);
     rows.push({ name: peer.name, version: versionOf(peer.pkg), ...size, does: peer.does });
   }
   return rows;

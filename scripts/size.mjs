@@ -101,9 +101,19 @@ function entryFile(pkgDir, subpath) {
  * @param {string[]} files
  * @param {string[]} external
  */
-async function bundle(files, external) {
+function bundle(files, external) {
+  return bundleSource(files.map((f) => `export * from ${JSON.stringify(f)};`).join("\n"), external);
+}
+
+/**
+ * Bundles a module's source (imports resolved from the repository's root) as an app's bundler
+ * would for a browser (ESM, es2022, minified, production), then gzips it; returns both sizes.
+ * @param {string} contents
+ * @param {string[]} external
+ */
+export async function bundleSource(contents, external) {
   const out = await build({
-    stdin: { contents: files.map((f) => `export * from ${JSON.stringify(f)};`).join("\n"), resolveDir: root },
+    stdin: { contents, resolveDir: root },
     bundle: true,
     write: false,
     format: "esm",
