@@ -163,6 +163,37 @@ describe("one connection per browser", () => {
     await waitFor(() => a.open() === 1, 10_000, "one stream");
   }, 60_000);
 
+  it("a tab that goes into the back/forward cache while the shared layer loads does not hand it its closed stream", async () => {
+    const a = await app();
+    // Each tab's own `window`, so that the page events of one reach it alone.
+    const global = globalThis as { window?: unknown };
+    const inWindow = <T>(win: EventTarget, make: () => T): T => {
+      global.window = win;
+      try {
+        return make();
+      } finally {
+        delete global.window;
+      }
+    };
+    const firstWindow = new EventTarget();
+    const first = inWindow(firstWindow, () => tab(a, "alice"));
+    first.follow("feed");
+    await waitFor(() => live([first]) && a.open() === 1, 15_000, "the first tab live on its own");
+    // The first tab's page is hidden into the cache just after it hears the second tab's hello,
+    // while it loads the shared layer to hand it its stream.
+    const watcher = new BroadcastChannel(`herald-tabs:${a.origin}/api/realtime/sse`);
+    watcher.onmessage = (event: MessageEvent) => {
+      if (event.data === "hello") firstWindow.dispatchEvent(Object.assign(new Event("pagehide"), { persisted: true }));
+    };
+    closers.push(() => watcher.close());
+    const second = inWindow(new EventTarget(), () => tab(a, "alice"));
+    second.follow("feed");
+    await waitFor(() => live([second]) && a.open() === 1, 15_000, "the second tab live on one stream");
+    await publish(a.herald, "feed", 3);
+    await waitFor(() => second.got.get("feed")!.length === 3, 10_000, "the second tab's events");
+    expect(inOrder(second.got.get("feed"), 3)).toBe(true);
+  }, 40_000);
+
   it("a leader that closes hands over: the stream moves, nothing lost, nothing twice", async () => {
     const a = await app();
     const tabs = Array.from({ length: 4 }, () => tab(a, "alice"));

@@ -121,9 +121,11 @@ export class TabLink implements Link {
     import("./shared.js").then(
       ({ SharedLink }) => {
         if (this.#closed) return;
+        // Its own connection, unless the page went into the back/forward cache meanwhile.
+        const open = own && own === this.#own ? own : undefined;
         this.#own = null;
-        const shared = new SharedLink(this.#options, this.#host, this.#ES, own ?? undefined);
-        if (own) this.#link = shared;
+        const shared = new SharedLink(this.#options, this.#host, this.#ES, open);
+        if (open) this.#link = shared;
         else this.#use(shared);
       },
       () => {
