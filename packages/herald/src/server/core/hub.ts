@@ -933,11 +933,6 @@ export class Hub {
   }
 
   /**
-   * A subscriber is slow when the bytes it has not taken yet exceed the cap at the moment more
-   * arrive; it is then dropped instead of written to. One burst may exceed the cap, so memory per
-   * subscriber is bounded by the cap plus one flush.
-   */
-  /**
    * The broker lost live events of this channel for good (its bus missed them and retention removed
    * them before it could read them back): nothing here vouches for positions on it any more. Its
    * streams end (`broker_unavailable`), so each client resumes from its cursor and is told with one
@@ -965,6 +960,11 @@ export class Hub {
     this.close(sub, "epoch_changed", "the event log restarted; reconnect to learn what was lost");
   }
 
+  /**
+   * A subscriber is slow when the bytes it has not taken yet exceed the cap at the moment more
+   * arrive; it is then dropped instead of written to. One burst may exceed the cap, so memory per
+   * subscriber is bounded by the cap plus one flush.
+   */
   private isSlow(sub: Subscriber): boolean {
     if (sub.sink.buffered() <= this.maxBufferedBytes) return false;
     this.dropped++;
