@@ -46,8 +46,13 @@ export function encodePosition(epoch: string, seq: number, partition = 0): strin
 /** Formats a cursor as sent in the SSE `id:` field and poll responses; `first`: the partition written first. */
 export function encodeCursor(cursor: Cursor, first?: number): string {
   const lead = first === undefined ? undefined : cursor.get(first);
-  const positions = lead ? [lead, ...[...cursor.values()].filter((p) => p !== lead)] : [...cursor.values()];
-  return positions.map((p) => encodePosition(p.epoch, p.seq, p.partition)).join(".");
+  let text = lead ? encodePosition(lead.epoch, lead.seq, lead.partition) : "";
+  for (const p of cursor.values()) {
+    if (p === lead) continue;
+    const one = encodePosition(p.epoch, p.seq, p.partition);
+    text = text === "" ? one : `${text}.${one}`;
+  }
+  return text;
 }
 
 /** A cursor of one position. */
