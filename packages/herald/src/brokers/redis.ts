@@ -207,7 +207,9 @@ const EXPIRY_MARGIN_MS = 60_000;
  * the base are not read again, so nothing is delivered twice), and cursors in the old epoch get a
  * gap. Until then, publishes from processes that had not seen the lost positions reuse them in the
  * old epoch; a process that delivered the lost ones drops those as repeats, and the new epoch that
- * follows tells its subscribers of a gap. What it does not cover: when no process that saw the lost
+ * follows tells its subscribers of a gap. (A catch-up runs a script first, before its
+ * subscriptions are back, so the new epoch begins as soon as the promoted master answers; one
+ * that finds a partition in another epoch tells its channels' loss listeners at once.) What it does not cover: when no process that saw the lost
  * positions runs a script on the partition again (all of them stopped), cursors past the counter
  * remain in the old epoch: a reader should treat a cursor past its partition's head as a gap (the
  * cursor names writes the log lost).
@@ -726,6 +728,11 @@ export class RedisBroker implements Broker {
         const lost: Lost[] = [];
         let ok = false;
         try {
+          // A channel that delivered positions: first tell the log where this process stands (one
+          // script, on the command connection), so that a log that lost them (a failover) starts its
+          // new epoch now rather than once the subscriptions below are back, and publishes from
+          // processes that never saw those positions stop numbering them again.
+          if (states.some(([, state]) => state.epoch !== undefined)) await this.query(partition, [], 0, 0);
           const sharded = await this.sharded();
           await withTimeout(
             this.listen(
@@ -738,7 +745,10 @@ export class RedisBroker implements Broker {
           const started = states.filter(([, state]) => state.epoch !== undefined);
           if (started.length > 0) {
             const names = started.map(([channel]) => channel);
-            const after = Math.min(...started.map(([, state]) => state.lastSeq));
+            // From the last position delivered, not past it: an entry there younger than the event
+            // delivered there was numbered again after a failover lost it (its live message missed
+            // too): `deliver` then starts the new epoch instead of skipping it unseen.
+            const after = Math.max(0, Math.min(...started.map(([, state]) => state.lastSeq)) - 1);
             let read = await this.snapshotGone(partition, names, after, this.readLimit);
             if (started.some(([, state]) => state.epoch !== read.snap.epoch))
               read = await this.snapshotGone(partition, names, 0, this.readLimit);
@@ -783,6 +793,7 @@ export class RedisBroker implements Broker {
       state.lastTs = Infinity;
       for (const onLost of [...state.lossListeners]) onLost(epoch, through);
     }
+    if (snap) this.moveEpoch(partition, snap.epoch);
     const items: [event: StoredEvent, epoch: string, prev: number | undefined][] = [];
     if (snap) for (const event of snap.events) items.push([event, snap.epoch, undefined]);
     const fromSnapshot = items.length;
@@ -812,6 +823,26 @@ export class RedisBroker implements Broker {
         return;
       }
       this.deliver(state, event, epoch);
+    }
+  }
+
+  /**
+   * A catch-up found partition `partition` in `epoch`, another epoch than one of its channels was
+   * in: the log lost writes (a failover: a new epoch began after its counter) or restarted. What the
+   * channel delivered or held in the old epoch names positions the new one does not have (held
+   * messages there are new events the log numbered again before the new epoch, left out of it), so
+   * they are dropped, the channel moves to the new epoch, and its loss listeners are told at once:
+   * its clients resume and get a gap, even when nothing is published on it again.
+   */
+  private moveEpoch(partition: number, epoch: string): void {
+    for (const state of this.channels.values()) {
+      if (state.partition !== partition || state.epoch === undefined || state.epoch === epoch) continue;
+      const old = state.epoch;
+      if (state.held) state.held = state.held.filter(([, heldEpoch]) => heldEpoch !== old);
+      state.epoch = epoch;
+      state.lastSeq = 0;
+      state.lastTs = Infinity;
+      for (const onLost of [...state.lossListeners]) onLost(epoch, 0);
     }
   }
 

@@ -10,7 +10,13 @@
  *   channel (a replica may lack the last writes its master acknowledged). Once with the replica in
  *   step, once with the replica held behind (SIGSTOP until the master holds acknowledged writes it
  *   could not send yet, so the failover surely loses some), and once more with the publishing
- *   instance replaced at the kill and publishes waiting for a replica (`replicas: 1`).
+ *   instance replaced at the kill and publishes waiting for a replica (`replicas: 1`), the replica
+ *   held a second longer (so that the watched channels' refused publishes are among the lost
+ *   writes): what the new publisher, which never saw the lost positions, publishes before a process
+ *   that saw them starts the partition's new epoch is left out of it, its channels' clients are told
+ *   a gap, and then new events reach every client. (When the log lost writes, what is published
+ *   on its partitions right after the failover, before the new epoch is noticed, may be among what
+ *   the gap covers: a resume after an epoch gap starts at the new epoch's head.)
  *
  * The brokers are given `partitions: 32` explicitly (the default with `cluster`, issue 23): each
  * master holds about a third of the partitions, and a failover touches only its partitions.
@@ -186,7 +192,7 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
     // Only the publishing instance saw what the failover lost, when the old master's bus messages
     // went down with it: with the instance gone, nobody could tell those events from never
     // published ones. Publishes that wait for a replica (`replicas: 1`) are not accepted until the
-    // replica holds them, so none of the accepted ones can be lost.
+    // replica holds them, so none of the old publisher's accepted ones can be lost.
     [
       "with its replica held behind, the publishing instance replaced at the kill, publishes waiting for a replica",
       true,
@@ -208,7 +214,10 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
       // One publishing loop per channel, one publish at a time: each attempt is a new `n` (so a
       // retried publish is a new event), and `accepted` holds the ones Herald accepted, in order.
       const state = new Map(
-        channels.map((c) => [c, { next: 0, accepted: [] as number[], failed: [] as number[], tailFrom: Infinity }]),
+        channels.map((c) => [
+          c,
+          { next: 0, accepted: [] as number[], failed: [] as number[], tailFrom: Infinity, settledFrom: Infinity },
+        ]),
       );
       let stopping = false;
       let errors = 0;
@@ -260,9 +269,12 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
           for (let i = lane; held; i += 8)
             await ballastPublisher.publish(ballast[i % ballast.length]!, "ballast", { PAD }).catch(() => {});
         });
-        await waitFor(() => hold!.behind() > 256 * 1024, 30_000, "the replica 256 KiB behind").finally(
-          () => (held = false),
-        );
+        await waitFor(() => hold!.behind() > 256 * 1024, 30_000, "the replica 256 KiB behind");
+        // With the publisher replaced, a hold long enough that the watched channels' publishes
+        // meanwhile (refused: no replica confirms them, yet written and sent live) are among the
+        // writes the failover loses, as on a busy machine.
+        if (replaced) await sleep(1000);
+        held = false;
         await Promise.all(lanes);
         holdMs = Date.now() - t0;
       }
@@ -285,18 +297,45 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
       if (lagging) expect(lostBytes, "the failover lost acknowledged writes").toBeGreaterThan(0);
       // Attempts from now on start after the failover: owed whatever gap a channel was told.
       for (const s of state.values()) s.tailFrom = s.next;
+      const acceptedAfter = (c: string) => state.get(c)!.accepted.filter((n) => n >= state.get(c)!.tailFrom).length;
       await waitFor(
-        () => allAccepted((c) => state.get(c)!.accepted.filter((n) => n >= state.get(c)!.tailFrom).length + 20),
+        () => channels.every((c) => acceptedAfter(c) >= 20),
         60_000,
         "20 more accepted events per channel after the failover",
       );
       stopping = true;
       await Promise.all(loops);
+      if (lagging) {
+        // What is published on a partition whose log lost writes, before the process that saw the
+        // lost positions starts its new epoch (a publisher that never saw them numbers them again
+        // in the old epoch) or before its clients resume in the new epoch, may be among what their
+        // gap covers (RedisBroker's "Lost writes"). Then events flow again: publish on each
+        // channel until every client holds one published now.
+        for (const channel of channels) {
+          const s = state.get(channel)!;
+          let last = -1;
+          const arrived = () => last >= 0 && watchers.every((w) => w.received.get(channel)!.includes(last));
+          const end = Date.now() + 30_000;
+          while (!arrived()) {
+            if (Date.now() > end) throw new Error(`no new event on ${channel} reached every client`);
+            const n = s.next++;
+            try {
+              await publisher.publish(channel, "tick", { n });
+              s.accepted.push(n);
+              last = n;
+            } catch {
+              s.failed.push(n);
+            }
+            await waitFor(arrived, 1000).catch(() => {}); // then publish again
+          }
+          s.settledFrom = last;
+        }
+      }
 
       const owed = (w: Watcher, channel: string) => {
         const s = state.get(channel)!;
         const gapped = w.gaps.some((g) => g.channel === channel);
-        return s.accepted.filter((n) => !gapped || n >= s.tailFrom);
+        return s.accepted.filter((n) => !gapped || n >= (lagging ? s.settledFrom : s.tailFrom));
       };
       const complete = () =>
         watchers.every((w) =>
@@ -327,7 +366,10 @@ describe("Redis Cluster with replicas (3 masters + 3 replicas)", () => {
           const missing = s.accepted.filter((n) => !seen.has(n));
           const missingTail = missing.filter((n) => n >= s.tailFrom);
           if (gapped) missingWithGap += missing.length;
-          if (duplicates > 0 || !ordered || unknown.length > 0 || missingTail.length > 0 || (missing.length && !gapped))
+          // When the log lost writes, events after the failover may be missing only with a gap
+          // told, and only before the channel settled (see above).
+          const missingOwed = lagging && gapped ? missing.filter((n) => n >= s.settledFrom) : missingTail;
+          if (duplicates > 0 || !ordered || unknown.length > 0 || missingOwed.length > 0 || (missing.length && !gapped))
             problems.push(
               `client ${i} ${channel}: ${missing.length} accepted missing [${missing.slice(0, 8).join(",")}` +
                 `${missing.length > 8 ? ",…" : ""}] (${missingTail.length} after the failover)` +
