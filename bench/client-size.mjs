@@ -62,7 +62,7 @@ export const PEERS = [
 const HERALD = [
   {
     name: "Herald: SSE-only core (createHeraldClient, first chunk)",
-    core: CORE,
+    entry: CORE.name,
     does: "SSE over fetch with single-use tokens (hedged when slow), resume of every channel from one cursor (nothing lost, nothing twice), reconnection with backoff and full jitter and a failure taxonomy, liveness and sleep detection, online/offline/visibility, channel changes on the open stream, presence and client events over SSE, one connection per browser (its election loaded when a second tab appears)",
   },
   {

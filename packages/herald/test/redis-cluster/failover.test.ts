@@ -29,7 +29,7 @@ import { EventSource } from "eventsource";
 import { RedisBroker } from "../../src/brokers/redis.js";
 import { createHerald, type Herald } from "../../src/server/index.js";
 import { createHeraldClient } from "../../src/client/index.js";
-import { watch as watchOn, type Watcher } from "./watcher.js";
+import { watch as watchOn, type Watcher } from "../watcher.js";
 import { startServer, waitFor } from "../helpers.js";
 import { resumeUnderCuts } from "../contract/resume-under-cuts.js";
 import { command, info, type TestCluster } from "./cluster-server.js";

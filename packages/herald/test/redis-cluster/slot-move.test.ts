@@ -30,7 +30,7 @@ import { RedisBroker } from "../../src/brokers/redis.js";
 import { partitionLayout } from "../../src/brokers/redis/layout.js";
 import { partitionOf } from "../../src/protocol/partition.js";
 import { createHerald, type Herald } from "../../src/server/index.js";
-import { watch as watchOn, type Watcher } from "./watcher.js";
+import { watch as watchOn, type Watcher } from "../watcher.js";
 import { prng, startServer, waitFor } from "../helpers.js";
 import { useCluster } from "./fixture.js";
 

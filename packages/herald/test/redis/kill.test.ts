@@ -10,22 +10,22 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventSource } from "eventsource";
 import { RedisBroker } from "../../src/brokers/redis.js";
 import { createHerald, type Herald } from "../../src/server/index.js";
-import { createHeraldClient, type HeraldClient } from "../../src/client/index.js";
-import type { GapPayload } from "../../src/protocol/envelope.js";
 import { waitFor } from "../helpers.js";
+import { watch } from "../watcher.js";
 import { startRedis, type TestRedis } from "./redis-server.js";
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), "herald-process.ts");
 let redis: TestRedis;
 const children: ChildProcess[] = [];
-const clients: HeraldClient[] = [];
+/** The clients' closes. */
+const cleanups: (() => unknown)[] = [];
 let publisher: Herald | undefined;
 
 beforeAll(async () => {
   redis = await startRedis();
 });
 afterAll(async () => {
-  for (const c of clients) c.close();
+  for (const close of cleanups) close();
   for (const child of children) child.kill("SIGKILL");
   await publisher?.close();
   await redis?.stop();
@@ -61,30 +61,8 @@ describe("a Herald process killed mid-stream", () => {
       }
     }
     const channels = ["x", "y", "z"];
-    const received: Map<string, number[]>[] = [];
-    const gaps: GapPayload[] = [];
-    const reconnects: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const client = createHeraldClient({
-        url: `${origin}?`,
-        EventSource: Switching as never,
-        backoff: { baseMs: 20, capMs: 200 },
-        onlineTarget: null,
-        visibilityTarget: null,
-      });
-      clients.push(client);
-      client.on("gap", (g) => gaps.push(g));
-      reconnects.push(0);
-      client.on("state", (t) => {
-        if (t.prev === "connected" && t.next === "reconnecting") reconnects[i]!++;
-      });
-      const perChannel = new Map(channels.map((c) => [c, [] as number[]]));
-      received.push(perChannel);
-      for (const channel of channels) {
-        client.subscribe<{ n: number }>(channel, (e) => perChannel.get(channel)!.push(e.data.n));
-      }
-    }
-    await waitFor(() => clients.every((c) => c.state === "connected"), 20_000, "connected to A");
+    const watchers = Array.from({ length: 10 }, () => watch(origin, channels, cleanups, Switching));
+    await waitFor(() => watchers.every((w) => w.client.state === "connected"), 20_000, "connected to A");
 
     const counts = new Map(channels.map((c) => [c, 0]));
     const TOTAL = 900;
@@ -100,20 +78,20 @@ describe("a Herald process killed mid-stream", () => {
       if (i % 10 === 0) await new Promise((r) => setTimeout(r, 5));
     }
     await waitFor(
-      () => received.every((pc) => [...pc].every(([channel, list]) => list.length >= counts.get(channel)!)),
+      () => watchers.every((w) => [...w.received].every(([channel, list]) => list.length >= counts.get(channel)!)),
       30_000,
       "every client to hold every event",
     );
     await new Promise((r) => setTimeout(r, 100)); // a duplicate would have arrived by now
-    for (const perChannel of received) {
-      for (const [channel, list] of perChannel) {
+    for (const w of watchers) {
+      for (const [channel, list] of w.received) {
         expect(list).toEqual(Array.from({ length: counts.get(channel)! }, (_, n) => n));
       }
     }
-    expect(gaps).toEqual([]);
+    expect(watchers.flatMap((w) => w.gaps)).toEqual([]);
     expect(a.child.signalCode).toBe("SIGKILL");
     // Every client lost its connection to A and carried on with B.
-    expect(reconnects.every((n) => n >= 1)).toBe(true);
-    expect(clients.every((c) => c.state === "connected")).toBe(true);
+    expect(watchers.every((w) => w.reconnects >= 1)).toBe(true);
+    expect(watchers.every((w) => w.client.state === "connected")).toBe(true);
   }, 90_000);
 });

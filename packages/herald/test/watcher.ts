@@ -1,7 +1,7 @@
 /** Test helper: an SSE client (Herald's own, on a real `EventSource`) that records what it gets. */
 import { EventSource } from "eventsource";
-import { createHeraldClient, type HeraldClient } from "../../src/client/index.js";
-import type { GapPayload } from "../../src/protocol/envelope.js";
+import { createHeraldClient, type HeraldClient } from "../src/client/index.js";
+import type { GapPayload } from "../src/protocol/envelope.js";
 
 /** One SSE client on some channels: each channel's `n`s in arrival order, the gaps it is told, its reconnects. */
 export interface Watcher {
